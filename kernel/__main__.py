@@ -1,0 +1,7 @@
+"""``python -m kernel`` is the same as ``huhang``."""
+
+import sys
+
+from kernel.cli import main
+
+sys.exit(main())

@@ -1,0 +1,218 @@
+"""Decisions and their reasons: what the kernel decided for a ticket, and why.
+
+Every decision carries the rule id, title, clause, version and location, plus the condition tests
+with the ticket values that satisfied them. Explanations, and later coverage, lint and impact
+analysis, are built on these records. ``to_dict`` is the stable JSON form documented in README.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.rules.conditions import LeafTrace
+from kernel.rules.fields import FieldSpec
+from kernel.rules.model import Rule
+
+JSON_FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class RuleRef:
+    """Which rule decided: enough to find and cite it."""
+
+    id: str
+    title: str
+    clause: str
+    kind: str
+    version: int
+    path: str
+    line: int
+
+    @classmethod
+    def of(cls, rule: Rule, version: int) -> RuleRef:
+        """The reference of a loaded rule."""
+        return cls(rule.id, rule.title, rule.clause, rule.kind, version, rule.path, rule.line)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "clause": self.clause,
+            "file": self.path,
+            "line": self.line,
+            "version": self.version,
+        }
+
+
+@dataclass(frozen=True)
+class ConditionResult:
+    """One condition test with the ticket's value."""
+
+    field: str
+    label: str
+    op: str
+    expected: Any
+    actual: Any
+    present: bool
+    satisfied: bool
+    negated: bool = False
+    count: bool = False
+
+    @classmethod
+    def of(cls, item: LeafTrace, spec: FieldSpec | None) -> ConditionResult:
+        """Build from a trace entry and the field's catalogue entry."""
+        leaf = item.leaf
+        expected = list(leaf.value) if isinstance(leaf.value, tuple) else leaf.value
+        actual = list(item.actual) if isinstance(item.actual, list) else item.actual
+        return cls(
+            field=leaf.field,
+            label=spec.label if spec else leaf.field,
+            op="exists" if leaf.op == "exists" else leaf.op,
+            expected=expected,
+            actual=actual,
+            present=item.present or leaf.count,
+            satisfied=item.satisfied,
+            negated=item.negated,
+            count=leaf.count,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "field": self.field,
+            "label": self.label,
+            "test": ("count_" if self.count else "") + self.op,
+            "negated": self.negated,
+            "expected": self.expected,
+            "actual": self.actual if self.present else None,
+            "present": self.present,
+            "satisfied": self.satisfied,
+        }
+
+
+@dataclass(frozen=True)
+class Decision:
+    """A rule that matched (or was considered), with the tests behind it."""
+
+    rule: RuleRef
+    conditions: tuple[ConditionResult, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"rule": self.rule.to_dict(), "conditions": [c.to_dict() for c in self.conditions]}
+
+
+@dataclass(frozen=True)
+class GradeResult:
+    """The grade, the rule that gave it, and why the rules before it did not apply."""
+
+    grade: str | None
+    decision: Decision | None
+    not_matched: tuple[Decision, ...] = ()
+    hit_policy: str = "first"
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "value": self.grade,
+            "matched": self.grade is not None,
+            "hit_policy": self.hit_policy,
+            "decision": self.decision.to_dict() if self.decision else None,
+            "not_matched": [d.to_dict() for d in self.not_matched],
+        }
+
+
+@dataclass(frozen=True)
+class Assignment:
+    """A unit in a role, and the rules that put it there."""
+
+    unit: str
+    name: str
+    rules: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {"unit": self.unit, "name": self.name, "rules": list(self.rules)}
+
+
+@dataclass(frozen=True)
+class Override:
+    """A single-valued result that a rule proposed but a rule of higher precedence replaced."""
+
+    slot: str
+    unit: str
+    rule: str
+    by_rule: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "slot": self.slot,
+            "unit": self.unit,
+            "rule": self.rule,
+            "overridden_by": self.by_rule,
+        }
+
+
+@dataclass(frozen=True)
+class RouteResult:
+    """Who handles the ticket: primary, co-handlers, feedback owner, coordinators, agenda."""
+
+    primary: Assignment | None
+    co_handlers: tuple[Assignment, ...]
+    feedback_owner: Assignment | None
+    coordinators: tuple[Assignment, ...]
+    agenda: bool
+    report_upward: bool
+    matched: tuple[Decision, ...]
+    overridden: tuple[Override, ...] = ()
+    flag_rules: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "primary": self.primary.to_dict() if self.primary else None,
+            "co_handlers": [a.to_dict() for a in self.co_handlers],
+            "feedback_owner": self.feedback_owner.to_dict() if self.feedback_owner else None,
+            "coordinators": [a.to_dict() for a in self.coordinators],
+            "agenda": self.agenda,
+            "agenda_rules": list(self.flag_rules.get("agenda", ())),
+            "report_upward": self.report_upward,
+            "report_upward_rules": list(self.flag_rules.get("report_upward", ())),
+            "matched": [d.to_dict() for d in self.matched],
+            "overridden": [o.to_dict() for o in self.overridden],
+        }
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The complete result for one ticket."""
+
+    ticket_id: str
+    enterprise: str
+    territory: str
+    category: str
+    grade: GradeResult
+    route: RouteResult
+    rules: dict[str, Any]
+
+    @property
+    def complete(self) -> bool:
+        """True when the ticket got a grade and a primary handler."""
+        return self.grade.grade is not None and self.route.primary is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form (``format_version`` 1), documented in README."""
+        return {
+            "format_version": JSON_FORMAT_VERSION,
+            "ticket_id": self.ticket_id,
+            "enterprise": self.enterprise,
+            "territory": self.territory,
+            "category": self.category,
+            "complete": self.complete,
+            "rules": self.rules,
+            "grade": self.grade.to_dict(),
+            "route": self.route.to_dict(),
+        }

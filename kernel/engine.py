@@ -1,0 +1,208 @@
+"""The only module that imports durable_rules.
+
+It drives the C extension ``durable_rules_engine`` directly and hides its traps (ENGINEERING.md
+section 2) behind a small interface:
+
+* one reused session (the default sid) for every evaluation: the extension fails after 1,024
+  live sessions and ``delete_state`` can abort the process, so no sid is ever created per ticket;
+* first match posts the message as an *event* (only the lowest ``pri`` fires); collect asserts
+  it as a *fact*, drains every fired rule, de-duplicates (a rule fires once per ``$or`` branch)
+  and always retracts the fact, so an identical later ticket is not "already observed";
+* "no rule matched" (code 1) is an ordinary result, not an exception; any other non-zero code
+  raises :class:`EngineError` -- nothing is swallowed, and no ``Host``, action callback or timer
+  thread is ever started;
+* every rule is guarded by the discriminator ``_k == 1`` that every message carries, so a rule
+  that only tests absence (``$nex``) cannot match the engine's own state fact and loop;
+* messages and rule definitions are written by one JSON encoder (``ensure_ascii=False``, numbers
+  without exponents), and only ``_k`` plus the compiler's own field names are sent, so business
+  ids can never collide with the engine's ``id``/``sid``;
+* each :class:`Engine` gets a fresh, unique ruleset name, so rules can be replaced at run time by
+  building a new engine and closing the old one; a lock serialises calls, since the extension
+  never releases the GIL and a ruleset is not safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import math
+import re
+import threading
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import durable_rules_engine as _dre
+
+from kernel.errors import EngineError
+
+DISCRIMINATOR = "_k"
+_CODE_NOT_HANDLED = 1
+_CODE_OBSERVED = 2
+_names = itertools.count(1)
+_CODE_RE = re.compile(r"error code: (\d+)")
+
+# The extension's fixed limits; the rule loader keeps well below them.
+MAX_RULES = 4096
+MAX_PRI = 65535
+
+
+def encode(value: Any) -> str:
+    """JSON text for durable-rules: UTF-8 text as is, numbers never in exponent form."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"non-finite number {value!r} cannot be sent to the engine")
+        if value.is_integer():
+            return str(int(value))
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if value is None:
+        return "null"
+    if isinstance(value, Mapping):
+        items = (f"{json.dumps(str(k), ensure_ascii=False)}:{encode(v)}" for k, v in value.items())
+        return "{" + ",".join(items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ",".join(encode(v) for v in value) + "]"
+    raise TypeError(f"cannot encode {type(value).__name__} for the engine")
+
+
+def _raise(exc: Exception, detail: str) -> EngineError:
+    match = _CODE_RE.search(str(exc))
+    code = int(match.group(1)) if match else -1
+    return EngineError(code, f"{detail}: {exc}")
+
+
+class Engine:
+    """A compiled set of conditions, evaluated by durable-rules.
+
+    ``conditions[i]`` is the durable-rules test of rule ``i`` (without the discriminator), or
+    None for a rule that always holds. Rule ``i`` has priority ``i``: under first match the
+    earliest rule in the list wins.
+    """
+
+    def __init__(self, conditions: Sequence[Mapping[str, Any] | None]) -> None:
+        if len(conditions) > min(MAX_RULES, MAX_PRI):
+            raise ValueError(f"{len(conditions)} rules exceed the engine's limit of {MAX_RULES}")
+        self.size = len(conditions)
+        self.name = f"huhang-{next(_names)}"
+        definition: dict[str, Any] = {}
+        for index, condition in enumerate(conditions):
+            tests: list[Any] = [{DISCRIMINATOR: 1}]
+            if condition is not None:
+                tests.append(condition)
+            definition[f"r{index}"] = {"pri": index, "all": [{"m": {"$and": tests}}]}
+        self.definition_json = encode(definition)
+        self._lock = threading.Lock()
+        try:
+            self._handle: int | None = _dre.create_ruleset(self.name, self.definition_json)
+        except _dre.error as exc:
+            raise _raise(exc, "create_ruleset") from exc
+
+    # ------------------------------------------------------------------ evaluation
+
+    def message(self, fields: Mapping[str, Any]) -> str:
+        """The JSON message for a flat mapping of compiled field names to values."""
+        if DISCRIMINATOR in fields or "id" in fields or "sid" in fields:
+            raise ValueError("message fields must not use the engine's reserved names")
+        body = ",".join(
+            f"{json.dumps(k, ensure_ascii=False)}:{encode(v)}" for k, v in fields.items()
+        )
+        return "{" + f'"{DISCRIMINATOR}":1' + ("," + body if body else "") + "}"
+
+    def first(self, fields: Mapping[str, Any]) -> int | None:
+        """Index of the first rule (lowest index) that holds, or None when none does."""
+        text = self.message(fields)
+        with self._lock:
+            handle = self._live()
+            try:
+                code, state = _dre.assert_event(handle, text)
+            except _dre.error as exc:
+                raise _raise(exc, "assert_event") from exc
+            if code == _CODE_NOT_HANDLED:
+                return None
+            self._check(code, "assert_event")
+            fired = self._drain(handle, state)
+        if not fired:
+            return None
+        return min(fired)
+
+    def collect(self, fields: Mapping[str, Any]) -> list[int]:
+        """Indexes of every rule that holds, ascending and without duplicates."""
+        text = self.message(fields)
+        with self._lock:
+            handle = self._live()
+            try:
+                try:
+                    code, state = _dre.assert_fact(handle, text)
+                except _dre.error as exc:
+                    raise _raise(exc, "assert_fact") from exc
+                if code == _CODE_NOT_HANDLED:
+                    return []
+                self._check(code, "assert_fact")
+                fired = self._drain(handle, state)
+            finally:
+                try:
+                    _dre.retract_fact(handle, text)
+                except _dre.error as exc:  # pragma: no cover - would mean a corrupt session
+                    raise _raise(exc, "retract_fact") from exc
+        return sorted(set(fired))
+
+    def _drain(self, handle: int, state: int) -> list[int]:
+        fired: list[int] = []
+        try:
+            result = _dre.start_action_for_state(handle, state)
+            if not result:
+                return fired
+            fired.append(self._rule_index(result[1]))
+            while True:
+                text = _dre.complete_and_start_action(handle, state)
+                if not text:
+                    return fired
+                fired.append(self._rule_index(text))
+        except _dre.error as exc:
+            raise _raise(exc, "start_action") from exc
+
+    @staticmethod
+    def _rule_index(text: str) -> int:
+        # The action message is {"r<index>": {...}}; the key is always first.
+        if not text.startswith('{"r'):
+            raise EngineError(-1, f"unexpected action message {text[:40]!r}")
+        end = text.index('"', 3)
+        return int(text[3:end])
+
+    @staticmethod
+    def _check(code: int, detail: str) -> None:
+        if code == _CODE_OBSERVED:
+            raise EngineError(code, f"{detail}: the fact was already asserted (not retracted)")
+        if code != 0:
+            raise EngineError(code, detail)
+
+    def _live(self) -> int:
+        if self._handle is None:
+            raise RuntimeError(f"engine {self.name} is closed")
+        return self._handle
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Free the ruleset. The engine cannot be used afterwards."""
+        with self._lock:
+            if self._handle is not None:
+                handle, self._handle = self._handle, None
+                _dre.delete_ruleset(handle)
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):  # interpreter shutdown
+            self.close()

@@ -1,0 +1,1 @@
+"""Rule files: loading, checking and compiling them."""

@@ -1,0 +1,357 @@
+"""Load a rule folder, check it in two layers, and build a :class:`RuleSet`.
+
+Layer 1 is the JSON Schema of each file (structure, unknown keys, types). Layer 2 covers what a
+schema cannot see: duplicate ids, unknown fields, operators that do not fit a field's type, unknown
+units or categories, and the limits of the durable-rules engine. Every problem of every file is
+collected with its ``file:line:col`` and reported together, sorted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from kernel.contracts import field_name, schema_problems
+from kernel.errors import Problem, ProblemsError, RuleSetInvalid
+from kernel.rules.conditions import Condition, ConditionParser, leaves
+from kernel.rules.fields import FieldSpec, fields_for
+from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
+from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
+from kernel.sourcefile import SourceDoc, read_file
+from kernel.suggest import did_you_mean
+
+REFERENCE_FILES = ("units", "categories")
+RULE_FILES = ("grading", "routing")
+SINGLE_RESULT_POLICIES = {"grading": ("first", "priority")}
+
+# durable-rules limits (see ENGINEERING.md): 4,096 rules per ruleset and a hang at 512 distinct
+# tests under one node. Stay well below both.
+MAX_RULES_PER_FILE = 4000
+MAX_DISTINCT_TESTS_PER_FIELD = 500
+
+UNIT_SLOTS = ("primary", "feedback_owner")
+UNIT_LIST_SLOTS = ("co_handlers", "coordinators")
+
+
+def default_rules_dir() -> Path:
+    """The rule folder used when none is given: $HUHANG_RULES, ./rules, or the repository's."""
+    env = os.environ.get("HUHANG_RULES")
+    if env:
+        return Path(env)
+    local = Path.cwd() / "rules"
+    if (local / "grading.yaml").is_file():
+        return local
+    return Path(__file__).resolve().parents[2] / "rules"
+
+
+def display_path(path: Path) -> str:
+    """A path as short as possible for messages: relative to the working folder if inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+class _Loader:
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.problems: list[Problem] = []
+        self.docs: dict[str, SourceDoc] = {}
+
+    def read_all(self) -> None:
+        if not self.directory.is_dir():
+            self.problems.append(
+                Problem(display_path(self.directory), 0, 0, "RULES-DIR-MISSING", "规则目录不存在")
+            )
+            return
+        for kind in (*REFERENCE_FILES, *RULE_FILES):
+            path = self.directory / f"{kind}.yaml"
+            try:
+                doc = read_file(path, display_path(path))
+            except ProblemsError as exc:
+                self.problems.extend(exc.problems)
+                continue
+            if not isinstance(doc.data, dict):
+                self.problems.append(
+                    doc.problem((), "SCHEMA-TYPE", "文件内容应为映射（键: 值），实际为空或其他类型")
+                )
+                continue
+            self.problems.extend(schema_problems(doc, kind))
+            self.docs[kind] = doc
+
+    # ------------------------------------------------------------------ reference data
+
+    def reference(self) -> Reference:
+        units: dict[str, Unit] = {}
+        categories: dict[str, Category] = {}
+        doc = self.docs.get("units")
+        if doc is not None:
+            for kind in UNIT_KINDS:
+                for i, entry in enumerate(_list(doc.data.get(kind))):
+                    uid = entry.get("id") if isinstance(entry, dict) else None
+                    if not isinstance(uid, str):
+                        continue
+                    if uid in units:
+                        self._duplicate(doc, (kind, i, "id"), uid, "单位")
+                        continue
+                    units[uid] = Unit(uid, str(entry.get("name", uid)), kind)
+        doc = self.docs.get("categories")
+        if doc is not None:
+            for i, entry in enumerate(_list(doc.data.get("categories"))):
+                cid = entry.get("id") if isinstance(entry, dict) else None
+                if not isinstance(cid, str):
+                    continue
+                if cid in categories:
+                    self._duplicate(doc, ("categories", i, "id"), cid, "类别")
+                    continue
+                categories[cid] = Category(cid, str(entry.get("title", cid)))
+        return Reference(units=units, categories=categories)
+
+    def _duplicate(
+        self, doc: SourceDoc, path: tuple[str | int, ...], value: str, word: str
+    ) -> None:
+        self.problems.append(doc.problem(path, "DUPLICATE-ID", f"{word} id '{value}' 重复定义"))
+
+    # ------------------------------------------------------------------ rule files
+
+    def rule_file(self, kind: str, reference: Reference, seen: dict[str, str]) -> RuleFile | None:
+        doc = self.docs.get(kind)
+        if doc is None:
+            return None
+        data = doc.data
+        fields = fields_for(kind)
+        parser = ConditionParser(doc, fields, reference)
+        policy = data.get("hit_policy")
+        allowed = SINGLE_RESULT_POLICIES.get(kind)
+        if allowed and isinstance(policy, str) and policy not in allowed:
+            self.problems.append(
+                doc.problem(
+                    ("hit_policy",),
+                    "HIT-POLICY",
+                    f"{kind}.yaml 每张办理单只能得到一个结果，命中策略应为 {' 或 '.join(allowed)}，"
+                    f"不能是 '{policy}'",
+                )
+            )
+        rules: list[Rule] = []
+        for index, raw in enumerate(_list(data.get("rules"))):
+            if not isinstance(raw, dict):
+                continue
+            rule = self._rule(doc, kind, index, raw, parser, reference, fields, seen)
+            if rule is not None:
+                rules.append(rule)
+        self.problems.extend(parser.problems)
+        if len(rules) > MAX_RULES_PER_FILE:
+            self.problems.append(
+                doc.problem(
+                    ("rules",),
+                    "ENGINE-LIMIT",
+                    f"规则数 {len(rules)} 超过单个文件上限 {MAX_RULES_PER_FILE}，请拆分文件",
+                )
+            )
+        self._fan_out(doc, rules)
+        return RuleFile(
+            kind=kind,
+            path=doc.path,
+            version=int(data.get("version", 1)) if isinstance(data.get("version"), int) else 1,
+            title=str(data.get("title", kind)),
+            hit_policy=str(policy),
+            rules=tuple(rules),
+            effective_from=data.get("effective_from"),
+        )
+
+    def _rule(
+        self,
+        doc: SourceDoc,
+        kind: str,
+        index: int,
+        raw: dict[str, Any],
+        parser: ConditionParser,
+        reference: Reference,
+        fields: dict[str, FieldSpec],
+        seen: dict[str, str],
+    ) -> Rule | None:
+        path = ("rules", index)
+        rule_id = raw.get("id")
+        ok = isinstance(rule_id, str)
+        if isinstance(rule_id, str):
+            if rule_id in seen:
+                self.problems.append(
+                    doc.problem(
+                        (*path, "id"),
+                        "DUPLICATE-ID",
+                        f"规则 id '{rule_id}' 重复，已在 {seen[rule_id]} 定义",
+                    )
+                )
+                ok = False
+            else:
+                line, _ = doc.where((*path, "id"))
+                seen[rule_id] = f"{doc.path}:{line}"
+        when: Condition | None = None
+        if "when" in raw:
+            when = parser.parse(raw["when"], (*path, "when"))
+        then = raw.get("then")
+        outcome = self._outcome(doc, kind, path, then, reference, fields)
+        if not ok or when is None or outcome is None:
+            return None
+        line, col = doc.where(path)
+        precedence = raw.get("precedence", 0)
+        return Rule(
+            id=str(rule_id),
+            title=str(raw.get("title", "")),
+            clause=str(raw.get("clause", "")),
+            when=when,
+            then=outcome,
+            precedence=precedence if isinstance(precedence, int) else 0,
+            index=index,
+            kind=kind,
+            path=doc.path,
+            line=line,
+            col=col,
+        )
+
+    def _outcome(
+        self,
+        doc: SourceDoc,
+        kind: str,
+        path: tuple[str | int, ...],
+        then: Any,
+        reference: Reference,
+        fields: dict[str, FieldSpec],
+    ) -> dict[str, Any] | None:
+        if not isinstance(then, dict):
+            return None
+        if kind == "grading":
+            return dict(then) if then.get("grade") in ("A", "B", "C", "D") else None
+        out: dict[str, Any] = {}
+        ok = True
+        for slot, value in then.items():
+            slot_path = (*path, "then", slot)
+            if slot in UNIT_SLOTS:
+                unit = self._unit_value(doc, slot_path, value, reference, fields, single=True)
+                ok = ok and unit is not None
+                out[slot] = unit
+            elif slot in UNIT_LIST_SLOTS:
+                units = []
+                for i, item in enumerate(_list(value)):
+                    unit = self._unit_value(
+                        doc, (*slot_path, i), item, reference, fields, single=False
+                    )
+                    ok = ok and unit is not None
+                    units.append(unit)
+                out[slot] = tuple(units)
+            elif slot in ("agenda", "report_upward"):
+                out[slot] = bool(value)
+            else:
+                ok = False  # unknown slot: reported by the schema
+        return out if ok else None
+
+    def _unit_value(
+        self,
+        doc: SourceDoc,
+        path: tuple[str | int, ...],
+        value: Any,
+        reference: Reference,
+        fields: dict[str, FieldSpec],
+        *,
+        single: bool,
+    ) -> UnitValue | None:
+        if isinstance(value, str):
+            problem = reference.check("units", value)
+            if problem is not None:
+                code, text = problem
+                self.problems.append(doc.problem(path, code, f"{field_name(path)} 的值{text}"))
+                return None
+            return UnitValue(unit=value)
+        if isinstance(value, dict) and isinstance(value.get("ref"), str):
+            ref = value["ref"]
+            spec = fields.get(ref)
+            unit_refs = ("units", "territories", "departments")
+            if spec is None or spec.ref not in unit_refs:
+                candidates = [f for f, s in fields.items() if s.ref in unit_refs]
+                hint = did_you_mean(ref, candidates)
+                self.problems.append(
+                    doc.problem(
+                        (*path, "ref"),
+                        "UNKNOWN-FIELD",
+                        f"{field_name(path)} 引用的字段 '{ref}' 不是单位字段{hint}；"
+                        f"可引用：{'、'.join(candidates)}",
+                    )
+                )
+                return None
+            if single and spec.type == "array":
+                self.problems.append(
+                    doc.problem(
+                        (*path, "ref"),
+                        "OUTCOME-TYPE",
+                        f"{field_name(path)} 只能是一个单位，而字段 '{ref}' 是列表",
+                    )
+                )
+                return None
+            return UnitValue(ref=ref)
+        return None  # the schema reports the wrong shape
+
+    def _fan_out(self, doc: SourceDoc, rules: list[Rule]) -> None:
+        distinct: dict[str, set[Any]] = defaultdict(set)
+        for rule in rules:
+            for leaf in leaves(rule.when):
+                values = leaf.value if leaf.op in ("in", "not_in") else (leaf.value,)
+                distinct[leaf.field].update(values)
+        for field, values in sorted(distinct.items()):
+            if len(values) > MAX_DISTINCT_TESTS_PER_FIELD:
+                self.problems.append(
+                    doc.problem(
+                        ("rules",),
+                        "ENGINE-LIMIT",
+                        f"字段 '{field}' 在本文件中被比较了 {len(values)} 个不同的值，"
+                        f"超过引擎上限 {MAX_DISTINCT_TESTS_PER_FIELD}，请拆分规则文件",
+                    )
+                )
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _fingerprint(docs: dict[str, SourceDoc], directory: Path) -> str:
+    digest = hashlib.sha256()
+    for kind in sorted(docs):
+        digest.update(kind.encode())
+        digest.update((directory / f"{kind}.yaml").read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Problem]]:
+    """Load and check a rule folder; return the rule set (None if invalid) and every problem."""
+    directory = directory or default_rules_dir()
+    loader = _Loader(directory)
+    loader.read_all()
+    reference = loader.reference()
+    seen: dict[str, str] = {}
+    files: dict[str, RuleFile] = {}
+    for kind in RULE_FILES:
+        rule_file = loader.rule_file(kind, reference, seen)
+        if rule_file is not None:
+            files[kind] = rule_file
+    problems = sorted(set(loader.problems))
+    if problems:
+        return None, problems
+    return (
+        RuleSet(
+            directory=directory,
+            reference=reference,
+            files=files,
+            fingerprint=_fingerprint(loader.docs, directory),
+        ),
+        [],
+    )
+
+
+def load_rules(directory: Path | str | None = None) -> RuleSet:
+    """Load a rule folder; raise :class:`RuleSetInvalid` listing every problem."""
+    ruleset, problems = check_rules(Path(directory) if directory is not None else None)
+    if ruleset is None:
+        raise RuleSetInvalid(problems, f"规则文件有 {len(problems)} 个问题")
+    return ruleset

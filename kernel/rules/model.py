@@ -1,0 +1,89 @@
+"""The loaded, checked rule set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernel.rules.conditions import Condition
+from kernel.rules.reference import Reference
+
+
+@dataclass(frozen=True)
+class UnitValue:
+    """An outcome naming a unit: a literal id, or ``{ref: field}`` read from the ticket."""
+
+    unit: str | None = None
+    ref: str | None = None
+
+    def describe(self) -> str:
+        """Human text for explanations."""
+        return self.unit if self.unit is not None else f"{{ref: {self.ref}}}"
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: an id, its Chinese title, the clause it implements, a condition, an outcome."""
+
+    id: str
+    title: str
+    clause: str
+    when: Condition
+    then: dict[str, Any]
+    precedence: int
+    index: int
+    kind: str
+    path: str
+    line: int
+    col: int
+
+    @property
+    def location(self) -> str:
+        """``file:line`` of the rule's id."""
+        return f"{self.path}:{self.line}"
+
+
+@dataclass(frozen=True)
+class RuleFile:
+    """A rule file with its hit policy and rules in file order."""
+
+    kind: str
+    path: str
+    version: int
+    title: str
+    hit_policy: str
+    rules: tuple[Rule, ...]
+    effective_from: str | None = None
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Everything the kernel needs to grade and route a ticket."""
+
+    directory: Path
+    reference: Reference
+    files: dict[str, RuleFile] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def grading(self) -> RuleFile:
+        """The grading rules."""
+        return self.files["grading"]
+
+    @property
+    def routing(self) -> RuleFile:
+        """The routing rules."""
+        return self.files["routing"]
+
+    def rule(self, rule_id: str) -> Rule:
+        """A rule by id, from any file."""
+        for rule_file in self.files.values():
+            for rule in rule_file.rules:
+                if rule.id == rule_id:
+                    return rule
+        raise KeyError(rule_id)
+
+    def versions(self) -> dict[str, int]:
+        """The version of each rule file."""
+        return {kind: f.version for kind, f in self.files.items()}

@@ -1,0 +1,256 @@
+"""Build the JSON Schemas of the rule files.
+
+The committed files in ``kernel/schemas/`` are generated from this module
+(``python -m kernel.schemagen`` or ``make schemas``); a test fails when they are stale.
+The ticket schema is written by hand and is not generated here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+DRAFT = "https://json-schema.org/draft/2020-12/schema"
+BASE_ID = "https://huhang.example/schemas/"
+
+RULE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+
+SCALAR_OPS: dict[str, str] = {
+    "eq": "等于",
+    "ne": "不等于（字段未填写也算不等于）",
+    "lt": "小于",
+    "le": "小于或等于",
+    "gt": "大于",
+    "ge": "大于或等于",
+}
+LIST_OPS: dict[str, str] = {
+    "in": "属于列表中的某一个值",
+    "not_in": "不属于列表中的任何值（字段未填写也算不属于）",
+}
+
+
+def _scalar() -> dict[str, Any]:
+    return {"type": ["string", "number", "boolean"]}
+
+
+def condition_schema() -> dict[str, Any]:
+    """The schema of one condition node (recursive through ``$defs/condition``)."""
+    ref = {"$ref": "#/$defs/condition"}
+    props: dict[str, Any] = {
+        "all": {"description": "全部满足", "type": "array", "items": ref, "minItems": 1},
+        "any": {"description": "任一满足", "type": "array", "items": ref, "minItems": 1},
+        "not": {"description": "不满足", **ref},
+        "always": {"description": "总是满足（无条件规则）", "const": True},
+        "field": {
+            "description": "办理单字段路径，如 category、enterprise.territory、assessment.departments",
+            "type": "string",
+            "minLength": 1,
+        },
+    }
+    for op, text in SCALAR_OPS.items():
+        props[op] = {"description": text, **_scalar()}
+    for op, text in LIST_OPS.items():
+        props[op] = {"description": text, "type": "array", "items": _scalar(), "minItems": 1}
+    props["contains"] = {
+        "description": "列表字段包含该值，或文本字段包含该文字",
+        **_scalar(),
+    }
+    props["exists"] = {"description": "true：字段已填写；false：字段未填写", "type": "boolean"}
+    props["count"] = {
+        "description": "列表字段的元素个数满足比较，如 {ge: 3}",
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "maxProperties": 1,
+        "properties": {
+            op: {"description": text, "type": "integer", "minimum": 0}
+            for op, text in SCALAR_OPS.items()
+        },
+    }
+    return {
+        "description": "条件：all/any/not 组合，或 {field: 字段, 运算符: 值}",
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": props,
+    }
+
+
+def _unit_value() -> dict[str, Any]:
+    return {
+        "description": "单位 id（见 units.yaml），或 {ref: 字段} 取办理单中该字段的单位",
+        "oneOf": [
+            {"type": "string", "minLength": 1},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["ref"],
+                "properties": {"ref": {"type": "string", "minLength": 1}},
+            },
+        ],
+    }
+
+
+def _rule(then: dict[str, Any], *, precedence: bool) -> dict[str, Any]:
+    props: dict[str, Any] = {
+        "id": {
+            "description": "稳定的规则编号，如 G-C-DEPARTMENTS；发布后不要更改",
+            "type": "string",
+            "pattern": RULE_ID_PATTERN,
+        },
+        "title": {"description": "规则的中文标题", "type": "string", "minLength": 1},
+        "clause": {"description": "规则所依据的文件条款", "type": "string", "minLength": 1},
+        "description": {"description": "补充说明", "type": "string"},
+        "when": {"$ref": "#/$defs/condition"},
+        "then": then,
+    }
+    if precedence:
+        props["precedence"] = {
+            "description": "优先级：单值结果（主办、反馈）冲突时取较大者，默认 0",
+            "type": "integer",
+            "minimum": -1000,
+            "maximum": 1000,
+        }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "clause", "when", "then"],
+        "properties": props,
+    }
+
+
+def _rule_file(kind: str, title: str, policies: list[str], rule: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "$schema": DRAFT,
+        "$id": f"{BASE_ID}{kind}.schema.json",
+        "title": title,
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "version", "hit_policy", "rules"],
+        "properties": {
+            "kind": {"const": kind},
+            "version": {"description": "规则版本号", "type": "integer", "minimum": 1},
+            "title": {"type": "string"},
+            "effective_from": {
+                "description": "生效日期 YYYY-MM-DD",
+                "type": "string",
+                "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+            },
+            "hit_policy": {
+                "description": "命中策略：first 第一条命中；collect 全部命中；priority 取优先级最高",
+                "enum": policies,
+            },
+            "rules": {"type": "array", "minItems": 1, "items": rule},
+        },
+        "$defs": {"condition": condition_schema()},
+    }
+
+
+def grading_schema() -> dict[str, Any]:
+    """Schema of rules/grading.yaml."""
+    then = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["grade"],
+        "properties": {"grade": {"description": "问题等级", "enum": ["A", "B", "C", "D"]}},
+    }
+    rule = _rule(then, precedence=True)
+    return _rule_file("grading", "问题分级规则（grading.yaml）", ["first", "priority"], rule)
+
+
+def routing_schema() -> dict[str, Any]:
+    """Schema of rules/routing.yaml."""
+    unit = _unit_value()
+    then = {
+        "type": "object",
+        "additionalProperties": False,
+        "minProperties": 1,
+        "properties": {
+            "primary": {"description": "主办单位", **unit},
+            "co_handlers": {"description": "协办单位", "type": "array", "items": unit},
+            "feedback_owner": {"description": "向企业反馈结果的单位", **unit},
+            "coordinators": {"description": "协调单位", "type": "array", "items": unit},
+            "agenda": {"description": "列入月度调度会议程", "type": "boolean"},
+            "report_upward": {"description": "报领导小组", "type": "boolean"},
+        },
+    }
+    rule = _rule(then, precedence=True)
+    return _rule_file("routing", "问题路由规则（routing.yaml）", ["collect"], rule)
+
+
+def _reference(kind: str, title: str, lists: dict[str, str]) -> dict[str, Any]:
+    entry = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id"],
+        "properties": {
+            "id": {"description": "简称，规则文件中引用它", "type": "string", "minLength": 1},
+            "name": {"description": "全称", "type": "string", "minLength": 1},
+            "title": {"description": "说明", "type": "string", "minLength": 1},
+            "aliases": {"description": "别名", "type": "array", "items": {"type": "string"}},
+        },
+    }
+    props: dict[str, Any] = {
+        "kind": {"const": kind},
+        "version": {"type": "integer", "minimum": 1},
+        "title": {"type": "string"},
+    }
+    for key, text in lists.items():
+        props[key] = {"description": text, "type": "array", "items": entry}
+    return {
+        "$schema": DRAFT,
+        "$id": f"{BASE_ID}{kind}.schema.json",
+        "title": title,
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "version", *lists],
+        "properties": props,
+    }
+
+
+def units_schema() -> dict[str, Any]:
+    """Schema of rules/units.yaml."""
+    return _reference(
+        "units",
+        "参与单位（units.yaml）",
+        {
+            "territories": "县区政府、开发区管委会（块）",
+            "departments": "市级部门（条）",
+            "offices": "协调机构，如助商稳企办",
+            "others": "其他单位，如供电公司",
+        },
+    )
+
+
+def categories_schema() -> dict[str, Any]:
+    """Schema of rules/categories.yaml."""
+    return _reference("categories", "问题类别（categories.yaml）", {"categories": "问题类别"})
+
+
+GENERATED = {
+    "grading": grading_schema,
+    "routing": routing_schema,
+    "units": units_schema,
+    "categories": categories_schema,
+}
+
+
+def render(schema: dict[str, Any]) -> str:
+    """The exact text of a committed schema file."""
+    return json.dumps(schema, ensure_ascii=False, indent=2) + "\n"
+
+
+def main() -> int:
+    """Write every generated schema into kernel/schemas/."""
+    for name, build in GENERATED.items():
+        target = SCHEMA_DIR / f"{name}.schema.json"
+        target.write_text(render(build()), encoding="utf-8")
+        print(f"wrote {target}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,149 @@
+"""The ticket contract: 《企业问题办理单》 with its enterprise, validated before evaluation."""
+
+from __future__ import annotations
+
+import copy
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kernel.contracts import describe_value, field_name, schema_problems
+from kernel.creditcode import is_valid as credit_code_valid
+from kernel.errors import Problem, TicketInvalid
+from kernel.rules.fields import FieldSpec, ticket_fields
+from kernel.rules.reference import Reference
+from kernel.sourcefile import PathKey, SourceDoc, parse_text, read_file
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """A validated ticket: its data with defaults filled, and a flat path -> value view."""
+
+    data: dict[str, Any]
+    values: dict[str, Any]
+    source: str = ""
+
+    @property
+    def ticket_id(self) -> str:
+        """The ticket's own id (办理单编号)."""
+        return str(self.data["ticket_id"])
+
+
+def _fill_defaults(data: dict[str, Any], fields: dict[str, FieldSpec]) -> None:
+    for path, spec in fields.items():
+        if spec.default is None:
+            continue
+        *parents, leaf = path.split(".")
+        node: Any = data
+        for part in parents:
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, dict) and leaf not in node:
+            node[leaf] = copy.deepcopy(spec.default)
+
+
+def flatten(data: dict[str, Any], fields: dict[str, FieldSpec]) -> dict[str, Any]:
+    """The ticket's values keyed by dotted field path; unfilled optional fields are absent."""
+    values: dict[str, Any] = {}
+    for path in fields:
+        node: Any = data
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                break
+            node = node[part]
+        else:
+            values[path] = node
+    return values
+
+
+def _semantic_problems(
+    doc: SourceDoc, data: dict[str, Any], prefix: PathKey, reference: Reference
+) -> list[Problem]:
+    problems: list[Problem] = []
+    fields = ticket_fields()
+    values = flatten(data, fields)
+    for path, spec in fields.items():
+        if path not in values:
+            continue
+        value = values[path]
+        where: PathKey = (*prefix, *path.split("."))
+        if isinstance(value, float) and not math.isfinite(value):
+            problems.append(
+                doc.problem(
+                    where, "TICKET-VALUE", f"{path}（{spec.label}）的值 {value} 不是有限数字"
+                )
+            )
+        if spec.ref:
+            items = value if isinstance(value, list) else [value]
+            for i, item in enumerate(items):
+                if not isinstance(item, str):
+                    continue
+                found = reference.check(spec.ref, item)
+                if found is not None:
+                    code, text = found
+                    item_path = (*where, i) if isinstance(value, list) else where
+                    problems.append(
+                        doc.problem(
+                            item_path,
+                            code,
+                            f"{field_name(item_path[len(prefix) :])}（{spec.label}）的值{text}",
+                        )
+                    )
+    credit = values.get("enterprise.credit_code")
+    if isinstance(credit, str) and len(credit) == 18 and not credit_code_valid(credit):
+        problems.append(
+            doc.problem(
+                (*prefix, "enterprise", "credit_code"),
+                "CREDIT-CODE",
+                f"enterprise.credit_code（统一社会信用代码）{describe_value(credit)} 的校验位不正确",
+            )
+        )
+    return problems
+
+
+def ticket_from_doc(
+    doc: SourceDoc, reference: Reference, *, data: Any = None, prefix: PathKey = ()
+) -> Ticket:
+    """Validate one ticket found in ``doc`` (at ``prefix``); raise :class:`TicketInvalid`."""
+    raw = doc.data if data is None else data
+    if not isinstance(raw, dict):
+        raise TicketInvalid(
+            [
+                doc.problem(
+                    prefix, "SCHEMA-TYPE", "办理单应为映射（键: 值），实际为 " + describe_value(raw)
+                )
+            ]
+        )
+    problems = schema_problems(doc, "ticket", data=raw, prefix=prefix)
+    if not problems:
+        problems = _semantic_problems(doc, raw, prefix, reference)
+    if problems:
+        raise TicketInvalid(problems, f"办理单有 {len(problems)} 个问题")
+    data_copy = copy.deepcopy(raw)
+    fields = ticket_fields()
+    _fill_defaults(data_copy, fields)
+    return Ticket(data=data_copy, values=flatten(data_copy, fields), source=doc.path)
+
+
+def validate_ticket(data: dict[str, Any], reference: Reference, source: str = "<ticket>") -> Ticket:
+    """Validate a ticket given as a Python mapping (the API's entry point)."""
+    return ticket_from_doc(SourceDoc(path=source, data=data), reference)
+
+
+def read_ticket_docs(location: str) -> list[tuple[SourceDoc, Any, PathKey]]:
+    """Read tickets from a YAML/JSON file or ``-`` (stdin).
+
+    A file holds one ticket, a list of tickets, or ``{tickets: [...]}``. Returns each ticket's
+    document, its data and its path inside the document.
+    """
+    if location == "-":
+        doc = parse_text(sys.stdin.read(), "<stdin>")
+    else:
+        doc = read_file(Path(location), location)
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("tickets"), list):
+        return [(doc, item, ("tickets", i)) for i, item in enumerate(data["tickets"])]
+    if isinstance(data, list):
+        return [(doc, item, (i,)) for i, item in enumerate(data)]
+    return [(doc, data, ())]
