@@ -8,9 +8,10 @@ analysis, are built on these records. ``to_dict`` is the stable JSON form docume
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
-from kernel.rules.conditions import LeafTrace
+from kernel.rules.conditions import LeafTrace, trace
 from kernel.rules.fields import FieldSpec
 from kernel.rules.model import Rule
 
@@ -94,10 +95,24 @@ class ConditionResult:
 
 @dataclass(frozen=True)
 class Decision:
-    """A rule that matched (or was considered), with the tests behind it."""
+    """A rule that matched (or was considered), with the tests behind it.
+
+    The condition tests are worked out on first access, so bulk runs that never look at the
+    reasons do not pay for them.
+    """
 
     rule: RuleRef
-    conditions: tuple[ConditionResult, ...]
+    source: Rule = field(repr=False, compare=False)
+    values: dict[str, Any] = field(repr=False, compare=False)
+    fields: dict[str, FieldSpec] = field(repr=False, compare=False)
+
+    @cached_property
+    def conditions(self) -> tuple[ConditionResult, ...]:
+        """The condition tests with the ticket's values."""
+        return tuple(
+            ConditionResult.of(item, self.fields.get(item.leaf.field))
+            for item in trace(self.source.when, self.values)
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

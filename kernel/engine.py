@@ -72,6 +72,16 @@ def encode(value: Any) -> str:
     raise TypeError(f"cannot encode {type(value).__name__} for the engine")
 
 
+_encode_text = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _encode_scalar(value: Any) -> str:
+    # Hot path of every evaluation: strings first, the general encoder for the rest.
+    if type(value) is str:
+        return _encode_text(value)
+    return encode(value)
+
+
 def _raise(exc: Exception, detail: str) -> EngineError:
     match = _CODE_RE.search(str(exc))
     code = int(match.group(1)) if match else -1
@@ -110,9 +120,8 @@ class Engine:
         """The JSON message for a flat mapping of compiled field names to values."""
         if DISCRIMINATOR in fields or "id" in fields or "sid" in fields:
             raise ValueError("message fields must not use the engine's reserved names")
-        body = ",".join(
-            f"{json.dumps(k, ensure_ascii=False)}:{encode(v)}" for k, v in fields.items()
-        )
+        # Keys are the compiler's own ASCII names (f_..., n_..., h0_...), safe to write as is.
+        body = ",".join(f'"{k}":{_encode_scalar(v)}' for k, v in fields.items())
         return "{" + f'"{DISCRIMINATOR}":1' + ("," + body if body else "") + "}"
 
     def first(self, fields: Mapping[str, Any]) -> int | None:

@@ -8,7 +8,6 @@ from typing import Any
 
 from kernel.decisions import (
     Assignment,
-    ConditionResult,
     Decision,
     Evaluation,
     GradeResult,
@@ -17,7 +16,6 @@ from kernel.decisions import (
     RuleRef,
 )
 from kernel.rules.compile import CompiledRules, compile_rule_file
-from kernel.rules.conditions import trace
 from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.load import load_rules
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
@@ -50,6 +48,11 @@ class Kernel:
         self._routing_fields = fields_for("routing")
         self._grading = _compile(ruleset.grading, self._grading_fields)
         self._routing = _compile(ruleset.routing, self._routing_fields)
+        self._refs = {
+            rule.id: RuleRef.of(rule, rule_file.version)
+            for rule_file in ruleset.files.values()
+            for rule in rule_file.rules
+        }
 
     @classmethod
     def from_dir(cls, directory: Path | str | None = None) -> Kernel:
@@ -114,12 +117,11 @@ class Kernel:
         else:
             considered = tuple(r for r in rule_file.rules if r is not rule)
         not_matched = tuple(
-            self._decision(r, ticket.values, self._grading_fields, rule_file.version)
-            for r in considered
+            self._decision(r, ticket.values, self._grading_fields) for r in considered
         )
         if rule is None:
             return GradeResult(None, None, not_matched, rule_file.hit_policy)
-        decision = self._decision(rule, ticket.values, self._grading_fields, rule_file.version)
+        decision = self._decision(rule, ticket.values, self._grading_fields)
         return GradeResult(str(rule.then["grade"]), decision, not_matched, rule_file.hit_policy)
 
     # ------------------------------------------------------------------ routing
@@ -128,7 +130,6 @@ class Kernel:
         values = dict(ticket.values)
         if grade is not None:
             values["grade"] = grade
-        rule_file = self.ruleset.routing
         matches = self._routing.matching(values)
         reference = self.ruleset.reference
         singles: dict[str, tuple[Rule, str]] = {}
@@ -173,9 +174,7 @@ class Kernel:
             Assignment(unit, reference.unit_name(unit), tuple(rules))
             for unit, rules in lists["coordinators"].items()
         )
-        matched = tuple(
-            self._decision(r, values, self._routing_fields, rule_file.version) for r in matches
-        )
+        matched = tuple(self._decision(r, values, self._routing_fields) for r in matches)
         return RouteResult(
             primary=primary,
             co_handlers=co_handlers,
@@ -190,15 +189,10 @@ class Kernel:
 
     # ------------------------------------------------------------------ reasons
 
-    @staticmethod
     def _decision(
-        rule: Rule, values: dict[str, Any], fields: dict[str, FieldSpec], version: int
+        self, rule: Rule, values: dict[str, Any], fields: dict[str, FieldSpec]
     ) -> Decision:
-        conditions = tuple(
-            ConditionResult.of(item, fields.get(item.leaf.field))
-            for item in trace(rule.when, values)
-        )
-        return Decision(RuleRef.of(rule, version), conditions)
+        return Decision(self._refs[rule.id], rule, values, fields)
 
 
 def _highest(rules: Iterable[Rule]) -> Rule | None:

@@ -40,7 +40,7 @@ class SourceDoc:
             if probe in self.locations:
                 return self.locations[probe]
             probe = probe[:-1]
-        return self.locations.get((), (1, 1))
+        return self.locations.get((), (0, 0))
 
     def problem(self, path: PathKey, code: str, message: str, *, key: bool = False) -> Problem:
         """A :class:`Problem` located at ``path`` in this document."""

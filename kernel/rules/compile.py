@@ -25,6 +25,9 @@ from kernel.rules.model import Rule, RuleFile
 
 Test = dict[str, Any]
 
+# A test no message can pass: every message carries _k == 1.
+NEVER: Test = {"_k": 2}
+
 _OPPOSITE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
 
@@ -118,10 +121,9 @@ class _Lowering:
         self.required = required
 
     def lower(self, cond: Condition, negated: bool = False) -> Test | None:
+        """The test for ``cond``; None means "always holds", :data:`NEVER` "never holds"."""
         if isinstance(cond, Always):
-            if negated:
-                raise ValueError("a condition that never holds cannot be compiled")
-            return None
+            return NEVER if negated else None
         if isinstance(cond, Not):
             return self.lower(cond.item, not negated)
         if isinstance(cond, Leaf):
@@ -131,11 +133,12 @@ class _Lowering:
             return lower_leaf(cond, key, negated, always_present)
         conjunction = isinstance(cond, All) != negated
         parts = [self.lower(item, negated) for item in cond.items]
-        tests = [p for p in parts if p is not None]
-        if not conjunction and len(tests) < len(parts):
-            return None  # an "any" with an always-true branch always holds
+        absorbing, neutral = (NEVER, None) if conjunction else (None, NEVER)
+        if any(p == absorbing for p in parts):
+            return absorbing
+        tests = [p for p in parts if p != neutral]
         if not tests:
-            return None
+            return neutral
         if len(tests) == 1:
             return tests[0]
         return {"$and" if conjunction else "$or": tests}

@@ -271,13 +271,12 @@ class _Loader:
             unit_refs = ("units", "territories", "departments")
             if spec is None or spec.ref not in unit_refs:
                 candidates = [f for f, s in fields.items() if s.ref in unit_refs]
-                hint = did_you_mean(ref, candidates)
+                hint = did_you_mean(ref, candidates) or f"；可引用：{'、'.join(candidates)}"
                 self.problems.append(
                     doc.problem(
                         (*path, "ref"),
                         "UNKNOWN-FIELD",
-                        f"{field_name(path)} 引用的字段 '{ref}' 不是单位字段{hint}；"
-                        f"可引用：{'、'.join(candidates)}",
+                        f"{field_name(path)} 引用的字段 '{ref}' 不是单位字段{hint}",
                     )
                 )
                 return None
