@@ -115,7 +115,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
         kernel.close()
     if args.format == "json":
         print(json.dumps(outputs, ensure_ascii=False, indent=2))
-    else:
+    elif outputs:
         print("\n\n".join(outputs))
     if problems:
         for problem in sorted(problems):

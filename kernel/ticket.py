@@ -116,8 +116,7 @@ def ticket_from_doc(
             ]
         )
     problems = schema_problems(doc, "ticket", data=raw, prefix=prefix)
-    if not problems:
-        problems = _semantic_problems(doc, raw, prefix, reference)
+    problems += _semantic_problems(doc, raw, prefix, reference)
     if problems:
         raise TicketInvalid(problems, f"办理单有 {len(problems)} 个问题")
     data_copy = copy.deepcopy(raw)
