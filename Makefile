@@ -31,7 +31,7 @@ demo: $(STAMP)
 	$(BIN)/huhang explain examples/tickets/*.yaml
 
 schemas: $(STAMP)
-	$(BIN)/python -m kernel.schemagen
+	$(BIN)/python -c "import sys, kernel.schemagen as g; sys.exit(g.main())"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

@@ -11,7 +11,7 @@ from jsonschema import Draft202012Validator
 
 from kernel.errors import InputError, Problem
 from kernel.schemagen import SCHEMA_DIR
-from kernel.sourcefile import PathKey, SourceDoc
+from kernel.sourcefile import PathKey, SourceDoc, field_name
 from kernel.suggest import did_you_mean
 
 TYPE_WORDS = {
@@ -25,6 +25,23 @@ TYPE_WORDS = {
 }
 
 
+# Plain words for the patterns our schemas use, instead of the regular expression itself.
+PATTERN_WORDS = {
+    "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$": (
+        "应为 18 位统一社会信用代码（数字或大写字母，不含 I、O、Z、S、V，第 3–8 位为行政区划数字）"
+    ),
+    "^[A-Za-z][A-Za-z0-9_.-]*$": "应以英文字母开头，只含字母、数字和 - _ .",
+}
+RANGE_WORDS = {
+    "minimum": "最小为",
+    "maximum": "最大为",
+    "exclusiveMinimum": "须大于",
+    "exclusiveMaximum": "须小于",
+}
+# Errors that only repeat a type error at the same place.
+_SECONDARY = {"enum", "const", "pattern", "format", "minLength", "minItems"}
+
+
 def schema_names() -> list[str]:
     """Names of every published schema, for ``huhang schema NAME``."""
     return sorted(p.name.removesuffix(".schema.json") for p in SCHEMA_DIR.glob("*.schema.json"))
@@ -36,8 +53,9 @@ def load_schema(name: str) -> dict[str, Any]:
     path = SCHEMA_DIR / f"{name}.schema.json"
     if not path.is_file():
         known = schema_names()
-        hint = did_you_mean(name, known)
-        raise InputError(f"没有名为 '{name}' 的 schema{hint}。可用：{'、'.join(known)}")
+        raise InputError(
+            f"没有名为 '{name}' 的 schema（可用：{'、'.join(known)}）{did_you_mean(name, known)}"
+        )
     data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return data
 
@@ -67,17 +85,6 @@ def describe_value(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def field_name(path: PathKey) -> str:
-    """A dotted field path such as ``rules[3].when.field``."""
-    text = ""
-    for part in path:
-        if isinstance(part, int):
-            text += f"[{part}]"
-        else:
-            text += f".{part}" if text else str(part)
-    return text or "（文件顶层）"
-
-
 def schema_problems(
     doc: SourceDoc, name: str, *, data: Any = None, prefix: PathKey = ()
 ) -> list[Problem]:
@@ -85,7 +92,13 @@ def schema_problems(
     ``name``; every error becomes a located problem."""
     problems: list[Problem] = []
     target = doc.data if data is None else data
-    for error in validator(name).iter_errors(target):
+    errors = list(validator(name).iter_errors(target))
+    typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
+    for error in errors:
+        if error.validator in _SECONDARY and tuple(error.absolute_path) in typed:
+            continue
+        if doc.has_issue((*prefix, *error.absolute_path)):
+            continue  # e.g. an impossible date, already reported while reading
         problems.extend(_translate(doc, error, prefix))
     return problems
 
@@ -142,14 +155,18 @@ def _translate(doc: SourceDoc, error: jsonschema.ValidationError, prefix: PathKe
             doc.problem(
                 path,
                 "SCHEMA-VALUE",
-                f"{where} 的值 {describe_value(error.instance)} 不在允许范围内{hint}；"
-                f"允许：{'、'.join(describe_value(o) for o in options)}",
+                f"{where} 的值 {describe_value(error.instance)} 不在允许范围内"
+                f"（允许：{'、'.join(describe_value(o) for o in options)}）{hint}",
             )
         ]
     if kind == "pattern":
+        pattern = str(error.validator_value)
+        expected = PATTERN_WORDS.get(pattern, f"须符合格式 {pattern}")
         return [
             doc.problem(
-                path, "SCHEMA-FORMAT", f"{where} 的值 {describe_value(error.instance)} 格式不正确"
+                path,
+                "SCHEMA-FORMAT",
+                f"{where} 的值 {describe_value(error.instance)} 格式不正确，{expected}",
             )
         ]
     if kind in ("minItems", "minLength", "minProperties"):
@@ -161,11 +178,15 @@ def _translate(doc: SourceDoc, error: jsonschema.ValidationError, prefix: PathKe
             doc.problem(
                 path,
                 "SCHEMA-RANGE",
-                f"{where} 的值 {describe_value(error.instance)} 超出允许范围（{kind} {error.validator_value}）",
+                f"{where} 的值 {describe_value(error.instance)} 超出允许范围"
+                f"（{RANGE_WORDS[kind]} {error.validator_value}）",
             )
         ]
     if kind == "uniqueItems":
-        return [doc.problem(path, "SCHEMA-DUPLICATE", f"{where} 中有重复的值")]
+        items = error.instance if isinstance(error.instance, list) else []
+        repeated = [v for i, v in enumerate(items) if v in items[:i]]
+        shown = "、".join(describe_value(v) for v in dict.fromkeys(map(str, repeated)))
+        return [doc.problem(path, "SCHEMA-DUPLICATE", f"{where} 中有重复的值：{shown}")]
     if kind == "format":
         return [
             doc.problem(

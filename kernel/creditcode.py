@@ -14,6 +14,18 @@ def check_character(first17: str) -> str:
     return ALPHABET[(31 - total % 31) % 31]
 
 
+_REGION_DIGITS = range(2, 8)
+
+
+def well_formed(code: str) -> bool:
+    """18 characters of the code's alphabet, with digits where the region code stands."""
+    return (
+        len(code) == 18
+        and all(ch in ALPHABET for ch in code)
+        and all(code[i].isdigit() for i in _REGION_DIGITS)
+    )
+
+
 def is_valid(code: str) -> bool:
     """True when ``code`` has 18 valid characters and the right check character."""
     if len(code) != 18 or any(ch not in ALPHABET for ch in code):

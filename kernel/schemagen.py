@@ -16,6 +16,8 @@ SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://huhang.example/schemas/"
 
+# Every policy the kernel knows; which one a file may use is a semantic check with a reason.
+HIT_POLICIES = ["first", "priority", "collect"]
 RULE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
 
 SCALAR_OPS: dict[str, str] = {
@@ -137,7 +139,7 @@ def _rule_file(kind: str, title: str, policies: list[str], rule: dict[str, Any])
             "effective_from": {
                 "description": "生效日期 YYYY-MM-DD",
                 "type": "string",
-                "pattern": r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$",
+                "format": "date",
             },
             "hit_policy": {
                 "description": "命中策略：first 第一条命中；collect 全部命中；priority 取优先级最高",
@@ -158,7 +160,7 @@ def grading_schema() -> dict[str, Any]:
         "properties": {"grade": {"description": "问题等级", "enum": ["A", "B", "C", "D"]}},
     }
     rule = _rule(then, precedence=True)
-    return _rule_file("grading", "问题分级规则（grading.yaml）", ["first", "priority"], rule)
+    return _rule_file("grading", "问题分级规则（grading.yaml）", HIT_POLICIES, rule)
 
 
 def routing_schema() -> dict[str, Any]:
@@ -178,7 +180,7 @@ def routing_schema() -> dict[str, Any]:
         },
     }
     rule = _rule(then, precedence=True)
-    return _rule_file("routing", "问题路由规则（routing.yaml）", ["collect"], rule)
+    return _rule_file("routing", "问题路由规则（routing.yaml）", HIT_POLICIES, rule)
 
 
 def _reference(kind: str, title: str, lists: dict[str, str]) -> dict[str, Any]:

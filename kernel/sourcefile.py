@@ -29,6 +29,23 @@ class SourceDoc:
     data: Any
     locations: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     key_locations: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    # Problems that do not stop the document from being read (a key given twice, an impossible
+    # date), each with the path where it occurred.
+    issues: list[tuple[PathKey, Problem]] = field(default_factory=list)
+
+    @property
+    def problems(self) -> list[Problem]:
+        """The non-fatal problems found while reading."""
+        return [problem for _, problem in self.issues]
+
+    def has_issue(self, path: PathKey) -> bool:
+        """Whether reading already reported a problem for the value at ``path``."""
+        return any(where == path for where, _ in self.issues)
+
+    def problems_under(self, prefix: PathKey) -> list[Problem]:
+        """The non-fatal problems inside the value at ``prefix``."""
+        size = len(prefix)
+        return [p for path, p in self.issues if path[:size] == prefix]
 
     def where(self, path: PathKey, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value at ``path``, or of its nearest ancestor."""
@@ -54,7 +71,7 @@ class _Builder:
     def __init__(self, loader: yaml.SafeLoader, doc: SourceDoc) -> None:
         self.loader = loader
         self.doc = doc
-        self.problems: list[Problem] = []
+        self.issues: list[tuple[PathKey, Problem]] = []
 
     def build(self, node: yaml.Node, path: PathKey) -> Any:
         self.doc.locations[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
@@ -62,7 +79,20 @@ class _Builder:
             return self._mapping(node, path)
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node, deep=True)
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except ValueError:
+            # An impossible timestamp such as 2026-02-30: keep the text, report the value.
+            line, col = self.doc.locations[path]
+            problem = Problem(
+                self.doc.path,
+                line,
+                col,
+                "YAML-VALUE",
+                f"{field_name(path)} 的值 '{node.value}' 不是有效的日期",
+            )
+            self.issues.append((path, problem))
+            return str(node.value)
         return _plain_scalar(value)
 
     def _mapping(self, node: yaml.MappingNode, path: PathKey) -> dict[str, Any]:
@@ -73,11 +103,14 @@ class _Builder:
             key_text = key if isinstance(key, str) else str(key)
             line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
             if key_text in result:
-                self.problems.append(
-                    Problem(
-                        self.doc.path, line, col, "YAML-DUPLICATE-KEY", f"键 '{key_text}' 重复出现"
-                    )
+                problem = Problem(
+                    self.doc.path,
+                    line,
+                    col,
+                    "YAML-DUPLICATE-KEY",
+                    f"{field_name(path)} 中的键 '{key_text}' 重复出现（以后一个为准）",
                 )
+                self.issues.append(((*path, key_text), problem))
             self.doc.key_locations[(*path, key_text)] = (line, col)
             result[key_text] = self.build(value_node, (*path, key_text))
         return result
@@ -93,8 +126,53 @@ def _plain_scalar(value: Any) -> Any:
     return value
 
 
+# PyYAML's messages in plain Chinese; anything else is shown as PyYAML wrote it.
+_SYNTAX_WORDS = (
+    ("found character '\\t'", "不能用制表符（Tab）缩进，请改用空格"),
+    (
+        "mapping values are not allowed",
+        "这里不能出现“: ”，可能是缩进不对，或文字中的冒号需要加引号",
+    ),
+    ("expected <block end>", "缩进不一致：同一层的键要对齐"),
+    ("did not find expected key", "缩进不一致，或列表项缺少“- ”"),
+    ("expected ',' or ']'", "方括号 [ ] 没有闭合，或元素之间缺少逗号"),
+    ("expected ',' or '}'", "花括号 { } 没有闭合，或元素之间缺少逗号"),
+    ("found unexpected end of stream", "文件意外结束：引号或括号没有闭合"),
+    ("could not find expected ':'", "缺少“: ”"),
+    ("found undefined alias", "引用了未定义的锚点（*）"),
+    ("found unknown escape character", "双引号文字中有无效的转义符 \\"),
+    ("expected a single document", "文件只能包含一个 YAML 文档（不要使用 ---）"),
+)
+
+
+def _syntax_problem(exc: yaml.MarkedYAMLError, display_path: str) -> Problem:
+    mark = exc.problem_mark or exc.context_mark
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    raw = " ".join(filter(None, [exc.context, exc.problem])) or "无法解析"
+    reason = next((words for key, words in _SYNTAX_WORDS if key in raw), raw)
+    opened = exc.context_mark
+    if opened is not None and mark is not None and opened.line != mark.line:
+        reason += f"（相关内容从第 {opened.line + 1} 行第 {opened.column + 1} 列开始）"
+    return Problem(display_path, line, col, "YAML-SYNTAX", f"YAML 语法错误：{reason}")
+
+
+def field_name(path: PathKey) -> str:
+    """A dotted field path such as ``rules[3].when.field``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text or "（文件顶层）"
+
+
 def parse_text(text: str, display_path: str) -> SourceDoc:
-    """Parse YAML (JSON is a subset) from ``text``; raise :class:`ProblemsError` on bad syntax."""
+    """Parse YAML (JSON is a subset) from ``text``; raise :class:`ProblemsError` on bad syntax.
+
+    Duplicate keys do not stop parsing: they are left in ``doc.problems`` for the caller, so that
+    the rest of the document can still be checked.
+    """
     doc = SourceDoc(path=display_path, data=None)
     loader = yaml.SafeLoader(text)
     try:
@@ -105,20 +183,14 @@ def parse_text(text: str, display_path: str) -> SourceDoc:
         builder = _Builder(loader, doc)
         doc.data = builder.build(node, ())
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
-        reason = exc.problem or exc.context or "无法解析"
-        raise ProblemsError(
-            [Problem(display_path, line, col, "YAML-SYNTAX", f"YAML 语法错误：{reason}")]
-        ) from None
+        raise ProblemsError([_syntax_problem(exc, display_path)]) from None
     except yaml.YAMLError as exc:
         raise ProblemsError(
             [Problem(display_path, 1, 1, "YAML-SYNTAX", f"YAML 语法错误：{exc}")]
         ) from None
     finally:
         loader.dispose()
-    if builder.problems:
-        raise ProblemsError(builder.problems)
+    doc.issues.extend(builder.issues)
     return doc
 
 

@@ -9,12 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel.contracts import describe_value, field_name, schema_problems
+from kernel.contracts import describe_value, schema_problems
+from kernel.creditcode import check_character, well_formed
 from kernel.creditcode import is_valid as credit_code_valid
 from kernel.errors import Problem, TicketInvalid
 from kernel.rules.fields import FieldSpec, ticket_fields
 from kernel.rules.reference import Reference
-from kernel.sourcefile import PathKey, SourceDoc, parse_text, read_file
+from kernel.sourcefile import PathKey, SourceDoc, field_name, parse_text, read_file
 
 
 @dataclass(frozen=True)
@@ -85,18 +86,18 @@ def _semantic_problems(
                     item_path = (*where, i) if isinstance(value, list) else where
                     problems.append(
                         doc.problem(
-                            item_path,
-                            code,
-                            f"{field_name(item_path[len(prefix) :])}（{spec.label}）的值{text}",
+                            item_path, code, f"{field_name(item_path)}（{spec.label}）的值{text}"
                         )
                     )
     credit = values.get("enterprise.credit_code")
-    if isinstance(credit, str) and len(credit) == 18 and not credit_code_valid(credit):
+    if isinstance(credit, str) and well_formed(credit) and not credit_code_valid(credit):
+        where = (*prefix, "enterprise", "credit_code")
         problems.append(
             doc.problem(
-                (*prefix, "enterprise", "credit_code"),
+                where,
                 "CREDIT-CODE",
-                f"enterprise.credit_code（统一社会信用代码）{describe_value(credit)} 的校验位不正确",
+                f"{field_name(where)}（统一社会信用代码）{describe_value(credit)} 的校验位不正确，"
+                f"应为 '{check_character(credit[:17])}'",
             )
         )
     return problems
@@ -108,14 +109,12 @@ def ticket_from_doc(
     """Validate one ticket found in ``doc`` (at ``prefix``); raise :class:`TicketInvalid`."""
     raw = doc.data if data is None else data
     if not isinstance(raw, dict):
-        raise TicketInvalid(
-            [
-                doc.problem(
-                    prefix, "SCHEMA-TYPE", "办理单应为映射（键: 值），实际为 " + describe_value(raw)
-                )
-            ]
+        problem = doc.problem(
+            prefix, "SCHEMA-TYPE", "办理单应为映射（键: 值），实际为 " + describe_value(raw)
         )
-    problems = schema_problems(doc, "ticket", data=raw, prefix=prefix)
+        raise TicketInvalid([problem], "办理单有 1 个问题")
+    problems = doc.problems_under(prefix)
+    problems += schema_problems(doc, "ticket", data=raw, prefix=prefix)
     problems += _semantic_problems(doc, raw, prefix, reference)
     if problems:
         raise TicketInvalid(problems, f"办理单有 {len(problems)} 个问题")

@@ -17,16 +17,17 @@ against each other.
 
 from __future__ import annotations
 
+import datetime as _dt
 import operator
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.contracts import describe_value, field_name
+from kernel.contracts import describe_value
 from kernel.errors import Problem
 from kernel.rules.fields import FieldSpec
 from kernel.rules.reference import Reference
-from kernel.sourcefile import PathKey, SourceDoc
+from kernel.sourcefile import PathKey, SourceDoc, field_name
 from kernel.suggest import did_you_mean
 
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
@@ -131,6 +132,8 @@ class ConditionParser:
         self.problems: list[Problem] = []
 
     def _problem(self, path: PathKey, code: str, message: str, *, key: bool = False) -> None:
+        if self.doc.has_issue(path):
+            return  # already reported while reading (an impossible date)
         self.problems.append(self.doc.problem(path, code, message, key=key))
 
     def parse(self, raw: Any, path: PathKey) -> Condition | None:
@@ -140,24 +143,28 @@ class ConditionParser:
         forms = [k for k in GROUP_KEYS if k in raw]
         has_field = "field" in raw
         if len(forms) + (1 if has_field else 0) != 1:
+            found = "、".join(forms + (["field"] if has_field else []))
             self._problem(
                 path,
                 "CONDITION-FORM",
                 f"{field_name(path)} 必须且只能是以下形式之一：all、any、not、always，"
-                "或 {field: 字段, 运算符: 值}",
+                "或 {field: 字段, 运算符: 值}" + (f"；这里同时写了 {found}" if found else ""),
             )
             return None
         if has_field:
             return self._leaf(raw, path)
         form = forms[0]
         if len(raw) != 1:
-            extra = next(k for k in raw if k != form)
-            self._problem(
-                (*path, extra),
-                "CONDITION-FORM",
-                f"{field_name(path)} 中 '{form}' 不能与 '{extra}' 写在同一层",
-                key=True,
-            )
+            # Keys unknown to conditions are reported by the schema check; only report a known
+            # key (an operator) that has no business next to a group.
+            extras = [k for k in raw if k != form and k in LEAF_OPS]
+            for extra in extras:
+                self._problem(
+                    (*path, extra),
+                    "CONDITION-FORM",
+                    f"{field_name(path)} 中 '{form}' 不能与 '{extra}' 写在同一层",
+                    key=True,
+                )
             return None
         if form == "always":
             return Always() if raw["always"] is True else None
@@ -183,6 +190,9 @@ class ConditionParser:
         ops = [k for k in raw if k != "field"]
         if not isinstance(name, str):
             return None
+        spec = self.fields.get(name)
+        if spec is None:
+            self._unknown_field(name, path)
         known_ops = [op for op in ops if op in LEAF_OPS]
         if len(known_ops) != 1 or len(ops) != 1:
             if not ops:
@@ -198,14 +208,7 @@ class ConditionParser:
             # Unknown operators are reported by the schema check with a hint.
             return None
         op = known_ops[0]
-        spec = self.fields.get(name)
         if spec is None:
-            hint = did_you_mean(name, self.fields)
-            self._problem(
-                (*path, "field"),
-                "UNKNOWN-FIELD",
-                f"{field_name(path)} 引用了不存在的字段 '{name}'{hint}",
-            )
             return None
         location = self.doc.where(path)
         value = raw[op]
@@ -214,7 +217,8 @@ class ConditionParser:
             self._problem(
                 (*path, op),
                 "OPERATOR-TYPE",
-                f"字段 '{name}'（{spec.label}，类型 {spec.type}）不能使用运算符 '{op}'；可用：{allowed}",
+                f"字段 '{name}'（{spec.label}）是{_type_word(spec.type)}，不能使用运算符 '{op}'"
+                f"（可用：{allowed}）",
                 key=True,
             )
             return None
@@ -239,11 +243,15 @@ class ConditionParser:
             else:
                 expected_type = item_spec_type or "string"
             if not _value_fits(item, expected_type):
+                reason = (
+                    f"{describe_value(item)} 不是有效的日期"
+                    if expected_type == "date" and isinstance(item, str)
+                    else f"不能与 {describe_value(item)} 比较"
+                )
                 self._problem(
                     item_path,
                     "VALUE-TYPE",
-                    f"字段 '{name}'（{spec.label}）是{_type_word(expected_type)}，"
-                    f"不能与 {describe_value(item)} 比较",
+                    f"字段 '{name}'（{spec.label}）是{_type_word(expected_type)}，{reason}",
                 )
                 ok = False
                 continue
@@ -253,14 +261,25 @@ class ConditionParser:
             return None
         return Leaf(name, op, tuple(values) if op in ("in", "not_in") else value, location)
 
+    def _unknown_field(self, name: str, path: PathKey) -> None:
+        if name == "grade":
+            hint = "（grade 是分级结果，只能在 routing.yaml 的条件中使用）"
+        else:
+            hint = did_you_mean(name, self.fields)
+        self._problem(
+            (*path, "field"),
+            "UNKNOWN-FIELD",
+            f"{field_name(path)} 引用了不存在的字段 '{name}'{hint}",
+        )
+
     def _check_domain(self, spec: FieldSpec, value: Any, path: PathKey) -> bool:
         if spec.enum and value not in spec.enum:
             hint = did_you_mean(str(value), spec.enum)
             self._problem(
                 path,
                 "UNKNOWN-VALUE",
-                f"字段 '{spec.path}'（{spec.label}）没有取值 {describe_value(value)}{hint}；"
-                f"可选：{'、'.join(spec.enum)}",
+                f"字段 '{spec.path}'（{spec.label}）没有取值 {describe_value(value)}"
+                f"（可选：{'、'.join(spec.enum)}）{hint}",
             )
             return False
         if spec.ref and self.reference is not None:
@@ -272,13 +291,22 @@ class ConditionParser:
         return True
 
 
+def _is_iso_date(text: str) -> bool:
+    try:
+        return len(text) == 10 and _dt.date.fromisoformat(text).isoformat() == text
+    except ValueError:
+        return False
+
+
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _value_fits(value: Any, expected: str) -> bool:
-    if expected in ("string", "date"):
+    if expected == "string":
         return isinstance(value, str)
+    if expected == "date":
+        return isinstance(value, str) and _is_iso_date(value)
     if expected == "boolean":
         return isinstance(value, bool)
     if expected == "integer":
@@ -295,6 +323,7 @@ def _type_word(kind: str) -> str:
         "boolean": "布尔值（true/false）",
         "integer": "整数",
         "number": "数字",
+        "array": "列表",
     }.get(kind, kind)
 
 

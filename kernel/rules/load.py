@@ -14,18 +14,22 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from kernel.contracts import field_name, schema_problems
+from kernel.contracts import schema_problems
 from kernel.errors import Problem, ProblemsError, RuleSetInvalid
 from kernel.rules.conditions import Condition, ConditionParser, leaves
 from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
-from kernel.sourcefile import SourceDoc, read_file
+from kernel.sourcefile import SourceDoc, field_name, read_file
 from kernel.suggest import did_you_mean
 
 REFERENCE_FILES = ("units", "categories")
 RULE_FILES = ("grading", "routing")
-SINGLE_RESULT_POLICIES = {"grading": ("first", "priority")}
+# Which hit policies each file may use, and why.
+ALLOWED_POLICIES = {
+    "grading": (("first", "priority"), "每张办理单只能得到一个等级"),
+    "routing": (("collect",), "主办、协办、反馈、协调由多条规则共同确定"),
+}
 
 # durable-rules limits (see ENGINEERING.md): 4,096 rules per ruleset and a hang at 512 distinct
 # tests under one node. Stay well below both.
@@ -63,8 +67,9 @@ class _Loader:
 
     def read_all(self) -> None:
         if not self.directory.is_dir():
+            what = "不是目录" if self.directory.exists() else "规则目录不存在"
             self.problems.append(
-                Problem(display_path(self.directory), 0, 0, "RULES-DIR-MISSING", "规则目录不存在")
+                Problem(display_path(self.directory), 0, 0, "RULES-DIR-MISSING", what)
             )
             return
         for kind in (*REFERENCE_FILES, *RULE_FILES):
@@ -74,6 +79,7 @@ class _Loader:
             except ProblemsError as exc:
                 self.problems.extend(exc.problems)
                 continue
+            self.problems.extend(doc.problems)
             if not isinstance(doc.data, dict):
                 self.problems.append(
                     doc.problem((), "SCHEMA-TYPE", "文件内容应为映射（键: 值），实际为空或其他类型")
@@ -87,6 +93,7 @@ class _Loader:
     def reference(self) -> Reference:
         units: dict[str, Unit] = {}
         categories: dict[str, Category] = {}
+        first_seen: dict[tuple[str, str], str] = {}
         doc = self.docs.get("units")
         if doc is not None:
             for kind in UNIT_KINDS:
@@ -95,8 +102,9 @@ class _Loader:
                     if not isinstance(uid, str):
                         continue
                     if uid in units:
-                        self._duplicate(doc, (kind, i, "id"), uid, "单位")
+                        self._duplicate(doc, (kind, i, "id"), uid, "单位", first_seen)
                         continue
+                    first_seen[("单位", uid)] = f"{doc.path}:{doc.where((kind, i, 'id'))[0]}"
                     units[uid] = Unit(uid, str(entry.get("name", uid)), kind)
         doc = self.docs.get("categories")
         if doc is not None:
@@ -105,15 +113,25 @@ class _Loader:
                 if not isinstance(cid, str):
                     continue
                 if cid in categories:
-                    self._duplicate(doc, ("categories", i, "id"), cid, "类别")
+                    self._duplicate(doc, ("categories", i, "id"), cid, "类别", first_seen)
                     continue
+                first_seen[("类别", cid)] = f"{doc.path}:{doc.where(('categories', i, 'id'))[0]}"
                 categories[cid] = Category(cid, str(entry.get("title", cid)))
-        return Reference(units=units, categories=categories)
+        loaded = frozenset(kind for kind in REFERENCE_FILES if kind in self.docs)
+        return Reference(units=units, categories=categories, loaded=loaded)
 
     def _duplicate(
-        self, doc: SourceDoc, path: tuple[str | int, ...], value: str, word: str
+        self,
+        doc: SourceDoc,
+        path: tuple[str | int, ...],
+        value: str,
+        word: str,
+        first_seen: dict[tuple[str, str], str],
     ) -> None:
-        self.problems.append(doc.problem(path, "DUPLICATE-ID", f"{word} id '{value}' 重复定义"))
+        where = first_seen.get((word, value), "")
+        self.problems.append(
+            doc.problem(path, "DUPLICATE-ID", f"{word} id '{value}' 重复，已在 {where} 定义")
+        )
 
     # ------------------------------------------------------------------ rule files
 
@@ -125,14 +143,13 @@ class _Loader:
         fields = fields_for(kind)
         parser = ConditionParser(doc, fields, reference)
         policy = data.get("hit_policy")
-        allowed = SINGLE_RESULT_POLICIES.get(kind)
-        if allowed and isinstance(policy, str) and policy not in allowed:
+        allowed, reason = ALLOWED_POLICIES[kind]
+        if isinstance(policy, str) and policy not in allowed:
             self.problems.append(
                 doc.problem(
                     ("hit_policy",),
                     "HIT-POLICY",
-                    f"{kind}.yaml 每张办理单只能得到一个结果，命中策略应为 {' 或 '.join(allowed)}，"
-                    f"不能是 '{policy}'",
+                    f"{kind}.yaml 的命中策略不能是 '{policy}'：{reason}，应为 {' 或 '.join(allowed)}",
                 )
             )
         rules: list[Rule] = []

@@ -45,6 +45,9 @@ class Reference:
 
     units: dict[str, Unit] = field(default_factory=dict)
     categories: dict[str, Category] = field(default_factory=dict)
+    # Which files were read: a reference into a file that could not be read is not checked,
+    # so a missing units.yaml is one problem, not one per unit named elsewhere.
+    loaded: frozenset[str] = frozenset({"units", "categories"})
 
     def ids(self, ref: str) -> list[str]:
         """The ids that a reference list ``ref`` allows."""
@@ -56,6 +59,8 @@ class Reference:
 
     def check(self, ref: str, value: str) -> tuple[str, str] | None:
         """None when ``value`` is a valid id of ``ref``; else an error code and Chinese text."""
+        if ("categories" if ref == "categories" else "units") not in self.loaded:
+            return None
         allowed = self.ids(ref)
         if value in allowed:
             return None
