@@ -1,0 +1,167 @@
+"""Ledger events: one type per step of a problem's life (POLICY §2) and of an enterprise's
+"四个一" assignment. An event is validated against ``event.schema.json`` and the reference
+data before it may enter the ledger; whether it is a legal *transition* is the projection's
+business (:mod:`kernel.projection`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.contracts import describe_value, schema_problems
+from kernel.creditcode import is_valid as credit_code_valid
+from kernel.errors import Problem, ProblemsError
+from kernel.rules.reference import Reference
+from kernel.sourcefile import PathKey, SourceDoc, field_name
+
+EVENT_TYPES: dict[str, str] = {
+    "enterprise.registered": "企业登记",
+    "enterprise.changed": "包抓关系变更",
+    "ticket.collected": "问题收集",
+    "ticket.reported": "上报",
+    "ticket.graded": "分级",
+    "ticket.overridden": "改判",
+    "ticket.dispatched": "交办",
+    "ticket.progress_reported": "进展报告",
+    "ticket.resolved": "办结",
+    "ticket.feedback_given": "反馈企业",
+    "ticket.rated": "满意度评价",
+    "ticket.reopened": "重新办理",
+    "contact.recorded": "走访联系",
+    "supervision.issued": "督办",
+    "notice.published": "通报",
+    "interview.recommended": "约谈建议",
+    "spot_check.defect": "抽查发现台账问题",
+}
+TICKET_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("ticket."))
+ENTERPRISE_EVENTS = frozenset({"enterprise.registered", "enterprise.changed"})
+OFFICE = "助商稳企办"
+RATINGS = ("满意", "基本满意", "不满意")
+
+
+class EventInvalid(ProblemsError):
+    """An event that does not meet its schema or names unknown units or enterprises."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One immutable ledger entry. ``seq`` is the ledger's order, set when it is stored."""
+
+    event_id: str
+    type: str
+    date: dt.date
+    actor: str
+    payload: dict[str, Any] = field(default_factory=dict)
+    ticket_id: str | None = None
+    enterprise: str | None = None
+    person: str | None = None
+    note: str | None = None
+    recorded_at: str | None = None
+    seq: int | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], seq: int | None = None) -> Event:
+        """Build from a mapping that has passed :func:`validate_event` (or came from storage)."""
+        day = data["date"]
+        return cls(
+            event_id=str(data["event_id"]),
+            type=str(data["type"]),
+            date=day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)),
+            actor=str(data["actor"]),
+            payload=dict(data.get("payload") or {}),
+            ticket_id=data.get("ticket_id"),
+            enterprise=data.get("enterprise"),
+            person=data.get("person"),
+            note=data.get("note"),
+            recorded_at=data.get("recorded_at"),
+            seq=seq,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (what the JSON-lines format and the API exchange); no ``seq``."""
+        out: dict[str, Any] = {
+            "event_id": self.event_id,
+            "type": self.type,
+            "date": self.date.isoformat(),
+            "actor": self.actor,
+        }
+        for key in ("ticket_id", "enterprise", "person", "note", "recorded_at"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
+        out["payload"] = self.payload
+        return out
+
+    def to_json(self) -> str:
+        """Canonical JSON text, used to compare a resubmitted event with the stored one."""
+        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    @property
+    def label(self) -> str:
+        """The Chinese name of the event type."""
+        return EVENT_TYPES.get(self.type, self.type)
+
+
+def validate_event(
+    data: Any, reference: Reference, *, doc: SourceDoc | None = None, prefix: PathKey = ()
+) -> Event:
+    """Check one event's structure and references; raise :class:`EventInvalid`."""
+    doc = doc or SourceDoc(path="<event>", data=data)
+    if not isinstance(data, dict):
+        problem = doc.problem(
+            prefix, "SCHEMA-TYPE", "事件应为映射（键: 值），实际为 " + describe_value(data)
+        )
+        raise EventInvalid([problem], "事件有 1 个问题")
+    problems = doc.problems_under(prefix)
+    problems += schema_problems(doc, "event", data=data, prefix=prefix)
+    problems += _reference_problems(doc, data, prefix, reference)
+    if problems:
+        raise EventInvalid(problems, f"事件有 {len(problems)} 个问题")
+    return Event.from_dict(data)
+
+
+def _reference_problems(
+    doc: SourceDoc, data: dict[str, Any], prefix: PathKey, reference: Reference
+) -> list[Problem]:
+    problems: list[Problem] = []
+
+    def check(ref: str, value: Any, path: PathKey) -> None:
+        if isinstance(value, str):
+            found = reference.check(ref, value)
+            if found is not None:
+                code, text = found
+                where = (*prefix, *path)
+                problems.append(doc.problem(where, code, f"{field_name(where)} 的值{text}"))
+
+    check("units", data.get("actor"), ("actor",))
+    code = data.get("enterprise")
+    if isinstance(code, str) and len(code) == 18 and not credit_code_valid(code):
+        where = (*prefix, "enterprise")
+        problems.append(
+            doc.problem(
+                where, "CREDIT-CODE", f"{field_name(where)} {describe_value(code)} 的校验位不正确"
+            )
+        )
+    payload = data.get("payload")
+    if not isinstance(payload, dict):
+        return problems
+    kind = data.get("type")
+    if kind in ENTERPRISE_EVENTS:
+        check("territories", payload.get("territory"), ("payload", "territory"))
+        check("units", payload.get("lead_unit"), ("payload", "lead_unit"))
+        for i, unit in enumerate(payload.get("working_group") or []):
+            check("units", unit, ("payload", "working_group", i))
+    if kind == "ticket.collected":
+        check("categories", payload.get("category"), ("payload", "category"))
+    route = payload.get("route")
+    if isinstance(route, dict):
+        for slot in ("primary", "feedback_owner"):
+            check("units", route.get(slot), ("payload", "route", slot))
+        for slot in ("co_handlers", "coordinators"):
+            for i, unit in enumerate(route.get(slot) or []):
+                check("units", unit, ("payload", "route", slot, i))
+    check("units", payload.get("unit"), ("payload", "unit"))
+    return problems

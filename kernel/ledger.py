@@ -1,0 +1,259 @@
+"""The append-only ledger: validate, check the transition, store, then tell the plugins.
+
+The ledger is the truth: ticket and enterprise states are projections of its events
+(:mod:`kernel.projection`), rebuilt by replaying them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+from kernel.errors import InputError
+from kernel.events import ENTERPRISE_EVENTS, OFFICE, TICKET_EVENTS, Event, validate_event
+from kernel.projection import (
+    Enterprise,
+    TicketState,
+    TransitionRejected,
+    apply_enterprise,
+    apply_ticket,
+)
+from kernel.rules.reference import Reference
+from kernel.sourcefile import PathKey, SourceDoc
+from kernel.storage import Notice, Storage, Transaction
+
+if TYPE_CHECKING:
+    from kernel.evaluate import Kernel
+    from kernel.plugins import PluginHost
+
+log = logging.getLogger("huhang.ledger")
+
+ACCEPTED = "accepted"
+DUPLICATE = "duplicate"
+
+
+class EventConflict(InputError):
+    """An event id that is already stored with different content."""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What became of one submitted event."""
+
+    status: str  # accepted | duplicate
+    event: Event
+
+    @property
+    def accepted(self) -> bool:
+        """True when the event was stored by this submission."""
+        return self.status == ACCEPTED
+
+
+def replay_enterprise(events: Iterable[Event]) -> Enterprise | None:
+    """The enterprise state after its events."""
+    state: Enterprise | None = None
+    for event in events:
+        state = apply_enterprise(state, event)
+    return state
+
+
+def _before(events: Iterable[Event], first: Event | None) -> Iterator[Event]:
+    """The enterprise's events stored before a ticket was collected (its context then)."""
+    limit = first.seq if first is not None and first.seq is not None else None
+    for event in events:
+        if limit is None or (event.seq or 0) < limit:
+            yield event
+
+
+class Projector:
+    """Replays events in ledger order into enterprise and ticket states."""
+
+    def __init__(self, reference: Reference) -> None:
+        self.reference = reference
+        self.enterprises: dict[str, Enterprise] = {}
+        self.tickets: dict[str, TicketState] = {}
+
+    def feed(self, event: Event) -> None:
+        """Apply one stored event (events are trusted: they passed these checks once)."""
+        if event.type in ENTERPRISE_EVENTS:
+            code = str(event.enterprise)
+            self.enterprises[code] = apply_enterprise(self.enterprises.get(code), event)
+        elif event.type in TICKET_EVENTS:
+            ticket_id = str(event.ticket_id)
+            current = self.tickets.get(ticket_id)
+            enterprise = self.enterprises.get(str(event.enterprise)) if current is None else None
+            self.tickets[ticket_id] = apply_ticket(
+                current, event, enterprise=enterprise, reference=self.reference
+            )
+
+    def feed_all(self, events: Iterable[Event]) -> Projector:
+        """Apply many events; returns self."""
+        for event in events:
+            self.feed(event)
+        return self
+
+
+class Ledger:
+    """Submitting and reading events on one storage backend."""
+
+    def __init__(
+        self,
+        storage: Storage,
+        reference: Reference,
+        *,
+        plugins: PluginHost | None = None,
+        notifiers: Iterable[str] = (),
+    ) -> None:
+        self.storage = storage
+        self.reference = reference
+        self.plugins = plugins
+        self.notifiers = list(notifiers)
+
+    # ------------------------------------------------------------------ writing
+
+    def submit(
+        self, data: dict[str, Any] | Event, *, doc: SourceDoc | None = None, prefix: PathKey = ()
+    ) -> SubmitResult:
+        """Validate and store one event; a resubmitted identical event is a no-op.
+
+        Raises :class:`kernel.events.EventInvalid` for a malformed event,
+        :class:`TransitionRejected` for an illegal step and :class:`EventConflict` for a reused
+        id -- in each case nothing is stored.
+        """
+        event = (
+            data
+            if isinstance(data, Event)
+            else validate_event(data, self.reference, doc=doc, prefix=prefix)
+        )
+        with self.storage.transaction() as tx:
+            existing = tx.get(event.event_id)
+            if existing is not None:
+                if existing.to_json() != event.to_json():
+                    raise EventConflict(
+                        f"事件编号 {event.event_id} 已存在（{existing.label}，{existing.date}），内容不同；"
+                        "台账只能追加，不能修改已有事件"
+                    )
+                return SubmitResult(DUPLICATE, existing)
+            self._check(tx, event)
+            seq = tx.insert(event)
+        stored = replace(event, seq=seq)
+        self._committed(stored)
+        return SubmitResult(ACCEPTED, stored)
+
+    def _committed(self, event: Event) -> None:
+        if self.plugins is None:
+            return
+        try:
+            self.plugins.event_committed(event)
+        except Exception:  # a plugin must not undo a committed event
+            log.exception("plugin failed in huhang_event_committed for %s", event.event_id)
+
+    def _check(self, tx: Transaction, event: Event) -> None:
+        if event.type in ENTERPRISE_EVENTS:
+            current = replay_enterprise(tx.enterprise_events(str(event.enterprise)))
+            apply_enterprise(current, event)
+            return
+        if event.type in TICKET_EVENTS:
+            history = tx.ticket_events(str(event.ticket_id))
+            code = history[0].enterprise if history else event.enterprise
+            enterprise = replay_enterprise(
+                _before(tx.enterprise_events(str(code)), history[0] if history else None)
+            )
+            state: TicketState | None = None
+            for past in history:
+                state = apply_ticket(state, past, enterprise=enterprise, reference=self.reference)
+            apply_ticket(state, event, enterprise=enterprise, reference=self.reference)
+            return
+        if event.type == "contact.recorded":
+            if replay_enterprise(tx.enterprise_events(str(event.enterprise))) is None:
+                raise TransitionRejected(event, f"企业 {event.enterprise} 尚未登记")
+            return
+        if event.ticket_id is not None and not tx.ticket_events(event.ticket_id):
+            raise TransitionRejected(event, f"办理单 {event.ticket_id} 不存在")
+        if event.type in ("supervision.issued", "notice.published", "interview.recommended") and (
+            event.actor != OFFICE
+        ):
+            raise TransitionRejected(event, f"{event.label}只能由{OFFICE}发出")
+
+    def add_notices(self, notices: Iterable[Notice]) -> int:
+        """Queue notices in the outbox for every configured notifier; returns how many were new."""
+        added = 0
+        with self.storage.transaction() as tx:
+            for notice in notices:
+                added += tx.add_notice(notice, self.notifiers)
+        return added
+
+    def grade(
+        self, ticket_id: str, kernel: Kernel, day: dt.date, *, event_id: str | None = None
+    ) -> SubmitResult:
+        """Evaluate a reported ticket with the rules and record the result as ``ticket.graded``."""
+        state = self.ticket(ticket_id)
+        if state is None:
+            raise InputError(f"办理单 {ticket_id} 不存在")
+        evaluation = kernel.evaluate(state.ticket)
+        if self.plugins is not None:
+            self.plugins.decision_made(ticket_id, evaluation)
+        route = evaluation.route
+        if evaluation.grade.grade is None or route.primary is None:
+            raise InputError(
+                f"规则未能确定办理单 {ticket_id} 的等级或主办单位，请用 huhang explain 查看"
+            )
+        payload = {
+            "grade": evaluation.grade.grade,
+            "grade_rule": evaluation.grade.decision.rule.id if evaluation.grade.decision else "",
+            "route": {
+                "primary": route.primary.unit,
+                "co_handlers": [a.unit for a in route.co_handlers],
+                "feedback_owner": route.feedback_owner.unit
+                if route.feedback_owner
+                else state.lead_unit,
+                "coordinators": [a.unit for a in route.coordinators],
+                "agenda": route.agenda,
+                "report_upward": route.report_upward,
+            },
+            "route_rules": [d.rule.id for d in route.matched],
+            "rules": evaluation.rules,
+        }
+        return self.submit(
+            {
+                "event_id": event_id or f"{ticket_id}:graded:{day.isoformat()}",
+                "type": "ticket.graded",
+                "date": day.isoformat(),
+                "actor": OFFICE,
+                "ticket_id": ticket_id,
+                "payload": payload,
+            }
+        )
+
+    # ------------------------------------------------------------------ reading
+
+    def events(self, **filters: Any) -> Iterator[Event]:
+        """Stored events in ledger order (filters as :meth:`Storage.events`)."""
+        return self.storage.events(**filters)
+
+    def ticket(self, ticket_id: str) -> TicketState | None:
+        """One ticket's state, from its events."""
+        history = list(self.storage.events(ticket_id=ticket_id))
+        if not history:
+            return None
+        code = str(history[0].enterprise)
+        enterprise = replay_enterprise(
+            _before(
+                self.storage.events(enterprise=code, types=tuple(ENTERPRISE_EVENTS)), history[0]
+            )
+        )
+        state: TicketState | None = None
+        for event in history:
+            state = apply_ticket(state, event, enterprise=enterprise, reference=self.reference)
+        return state
+
+    def project(self, *, until: dt.date | None = None) -> Projector:
+        """Every enterprise and ticket, replayed from the ledger (optionally up to a date)."""
+        projector = Projector(self.reference)
+        for event in self.storage.events():
+            if until is None or event.date <= until:
+                projector.feed(event)
+        return projector

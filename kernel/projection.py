@@ -1,0 +1,342 @@
+"""State derived from events: enterprises and tickets are never edited in place.
+
+:func:`apply` is the single place that decides whether an event is a legal next step. The
+ledger calls it before storing anything, so an illegal transition is rejected with a plain
+reason and nothing is written; replaying stored events through it rebuilds the same state.
+
+Life of a problem (POLICY §2)::
+
+    collected → reported → graded → dispatched → resolved → feedback_given → rated → closed
+                                        ↑                                      │ 不满意
+                                        └──────────── reopened ←───────────────┘
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from kernel.errors import InputError
+from kernel.events import OFFICE, Event
+from kernel.rules.reference import Reference
+from kernel.ticket import Ticket, validate_ticket
+
+ASSIGNMENT_FIELDS = (
+    "name",
+    "territory",
+    "industry",
+    "employees",
+    "lead_unit",
+    "lead_leader",
+    "liaison_cadre",
+    "working_group",
+    "plan",
+)
+STATE_WORDS = {
+    "collected": "已收集",
+    "reported": "已上报",
+    "graded": "已分级",
+    "dispatched": "办理中",
+    "resolved": "已办结",
+    "feedback_given": "已反馈",
+    "rated": "已评价",
+    "closed": "已关闭",
+}
+
+
+class TransitionRejected(InputError):
+    """An event that is not a legal next step; nothing was stored."""
+
+    def __init__(self, event: Event, reason: str) -> None:
+        self.event = event
+        self.reason = reason
+        super().__init__(f"事件 {event.event_id}（{event.label}）被拒绝：{reason}")
+
+
+@dataclass(frozen=True)
+class Enterprise:
+    """An enterprise and its "四个一" assignment as of its latest event."""
+
+    credit_code: str
+    assignment: dict[str, Any]
+    registered_on: dt.date
+    changes: tuple[tuple[dt.date, str, Any, Any], ...] = ()
+
+    def get(self, name: str) -> Any:
+        """One assignment field (None when not set)."""
+        return self.assignment.get(name)
+
+
+def apply_enterprise(current: Enterprise | None, event: Event) -> Enterprise:
+    """The enterprise after ``event`` (registered or changed)."""
+    code = event.enterprise or ""
+    if event.type == "enterprise.registered":
+        if current is not None:
+            raise TransitionRejected(event, f"企业 {code} 已于 {current.registered_on} 登记")
+        return Enterprise(code, dict(event.payload), event.date)
+    if current is None:
+        raise TransitionRejected(event, f"企业 {code} 尚未登记，不能变更")
+    if event.date < current.registered_on:
+        raise TransitionRejected(
+            event, f"变更日期 {event.date} 早于企业登记日期 {current.registered_on}"
+        )
+    changes = list(current.changes)
+    assignment = dict(current.assignment)
+    for name, value in event.payload.items():
+        changes.append((event.date, name, assignment.get(name), value))
+        assignment[name] = value
+    return replace(current, assignment=assignment, changes=tuple(changes))
+
+
+@dataclass(frozen=True)
+class Round:
+    """One resolution round: opened by dispatch or reopening, closed by resolution."""
+
+    opened_on: dt.date
+    opened_by: str  # ticket.dispatched | ticket.reopened
+    resolved_on: dt.date | None = None
+
+
+@dataclass(frozen=True)
+class TicketState:
+    """Everything known about one problem, derived from its events."""
+
+    ticket_id: str
+    enterprise: str
+    ticket: Ticket
+    state: str
+    collected_on: dt.date
+    reported_on: dt.date | None = None
+    graded_on: dt.date | None = None
+    rule_grade: str | None = None
+    rule_route: dict[str, Any] = field(default_factory=dict)
+    rule_ids: tuple[str, ...] = ()
+    override_grade: str | None = None
+    override_route: dict[str, Any] = field(default_factory=dict)
+    overrides: tuple[Event, ...] = ()
+    dispatched_on: dt.date | None = None
+    rounds: tuple[Round, ...] = ()
+    progress_reports: tuple[dt.date, ...] = ()
+    feedback_on: dt.date | None = None
+    rated_on: dt.date | None = None
+    rating: str | None = None
+    ratings: tuple[tuple[dt.date, str], ...] = ()
+    events: tuple[Event, ...] = ()
+
+    @property
+    def grade(self) -> str | None:
+        """The grade in force: the office's override if any, else the rules' result."""
+        return self.override_grade or self.rule_grade
+
+    @property
+    def route(self) -> dict[str, Any]:
+        """The route in force: the rules' route with the office's overrides on top."""
+        merged = dict(self.rule_route)
+        merged.update(self.override_route)
+        return merged
+
+    @property
+    def handlers(self) -> tuple[str, ...]:
+        """Primary handler first, then co-handlers."""
+        route = self.route
+        primary = route.get("primary")
+        co = [u for u in route.get("co_handlers", []) if u != primary]
+        return tuple(([primary] if primary else []) + co)
+
+    @property
+    def lead_unit(self) -> str:
+        """The enterprise's lead unit when the problem was collected."""
+        return str(self.ticket.data["enterprise"]["lead_unit"])
+
+    @property
+    def resolved_on(self) -> dt.date | None:
+        """The date of the latest resolution (None while the current round is open)."""
+        return self.rounds[-1].resolved_on if self.rounds else None
+
+    @property
+    def closed(self) -> bool:
+        """True once rated 满意 or 基本满意."""
+        return self.state == "closed"
+
+    @property
+    def state_label(self) -> str:
+        """The state in Chinese."""
+        return STATE_WORDS.get(self.state, self.state)
+
+
+def ticket_from_collection(event: Event, enterprise: Enterprise, reference: Reference) -> Ticket:
+    """The kernel's ticket for a ``ticket.collected`` event, with the enterprise as of then."""
+    payload = event.payload
+    info: dict[str, Any] = {"credit_code": enterprise.credit_code}
+    for name in (
+        "name",
+        "territory",
+        "industry",
+        "employees",
+        "lead_unit",
+        "lead_leader",
+        "liaison_cadre",
+    ):
+        if enterprise.get(name) is not None:
+            info[name] = enterprise.get(name)
+    data: dict[str, Any] = {
+        "ticket_id": event.ticket_id,
+        "collected_on": event.date.isoformat(),
+        "category": payload["category"],
+        "summary": payload["summary"],
+        "enterprise": info,
+        "assessment": payload["assessment"],
+    }
+    for name in ("tags", "amount"):
+        if name in payload:
+            data[name] = payload[name]
+    return validate_ticket(data, reference, source=f"事件 {event.event_id}")
+
+
+def _expect(event: Event, state: TicketState, *allowed: str) -> None:
+    if state.state not in allowed:
+        wanted = "、".join(STATE_WORDS[s] for s in allowed)
+        raise TransitionRejected(
+            event,
+            f"办理单 {state.ticket_id} 当前状态为「{state.state_label}」，只有「{wanted}」时才能{event.label}",
+        )
+
+
+def _not_before(event: Event, day: dt.date | None, what: str) -> None:
+    if day is not None and event.date < day:
+        raise TransitionRejected(event, f"日期 {event.date} 早于{what}日期 {day}")
+
+
+def apply_ticket(
+    current: TicketState | None,
+    event: Event,
+    *,
+    enterprise: Enterprise | None = None,
+    reference: Reference | None = None,
+) -> TicketState:
+    """The ticket after ``event``, or :class:`TransitionRejected` when it is not a legal step."""
+    if event.type == "ticket.collected":
+        if current is not None:
+            raise TransitionRejected(event, f"办理单 {event.ticket_id} 已存在")
+        if enterprise is None:
+            raise TransitionRejected(event, f"企业 {event.enterprise} 尚未登记")
+        if event.date < enterprise.registered_on:
+            raise TransitionRejected(
+                event, f"收集日期 {event.date} 早于企业登记日期 {enterprise.registered_on}"
+            )
+        if reference is None:
+            raise ValueError("reference data are needed to check a collected ticket")
+        ticket = ticket_from_collection(event, enterprise, reference)
+        return TicketState(
+            ticket_id=str(event.ticket_id),
+            enterprise=enterprise.credit_code,
+            ticket=ticket,
+            state="collected",
+            collected_on=event.date,
+            events=(event,),
+        )
+    if current is None:
+        raise TransitionRejected(event, f"办理单 {event.ticket_id} 不存在")
+    if event.enterprise is not None and event.enterprise != current.enterprise:
+        raise TransitionRejected(
+            event,
+            f"办理单 {current.ticket_id} 属于企业 {current.enterprise}，不是 {event.enterprise}",
+        )
+    _not_before(event, current.collected_on, "收集")
+    state = replace(current, events=(*current.events, event))
+    kind = event.type
+    payload = event.payload
+    if kind == "ticket.reported":
+        _expect(event, current, "collected")
+        return replace(state, state="reported", reported_on=event.date)
+    if kind == "ticket.graded":
+        _expect(event, current, "reported", "graded")
+        _office(event)
+        rules = tuple(r for r in (payload.get("grade_rule"), *payload.get("route_rules", ())) if r)
+        return replace(
+            state,
+            state="graded",
+            graded_on=event.date,
+            rule_grade=payload["grade"],
+            rule_route=dict(payload.get("route", {})),
+            rule_ids=rules,
+        )
+    if kind == "ticket.overridden":
+        _expect(event, current, "graded", "dispatched")
+        _office(event)
+        route = dict(current.override_route)
+        route.update(payload.get("route", {}))
+        return replace(
+            state,
+            override_grade=payload.get("grade", current.override_grade),
+            override_route=route,
+            overrides=(*current.overrides, event),
+        )
+    if kind == "ticket.dispatched":
+        _expect(event, current, "graded")
+        _office(event)
+        if not state.route.get("primary"):
+            raise TransitionRejected(event, "没有主办单位，不能交办")
+        return replace(
+            state,
+            state="dispatched",
+            dispatched_on=event.date,
+            rounds=(Round(event.date, kind),),
+        )
+    if kind == "ticket.progress_reported":
+        _expect(event, current, "dispatched")
+        _handler(event, current)
+        return replace(state, progress_reports=(*current.progress_reports, event.date))
+    if kind == "ticket.resolved":
+        _expect(event, current, "dispatched")
+        _handler(event, current)
+        _not_before(event, current.rounds[-1].opened_on, "交办")
+        rounds = (*current.rounds[:-1], replace(current.rounds[-1], resolved_on=event.date))
+        return replace(state, state="resolved", rounds=rounds)
+    if kind == "ticket.feedback_given":
+        _expect(event, current, "resolved")
+        owner = current.route.get("feedback_owner") or current.lead_unit
+        if event.actor not in (owner, OFFICE):
+            raise TransitionRejected(
+                event, f"应由反馈责任单位 {owner} 向企业反馈，{event.actor} 不是"
+            )
+        return replace(state, state="feedback_given", feedback_on=event.date)
+    if kind == "ticket.rated":
+        _expect(event, current, "feedback_given")
+        rating = str(payload["rating"])
+        new_state = "rated" if rating == "不满意" else "closed"
+        return replace(
+            state,
+            state=new_state,
+            rated_on=event.date,
+            rating=rating,
+            ratings=(*current.ratings, (event.date, rating)),
+        )
+    if kind == "ticket.reopened":
+        if current.state != "rated" or current.rating != "不满意":
+            raise TransitionRejected(
+                event, f"只有评价为「不满意」的办理单才能重新办理（当前：{current.state_label}）"
+            )
+        return replace(
+            state,
+            state="dispatched",
+            rounds=(*current.rounds, Round(event.date, kind)),
+            feedback_on=None,
+            rated_on=None,
+            rating=None,
+        )
+    raise TransitionRejected(event, f"{kind} 不是办理单事件")
+
+
+def _office(event: Event) -> None:
+    if event.actor != OFFICE:
+        raise TransitionRejected(event, f"{event.label}只能由{OFFICE}进行，{event.actor} 不能")
+
+
+def _handler(event: Event, state: TicketState) -> None:
+    handlers = state.handlers
+    if event.actor not in handlers:
+        raise TransitionRejected(
+            event, f"{event.actor} 不是办理单 {state.ticket_id} 的办理单位（{'、'.join(handlers)}）"
+        )

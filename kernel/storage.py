@@ -1,0 +1,165 @@
+"""The storage contract: what a ledger backend must provide.
+
+A backend keeps two things: the append-only event log and the notice outbox. Writes happen in
+a :meth:`Storage.transaction`, which is exclusive (no other writer, in this process or another,
+runs between its reads and its writes) and atomic (all of it is stored, or none). The ledger
+reads the ticket's events, checks the transition, and inserts the event and any notices in one
+transaction, so two writers can never both accept conflicting events.
+
+Backends are plugins: they register a factory under a URL scheme through the
+``huhang_register_storage`` hook, and ``open_storage(url)`` picks one. The contract tests in
+``kernel.testing.storage_contract`` are the executable form of this module; run them against a
+new backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from kernel.events import Event
+
+NOTICE_PENDING = "pending"
+NOTICE_SENT = "sent"
+NOTICE_FAILED = "failed"  # gave up after the last retry; `huhang notify --retry` tries again
+
+
+@dataclass(frozen=True)
+class Notice:
+    """A message for one unit (a warning, 督办, 通报 or 约谈), waiting in the outbox.
+
+    ``notice_id`` identifies the notice itself (for example ``督办:HZ-1:C-RESOLVE:1``), so the
+    same escalation is never issued twice. The outbox keeps one delivery per notifier.
+    """
+
+    notice_id: str
+    kind: str  # warning | supervision | notice | interview | report
+    unit: str
+    title: str
+    body: str
+    day: dt.date
+    ticket_id: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (what notifiers send and the outbox file stores)."""
+        out: dict[str, Any] = {
+            "notice_id": self.notice_id,
+            "kind": self.kind,
+            "unit": self.unit,
+            "title": self.title,
+            "body": self.body,
+            "date": self.day.isoformat(),
+            "data": self.data,
+        }
+        if self.ticket_id is not None:
+            out["ticket_id"] = self.ticket_id
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Notice:
+        """Inverse of :meth:`to_dict`."""
+        return cls(
+            notice_id=str(data["notice_id"]),
+            kind=str(data["kind"]),
+            unit=str(data["unit"]),
+            title=str(data["title"]),
+            body=str(data["body"]),
+            day=dt.date.fromisoformat(str(data["date"])),
+            ticket_id=data.get("ticket_id"),
+            data=dict(data.get("data") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One notice on its way to one notifier."""
+
+    notice: Notice
+    notifier: str
+    status: str = NOTICE_PENDING
+    attempts: int = 0
+    next_attempt_at: dt.datetime | None = None
+    last_error: str | None = None
+
+
+class Transaction(Protocol):
+    """The reads and writes allowed inside :meth:`Storage.transaction`."""
+
+    def get(self, event_id: str) -> Event | None:
+        """The stored event with this id, or None."""
+
+    def ticket_events(self, ticket_id: str) -> list[Event]:
+        """Every stored event of one ticket, in ledger order."""
+
+    def enterprise_events(self, credit_code: str) -> list[Event]:
+        """Every stored enterprise.* event of one enterprise, in ledger order."""
+
+    def insert(self, event: Event) -> int:
+        """Store a new event and return its ``seq`` (1, 2, 3, … in ledger order)."""
+
+    def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
+        """Queue a notice for each notifier; False (and nothing queued) if its id exists."""
+
+
+class Storage(ABC):
+    """A ledger backend: the event log plus the notice outbox."""
+
+    #: the URL this backend was opened with, shown to users (never contains a password)
+    url: str = ""
+
+    @abstractmethod
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """An exclusive, atomic unit of work: committed on normal exit, rolled back on error."""
+
+    @abstractmethod
+    def events(
+        self,
+        *,
+        after_seq: int = 0,
+        ticket_id: str | None = None,
+        enterprise: str | None = None,
+        types: tuple[str, ...] | None = None,
+    ) -> Iterator[Event]:
+        """Stored events with ``seq`` greater than ``after_seq``, in ledger order, filtered."""
+
+    @abstractmethod
+    def count(self) -> int:
+        """How many events are stored."""
+
+    @abstractmethod
+    def deliveries(self, *, status: str | None = None) -> list[Delivery]:
+        """Outbox entries, oldest first, optionally only those with ``status``."""
+
+    @abstractmethod
+    def due_deliveries(self, now: dt.datetime, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is due at ``now`` (or never attempted)."""
+
+    @abstractmethod
+    def update_delivery(
+        self,
+        notice_id: str,
+        notifier: str,
+        *,
+        status: str,
+        attempts: int,
+        next_attempt_at: dt.datetime | None,
+        last_error: str | None,
+    ) -> None:
+        """Record the outcome of a delivery attempt."""
+
+    def close(self) -> None:  # noqa: B027 - optional for backends without resources
+        """Release files or connections."""
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+StorageFactory = Callable[[str], Storage]

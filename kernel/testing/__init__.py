@@ -1,0 +1,1 @@
+"""Reusable test suites for integrators (storage backend contract, notifier helpers)."""
