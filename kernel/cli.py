@@ -4,17 +4,23 @@ and only here; unexpected errors keep their traceback."""
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kernel.calendar import CountingRule
+from kernel.clocks import ClockEvaluator
+from kernel.clockview import render_clocks, render_missed
 from kernel.contracts import load_schema, schema_names
 from kernel.errors import InputError, ProblemsError, TicketInvalid
 from kernel.evaluate import Kernel
 from kernel.explain import render_text
-from kernel.rules.load import check_rules, default_rules_dir, display_path
+from kernel.history import load_history
+from kernel.monthly import missed_contacts, month_label, months_between
+from kernel.rules.load import check_rules, default_rules_dir, display_path, load_rules
 from kernel.ticket import read_ticket_docs, ticket_from_doc
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INPUT = 0, 1, 2
@@ -57,7 +63,65 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("schema", help="输出某个文件的 JSON Schema（供编辑器使用）")
     p.add_argument("name", nargs="?", help="schema 名称；不写则列出全部")
+
+    p = sub.add_parser("deadlines", help="按事件记录计算办理单的各项时限、预警和督办")
+    p.add_argument("history", metavar="HISTORY", help="事件记录 YAML/JSON 文件，- 表示标准输入")
+    p.add_argument(
+        "--as-of", type=_date_arg, default=None, metavar="DATE", help="计算日期（默认今天）"
+    )
+    _rules_arg(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = sub.add_parser("contacts", help="列出未按月联系的企业（每月不少于 1 次）")
+    p.add_argument("history", metavar="EVENTS", help="事件记录 YAML/JSON 文件")
+    p.add_argument("--as-of", type=_date_arg, default=None, metavar="DATE")
+    p.add_argument("--from", dest="first", type=_month_arg, default=None, metavar="YYYY-MM")
+    p.add_argument("--to", dest="last", type=_month_arg, default=None, metavar="YYYY-MM")
+    _rules_arg(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+    p = sub.add_parser("calendar", help="查询工作日历")
+    cal = p.add_subparsers(dest="calendar_command", metavar="ACTION", parser_class=_Parser)
+    cal.required = True
+    q = cal.add_parser("add-days", help="DATE 之后第 N 个工作日")
+    q.add_argument("date", type=_date_arg, metavar="DATE")
+    q.add_argument("days", type=_count_arg, metavar="N")
+    q.add_argument("--inclusive", action="store_true", help="含本数：DATE 若是工作日算第 1 天")
+    _rules_arg(q)
+    q = cal.add_parser("is-workday", help="DATE 是否为工作日")
+    q.add_argument("date", type=_date_arg, metavar="DATE")
+    _rules_arg(q)
     return parser
+
+
+def _date_arg(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 不是有效的日期（应为 YYYY-MM-DD）") from None
+
+
+def _month_arg(text: str) -> str:
+    try:
+        dt.date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 不是有效的月份（应为 YYYY-MM）") from None
+    return text
+
+
+def _count_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 不是整数") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("工作日数不能为负数")
+    return value
+
+
+def _today() -> dt.date:
+    """The only wall-clock read of the CLI: the default for --as-of."""
+    return dt.date.today()
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -81,9 +145,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
         return EXIT_INPUT
     assert ruleset is not None
     counts = "、".join(f"{kind} {len(f.rules)} 条" for kind, f in ruleset.files.items())
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    years = sorted(ruleset.calendar.years)
     print(
         f"规则检查通过：{display_path(directory)}（{counts}；"
-        f"单位 {len(ruleset.reference.units)} 个，类别 {len(ruleset.reference.categories)} 个）"
+        f"单位 {len(ruleset.reference.units)} 个，类别 {len(ruleset.reference.categories)} 个；"
+        f"时限 {len(ruleset.deadlines.clocks)} 项，督办步骤 {len(ruleset.deadlines.escalation)} 级；"
+        f"工作日历 {years[0]}–{years[-1]} 年）"
     )
     return EXIT_OK
 
@@ -133,7 +201,81 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-COMMANDS = {"validate": cmd_validate, "explain": cmd_explain, "schema": cmd_schema}
+def cmd_deadlines(args: argparse.Namespace) -> int:
+    ruleset = load_rules(args.rules)
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    ledger = load_history(args.history, ruleset.reference)
+    as_of = args.as_of or _today()
+    evaluator = ClockEvaluator(ruleset.deadlines, ruleset.calendar)
+    projector = ledger.project()
+    results = [(evaluator.evaluate(state, as_of), state) for state in projector.tickets.values()]
+    if args.format == "json":
+        print(json.dumps([r.to_dict() for r, _ in results], ensure_ascii=False, indent=2))
+    else:
+        print("\n\n".join(render_clocks(r, s) for r, s in results) or "事件记录中没有办理单")
+    return EXIT_OK
+
+
+def cmd_contacts(args: argparse.Namespace) -> int:
+    ruleset = load_rules(args.rules)
+    assert ruleset.deadlines is not None
+    ledger = load_history(args.history, ruleset.reference)
+    as_of = args.as_of or _today()
+    events = list(ledger.events())
+    projector = ledger.project()
+    first = args.first or min(
+        (month_label(e.registered_on) for e in projector.enterprises.values()),
+        default=month_label(as_of),
+    )
+    last = args.last or month_label(as_of)
+    months = months_between(first, last)
+    missed = []
+    for duty in ruleset.deadlines.monthly:
+        if duty.per == "enterprise":
+            missed.extend(
+                missed_contacts(duty, projector.enterprises.values(), events, months, as_of)
+            )
+    if args.format == "json":
+        print(json.dumps([m.to_dict() for m in missed], ensure_ascii=False, indent=2))
+    else:
+        print(render_missed(missed))
+    return EXIT_OK
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    ruleset = load_rules(args.rules)
+    calendar = ruleset.calendar
+    assert calendar is not None
+    if args.calendar_command == "is-workday":
+        day: dt.date = args.date
+        works = calendar.is_workday(day)
+        holiday = calendar.holiday_name(day)
+        weekday = "一二三四五六日"[day.weekday()]
+        if works:
+            extra = "（调休上班）" if day.weekday() >= 5 else ""
+            print(f"{day}（星期{weekday}）是工作日{extra}")
+        else:
+            print(
+                f"{day}（星期{weekday}）不是工作日" + (f"（{holiday}）" if holiday else "（周末）")
+            )
+        return EXIT_OK if works else EXIT_INCOMPLETE
+    rule = CountingRule.INCLUSIVE if args.inclusive else CountingRule.NEXT_DAY
+    result = calendar.add_workdays(args.date, args.days, rule)
+    how = "含本数" if args.inclusive else "从次日起算"
+    print(
+        f"{args.date} 起第 {args.days} 个工作日（{how}）：{result}（星期{'一二三四五六日'[result.weekday()]}）"
+    )
+    return EXIT_OK
+
+
+COMMANDS = {
+    "validate": cmd_validate,
+    "explain": cmd_explain,
+    "schema": cmd_schema,
+    "deadlines": cmd_deadlines,
+    "contacts": cmd_contacts,
+    "calendar": cmd_calendar,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

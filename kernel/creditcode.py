@@ -28,9 +28,7 @@ def well_formed(code: str) -> bool:
 
 def is_valid(code: str) -> bool:
     """True when ``code`` has 18 valid characters and the right check character."""
-    if len(code) != 18 or any(ch not in ALPHABET for ch in code):
-        return False
-    return check_character(code[:17]) == code[17]
+    return well_formed(code) and check_character(code[:17]) == code[17]
 
 
 def complete(first17: str) -> str:

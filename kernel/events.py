@@ -12,30 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.contracts import describe_value, schema_problems
+from kernel.creditcode import check_character, well_formed
 from kernel.creditcode import is_valid as credit_code_valid
 from kernel.errors import Problem, ProblemsError
+from kernel.eventtypes import EVENT_TYPES
 from kernel.rules.reference import Reference
 from kernel.sourcefile import PathKey, SourceDoc, field_name
 
-EVENT_TYPES: dict[str, str] = {
-    "enterprise.registered": "企业登记",
-    "enterprise.changed": "包抓关系变更",
-    "ticket.collected": "问题收集",
-    "ticket.reported": "上报",
-    "ticket.graded": "分级",
-    "ticket.overridden": "改判",
-    "ticket.dispatched": "交办",
-    "ticket.progress_reported": "进展报告",
-    "ticket.resolved": "办结",
-    "ticket.feedback_given": "反馈企业",
-    "ticket.rated": "满意度评价",
-    "ticket.reopened": "重新办理",
-    "contact.recorded": "走访联系",
-    "supervision.issued": "督办",
-    "notice.published": "通报",
-    "interview.recommended": "约谈建议",
-    "spot_check.defect": "抽查发现台账问题",
-}
 TICKET_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("ticket."))
 ENTERPRISE_EVENTS = frozenset({"enterprise.registered", "enterprise.changed"})
 OFFICE = "助商稳企办"
@@ -138,11 +121,14 @@ def _reference_problems(
 
     check("units", data.get("actor"), ("actor",))
     code = data.get("enterprise")
-    if isinstance(code, str) and len(code) == 18 and not credit_code_valid(code):
+    if isinstance(code, str) and well_formed(code) and not credit_code_valid(code):
         where = (*prefix, "enterprise")
+        expected = check_character(code[:17])
         problems.append(
             doc.problem(
-                where, "CREDIT-CODE", f"{field_name(where)} {describe_value(code)} 的校验位不正确"
+                where,
+                "CREDIT-CODE",
+                f"{field_name(where)} {describe_value(code)} 的校验位不正确，应为 '{expected}'",
             )
         )
     payload = data.get("payload")

@@ -123,11 +123,9 @@ class Ledger:
         :class:`TransitionRejected` for an illegal step and :class:`EventConflict` for a reused
         id -- in each case nothing is stored.
         """
-        event = (
-            data
-            if isinstance(data, Event)
-            else validate_event(data, self.reference, doc=doc, prefix=prefix)
-        )
+        # An Event object is checked like a mapping: nothing enters the ledger unvalidated.
+        raw = data.to_dict() if isinstance(data, Event) else data
+        event = validate_event(raw, self.reference, doc=doc, prefix=prefix)
         with self.storage.transaction() as tx:
             existing = tx.get(event.event_id)
             if existing is not None:

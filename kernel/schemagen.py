@@ -12,6 +12,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from kernel.eventtypes import EVENT_TYPES
+
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://huhang.example/schemas/"
@@ -232,7 +234,178 @@ def categories_schema() -> dict[str, Any]:
     return _reference("categories", "问题类别（categories.yaml）", {"categories": "问题类别"})
 
 
+EVENT_KINDS = list(EVENT_TYPES)
+CLOCK_OWNERS = {
+    "primary": "主办单位",
+    "co_handlers": "各协办单位",
+    "lead_unit": "包抓单位（牵头部门）",
+    "feedback_owner": "反馈责任单位",
+    "office": "助商稳企办",
+    "cadre": "对口服务干部（所在包抓单位）",
+}
+
+
+def _event_kinds(description: str) -> dict[str, Any]:
+    one = {"enum": EVENT_KINDS}
+    return {
+        "description": description,
+        "oneOf": [one, {"type": "array", "items": one, "minItems": 1, "uniqueItems": True}],
+    }
+
+
+def deadlines_schema() -> dict[str, Any]:
+    """Schema of rules/deadlines.yaml."""
+    days = {"type": "integer", "minimum": 1, "maximum": 250}
+    text = {"type": "string", "minLength": 1}
+    clock = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "clause", "start", "stop", "owner"],
+        "properties": {
+            "id": {
+                "description": "时限编号，如 T-RESOLVE",
+                "type": "string",
+                "pattern": RULE_ID_PATTERN,
+            },
+            "title": {"description": "中文名称", **text},
+            "clause": {"description": "所依据的条款", **text},
+            "start": _event_kinds("开始计时的事件（每次发生都开始一轮计时）"),
+            "stop": _event_kinds("停止计时的事件"),
+            "pause": _event_kinds("暂停计时的事件（可选）"),
+            "resume": _event_kinds("恢复计时的事件（与 pause 一起使用）"),
+            "grades": {
+                "description": "只适用于这些等级（不写则适用全部）",
+                "type": "array",
+                "items": {"enum": ["A", "B", "C", "D"]},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "limit": {
+                "description": "时限（工作日）：一个数，或按等级/类别分别规定",
+                "oneOf": [
+                    days,
+                    {
+                        "type": "object",
+                        "additionalProperties": False,
+                        "minProperties": 1,
+                        "properties": {
+                            "by_grade": {
+                                "type": "object",
+                                "propertyNames": {"enum": ["A", "B", "C", "D"]},
+                                "additionalProperties": days,
+                            },
+                            "by_category": {"type": "object", "additionalProperties": days},
+                            "default": days,
+                        },
+                    },
+                ],
+            },
+            "monthly": {
+                "description": "按月计时：每月最后一个工作日前须发生一次 report 事件（如 D 级进展报告）",
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["report"],
+                "properties": {"report": _event_kinds("每月须报送的事件")},
+            },
+            "owner": {
+                "description": "时限责任方："
+                + "；".join(f"{k} {v}" for k, v in CLOCK_OWNERS.items()),
+                "enum": list(CLOCK_OWNERS),
+            },
+            "escalate": {
+                "description": "超期后是否进入督办—通报—约谈程序，默认 true",
+                "type": "boolean",
+            },
+            "warn": {"description": "到期前是否预警，默认 true", "type": "boolean"},
+        },
+    }
+    step = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "clause", "action", "after"],
+        "properties": {
+            "id": {"type": "string", "pattern": RULE_ID_PATTERN},
+            "title": text,
+            "clause": text,
+            "action": {
+                "description": "supervision 督办；notice 列入月度通报；interview 约谈建议",
+                "enum": ["supervision", "notice", "interview"],
+            },
+            "after": {"description": "从何时起算：due（到期日）或上一步骤的 id", **text},
+            "workdays": {
+                "description": "起算后第几个工作日仍未完成则触发",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "consecutive_months": {
+                "description": "连续几个月被列入通报则触发",
+                "type": "integer",
+                "minimum": 2,
+            },
+        },
+    }
+    monthly_duty = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "clause", "event", "owner"],
+        "properties": {
+            "id": {"type": "string", "pattern": RULE_ID_PATTERN},
+            "title": text,
+            "clause": text,
+            "event": _event_kinds("满足该项要求的事件"),
+            "by": {
+                "description": "只计入这些联系人身份（contact.recorded 的 payload.by）",
+                "type": "array",
+                "items": {"enum": ["lead_leader", "liaison_cadre", "other"]},
+                "minItems": 1,
+            },
+            "at_least": {"description": "每月至少几次，默认 1", "type": "integer", "minimum": 1},
+            "due_workday": {
+                "description": "次月第几个工作日前完成（不写则为当月内）",
+                "type": "integer",
+                "minimum": 1,
+            },
+            "per": {
+                "description": "enterprise：每家企业每月；office：全市每月一次",
+                "enum": ["enterprise", "office"],
+            },
+            "owner": {"enum": list(CLOCK_OWNERS)},
+        },
+    }
+    return {
+        "$schema": DRAFT,
+        "$id": f"{BASE_ID}deadlines.schema.json",
+        "title": "办理时限与督办（deadlines.yaml）",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "version", "clocks", "escalation"],
+        "properties": {
+            "kind": {"const": "deadlines"},
+            "version": {"type": "integer", "minimum": 1},
+            "title": {"type": "string"},
+            "effective_from": {"type": "string", "format": "date"},
+            "counting": {
+                "description": "next_day：从次日起算（默认）；inclusive：含本数，当天是工作日则算第 1 天",
+                "enum": ["next_day", "inclusive"],
+            },
+            "warning_lead": {
+                "description": "到期前几个工作日预警，默认 1",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "clocks": {"type": "array", "minItems": 1, "items": clock},
+            "escalation": {"type": "array", "items": step},
+            "monthly": {
+                "description": "按月考核的工作要求",
+                "type": "array",
+                "items": monthly_duty,
+            },
+        },
+    }
+
+
 GENERATED = {
+    "deadlines": deadlines_schema,
     "grading": grading_schema,
     "routing": routing_schema,
     "units": units_schema,

@@ -63,7 +63,7 @@ def ticket() -> Callable[..., dict[str, Any]]:
 
 @pytest.fixture
 def rules_copy(tmp_path: Path) -> Path:
-    """A writable copy of the default rules (without the calendar)."""
+    """A writable copy of the default rules."""
     target = tmp_path / "rules"
-    shutil.copytree(RULES, target, ignore=shutil.ignore_patterns("calendar"))
+    shutil.copytree(RULES, target)
     return target

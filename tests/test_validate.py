@@ -211,7 +211,8 @@ def test_default_rules_are_valid(
     assert code == 0
     assert out == (
         f"规则检查通过：rules（grading {n['grading']} 条、routing {n['routing']} 条；"
-        f"单位 {n['units']} 个，类别 {n['categories']} 个）\n"
+        f"单位 {n['units']} 个，类别 {n['categories']} 个；"
+        "时限 6 项，督办步骤 3 级；工作日历 2020–2026 年）\n"
     )
     assert err == ""
 

@@ -14,9 +14,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from kernel.calendar import WorkCalendar
 from kernel.contracts import schema_problems
-from kernel.errors import Problem, ProblemsError, RuleSetInvalid
+from kernel.errors import CalendarError, Problem, ProblemsError, RuleSetInvalid
 from kernel.rules.conditions import Condition, ConditionParser, leaves
+from kernel.rules.deadlines import parse_deadlines
 from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
@@ -25,6 +27,7 @@ from kernel.suggest import did_you_mean
 
 REFERENCE_FILES = ("units", "categories")
 RULE_FILES = ("grading", "routing")
+OTHER_FILES = ("deadlines",)
 # Which hit policies each file may use, and why.
 ALLOWED_POLICIES = {
     "grading": (("first", "priority"), "每张办理单只能得到一个等级"),
@@ -72,7 +75,7 @@ class _Loader:
                 Problem(display_path(self.directory), 0, 0, "RULES-DIR-MISSING", what)
             )
             return
-        for kind in (*REFERENCE_FILES, *RULE_FILES):
+        for kind in (*REFERENCE_FILES, *RULE_FILES, *OTHER_FILES):
             path = self.directory / f"{kind}.yaml"
             try:
                 doc = read_file(path, display_path(path))
@@ -351,8 +354,20 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
         rule_file = loader.rule_file(kind, reference, seen)
         if rule_file is not None:
             files[kind] = rule_file
+    deadlines = None
+    if "deadlines" in loader.docs:
+        grades = {
+            str(rule.then.get("grade"))
+            for rule in (files["grading"].rules if "grading" in files else ())
+        }
+        deadlines = parse_deadlines(
+            loader.docs["deadlines"], reference, grades, seen, loader.problems
+        )
+    calendar = (
+        _check_calendar(directory / "calendar", loader.problems) if directory.is_dir() else None
+    )
     problems = sorted(set(loader.problems))
-    if problems:
+    if problems or deadlines is None or calendar is None:
         return None, problems
     return (
         RuleSet(
@@ -360,9 +375,32 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
             reference=reference,
             files=files,
             fingerprint=_fingerprint(loader.docs, directory),
+            deadlines=deadlines,
+            calendar=calendar,
         ),
         [],
     )
+
+
+def _check_calendar(folder: Path, problems: list[Problem]) -> WorkCalendar | None:
+    """Load the calendar files; their problems join the others (one line per message)."""
+    if not folder.is_dir():
+        problems.append(
+            Problem(
+                display_path(folder),
+                0,
+                0,
+                "FILE-MISSING",
+                "工作日历目录不存在（每年一个 YYYY.yaml）",
+            )
+        )
+        return None
+    try:
+        return WorkCalendar.from_dir(folder)
+    except CalendarError as exc:
+        for line in str(exc).splitlines():
+            problems.append(Problem(display_path(folder), 0, 0, "CALENDAR", line))
+        return None
 
 
 def load_rules(directory: Path | str | None = None) -> RuleSet:

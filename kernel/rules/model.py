@@ -6,7 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernel.calendar import WorkCalendar
 from kernel.rules.conditions import Condition
+from kernel.rules.deadlines import DeadlineRules
 from kernel.rules.reference import Reference
 
 
@@ -65,6 +67,8 @@ class RuleSet:
     reference: Reference
     files: dict[str, RuleFile] = field(default_factory=dict)
     fingerprint: str = ""
+    deadlines: DeadlineRules | None = None
+    calendar: WorkCalendar | None = None
 
     @property
     def grading(self) -> RuleFile:

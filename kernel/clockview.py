@@ -1,0 +1,85 @@
+"""Chinese text for clock results, in the style of ``huhang explain``."""
+
+from __future__ import annotations
+
+from kernel.clocks import BREACHED, OWNER_WORDS, STATE_WORDS, ClockInstance, TicketClocks
+from kernel.monthly import MissedContact, OfficeDuty
+from kernel.projection import TicketState
+
+ACTION_WORDS = {"supervision": "督办", "notice": "通报", "interview": "约谈建议"}
+
+
+def _instance_lines(item: ClockInstance) -> list[str]:
+    clock = item.clock
+    head = f"{item.key}「{clock.title}」 {clock.path}:{clock.line}"
+    limit = (
+        f"时限 {item.limit} 个工作日"
+        if item.limit is not None
+        else f"{item.month} 月最后一个工作日前报送"
+    )
+    if item.paused_workdays:
+        limit += f"（暂停 {item.paused_workdays} 个工作日，顺延）"
+    lines = [
+        head,
+        f"  依据：{clock.clause}",
+        f"  开始：{item.start}（事件 {item.start_event}）；{limit} → 到期 {item.due}",
+    ]
+    if item.stop is not None:
+        lines.append(f"  完成：{item.stop}（事件 {item.stop_event}）")
+    state = STATE_WORDS[item.state]
+    if item.state == BREACHED:
+        state += f" {item.overdue_workdays} 个工作日"
+    elif item.warning_on is not None and item.stop is None:
+        state += f"（{item.warning_on} 起预警）"
+    owners = "、".join(item.owners) or "（未确定）"
+    role = OWNER_WORDS.get(clock.owner, clock.owner)
+    who = owners if role == owners else f"{role} {owners}"
+    lines.append(f"  状态：{state}；责任：{who}")
+    for esc in item.escalations:
+        month = f"（{esc.month} 通报）" if esc.month and esc.step.action != "supervision" else ""
+        lines.append(
+            f"  {ACTION_WORDS.get(esc.step.action, esc.step.action)}：{esc.day} "
+            f"{esc.step.id}「{esc.step.title}」{month} → {'、'.join(esc.units)}"
+        )
+    return lines
+
+
+def render_clocks(result: TicketClocks, state: TicketState) -> str:
+    """Every clock of one ticket, as of the evaluation date."""
+    grade = f"{result.grade} 级" if result.grade else "未分级"
+    lines = [
+        f"━━ 办理单 {result.ticket_id}（{grade}，{state.state_label}）时限情况，截至 {result.as_of} ━━"
+    ]
+    if not result.instances:
+        lines.append("（尚无开始计时的时限）")
+    for item in result.instances:
+        lines.extend(_instance_lines(item))
+    due = result.escalations
+    lines.append(f"应发出的督办事项：{len(due)} 项" if due else "应发出的督办事项：无")
+    return "\n".join(lines)
+
+
+def render_missed(items: list[MissedContact]) -> str:
+    """The enterprise-months without a contact."""
+    if not items:
+        return "所有企业每月均有包抓领导或对口服务干部联系。"
+    lines = [f"未按月联系的企业（共 {len(items)} 个企业月）："]
+    for item in items:
+        who = "、".join(x for x in (item.lead_leader, item.liaison_cadre) if x) or "未登记联系人"
+        lines.append(
+            f"  {item.month} {item.name}（{item.enterprise}） 包抓单位 {item.lead_unit}（{who}）："
+            f"联系 {item.contacts} 次，应不少于 {item.required} 次"
+        )
+    return "\n".join(lines)
+
+
+def render_office(items: list[OfficeDuty]) -> str:
+    """The office's monthly duties."""
+    lines = []
+    for item in items:
+        done = f"{item.done_on} 完成" if item.done_on else "尚未完成"
+        state = STATE_WORDS.get(item.state, item.state)
+        if item.state == BREACHED:
+            state += f" {item.overdue_workdays} 个工作日"
+        lines.append(f"  {item.month} 月度通报：应于 {item.due} 前发布，{done}（{state}）")
+    return "\n".join(lines)

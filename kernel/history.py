@@ -1,0 +1,50 @@
+"""Read a file of events (YAML or JSON) into an in-memory ledger, with located problems."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+from kernel.builtin.storage_memory import MemoryStorage
+from kernel.errors import Problem, ProblemsError
+from kernel.events import EventInvalid
+from kernel.ledger import EventConflict, Ledger
+from kernel.projection import TransitionRejected
+from kernel.rules.reference import Reference
+from kernel.sourcefile import PathKey, SourceDoc, parse_text, read_file
+
+
+def read_event_docs(location: str) -> list[tuple[SourceDoc, Any, PathKey]]:
+    """Events from a file or ``-``: a list of events, or ``{events: [...]}``."""
+    doc = (
+        parse_text(sys.stdin.read(), "<stdin>")
+        if location == "-"
+        else read_file(Path(location), location)
+    )
+    data = doc.data
+    if isinstance(data, dict) and isinstance(data.get("events"), list):
+        return [(doc, item, ("events", i)) for i, item in enumerate(data["events"])]
+    if isinstance(data, list):
+        return [(doc, item, (i,)) for i, item in enumerate(data)]
+    raise ProblemsError(
+        [doc.problem((), "HISTORY-FORMAT", "事件文件应为事件列表，或 {events: [...]}")],
+        "事件文件格式不正确",
+    )
+
+
+def load_history(location: str, reference: Reference) -> Ledger:
+    """Replay a history file through a fresh in-memory ledger; every problem is reported."""
+    ledger = Ledger(MemoryStorage(), reference)
+    problems: list[Problem] = []
+    for doc, data, prefix in read_event_docs(location):
+        try:
+            ledger.submit(data, doc=doc, prefix=prefix)
+        except EventInvalid as exc:
+            problems.extend(exc.problems)
+        except (TransitionRejected, EventConflict) as exc:
+            reason = exc.reason if isinstance(exc, TransitionRejected) else str(exc)
+            problems.append(doc.problem(prefix, "EVENT-REJECTED", reason))
+    if problems:
+        raise ProblemsError(problems, f"事件文件有 {len(problems)} 个问题")
+    return ledger
