@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from kernel import cli_ledger
 from kernel.calendar import CountingRule
 from kernel.clocks import ClockEvaluator
 from kernel.clockview import render_clocks, render_missed
@@ -91,6 +92,8 @@ def build_parser() -> argparse.ArgumentParser:
     q = cal.add_parser("is-workday", help="DATE 是否为工作日")
     q.add_argument("date", type=_date_arg, metavar="DATE")
     _rules_arg(q)
+
+    cli_ledger.add_parsers(sub, _rules_arg, _date_arg)
     return parser
 
 
@@ -275,6 +278,11 @@ COMMANDS = {
     "deadlines": cmd_deadlines,
     "contacts": cmd_contacts,
     "calendar": cmd_calendar,
+    "ingest": cli_ledger.cmd_ingest,
+    "ledger": cli_ledger.cmd_ledger,
+    "roster": cli_ledger.cmd_roster,
+    "plugins": cli_ledger.cmd_plugins,
+    "notify": cli_ledger.cmd_notify,
 }
 
 

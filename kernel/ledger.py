@@ -123,23 +123,53 @@ class Ledger:
         :class:`TransitionRejected` for an illegal step and :class:`EventConflict` for a reused
         id -- in each case nothing is stored.
         """
+        event = self._validated(data, doc, prefix)
+        with self.storage.transaction() as tx:
+            result = self._store(tx, event)
+        if result.accepted:
+            self._committed(result.event)
+        return result
+
+    def submit_many(
+        self, items: Iterable[tuple[dict[str, Any] | Event, SourceDoc | None, PathKey]]
+    ) -> list[SubmitResult | InputError]:
+        """Store a batch in one transaction: one commit (one fsync) for many events.
+
+        Each event is checked against the ledger *including the batch's earlier events*; a bad
+        one is skipped and its error returned in its place, the others are stored. The batch is
+        acknowledged (and the plugins told) only once the transaction has committed.
+        """
+        outcomes: list[SubmitResult | InputError] = []
+        with self.storage.transaction() as tx:
+            for data, doc, prefix in items:
+                try:
+                    outcomes.append(self._store(tx, self._validated(data, doc, prefix)))
+                except InputError as exc:
+                    outcomes.append(exc)
+        for outcome in outcomes:
+            if isinstance(outcome, SubmitResult) and outcome.accepted:
+                self._committed(outcome.event)
+        return outcomes
+
+    def _validated(
+        self, data: dict[str, Any] | Event, doc: SourceDoc | None, prefix: PathKey
+    ) -> Event:
         # An Event object is checked like a mapping: nothing enters the ledger unvalidated.
         raw = data.to_dict() if isinstance(data, Event) else data
-        event = validate_event(raw, self.reference, doc=doc, prefix=prefix)
-        with self.storage.transaction() as tx:
-            existing = tx.get(event.event_id)
-            if existing is not None:
-                if existing.to_json() != event.to_json():
-                    raise EventConflict(
-                        f"事件编号 {event.event_id} 已存在（{existing.label}，{existing.date}），内容不同；"
-                        "台账只能追加，不能修改已有事件"
-                    )
-                return SubmitResult(DUPLICATE, existing)
-            self._check(tx, event)
-            seq = tx.insert(event)
-        stored = replace(event, seq=seq)
-        self._committed(stored)
-        return SubmitResult(ACCEPTED, stored)
+        return validate_event(raw, self.reference, doc=doc, prefix=prefix)
+
+    def _store(self, tx: Transaction, event: Event) -> SubmitResult:
+        existing = tx.get(event.event_id)
+        if existing is not None:
+            if existing.to_json() != event.to_json():
+                raise EventConflict(
+                    f"事件编号 {event.event_id} 已存在（{existing.label}，{existing.date}），内容不同；"
+                    "台账只能追加，不能修改已有事件"
+                )
+            return SubmitResult(DUPLICATE, existing)
+        self._check(tx, event)
+        seq = tx.insert(event)
+        return SubmitResult(ACCEPTED, replace(event, seq=seq))
 
     def _committed(self, event: Event) -> None:
         if self.plugins is None:

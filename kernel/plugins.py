@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -36,6 +37,12 @@ ENTRY_POINT_GROUP = "huhang"
 DEFAULT_PLUGINS = (
     "kernel.builtin.calendar_files",
     "kernel.builtin.storage_memory",
+    "kernel.builtin.storage_sqlite",
+    "kernel.builtin.storage_jsonl",
+    "kernel.builtin.notify_console",
+    "kernel.builtin.notify_file",
+    "kernel.builtin.notify_webhook",
+    "kernel.builtin.notify_smtp",
 )
 LOCAL_DIR_ENV = "HUHANG_PLUGINS_DIR"
 BLOCK_ENV = "HUHANG_BLOCK_PLUGINS"
@@ -70,7 +77,7 @@ class PluginHost:
 
     def _collect(self, hook_name: str, table: dict[str, Any], word: str) -> None:
         hook = getattr(self.pm.hook, hook_name)
-        for impl in reversed(hook.get_hookimpls()):  # pluggy calls last-registered first
+        for impl in hook.get_hookimpls():  # in registration order: built-ins first
             owner = self.pm.get_name(impl.plugin) or "?"
 
             def register(key: str, factory: Any, owner: str = owner) -> None:
@@ -140,14 +147,20 @@ class PluginHost:
 
 
 def storage_scheme(url: str) -> str:
-    """The backend name of a storage URL; a bare path means SQLite (or JSON lines by suffix)."""
-    if url == "memory:" or url.startswith("memory:"):
-        return "memory"
-    if "://" in url:
-        return url.split("://", 1)[0].split("+", 1)[0]
+    """The backend name of a storage URL.
+
+    ``scheme://…`` and ``scheme:…`` name the backend; a bare path means SQLite, or JSON lines
+    when it ends in ``.jsonl``/``.ndjson``.
+    """
+    match = _SCHEME.match(url)
+    if match:
+        return match.group(1).split("+", 1)[0]
     if url.endswith((".jsonl", ".ndjson")):
         return "jsonl"
     return "sqlite"
+
+
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 
 
 def _load_local(directory: Path) -> list[tuple[str, ModuleType]]:

@@ -265,6 +265,8 @@ def apply_ticket(
     if kind == "ticket.overridden":
         _expect(event, current, "graded", "dispatched")
         _office(event)
+        if "grade" not in payload and not payload.get("route"):
+            raise TransitionRejected(event, "改判须写明新的等级（grade）或路由（route）")
         route = dict(current.override_route)
         route.update(payload.get("route", {}))
         return replace(

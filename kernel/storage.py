@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from kernel.events import Event
 
+# Outbox times (``next_attempt_at`` and the ``now`` of due_deliveries) are timezone-aware UTC.
 NOTICE_PENDING = "pending"
 NOTICE_SENT = "sent"
 NOTICE_FAILED = "failed"  # gave up after the last retry; `huhang notify --retry` tries again
@@ -88,7 +89,11 @@ class Delivery:
 
 
 class Transaction(Protocol):
-    """The reads and writes allowed inside :meth:`Storage.transaction`."""
+    """The reads and writes allowed inside :meth:`Storage.transaction`.
+
+    Reads inside a transaction see its own uncommitted inserts. Transactions cannot be nested
+    (a backend raises ``RuntimeError``).
+    """
 
     def get(self, event_id: str) -> Event | None:
         """The stored event with this id, or None."""
@@ -100,7 +105,10 @@ class Transaction(Protocol):
         """Every stored enterprise.* event of one enterprise, in ledger order."""
 
     def insert(self, event: Event) -> int:
-        """Store a new event and return its ``seq`` (1, 2, 3, … in ledger order)."""
+        """Store a new event and return its ``seq`` (1, 2, 3, … in ledger order).
+
+        An ``event_id`` that is already stored raises ``ValueError`` (the ledger checks first).
+        """
 
     def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
         """Queue a notice for each notifier; False (and nothing queued) if its id exists."""
@@ -125,7 +133,10 @@ class Storage(ABC):
         enterprise: str | None = None,
         types: tuple[str, ...] | None = None,
     ) -> Iterator[Event]:
-        """Stored events with ``seq`` greater than ``after_seq``, in ledger order, filtered."""
+        """Stored events with ``seq`` greater than ``after_seq``, in ledger order, filtered.
+
+        Iteration sees what was committed when it started; the caller may write meanwhile.
+        """
 
     @abstractmethod
     def count(self) -> int:

@@ -17,24 +17,22 @@ class _MemoryTransaction:
     def __init__(self, store: MemoryStorage) -> None:
         self.store = store
         self.new_events: list[Event] = []
+        self.new_by_id: dict[str, Event] = {}
         self.new_deliveries: list[Delivery] = []
-        self.new_ids: set[str] = set()
         self.new_notices: set[str] = set()
 
     def get(self, event_id: str) -> Event | None:
-        found = self.store._by_id.get(event_id)
-        if found is not None:
-            return found
-        return next((e for e in self.new_events if e.event_id == event_id), None)
+        return self.store._by_id.get(event_id) or self.new_by_id.get(event_id)
 
     def ticket_events(self, ticket_id: str) -> list[Event]:
         stored = [self.store._events[i] for i in self.store._by_ticket.get(ticket_id, [])]
         return stored + [e for e in self.new_events if e.ticket_id == ticket_id]
 
     def enterprise_events(self, credit_code: str) -> list[Event]:
-        return [
+        stored = [self.store._events[i] for i in self.store._by_enterprise.get(credit_code, [])]
+        return stored + [
             e
-            for e in (*self.store._events, *self.new_events)
+            for e in self.new_events
             if e.enterprise == credit_code and e.type.startswith("enterprise.")
         ]
 
@@ -42,14 +40,16 @@ class _MemoryTransaction:
         if self.get(event.event_id) is not None:
             raise ValueError(f"event {event.event_id} already stored")
         seq = len(self.store._events) + len(self.new_events) + 1
-        self.new_events.append(replace(event, seq=seq))
+        stored = replace(event, seq=seq)
+        self.new_events.append(stored)
+        self.new_by_id[event.event_id] = stored
         return seq
 
     def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
         if notice.notice_id in self.store._notice_ids or notice.notice_id in self.new_notices:
             return False
         self.new_notices.add(notice.notice_id)
-        self.new_deliveries.extend(Delivery(notice, name) for name in notifiers)
+        self.new_deliveries.extend(Delivery(notice, name) for name in dict.fromkeys(notifiers))
         return True
 
 
@@ -62,18 +62,29 @@ class MemoryStorage(Storage):
         self._events: list[Event] = []
         self._by_id: dict[str, Event] = {}
         self._by_ticket: dict[str, list[int]] = {}
+        self._by_enterprise: dict[str, list[int]] = {}
+        self._in_transaction = threading.local()
         self._deliveries: list[Delivery] = []
         self._notice_ids: set[str] = set()
 
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTransaction]:
         with self._lock:
-            tx = _MemoryTransaction(self)
-            yield tx
+            if getattr(self._in_transaction, "active", False):
+                raise RuntimeError("transactions cannot be nested")
+            self._in_transaction.active = True
+            try:
+                tx = _MemoryTransaction(self)
+                yield tx
+            finally:
+                self._in_transaction.active = False
             for event in tx.new_events:  # commit only after the block succeeded
+                position = len(self._events)
                 self._by_id[event.event_id] = event
                 if event.ticket_id is not None:
-                    self._by_ticket.setdefault(event.ticket_id, []).append(len(self._events))
+                    self._by_ticket.setdefault(event.ticket_id, []).append(position)
+                if event.enterprise is not None and event.type.startswith("enterprise."):
+                    self._by_enterprise.setdefault(event.enterprise, []).append(position)
                 self._events.append(event)
             self._deliveries.extend(tx.new_deliveries)
             self._notice_ids.update(tx.new_notices)

@@ -1,0 +1,476 @@
+"""Built-in storage: one SQLite file (the default backend).
+
+URL forms: ``sqlite:///abs/path.db``, ``sqlite:relative.db`` or a bare path. The database runs
+in WAL mode with ``synchronous=FULL``, so a transaction that returned is on disk. Writes use
+``BEGIN IMMEDIATE``: the ledger's read-check-insert holds the database's write lock from its
+first read, so two processes can never both accept conflicting events. A writer that finds the
+database locked waits (``busy_timeout``) and then retries with back-off instead of failing.
+
+SQLite's lock wait is polling, and a process writing back to back wins nearly every time, so
+a second writer could wait until the first one stops. Writers of this backend therefore queue
+on a ``flock`` of ``<path>.lock`` first (the kernel wakes a waiter when the lock is released),
+which interleaves concurrent writers; ``BEGIN IMMEDIATE`` still guards against other programs.
+
+Tables: ``events`` (the log; ``seq`` is the ledger order), ``notices`` (one row per notice id,
+for idempotency), ``outbox`` (one delivery per notice and notifier) and ``meta``
+(``schema_version``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kernel.errors import InputError
+from kernel.events import Event
+from kernel.hookspecs import hookimpl
+from kernel.storage import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+
+log = logging.getLogger("huhang.storage.sqlite")
+
+SCHEMA_VERSION = 1
+#: seconds SQLite itself waits for a lock before reporting "database is locked"
+BUSY_TIMEOUT = 30.0
+#: seconds a writer keeps retrying ``BEGIN IMMEDIATE`` after SQLite gave up waiting
+RETRY_FOR = 120.0
+#: rows fetched per query while streaming events
+CHUNK = 500
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS events (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        event_id TEXT UNIQUE NOT NULL,
+        type TEXT NOT NULL,
+        date TEXT NOT NULL,
+        ticket_id TEXT,
+        enterprise TEXT,
+        body TEXT NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS events_ticket ON events(ticket_id)",
+    "CREATE INDEX IF NOT EXISTS events_enterprise ON events(enterprise, type)",
+    "CREATE TABLE IF NOT EXISTS notices (notice_id TEXT PRIMARY KEY, body TEXT NOT NULL)",
+    """CREATE TABLE IF NOT EXISTS outbox (
+        notice_id TEXT NOT NULL REFERENCES notices(notice_id),
+        notifier TEXT NOT NULL,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT,
+        last_error TEXT,
+        created_seq INTEGER NOT NULL UNIQUE,
+        PRIMARY KEY (notice_id, notifier)
+    )""",
+    "CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status, created_seq)",
+)
+
+
+# ---------------------------------------------------------------------- shared helpers
+
+
+def path_from_url(url: str, scheme: str) -> Path:
+    """The file of ``scheme:///abs``, ``scheme:rel`` or a bare path."""
+    rest = url
+    head, colon, tail = url.partition(":")
+    if colon and head.split("+", 1)[0] == scheme:
+        rest = tail[2:] if tail.startswith("//") else tail
+    if not rest:
+        raise InputError(f"存储地址 {url!r} 没有给出文件路径")
+    if rest == ":memory:":
+        raise InputError(f"存储地址 {url!r} 不是文件；内存账本请用 memory:")
+    path = Path(rest).expanduser()
+    if not path.parent.is_dir():
+        raise InputError(f"存储地址 {url!r} 所在的目录 {path.parent} 不存在")
+    if path.is_dir():
+        raise InputError(f"存储地址 {url!r} 指向的是目录，不是文件")
+    return path
+
+
+def datetime_text(value: dt.datetime | None) -> str | None:
+    """ISO text of an outbox time: aware times in UTC (``+00:00``); naive ones are taken as UTC.
+
+    Every value has microseconds, so the first 26 characters sort in time order.
+    """
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC)
+    return value.isoformat(timespec="microseconds")
+
+
+def datetime_key(value: dt.datetime) -> str:
+    """The sortable UTC text (26 characters, no offset) used to compare outbox times."""
+    return str(datetime_text(value))[:26]
+
+
+def datetime_from_text(text: str | None) -> dt.datetime | None:
+    """Inverse of :func:`datetime_text` (aware values come back in UTC)."""
+    return None if text is None else dt.datetime.fromisoformat(text)
+
+
+def unique_notifiers(notifiers: list[str]) -> list[str]:
+    """The notifier names without repeats, in order (one delivery per notifier)."""
+    return list(dict.fromkeys(notifiers))
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    text = str(exc)
+    return "locked" in text or "busy" in text
+
+
+def _retry_busy(action: Callable[[], Any], deadline: float) -> Any:
+    """Run ``action``, retrying with jittered back-off while the database is busy."""
+    pause = 0.005
+    while True:
+        try:
+            return action()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
+                raise
+        time.sleep(pause * (0.5 + random.random()))
+        pause = min(pause * 2, 0.5)
+
+
+def _event(seq: int, body: str) -> Event:
+    return Event.from_dict(json.loads(body), seq=seq)
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    body, notifier, status, attempts, next_attempt_at, last_error = row
+    return Delivery(
+        notice=Notice.from_dict(json.loads(body)),
+        notifier=notifier,
+        status=status,
+        attempts=attempts,
+        next_attempt_at=datetime_from_text(next_attempt_at),
+        last_error=last_error,
+    )
+
+
+_DELIVERY_COLUMNS = "body, notifier, status, attempts, next_attempt_at, last_error"
+
+
+# ---------------------------------------------------------------------- the backend
+
+
+class _SqliteTransaction:
+    """Reads and writes on the connection while it holds ``BEGIN IMMEDIATE``."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def get(self, event_id: str) -> Event | None:
+        row = self.conn.execute(
+            "SELECT seq, body FROM events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else _event(row[0], row[1])
+
+    def ticket_events(self, ticket_id: str) -> list[Event]:
+        rows = self.conn.execute(
+            "SELECT seq, body FROM events WHERE ticket_id = ? ORDER BY seq", (ticket_id,)
+        )
+        return [_event(seq, body) for seq, body in rows]
+
+    def enterprise_events(self, credit_code: str) -> list[Event]:
+        rows = self.conn.execute(
+            "SELECT seq, body FROM events WHERE enterprise = ? "
+            "AND type >= 'enterprise.' AND type < 'enterprise/' ORDER BY seq",
+            (credit_code,),
+        )
+        return [_event(seq, body) for seq, body in rows]
+
+    def insert(self, event: Event) -> int:
+        if self.get(event.event_id) is not None:
+            raise ValueError(f"event {event.event_id} already stored")
+        cur = self.conn.execute(
+            "INSERT INTO events (event_id, type, date, ticket_id, enterprise, body) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                event.event_id,
+                event.type,
+                event.date.isoformat(),
+                event.ticket_id,
+                event.enterprise,
+                event.to_json(),
+            ),
+        )
+        return int(cur.lastrowid or 0)
+
+    def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
+        body = json.dumps(notice.to_dict(), ensure_ascii=False, sort_keys=True)
+        cur = self.conn.execute(
+            "INSERT OR IGNORE INTO notices (notice_id, body) VALUES (?, ?)",
+            (notice.notice_id, body),
+        )
+        if cur.rowcount == 0:
+            return False
+        (last,) = self.conn.execute("SELECT COALESCE(MAX(created_seq), 0) FROM outbox").fetchone()
+        for offset, name in enumerate(unique_notifiers(notifiers), start=1):
+            self.conn.execute(
+                "INSERT INTO outbox (notice_id, notifier, body, status, attempts, created_seq) "
+                "VALUES (?, ?, ?, ?, 0, ?)",
+                (notice.notice_id, name, body, NOTICE_PENDING, last + offset),
+            )
+        return True
+
+
+class SqliteStorage(Storage):
+    """The ledger in one SQLite file; safe for several threads and several processes."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.path = path_from_url(url, "sqlite")
+        self._lock = threading.RLock()
+        self._in_tx = False
+        self._tx_events = 0  # committed events / outbox rows when the open transaction began
+        self._tx_outbox = 0
+        try:
+            self._queue_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:  # a read-only folder: rely on SQLite's own locking
+            log.debug("no writer queue for %s: %s", self.path, exc)
+            self._queue_fd = -1
+        try:
+            self._conn = sqlite3.connect(
+                self.path,
+                timeout=BUSY_TIMEOUT,
+                isolation_level=None,  # autocommit: transactions are issued explicitly
+                check_same_thread=False,
+            )
+        except sqlite3.Error as exc:
+            self._close_queue()
+            raise InputError(f"无法打开账本数据库 {self.path}：{exc}") from exc
+        try:
+            self._setup()
+        except BaseException:
+            self._conn.close()
+            self._close_queue()
+            raise
+
+    def _setup(self) -> None:
+        conn = self._conn
+        deadline = time.monotonic() + RETRY_FOR
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+            _retry_busy(lambda: conn.execute("PRAGMA journal_mode = WAL").fetchone(), deadline)
+            conn.execute("PRAGMA synchronous = FULL")
+            conn.execute("PRAGMA foreign_keys = ON")
+            if self._schema_version() == SCHEMA_VERSION:
+                return  # the usual case: a plain read, no write lock needed
+        except sqlite3.DatabaseError as exc:
+            if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+                raise
+            raise InputError(f"{self.path} 不是可用的 SQLite 账本数据库：{exc}") from exc
+        with self._write() as conn:
+            if self._schema_version() is None:  # still empty: create (another may have by now)
+                for statement in _SCHEMA:
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                )
+
+    def _schema_version(self) -> int | None:
+        """The database's schema version, None for an empty database; refuses what it can't use."""
+        conn = self._conn
+        tables = {
+            name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "meta" not in tables:
+            if tables - {"sqlite_sequence"}:
+                raise InputError(
+                    f"{self.path} 已有其他数据表（{'、'.join(sorted(tables))}），不是护航账本数据库"
+                )
+            return None
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        found = int(row[0]) if row is not None else 0
+        if found > SCHEMA_VERSION:
+            raise InputError(
+                f"账本数据库 {self.path} 的结构版本为 {found}，本程序只支持到版本 "
+                f"{SCHEMA_VERSION}；请升级 huhang 后再打开"
+            )
+        if found < SCHEMA_VERSION:  # no older version has been released yet
+            raise InputError(f"账本数据库 {self.path} 的结构版本 {found} 无法识别")
+        return found
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """Hold the database's write lock: ``BEGIN IMMEDIATE`` … ``COMMIT`` / ``ROLLBACK``."""
+        with self._lock:
+            if self._in_tx:
+                raise RuntimeError(f"{self.url}: a transaction is already open in this thread")
+            conn = self._conn
+            if self._queue_fd >= 0:
+                fcntl.flock(self._queue_fd, fcntl.LOCK_EX)
+            try:
+                _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), time.monotonic() + RETRY_FOR)
+                self._in_tx = True
+                try:
+                    yield conn
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+                finally:
+                    self._in_tx = False
+            finally:
+                if self._queue_fd >= 0:
+                    fcntl.flock(self._queue_fd, fcntl.LOCK_UN)
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqliteTransaction]:
+        """Exclusive across threads and processes; committed on normal exit."""
+        with self._write() as conn:
+            (self._tx_events,) = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+            (self._tx_outbox,) = conn.execute(
+                "SELECT COALESCE(MAX(created_seq), 0) FROM outbox"
+            ).fetchone()
+            yield _SqliteTransaction(conn)
+
+    def update_delivery(
+        self,
+        notice_id: str,
+        notifier: str,
+        *,
+        status: str,
+        attempts: int,
+        next_attempt_at: dt.datetime | None,
+        last_error: str | None,
+    ) -> None:
+        """Record the outcome of a delivery attempt; KeyError for an unknown delivery."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = ?, attempts = ?, next_attempt_at = ?, last_error = ? "
+                "WHERE notice_id = ? AND notifier = ?",
+                (status, attempts, datetime_text(next_attempt_at), last_error, notice_id, notifier),
+            )
+            if cur.rowcount == 0:
+                raise KeyError((notice_id, notifier))
+
+    # ------------------------------------------------------------------ reading
+
+    def _bounds(self) -> tuple[int, int]:
+        """The last committed event seq and outbox position visible to a reader now.
+
+        Inside this thread's own open transaction that is where the transaction began, so
+        reads outside the :class:`Transaction` never show uncommitted work (as in memory).
+        """
+        if self._in_tx:
+            return self._tx_events, self._tx_outbox
+        row = self._conn.execute(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM events),"
+            " (SELECT COALESCE(MAX(created_seq), 0) FROM outbox)"
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
+    def events(
+        self,
+        *,
+        after_seq: int = 0,
+        ticket_id: str | None = None,
+        enterprise: str | None = None,
+        types: tuple[str, ...] | None = None,
+    ) -> Iterator[Event]:
+        """Stream events in ``seq`` order, a chunk of rows per query.
+
+        The events stored when the iteration starts are yielded; no statement stays open
+        between chunks, so the caller may write to the store while iterating.
+        """
+        if types is not None and not types:
+            return
+        where = ""
+        params: list[Any] = []
+        if ticket_id is not None:
+            where += " AND ticket_id = ?"
+            params.append(ticket_id)
+        if enterprise is not None:
+            where += " AND enterprise = ?"
+            params.append(enterprise)
+        if types is not None:
+            where += " AND type IN (" + ", ".join("?" * len(types)) + ")"
+            params.extend(types)
+        sql = f"SELECT seq, body FROM events WHERE seq > ? AND seq <= ?{where} ORDER BY seq LIMIT ?"
+        with self._lock:
+            bound, _ = self._bounds()
+        last = after_seq
+        while last < bound:
+            with self._lock:
+                rows = self._conn.execute(sql, (last, bound, *params, CHUNK)).fetchall()
+            for seq, body in rows:
+                yield _event(seq, body)
+            if len(rows) < CHUNK:
+                return
+            last = rows[-1][0]
+
+    def count(self) -> int:
+        """How many events are stored (committed)."""
+        with self._lock:
+            if self._in_tx:
+                row = self._conn.execute(
+                    "SELECT COUNT(*) FROM events WHERE seq <= ?", (self._tx_events,)
+                ).fetchone()
+            else:
+                row = self._conn.execute("SELECT COUNT(*) FROM events").fetchone()
+        return int(row[0])
+
+    def deliveries(self, *, status: str | None = None) -> list[Delivery]:
+        """Outbox entries in the order they were queued."""
+        with self._lock:
+            _, bound = self._bounds()
+            if status is None:
+                rows = self._conn.execute(
+                    f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE created_seq <= ? "
+                    "ORDER BY created_seq",
+                    (bound,),
+                ).fetchall()
+            else:
+                rows = self._conn.execute(
+                    f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE status = ? "
+                    "AND created_seq <= ? ORDER BY created_seq",
+                    (status, bound),
+                ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def due_deliveries(self, now: dt.datetime, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is at or before ``now``, oldest first."""
+        with self._lock:
+            _, bound = self._bounds()
+            rows = self._conn.execute(
+                f"SELECT {_DELIVERY_COLUMNS} FROM outbox WHERE status = ? AND created_seq <= ? "
+                "AND (next_attempt_at IS NULL OR substr(next_attempt_at, 1, 26) <= ?) "
+                "ORDER BY created_seq LIMIT ?",
+                (NOTICE_PENDING, bound, datetime_key(now), max(limit, 0)),
+            ).fetchall()
+        return [_delivery(row) for row in rows]
+
+    def _close_queue(self) -> None:
+        if self._queue_fd >= 0:
+            os.close(self._queue_fd)
+            self._queue_fd = -1
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        with self._lock:
+            self._conn.close()
+            self._close_queue()
+
+
+@hookimpl
+def huhang_register_storage(register: Callable[[str, StorageFactory], None]) -> None:
+    """Register ``sqlite:`` (also the backend of a bare path)."""
+    register("sqlite", SqliteStorage)

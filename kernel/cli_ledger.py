@@ -1,0 +1,335 @@
+"""Ledger commands: ingest, ledger (台账), roster import, plugins, notify."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from kernel.clocks import ClockEvaluator
+from kernel.config import Config, load_config
+from kernel.errors import InputError, Problem, ProblemsError
+from kernel.evaluate import Kernel
+from kernel.events import OFFICE, EventInvalid
+from kernel.ledger import ACCEPTED, DUPLICATE, Ledger, SubmitResult
+from kernel.ledgerview import ledger_table
+from kernel.plugins import PluginHost, get_plugin_manager
+from kernel.progress import Progress
+from kernel.projection import TransitionRejected
+from kernel.rules.load import load_rules
+from kernel.rules.model import RuleSet
+from kernel.sourcefile import SourceDoc
+from kernel.tables import FORMATS, emit
+
+BATCH = 500
+
+
+@dataclass
+class Context:
+    """Everything a ledger command needs, opened from the options and huhang.yaml."""
+
+    config: Config
+    plugins: PluginHost
+    ruleset: RuleSet
+    ledger: Ledger
+
+    def close(self) -> None:
+        """Close the storage."""
+        self.ledger.storage.close()
+
+
+def open_context(args: argparse.Namespace) -> Context:
+    """Open configuration, plugins, rules and the ledger store."""
+    config = load_config(getattr(args, "config", None))
+    plugins = get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
+    ruleset = load_rules(getattr(args, "rules", None) or config.rules)
+    db = getattr(args, "db", None) or config.db
+    storage = plugins.open_storage(db)
+    notifiers = [str(n["name"]) for n in config.notifiers]
+    ledger = Ledger(storage, ruleset.reference, plugins=plugins, notifiers=notifiers)
+    return Context(config, plugins, ruleset, ledger)
+
+
+def add_parsers(sub: Any, rules_arg: Any, date_arg: Any) -> None:
+    """Register the ledger subcommands on the main parser."""
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument(
+            "--db", default=None, metavar="URL", help="台账存储（默认 huhang.db，即 SQLite 文件）"
+        )
+        p.add_argument(
+            "--config",
+            type=Path,
+            default=None,
+            metavar="FILE",
+            help="配置文件（默认 ./huhang.yaml）",
+        )
+        rules_arg(p)
+
+    p = sub.add_parser("ingest", help="把 JSON Lines 事件文件导入台账")
+    p.add_argument("file", metavar="FILE.jsonl", help="每行一个事件；- 表示标准输入")
+    p.add_argument(
+        "--grade", action="store_true", help="办理单上报后立即按规则分级（生成 ticket.graded 事件）"
+    )
+    common(p)
+
+    p = sub.add_parser("ledger", help="输出问题台账（每个问题一行）")
+    p.add_argument("--format", choices=FORMATS, default="text")
+    p.add_argument(
+        "--output", type=Path, default=None, metavar="FILE", help="写入文件（xlsx 必须指定）"
+    )
+    p.add_argument(
+        "--as-of", type=date_arg, default=None, metavar="DATE", help="超期判断日期（默认今天）"
+    )
+    common(p)
+
+    p = sub.add_parser("roster", help="包抓企业基本情况表")
+    roster = p.add_subparsers(dest="roster_command", metavar="ACTION", parser_class=type(p))
+    roster.required = True
+    q = roster.add_parser("import", help="导入《包抓企业基本情况表》（CSV 或 XLSX）")
+    q.add_argument("file", type=Path, metavar="FILE")
+    q.add_argument(
+        "--date",
+        type=date_arg,
+        default=None,
+        metavar="DATE",
+        help="登记/变更日期（默认今天；表中“生效日期”优先）",
+    )
+    q.add_argument("--strict", action="store_true", help="有任何错误行时一行都不导入")
+    common(q)
+
+    p = sub.add_parser("plugins", help="列出已加载的插件及其实现的钩子")
+    p.add_argument("--config", type=Path, default=None, metavar="FILE")
+
+    p = sub.add_parser("notify", help="发送通知发件箱中待发的通知")
+    p.add_argument("--retry", action="store_true", help="同时重发已放弃（failed）的通知")
+    common(p)
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def _lines(location: str) -> Iterator[tuple[int, str]]:
+    if location == "-":
+        yield from enumerate(sys.stdin, start=1)
+        return
+    try:
+        with open(location, encoding="utf-8") as handle:
+            yield from enumerate(handle, start=1)
+    except FileNotFoundError:
+        raise ProblemsError([Problem(location, 0, 0, "FILE-MISSING", "文件不存在")]) from None
+    except UnicodeDecodeError:
+        raise ProblemsError(
+            [Problem(location, 0, 0, "FILE-ENCODING", "文件不是 UTF-8 编码")]
+        ) from None
+
+
+def _count_lines(location: str) -> int:
+    if location == "-":
+        return 0
+    try:
+        with open(location, "rb") as handle:
+            return sum(1 for _ in handle)
+    except OSError:
+        return 0
+
+
+def _reason(exc: InputError) -> str:
+    if isinstance(exc, EventInvalid):
+        return "；".join(f"{p.code} {p.message}" for p in exc.problems)
+    if isinstance(exc, TransitionRejected):
+        return exc.reason
+    return str(exc)
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    kernel = Kernel(ctx.ruleset) if args.grade else None
+    counts = {ACCEPTED: 0, DUPLICATE: 0, "graded": 0}
+    rejected: list[str] = []
+    progress = Progress(_count_lines(args.file), "导入")
+    batch: list[tuple[int, dict[str, Any] | None, str | None]] = []
+
+    def flush() -> None:
+        items = [(data, SourceDoc(args.file, data), ()) for _, data, _ in batch if data is not None]
+        outcomes = iter(ctx.ledger.submit_many(items))
+        reported: list[SubmitResult] = []
+        for number, data, error in batch:
+            if data is None:
+                rejected.append(f"  第 {number} 行：{error}")
+                continue
+            outcome = next(outcomes)
+            if isinstance(outcome, InputError):
+                rejected.append(f"  第 {number} 行 {data.get('event_id', '')}：{_reason(outcome)}")
+                continue
+            counts[outcome.status] += 1
+            if outcome.accepted and outcome.event.type == "ticket.reported":
+                reported.append(outcome)
+        if kernel is not None:
+            for result in reported:
+                _grade(ctx, kernel, result, counts, rejected)
+        progress.advance(len(batch))
+        batch.clear()
+
+    try:
+        for number, line in _lines(args.file):
+            text = line.strip()
+            if not text:
+                progress.advance()
+                continue
+            try:
+                data = json.loads(text)
+            except json.JSONDecodeError as exc:
+                batch.append((number, None, f"不是有效的 JSON（第 {exc.colno} 列：{exc.msg}）"))
+            else:
+                if isinstance(data, dict):
+                    batch.append((number, data, None))
+                else:
+                    batch.append((number, None, "每行应是一个 JSON 对象（一个事件）"))
+            reported = (
+                args.grade
+                and batch
+                and batch[-1][1] is not None
+                and batch[-1][1].get("type") == "ticket.reported"
+            )
+            if len(batch) >= BATCH or reported:
+                flush()  # with --grade, grade right after the report, before later events need it
+        flush()
+    finally:
+        progress.close()
+        if kernel is not None:
+            kernel.close()
+        ctx.close()
+    graded = f"，自动分级 {counts['graded']} 件" if args.grade else ""
+    print(
+        f"导入完成：接受 {counts[ACCEPTED]:,} 条，重复 {counts[DUPLICATE]:,} 条，"
+        f"拒绝 {len(rejected):,} 条{graded}（{ctx.ledger.storage.url}）"
+    )
+    if rejected:
+        print("被拒绝的事件（未写入台账）：", file=sys.stderr)
+        for line in rejected:
+            print(line, file=sys.stderr)
+        return 2
+    return 0
+
+
+def _grade(
+    ctx: Context,
+    kernel: Kernel,
+    reported: SubmitResult,
+    counts: dict[str, int],
+    rejected: list[str],
+) -> None:
+    ticket_id = str(reported.event.ticket_id)
+    try:
+        result = ctx.ledger.grade(
+            ticket_id, kernel, reported.event.date, event_id=f"{ticket_id}:graded"
+        )
+    except InputError as exc:
+        rejected.append(f"  分级 {ticket_id}：{_reason(exc)}")
+        return
+    if result.accepted:
+        counts["graded"] += 1
+
+
+# --------------------------------------------------------------------------- ledger, roster
+
+
+def cmd_ledger(args: argparse.Namespace) -> int:
+    ctx = open_context(args)
+    try:
+        assert ctx.ruleset.deadlines is not None
+        calendar = ctx.plugins.calendar(ctx.ruleset.directory)
+        evaluator = ClockEvaluator(ctx.ruleset.deadlines, calendar)
+        as_of = args.as_of or dt.date.today()
+        table = ledger_table(ctx.ledger.project(), evaluator, as_of)
+    finally:
+        ctx.close()
+    text = emit(table, args.format, args.output)
+    if text is not None:
+        print(text)
+    elif args.output is not None:
+        print(f"已写入 {args.output}（{len(table.rows)} 行）")
+    return 0
+
+
+def cmd_roster(args: argparse.Namespace) -> int:
+    from kernel.roster import read_roster, roster_events
+
+    ctx = open_context(args)
+    try:
+        rows = read_roster(args.file)
+        existing = ctx.ledger.project().enterprises
+        day = args.date or dt.date.today()
+        result = roster_events(
+            rows, ctx.ruleset.reference, existing, day=day, actor=OFFICE, source=args.file.name
+        )
+        for warning in result.warnings:
+            print(f"提示：{warning}", file=sys.stderr)
+        if result.problems:
+            for problem in result.problems:
+                print(problem, file=sys.stderr)
+        if result.problems and args.strict:
+            print(f"错误：{len(result.problems)} 个问题，按 --strict 未导入任何行", file=sys.stderr)
+            return 2
+        outcomes = ctx.ledger.submit_many([(event, None, ()) for event in result.events])
+    finally:
+        ctx.close()
+    failures = [o for o in outcomes if isinstance(o, InputError)]
+    for failure in failures:
+        print(f"未写入：{_reason(failure)}", file=sys.stderr)
+    duplicates = sum(1 for o in outcomes if isinstance(o, SubmitResult) and not o.accepted)
+    print(result.summary + (f"；其中 {duplicates} 条事件此前已导入" if duplicates else ""))
+    return 2 if result.problems or failures else 0
+
+
+# --------------------------------------------------------------------------- plugins, notify
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    config = load_config(args.config)
+    host = get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
+    rows = [(info.name, info.source, "\n".join(info.hooks)) for info in host.describe()]
+    print(tabulate(rows, headers=("插件", "来源", "实现的钩子"), tablefmt="simple"))
+    print()
+    print(f"存储后端：{'、'.join(f'{k}（{v[1]}）' for k, v in sorted(host.storage.items()))}")
+    print(f"通知方式：{'、'.join(f'{k}（{v[1]}）' for k, v in sorted(host.notifiers.items()))}")
+    if host.blocked:
+        print(f"已禁用：{'、'.join(sorted(host.blocked))}")
+    return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    from kernel.outbox import deliver
+
+    ctx = open_context(args)
+    try:
+        notifiers = {
+            str(entry["name"]): ctx.plugins.notifier(
+                str(entry["type"]),
+                str(entry["name"]),
+                {k: v for k, v in entry.items() if k not in ("name", "type")},
+            )
+            for entry in ctx.config.notifiers
+        }
+        if not notifiers:
+            raise InputError("配置文件中没有 notifiers，无法发送通知（见 README“通知”一节）")
+        report = deliver(
+            ctx.ledger.storage,
+            notifiers,
+            now=dt.datetime.now(dt.UTC),
+            retry_failed=args.retry,
+        )
+    finally:
+        ctx.close()
+    print(report.summary())
+    for outcome in report.errors:
+        print(f"  {outcome.notice_id} → {outcome.notifier}：{outcome.error}", file=sys.stderr)
+    return 0 if not report.failed else 1

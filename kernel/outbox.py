@@ -1,0 +1,276 @@
+"""The outbox dispatcher: hand due notices to notifiers, with timeouts, retries and back-off.
+
+:func:`deliver` takes the pending deliveries that are due, sends each through its notifier and
+records the outcome in the storage. It never loses a notice: a delivery leaves the ``pending``
+state only when a notifier confirmed it (``sent``) or after its last attempt (``failed``).
+
+* Each notifier is a *lane*: its deliveries are sent one after another (robot webhooks limit
+  the rate per group), while lanes run side by side in worker threads.
+* Every send is limited to ``notifier.timeout`` seconds. A send that takes longer counts as a
+  failed attempt; its thread is abandoned (never waited for), and the rest of that lane waits,
+  untouched, for the next run -- a hung destination cannot block the others.
+* A failed attempt is retried after ``base_delay * 2**(attempts-1)`` (capped at ``max_delay``);
+  after ``max_attempts`` the delivery is ``failed`` and only ``retry_failed`` tries it again.
+* Storage is only written from the calling thread, so backends need not be thread-safe.
+
+Delivery is at-least-once: a send that timed out may still have arrived. Notices carry a stable
+``notice_id`` so receivers can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+import time
+from collections import deque
+from collections.abc import Iterable, Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from urllib.parse import quote, quote_plus
+
+from kernel.notify import Notifier, NotifierError
+from kernel.storage import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Delivery, Storage
+
+log = logging.getLogger("huhang.outbox")
+
+#: what :func:`redact` puts in place of a secret
+MASK = "***"
+
+SENT = "sent"
+RETRY = "retry"
+FAILED = "failed"
+SKIPPED = "skipped"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """``text`` with every secret (and its URL-encoded forms) replaced by ``***``."""
+    variants: set[str] = set()
+    for secret in secrets:
+        if secret:
+            variants.update((secret, quote(secret, safe=""), quote_plus(secret)))
+    for variant in sorted(variants, key=len, reverse=True):  # longest first: no partial leaks
+        if variant:
+            text = text.replace(variant, MASK)
+    return text
+
+
+def notifier_secrets(notifier: Notifier) -> tuple[str, ...]:
+    """The non-empty secrets a notifier declares (:meth:`Notifier.secrets`)."""
+    return tuple(s for s in notifier.secrets() if s)
+
+
+@dataclass(frozen=True)
+class DeliveryOutcome:
+    """What became of one delivery in one run."""
+
+    notice_id: str
+    notifier: str
+    result: str  # sent | retry | failed | skipped
+    attempts: int
+    next_attempt_at: dt.datetime | None = None
+    error: str | None = None  # redacted; for skipped: why it was not attempted
+
+
+@dataclass
+class DeliveryReport:
+    """The outcome of one :func:`deliver` run."""
+
+    outcomes: list[DeliveryOutcome] = field(default_factory=list)
+
+    def _count(self, result: str) -> int:
+        return sum(1 for o in self.outcomes if o.result == result)
+
+    @property
+    def sent(self) -> int:
+        """Deliveries confirmed by their notifier."""
+        return self._count(SENT)
+
+    @property
+    def retried(self) -> int:
+        """Failed attempts that stay pending for a later retry."""
+        return self._count(RETRY)
+
+    @property
+    def failed(self) -> int:
+        """Deliveries that failed their last attempt (status ``failed``)."""
+        return self._count(FAILED)
+
+    @property
+    def skipped(self) -> int:
+        """Deliveries not attempted (notifier not configured, or its lane timed out)."""
+        return self._count(SKIPPED)
+
+    @property
+    def errors(self) -> list[DeliveryOutcome]:
+        """Outcomes that carry an error or a reason, in run order."""
+        return [o for o in self.outcomes if o.error is not None]
+
+    def summary(self) -> str:
+        """One Chinese line for the CLI and logs."""
+        return (
+            f"通知发送：成功 {self.sent}，待重试 {self.retried}，"
+            f"失败 {self.failed}，跳过 {self.skipped}"
+        )
+
+
+def backoff(
+    attempts: int, base_delay: dt.timedelta, max_delay: dt.timedelta = dt.timedelta(hours=6)
+) -> dt.timedelta:
+    """The wait after the ``attempts``-th failed attempt: ``base_delay * 2**(attempts-1)``."""
+    exponent = max(attempts - 1, 0)
+    if exponent > 40:  # 2**40 minutes is far beyond any cap; avoid timedelta overflow
+        return max_delay
+    try:
+        return min(base_delay * (1 << exponent), max_delay)
+    except OverflowError:
+        return max_delay
+
+
+def deliver(
+    storage: Storage,
+    notifiers: Mapping[str, Notifier],
+    *,
+    now: dt.datetime,
+    max_attempts: int = 5,
+    base_delay: dt.timedelta = dt.timedelta(minutes=1),
+    max_delay: dt.timedelta = dt.timedelta(hours=6),
+    retry_failed: bool = False,
+    limit: int = 100,
+) -> DeliveryReport:
+    """Send the deliveries due at ``now`` and record each outcome in ``storage``.
+
+    ``notifiers`` maps the configured names to notifiers. ``now`` is the wall clock of the
+    caller (tests pass fixed times); back-off times are computed from it. With
+    ``retry_failed``, deliveries in state ``failed`` get one more attempt each (on failure
+    they stay ``failed``). At most ``limit`` due deliveries are taken per run.
+    """
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    batch = list(storage.due_deliveries(now, limit=limit))
+    if retry_failed:
+        seen = {(d.notice.notice_id, d.notifier) for d in batch}
+        batch += [
+            d
+            for d in storage.deliveries(status=NOTICE_FAILED)
+            if (d.notice.notice_id, d.notifier) not in seen
+        ]
+    report = DeliveryReport()
+    lanes: dict[str, deque[Delivery]] = {}
+    for delivery in batch:
+        if delivery.notifier in notifiers:
+            lanes.setdefault(delivery.notifier, deque()).append(delivery)
+        else:
+            message = f"通知方式 '{delivery.notifier}' 未配置，通知保留在待发送队列中"
+            log.warning("通知 %s：%s", delivery.notice.notice_id, message)
+            report.outcomes.append(_skipped(delivery, message))
+    if not lanes:
+        return report
+
+    def record(delivery: Delivery, error: str | None) -> None:
+        outcome = _outcome(delivery, error, now, max_attempts, base_delay, max_delay)
+        storage.update_delivery(
+            delivery.notice.notice_id,
+            delivery.notifier,
+            status=_STATUS[outcome.result],
+            attempts=outcome.attempts,
+            next_attempt_at=outcome.next_attempt_at,
+            last_error=outcome.error,
+        )
+        report.outcomes.append(outcome)
+
+    executor = ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="huhang-outbox")
+    running: dict[Future[None], tuple[Delivery, float]] = {}
+
+    def start(name: str) -> None:
+        delivery = lanes[name].popleft()
+        notifier = notifiers[name]
+        future = executor.submit(notifier.send, delivery.notice)
+        running[future] = (delivery, time.monotonic() + max(float(notifier.timeout), 0.0))
+
+    try:
+        for name in lanes:
+            start(name)
+        while running:
+            remaining = min(deadline for _, deadline in running.values()) - time.monotonic()
+            limit_s = None if math.isinf(remaining) else max(remaining, 0.0)
+            wait(running, timeout=limit_s, return_when=FIRST_COMPLETED)
+            clock = time.monotonic()
+            for future, (delivery, deadline) in list(running.items()):
+                notifier = notifiers[delivery.notifier]
+                if future.done():
+                    del running[future]
+                    record(delivery, _error_of(future, notifier))
+                    if lanes[delivery.notifier]:
+                        start(delivery.notifier)
+                elif deadline <= clock:
+                    del running[future]
+                    future.cancel()  # only helps if it has not started; never waited for
+                    record(
+                        delivery, f"通知 '{delivery.notifier}' 发送超时（{notifier.timeout:g} 秒）"
+                    )
+                    rest = lanes[delivery.notifier]
+                    reason = f"通知方式 '{delivery.notifier}' 本轮发送超时，留待下次发送"
+                    report.outcomes.extend(_skipped(d, reason) for d in rest)
+                    rest.clear()
+    finally:
+        # A hung send must not block the caller: do not wait for its thread.
+        executor.shutdown(wait=False, cancel_futures=True)
+    log.info("%s", report.summary())
+    return report
+
+
+_STATUS = {SENT: NOTICE_SENT, RETRY: NOTICE_PENDING, FAILED: NOTICE_FAILED}
+
+
+def _skipped(delivery: Delivery, reason: str) -> DeliveryOutcome:
+    return DeliveryOutcome(
+        delivery.notice.notice_id,
+        delivery.notifier,
+        SKIPPED,
+        delivery.attempts,
+        delivery.next_attempt_at,
+        reason,
+    )
+
+
+def _error_of(future: Future[None], notifier: Notifier) -> str | None:
+    """None when the send succeeded, else its error message with secrets redacted."""
+    exc = future.exception()
+    if exc is None:
+        return None
+    if isinstance(exc, NotifierError):
+        text = str(exc) or f"通知 '{notifier.name}' 发送失败"
+    else:  # a bug or an unexpected library error: keep the type, never the traceback
+        text = f"通知 '{notifier.name}' 发送出错：{type(exc).__name__}: {exc}"
+    return redact(text, notifier_secrets(notifier))
+
+
+def _outcome(
+    delivery: Delivery,
+    error: str | None,
+    now: dt.datetime,
+    max_attempts: int,
+    base_delay: dt.timedelta,
+    max_delay: dt.timedelta,
+) -> DeliveryOutcome:
+    notice_id, name = delivery.notice.notice_id, delivery.notifier
+    attempts = delivery.attempts + 1
+    if error is None:
+        log.debug("通知 %s 已通过 %s 发送", notice_id, name)
+        return DeliveryOutcome(notice_id, name, SENT, attempts)
+    if delivery.status == NOTICE_FAILED or attempts >= max_attempts:
+        log.warning(
+            "通知 %s 经 %s 第 %d 次发送失败，不再重试：%s", notice_id, name, attempts, error
+        )
+        return DeliveryOutcome(notice_id, name, FAILED, attempts, None, error)
+    retry_at = now + backoff(attempts, base_delay, max_delay)
+    log.warning(
+        "通知 %s 经 %s 第 %d 次发送失败，将于 %s 重试：%s",
+        notice_id,
+        name,
+        attempts,
+        retry_at.isoformat(timespec="seconds"),
+        error,
+    )
+    return DeliveryOutcome(notice_id, name, RETRY, attempts, retry_at, error)
