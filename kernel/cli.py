@@ -283,6 +283,7 @@ COMMANDS = {
     "roster": cli_ledger.cmd_roster,
     "plugins": cli_ledger.cmd_plugins,
     "notify": cli_ledger.cmd_notify,
+    "sweep": cli_ledger.cmd_sweep,
 }
 
 

@@ -105,12 +105,35 @@ def add_parsers(sub: Any, rules_arg: Any, date_arg: Any) -> None:
     q.add_argument("--strict", action="store_true", help="有任何错误行时一行都不导入")
     common(q)
 
+    p = sub.add_parser("sweep", help="时限巡查：生成预警、督办、通报、约谈通知（可重复运行）")
+    p.add_argument(
+        "--as-of", type=date_arg, default=None, metavar="DATE", help="巡查日期（默认今天）"
+    )
+    p.add_argument(
+        "--shard",
+        type=_shard_arg,
+        default=None,
+        metavar="K/N",
+        help="多个进程分工：本进程处理第 K 份（共 N 份）",
+    )
+    common(p)
+
     p = sub.add_parser("plugins", help="列出已加载的插件及其实现的钩子")
     p.add_argument("--config", type=Path, default=None, metavar="FILE")
 
     p = sub.add_parser("notify", help="发送通知发件箱中待发的通知")
     p.add_argument("--retry", action="store_true", help="同时重发已放弃（failed）的通知")
     common(p)
+
+
+def _shard_arg(text: str) -> tuple[int, int]:
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 应写成 K/N，如 0/3") from None
+    if not 0 <= k < n:
+        raise argparse.ArgumentTypeError(f"'{text}'：K 应在 0 到 N-1 之间")
+    return k, n
 
 
 # --------------------------------------------------------------------------- ingest
@@ -288,6 +311,24 @@ def cmd_roster(args: argparse.Namespace) -> int:
     duplicates = sum(1 for o in outcomes if isinstance(o, SubmitResult) and not o.accepted)
     print(result.summary + (f"；其中 {duplicates} 条事件此前已导入" if duplicates else ""))
     return 2 if result.problems or failures else 0
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from kernel.sweep import sweep
+
+    ctx = open_context(args)
+    try:
+        assert ctx.ruleset.deadlines is not None
+        evaluator = ClockEvaluator(
+            ctx.ruleset.deadlines, ctx.plugins.calendar(ctx.ruleset.directory)
+        )
+        result = sweep(ctx.ledger, evaluator, args.as_of or dt.date.today(), shard=args.shard)
+    finally:
+        ctx.close()
+    print(result.summary())
+    for error in result.errors:
+        print(f"  {error}", file=sys.stderr)
+    return 2 if result.errors else 0
 
 
 # --------------------------------------------------------------------------- plugins, notify

@@ -206,13 +206,14 @@ class Ledger:
         ):
             raise TransitionRejected(event, f"{event.label}只能由{OFFICE}发出")
 
-    def add_notices(self, notices: Iterable[Notice]) -> int:
-        """Queue notices in the outbox for every configured notifier; returns how many were new."""
-        added = 0
+    def add_notices(self, notices: Iterable[Notice]) -> list[Notice]:
+        """Queue notices in the outbox for every configured notifier; returns the new ones."""
+        new = []
         with self.storage.transaction() as tx:
             for notice in notices:
-                added += tx.add_notice(notice, self.notifiers)
-        return added
+                if tx.add_notice(notice, self.notifiers):
+                    new.append(notice)
+        return new
 
     def grade(
         self, ticket_id: str, kernel: Kernel, day: dt.date, *, event_id: str | None = None

@@ -209,7 +209,7 @@ def test_notify_sends_queued_notices_to_a_file(
             dt.date(2026, 3, 31),
             "T-1",
         )
-        assert ledger.add_notices([notice, notice]) == 1
+        assert ledger.add_notices([notice, notice]) == [notice]
     assert run(capsys, "notify") == (0, "通知发送：成功 1，待重试 0，失败 0，跳过 0\n", "")
     [line] = (workdir / "outbox" / "notices.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["notice_id"] == "督办:T-1:T-RESOLVE#1"
