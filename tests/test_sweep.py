@@ -71,7 +71,7 @@ def test_shards_split_the_work_without_overlap(ruleset: RuleSet) -> None:
             "2026-03-02", "A"
         ).dispatch("2026-03-02")
     owners = [[f"T-{n}" for n in range(6) if in_shard(f"T-{n}", (k, 3))] for k in range(3)]
-    assert sorted(sum(owners, [])) == [f"T-{n}" for n in range(6)]
+    assert sorted(t for part in owners for t in part) == [f"T-{n}" for n in range(6)]
     total = sum(
         sweep(tl.ledger, tl.evaluator, d("2026-03-10"), shard=(k, 3)).events for k in range(3)
     )
