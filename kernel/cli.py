@@ -284,6 +284,7 @@ COMMANDS = {
     "plugins": cli_ledger.cmd_plugins,
     "notify": cli_ledger.cmd_notify,
     "sweep": cli_ledger.cmd_sweep,
+    "report": cli_ledger.cmd_report,
 }
 
 

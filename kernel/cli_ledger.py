@@ -23,6 +23,7 @@ from kernel.ledgerview import ledger_table
 from kernel.plugins import PluginHost, get_plugin_manager
 from kernel.progress import Progress
 from kernel.projection import TransitionRejected
+from kernel.reports import REPORT_FORMATS
 from kernel.rules.load import load_rules
 from kernel.rules.model import RuleSet
 from kernel.sourcefile import SourceDoc
@@ -118,12 +119,58 @@ def add_parsers(sub: Any, rules_arg: Any, date_arg: Any) -> None:
     )
     common(p)
 
+    p = sub.add_parser("report", help="月度通报、年度考核排名、单位扣分明细")
+    report = p.add_subparsers(dest="report_command", metavar="REPORT", parser_class=type(p))
+    report.required = True
+    q = report.add_parser("monthly", help="月度服务动态、通报名单与调度会议程")
+    q.add_argument("--month", type=_month_arg, required=True, metavar="YYYY-MM")
+    _report_options(q, common)
+    q = report.add_parser("assessment", help="考核排名：各项指标、扣分、得分、折算分与考核结果")
+    group = q.add_mutually_exclusive_group(required=True)
+    group.add_argument("--year", type=_year_arg, metavar="YYYY")
+    group.add_argument("--period", type=_period_arg, metavar="YYYY-MM|YYYY-Qn")
+    _report_options(q, common)
+    q = report.add_parser("unit", help="一个单位的全部扣分及其依据")
+    q.add_argument("unit", metavar="UNIT", help="单位简称，如 汉台区、人社局")
+    group = q.add_mutually_exclusive_group(required=True)
+    group.add_argument("--year", type=_year_arg, metavar="YYYY")
+    group.add_argument("--period", type=_period_arg, metavar="YYYY-MM|YYYY-Qn")
+    _report_options(q, common)
+
     p = sub.add_parser("plugins", help="列出已加载的插件及其实现的钩子")
     p.add_argument("--config", type=Path, default=None, metavar="FILE")
 
     p = sub.add_parser("notify", help="发送通知发件箱中待发的通知")
     p.add_argument("--retry", action="store_true", help="同时重发已放弃（failed）的通知")
     common(p)
+
+
+def _report_options(p: argparse.ArgumentParser, common: Any) -> None:
+    p.add_argument("--format", choices=REPORT_FORMATS, default="text")
+    p.add_argument(
+        "--output", type=Path, default=None, metavar="FILE", help="写入文件（xlsx 必须指定）"
+    )
+    common(p)
+
+
+def _month_arg(text: str) -> str:
+    try:
+        dt.date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 不是有效的月份（应为 YYYY-MM）") from None
+    return text
+
+
+def _year_arg(text: str) -> str:
+    if not (len(text) == 4 and text.isdigit()):
+        raise argparse.ArgumentTypeError(f"'{text}' 不是有效的年份（应为 YYYY）")
+    return text
+
+
+def _period_arg(text: str) -> str:
+    if len(text) == 7 and text[4:6] == "-Q" and text[6] in "1234" and text[:4].isdigit():
+        return text
+    return _month_arg(text)
 
 
 def _shard_arg(text: str) -> tuple[int, int]:
@@ -329,6 +376,38 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     for error in result.errors:
         print(f"  {error}", file=sys.stderr)
     return 2 if result.errors else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from kernel.reports import assessment_report, emit_report, monthly_report, unit_report
+    from kernel.scoring import FactCollector, assess
+
+    ctx = open_context(args)
+    try:
+        rules = ctx.ruleset
+        assert rules.deadlines is not None and rules.scoring is not None
+        calendar = ctx.plugins.calendar(rules.directory)
+        projector = ctx.ledger.project()
+        events = list(ctx.ledger.events())
+        if args.report_command == "monthly":
+            evaluator = ClockEvaluator(rules.deadlines, calendar)
+            report = monthly_report(args.month, rules, projector, events, evaluator)
+        else:
+            collector = FactCollector(rules.scoring, rules.deadlines, calendar, rules.reference)
+            assessment = assess(collector, projector, events, args.period or args.year)
+            report = (
+                assessment_report(assessment)
+                if args.report_command == "assessment"
+                else unit_report(assessment, args.unit)
+            )
+    finally:
+        ctx.close()
+    text = emit_report(report, args.format, args.output)
+    if text is not None:
+        print(text)
+    else:
+        print(f"已写入 {args.output}")
+    return 0
 
 
 # --------------------------------------------------------------------------- plugins, notify

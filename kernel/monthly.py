@@ -1,7 +1,7 @@
 """Monthly duties: contacts per enterprise (每月联系不少于1次) and the office's monthly notice.
 
-A month counts once it has ended before ``as_of``. An enterprise owes contacts for the months
-that begin on or after its registration date.
+A month counts once it has ended by ``as_of`` (the end of that day). An enterprise owes contacts
+for the months that begin on or after its registration date.
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def missed_contacts(
     months: list[str],
     as_of: dt.date,
 ) -> list[MissedContact]:
-    """Enterprise-months in ``months`` (ended before ``as_of``) with too few contacts."""
+    """Enterprise-months in ``months`` (ended by ``as_of``) with too few contacts."""
     counts: Counter[tuple[str, str]] = Counter()
     for event in events:
         if event.type not in duty.event or event.date > as_of:
@@ -80,7 +80,7 @@ def missed_contacts(
     for enterprise in sorted(enterprises, key=lambda e: e.credit_code):
         for month in months:
             first, last = month_bounds(month)
-            if last >= as_of or first < enterprise.registered_on:
+            if last > as_of or first < enterprise.registered_on:
                 continue
             got = counts[(enterprise.credit_code, month)]
             if got < duty.at_least:

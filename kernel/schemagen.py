@@ -404,7 +404,166 @@ def deadlines_schema() -> dict[str, Any]:
     }
 
 
+SCORING_METRICS = {
+    "score": "总分",
+    "closure_rate": "问题办结率（0–1；无应办结事项时不适用）",
+    "satisfaction_rate": "企业满意度（0–1；无评价时不适用）",
+    "daily_points": "日常考核得分",
+    "deduction_points": "扣分合计",
+    "supervisions": "被督办次数",
+    "notices": "被通报次数",
+    "interviews": "被约谈次数",
+    "zero_indicators": "得分为 0 的指标个数",
+}
+
+
+def scoring_schema() -> dict[str, Any]:
+    """Schema of rules/scoring.yaml (and scoring.*.yaml, earlier or later versions)."""
+    text = {"type": "string", "minLength": 1}
+    number = {"type": "number", "minimum": 0}
+    ident = {"type": "string", "pattern": RULE_ID_PATTERN}
+    indicator = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "clause", "points", "formula"],
+        "properties": {
+            "id": ident,
+            "title": text,
+            "clause": text,
+            "points": {"description": "满分", **number},
+            "formula": {
+                "description": "ratio：满分 × 分子 ÷ 分母；deductions：满分减去扣分",
+                "enum": ["ratio", "deductions"],
+            },
+            "measure": {
+                "description": "ratio 指标的口径：closure（按时办结 ÷ 期内到期）或 satisfaction（满意+基本满意 ÷ 已评价）",
+                "enum": ["closure", "satisfaction"],
+            },
+            "clock": {"description": "closure 口径所用的办结时限 id，如 T-RESOLVE", **text},
+            "when_empty": {
+                "description": "分母为 0（无应办结事项/无评价）时：full 给满分；zero 给 0 分",
+                "enum": ["full", "zero"],
+            },
+            "floor": {"description": "最低得分（deductions 指标），默认 0", "type": "number"},
+        },
+    }
+    deduction = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "clause", "points"],
+        "properties": {
+            "id": ident,
+            "title": text,
+            "clause": text,
+            "points": {"description": "每次扣分", **number},
+            "indicator": {"description": "从哪个指标扣（默认唯一的 deductions 指标）", **text},
+            "clock": {"description": "按时限超期扣分：时限 id（每个超期的时限实例扣一次）", **text},
+            "monthly": {
+                "description": "按月工作要求未完成扣分：monthly 中的 id（每个企业月扣一次）",
+                **text,
+            },
+            "event": {"description": "按事件扣分：事件类型", "enum": EVENT_KINDS},
+            "payload": {
+                "description": "只计 payload 中这些字段等于给定值的事件，如 {rating: 不满意}",
+                "type": "object",
+                "additionalProperties": {"type": ["string", "number", "boolean"]},
+            },
+            "unit": {
+                "description": "扣哪个单位：payload.unit（事件中的被督办单位）、actor（经办单位）、primary、lead_unit",
+                "enum": ["payload.unit", "actor", "primary", "lead_unit"],
+            },
+            "cap": {"description": "同一单位、同一考核期内本项最多扣多少分", **number},
+        },
+    }
+    test = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["metric"],
+        "minProperties": 2,
+        "maxProperties": 2,
+        "properties": {
+            "metric": {
+                "description": "；".join(f"{k} {v}" for k, v in SCORING_METRICS.items()),
+                "enum": list(SCORING_METRICS),
+            },
+            **{op: {"type": "number"} for op in SCALAR_OPS},
+        },
+    }
+    outcome = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "title", "clause", "any"],
+        "properties": {
+            "id": ident,
+            "title": text,
+            "clause": text,
+            "any": {
+                "description": "任一条件成立即适用",
+                "type": "array",
+                "items": test,
+                "minItems": 1,
+            },
+            "unless": {
+                "description": "已适用这些结果时不再适用（如有通报批评则不予鼓励）",
+                "type": "array",
+                "items": text,
+            },
+        },
+    }
+    return {
+        "$schema": DRAFT,
+        "$id": f"{BASE_ID}scoring.schema.json",
+        "title": "考核计分办法（scoring.yaml）",
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "kind",
+            "version",
+            "effective_from",
+            "scope",
+            "indicators",
+            "deductions",
+            "outcomes",
+            "conversion",
+        ],
+        "properties": {
+            "kind": {"const": "scoring"},
+            "version": {"type": "integer", "minimum": 1},
+            "effective_from": {
+                "description": "本版本生效日期；此前发生的事实仍按旧版本计分",
+                "type": "string",
+                "format": "date",
+            },
+            "title": {"type": "string"},
+            "scope": {
+                "description": "考核范围（单位类别）",
+                "type": "array",
+                "items": {"enum": ["territories", "departments", "offices", "others"]},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "indicators": {"type": "array", "items": indicator, "minItems": 1},
+            "deductions": {"type": "array", "items": deduction},
+            "outcomes": {"type": "array", "items": outcome},
+            "conversion": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["weight"],
+                "properties": {
+                    "weight": {"description": "在年度目标责任综合考核中的权重（分）", **number},
+                    "weights": {
+                        "description": "个别单位的不同权重",
+                        "type": "object",
+                        "additionalProperties": number,
+                    },
+                },
+            },
+        },
+    }
+
+
 GENERATED = {
+    "scoring": scoring_schema,
     "deadlines": deadlines_schema,
     "grading": grading_schema,
     "routing": routing_schema,

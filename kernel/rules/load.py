@@ -8,6 +8,7 @@ collected with its ``file:line:col`` and reported together, sorted.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import os
 from collections import defaultdict
@@ -18,10 +19,11 @@ from kernel.calendar import WorkCalendar
 from kernel.contracts import schema_problems
 from kernel.errors import CalendarError, Problem, ProblemsError, RuleSetInvalid
 from kernel.rules.conditions import Condition, ConditionParser, leaves
-from kernel.rules.deadlines import parse_deadlines
+from kernel.rules.deadlines import DeadlineRules, parse_deadlines
 from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
+from kernel.rules.scoring import ScoringHistory, ScoringRules, parse_scoring
 from kernel.sourcefile import SourceDoc, field_name, read_file
 from kernel.suggest import did_you_mean
 
@@ -76,20 +78,43 @@ class _Loader:
             )
             return
         for kind in (*REFERENCE_FILES, *RULE_FILES, *OTHER_FILES):
-            path = self.directory / f"{kind}.yaml"
-            try:
-                doc = read_file(path, display_path(path))
-            except ProblemsError as exc:
-                self.problems.extend(exc.problems)
-                continue
-            self.problems.extend(doc.problems)
-            if not isinstance(doc.data, dict):
-                self.problems.append(
-                    doc.problem((), "SCHEMA-TYPE", "文件内容应为映射（键: 值），实际为空或其他类型")
+            doc = self._read(self.directory / f"{kind}.yaml", kind)
+            if doc is not None:
+                self.docs[kind] = doc
+        # The scoring rules may have several versions: scoring.yaml and scoring.*.yaml.
+        for path in sorted(self.directory.glob("scoring*.yaml")):
+            if path.name == "scoring.yaml" or path.name.startswith("scoring."):
+                doc = self._read(path, "scoring")
+                if doc is not None:
+                    self.docs[path.stem] = doc
+        if (
+            not any(key.startswith("scoring") for key in self.docs)
+            and not (self.directory / "scoring.yaml").exists()
+        ):
+            self.problems.append(
+                Problem(
+                    display_path(self.directory / "scoring.yaml"),
+                    0,
+                    0,
+                    "FILE-MISSING",
+                    "文件不存在",
                 )
-                continue
-            self.problems.extend(schema_problems(doc, kind))
-            self.docs[kind] = doc
+            )
+
+    def _read(self, path: Path, kind: str) -> SourceDoc | None:
+        try:
+            doc = read_file(path, display_path(path))
+        except ProblemsError as exc:
+            self.problems.extend(exc.problems)
+            return None
+        self.problems.extend(doc.problems)
+        if not isinstance(doc.data, dict):
+            self.problems.append(
+                doc.problem((), "SCHEMA-TYPE", "文件内容应为映射（键: 值），实际为空或其他类型")
+            )
+            return None
+        self.problems.extend(schema_problems(doc, kind))
+        return doc
 
     # ------------------------------------------------------------------ reference data
 
@@ -342,6 +367,56 @@ def _fingerprint(docs: dict[str, SourceDoc], directory: Path) -> str:
     return digest.hexdigest()[:12]
 
 
+def _scoring_history(
+    docs: dict[str, SourceDoc],
+    deadlines: DeadlineRules | None,
+    reference: Reference,
+    seen: dict[str, str],
+    problems: list[Problem],
+) -> ScoringHistory | None:
+    versions: list[ScoringRules] = []
+    by_version: dict[int, str] = {}
+    by_date: dict[dt.date, str] = {}
+    for key in sorted(k for k in docs if k.startswith("scoring")):
+        doc = docs[key]
+        parsed = parse_scoring(doc, deadlines, seen, problems)
+        if parsed is None:
+            continue
+        if parsed.version in by_version:
+            problems.append(
+                doc.problem(
+                    ("version",),
+                    "SCORING-VERSION",
+                    f"版本号 {parsed.version} 与 {by_version[parsed.version]} 重复",
+                )
+            )
+        if parsed.effective_from in by_date:
+            problems.append(
+                doc.problem(
+                    ("effective_from",),
+                    "SCORING-VERSION",
+                    f"生效日期 {parsed.effective_from} 与 {by_date[parsed.effective_from]} 相同",
+                )
+            )
+        by_version[parsed.version] = doc.path
+        by_date[parsed.effective_from] = doc.path
+        for unit in parsed.weights:
+            found = reference.check("units", unit)
+            if found is not None:
+                problems.append(
+                    doc.problem(
+                        ("conversion", "weights"), found[0], f"conversion.weights 中{found[1]}"
+                    )
+                )
+        versions.append(parsed)
+    if not versions:
+        return None
+    ordered = sorted(versions, key=lambda v: v.effective_from)
+    if [v.version for v in ordered] != sorted(v.version for v in ordered):
+        problems.append(Problem(ordered[0].path, 0, 0, "SCORING-VERSION", "版本号应随生效日期递增"))
+    return ScoringHistory(tuple(ordered))
+
+
 def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Problem]]:
     """Load and check a rule folder; return the rule set (None if invalid) and every problem."""
     directory = directory or default_rules_dir()
@@ -366,8 +441,9 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
     calendar = (
         _check_calendar(directory / "calendar", loader.problems) if directory.is_dir() else None
     )
+    scoring = _scoring_history(loader.docs, deadlines, reference, seen, loader.problems)
     problems = sorted(set(loader.problems))
-    if problems or deadlines is None or calendar is None:
+    if problems or deadlines is None or calendar is None or scoring is None:
         return None, problems
     return (
         RuleSet(
@@ -377,6 +453,7 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
             fingerprint=_fingerprint(loader.docs, directory),
             deadlines=deadlines,
             calendar=calendar,
+            scoring=scoring,
         ),
         [],
     )

@@ -10,6 +10,7 @@ from kernel.calendar import WorkCalendar
 from kernel.rules.conditions import Condition
 from kernel.rules.deadlines import DeadlineRules
 from kernel.rules.reference import Reference
+from kernel.rules.scoring import ScoringHistory
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,7 @@ class RuleSet:
     fingerprint: str = ""
     deadlines: DeadlineRules | None = None
     calendar: WorkCalendar | None = None
+    scoring: ScoringHistory | None = None
 
     @property
     def grading(self) -> RuleFile:
@@ -89,5 +91,10 @@ class RuleSet:
         raise KeyError(rule_id)
 
     def versions(self) -> dict[str, int]:
-        """The version of each rule file."""
-        return {kind: f.version for kind, f in self.files.items()}
+        """The version of each rule file (scoring: the latest)."""
+        out = {kind: f.version for kind, f in self.files.items()}
+        if self.deadlines is not None:
+            out["deadlines"] = self.deadlines.version
+        if self.scoring is not None:
+            out["scoring"] = self.scoring.versions[-1].version
+        return out

@@ -1,0 +1,550 @@
+"""The assessment (考核): indicators, deductions and outcomes for every unit in scope.
+
+Everything is computed from the ledger, the deadline clocks and the scoring rules:
+
+1. **facts** -- every fact that scores carries a date: a resolution clock falling due (closure
+   rate), a rating (satisfaction), a clock breach (its first overdue working day), a missed
+   contact month (the month's last day), an escalation or spot-check event (its date);
+2. **tallies** -- facts are summed per unit and month; a deduction uses the scoring version in
+   force on its fact's date, so a mid-year rule change re-scores nothing before it;
+3. **scores** -- a period (month, quarter, year) adds up its months' tallies and applies the
+   indicators, caps, floors, outcomes and conversion of the version in force at the period's end.
+
+Because a fact's date and value do not depend on when it is computed, the year assessed in one
+pass equals the year assembled from its twelve months.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.calendar import WorkCalendar
+from kernel.clocks import BREACHED, ClockEvaluator
+from kernel.events import Event
+from kernel.ledger import Projector
+from kernel.monthly import missed_contacts, month_bounds, month_label, months_between
+from kernel.projection import TicketState
+from kernel.rules.deadlines import DeadlineRules
+from kernel.rules.reference import Reference
+from kernel.rules.scoring import DeductionRule, ScoringHistory, ScoringRules
+
+SATISFIED = ("满意", "基本满意")
+ESCALATION_METRICS = {
+    "supervision.issued": "supervisions",
+    "notice.published": "notices",
+    "interview.recommended": "interviews",
+}
+
+
+@dataclass(frozen=True)
+class Deduction:
+    """One deduction against one unit, traced to its facts and to the clause behind it."""
+
+    unit: str
+    rule: str
+    title: str
+    clause: str
+    points: float
+    day: dt.date
+    version: int
+    indicator: str
+    ticket_id: str | None = None
+    source: str = ""  # a clock instance key, an event id, or an enterprise-month
+    events: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "unit": self.unit,
+            "rule": self.rule,
+            "title": self.title,
+            "clause": self.clause,
+            "points": self.points,
+            "date": self.day.isoformat(),
+            "version": self.version,
+            "indicator": self.indicator,
+            "ticket_id": self.ticket_id,
+            "source": self.source,
+            "events": list(self.events),
+        }
+
+
+@dataclass
+class Tally:
+    """The raw counts of one unit over some months; tallies add up."""
+
+    due: int = 0
+    on_time: int = 0
+    rated: int = 0
+    satisfied: int = 0
+    counts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    deductions: list[Deduction] = field(default_factory=list)
+
+    def add(self, other: Tally) -> None:
+        """Add another tally into this one."""
+        self.due += other.due
+        self.on_time += other.on_time
+        self.rated += other.rated
+        self.satisfied += other.satisfied
+        for key, value in other.counts.items():
+            self.counts[key] += value
+        self.deductions.extend(other.deductions)
+
+
+Tallies = dict[tuple[str, str], Tally]  # (unit, YYYY-MM) -> tally
+
+
+class FactCollector:
+    """Turns the ledger into dated, scored facts per unit and month."""
+
+    def __init__(
+        self,
+        history: ScoringHistory,
+        deadlines: DeadlineRules,
+        calendar: WorkCalendar,
+        reference: Reference,
+    ) -> None:
+        self.history = history
+        self.deadlines = deadlines
+        self.calendar = calendar
+        self.reference = reference
+        self.evaluator = ClockEvaluator(deadlines, calendar)
+
+    def tallies(self, projector: Projector, events: Iterable[Event], as_of: dt.date) -> Tallies:
+        """Every fact dated on or before ``as_of``, summed per unit and month."""
+        out: Tallies = defaultdict(Tally)
+
+        def tally(unit: str, day: dt.date) -> Tally:
+            return out[(unit, month_label(day))]
+
+        for state in projector.tickets.values():
+            self._ticket_facts(state, as_of, tally)
+        for event in events:
+            if event.date > as_of:
+                continue
+            self._event_facts(event, projector, tally)
+        self._monthly_facts(projector, events, as_of, tally)
+        return dict(out)
+
+    # ------------------------------------------------------------------ tickets
+
+    def _closure_clocks(self) -> set[str]:
+        return {
+            i.clock
+            for v in self.history.versions
+            for i in v.indicators
+            if i.measure == "closure" and i.clock
+        }
+
+    def _ticket_facts(self, state: TicketState, as_of: dt.date, tally: Any) -> None:
+        clocks = self.evaluator.evaluate(state, as_of).instances
+        closure = self._closure_clocks()
+        for item in clocks:
+            if item.clock.id in closure and item.due <= as_of:
+                for unit in item.owners:
+                    entry = tally(unit, item.due)
+                    entry.due += 1
+                    entry.on_time += int(item.stop is not None and item.stop <= item.due)
+            if item.state != BREACHED:
+                continue
+            day = self.calendar.add_workdays(item.due, 1)
+            if day > as_of:
+                continue
+            clock_id = item.clock.id
+            rules = self._rules_for(day, lambda r, c=clock_id: r.clock == c)
+            for version, rule in rules:
+                for unit in item.owners:
+                    tally(unit, day).deductions.append(
+                        _deduction(
+                            rule, version, unit, day, state.ticket_id, item.key, (item.start_event,)
+                        )
+                    )
+        primary = state.route.get("primary")
+        for event in state.events:
+            if event.type == "ticket.rated" and event.date <= as_of and primary:
+                entry = tally(primary, event.date)
+                entry.rated += 1
+                entry.satisfied += int(event.payload.get("rating") in SATISFIED)
+
+    # ------------------------------------------------------------------ events
+
+    def _event_facts(self, event: Event, projector: Projector, tally: Any) -> None:
+        metric = ESCALATION_METRICS.get(event.type)
+        unit_in_payload = event.payload.get("unit")
+        if metric and isinstance(unit_in_payload, str):
+            tally(unit_in_payload, event.date).counts[metric] += 1
+        for version, rule in self._rules_for(event.date, lambda r: r.event == event.type):
+            if any(event.payload.get(k) != v for k, v in rule.payload.items()):
+                continue
+            unit = self._unit_of(rule, event, projector)
+            if unit:
+                tally(unit, event.date).deductions.append(
+                    _deduction(
+                        rule,
+                        version,
+                        unit,
+                        event.date,
+                        event.ticket_id,
+                        event.event_id,
+                        (event.event_id,),
+                    )
+                )
+
+    @staticmethod
+    def _unit_of(rule: DeductionRule, event: Event, projector: Projector) -> str | None:
+        if rule.unit == "actor":
+            return event.actor
+        if rule.unit == "payload.unit":
+            unit = event.payload.get("unit")
+            return str(unit) if unit else None
+        state = projector.tickets.get(str(event.ticket_id)) if event.ticket_id else None
+        if state is None:
+            return None
+        if rule.unit == "lead_unit":
+            return state.lead_unit
+        primary = state.route.get("primary")
+        return str(primary) if primary else None
+
+    # ------------------------------------------------------------------ monthly duties
+
+    def _monthly_facts(
+        self, projector: Projector, events: Iterable[Event], as_of: dt.date, tally: Any
+    ) -> None:
+        wanted = {r.monthly for v in self.history.versions for r in v.deductions if r.monthly}
+        if not wanted or not projector.enterprises:
+            return
+        first = month_label(
+            max(
+                self.history.first_day, min(e.registered_on for e in projector.enterprises.values())
+            )
+        )
+        months = months_between(first, month_label(as_of))
+        event_list = [e for e in events if e.type == "contact.recorded"]
+        for duty in self.deadlines.monthly:
+            if duty.id not in wanted or duty.per != "enterprise":
+                continue
+            for missed in missed_contacts(
+                duty, projector.enterprises.values(), event_list, months, as_of
+            ):
+                day = month_bounds(missed.month)[1]
+                for version, rule in self._rules_for(day, lambda r, d=duty.id: r.monthly == d):
+                    tally(missed.lead_unit, day).deductions.append(
+                        _deduction(
+                            rule,
+                            version,
+                            missed.lead_unit,
+                            day,
+                            None,
+                            f"{missed.enterprise}@{missed.month}",
+                            (),
+                        )
+                    )
+
+    def _rules_for(self, day: dt.date, match: Any) -> list[tuple[ScoringRules, DeductionRule]]:
+        version = self.history.in_force(day)
+        if version is None:
+            return []
+        return [(version, rule) for rule in version.deductions if match(rule)]
+
+
+def _deduction(
+    rule: DeductionRule,
+    version: ScoringRules,
+    unit: str,
+    day: dt.date,
+    ticket_id: str | None,
+    source: str,
+    events: tuple[str, ...],
+) -> Deduction:
+    return Deduction(
+        unit=unit,
+        rule=rule.id,
+        title=rule.title,
+        clause=rule.clause,
+        points=rule.points,
+        day=day,
+        version=version.version,
+        indicator=rule.indicator,
+        ticket_id=ticket_id,
+        source=source,
+        events=events,
+    )
+
+
+# --------------------------------------------------------------------------- scores
+
+
+@dataclass(frozen=True)
+class IndicatorResult:
+    """One indicator of one unit."""
+
+    id: str
+    title: str
+    clause: str
+    full: float
+    points: float
+    numerator: int | None = None
+    denominator: int | None = None
+    applicable: bool = True
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class UnitResult:
+    """The assessment of one unit for one period."""
+
+    unit: str
+    name: str
+    kind: str
+    indicators: tuple[IndicatorResult, ...]
+    deductions: tuple[Deduction, ...]
+    deduction_points: float
+    score: float
+    converted: float
+    weight: float
+    outcomes: tuple[tuple[str, str], ...]
+    metrics: dict[str, float | None]
+    rank: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "rank": self.rank,
+            "unit": self.unit,
+            "name": self.name,
+            "kind": self.kind,
+            "score": self.score,
+            "converted": self.converted,
+            "weight": self.weight,
+            "indicators": [i.to_dict() for i in self.indicators],
+            "deduction_points": self.deduction_points,
+            "deductions": [d.to_dict() for d in self.deductions],
+            "outcomes": [{"id": i, "title": t} for i, t in self.outcomes],
+            "metrics": self.metrics,
+        }
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """Every unit in scope, ranked, for one period."""
+
+    label: str
+    start: dt.date
+    end: dt.date
+    version: int
+    units: tuple[UnitResult, ...]
+
+    def unit(self, unit_id: str) -> UnitResult:
+        """One unit's result."""
+        for result in self.units:
+            if result.unit == unit_id:
+                return result
+        raise KeyError(unit_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "period": self.label,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "scoring_version": self.version,
+            "units": [u.to_dict() for u in self.units],
+        }
+
+
+def _round(value: float) -> float:
+    return round(value + 1e-9, 2)
+
+
+def score_period(
+    label: str,
+    start: dt.date,
+    end: dt.date,
+    tallies: Tallies,
+    history: ScoringHistory,
+    reference: Reference,
+) -> Assessment:
+    """Apply the scoring version in force at ``end`` to the tallies of the months in the period."""
+    rules = history.in_force(end) or history.versions[0]
+    months = set(months_between(month_label(start), month_label(end)))
+    totals: dict[str, Tally] = defaultdict(Tally)
+    for (unit, month), tally in sorted(tallies.items()):
+        if month in months:
+            totals[unit].add(tally)
+    units = [u for u in reference.units.values() if u.kind in rules.scope]
+    results = [_score_unit(u.id, u.name, u.kind, totals.get(u.id, Tally()), rules) for u in units]
+    ranked = sorted(results, key=lambda r: (-r.score, r.unit))
+    final: list[UnitResult] = []
+    previous: float | None = None
+    rank = 0
+    for position, result in enumerate(ranked, start=1):
+        if result.score != previous:
+            rank, previous = position, result.score
+        final.append(UnitResult(**{**result.__dict__, "rank": rank}))
+    return Assessment(label, start, end, rules.version, tuple(final))
+
+
+def _score_unit(unit: str, name: str, kind: str, tally: Tally, rules: ScoringRules) -> UnitResult:
+    deductions = sorted(tally.deductions, key=lambda d: (d.day, d.rule, d.source))
+    by_indicator: dict[str, float] = defaultdict(float)
+    by_rule: dict[str, float] = defaultdict(float)
+    for item in deductions:
+        by_rule[item.rule] += item.points
+    caps = {d.id: d.cap for d in rules.deductions if d.cap is not None}
+    for rule_id, points in by_rule.items():
+        capped = min(points, caps[rule_id]) if rule_id in caps else points
+        indicator = next(d.indicator for d in deductions if d.rule == rule_id)
+        by_indicator[indicator] += capped
+    results = []
+    for ind in rules.indicators:
+        if ind.formula == "ratio":
+            num, den = (
+                (tally.on_time, tally.due)
+                if ind.measure == "closure"
+                else (tally.satisfied, tally.rated)
+            )
+            if den == 0:
+                note = "无应办结事项" if ind.measure == "closure" else "无评价"
+                points = ind.points if ind.when_empty == "full" else 0.0
+                results.append(
+                    IndicatorResult(
+                        ind.id, ind.title, ind.clause, ind.points, points, num, den, False, note
+                    )
+                )
+            else:
+                points = _round(ind.points * num / den)
+                results.append(
+                    IndicatorResult(
+                        ind.id,
+                        ind.title,
+                        ind.clause,
+                        ind.points,
+                        points,
+                        num,
+                        den,
+                        True,
+                        f"{num}/{den}",
+                    )
+                )
+        else:
+            lost = by_indicator.get(ind.id, 0.0)
+            points = _round(max(ind.floor, ind.points - lost))
+            results.append(
+                IndicatorResult(
+                    ind.id, ind.title, ind.clause, ind.points, points, note=f"扣 {_round(lost)} 分"
+                )
+            )
+    score = _round(sum(r.points for r in results))
+    weight = rules.weights.get(unit, rules.weight)
+    converted = _round(score / rules.total * weight) if rules.total else 0.0
+    rate = {r.id: r for r in results}
+    closure = next((r for r in results if _measure(rules, r.id) == "closure"), None)
+    satisfaction = next((r for r in results if _measure(rules, r.id) == "satisfaction"), None)
+    metrics: dict[str, float | None] = {
+        "score": score,
+        "closure_rate": _ratio(closure),
+        "satisfaction_rate": _ratio(satisfaction),
+        "daily_points": sum(
+            r.points
+            for r in results
+            if r.id in by_indicator or _formula(rules, r.id) == "deductions"
+        ),
+        "deduction_points": _round(sum(by_indicator.values())),
+        "supervisions": float(tally.counts.get("supervisions", 0)),
+        "notices": float(tally.counts.get("notices", 0)),
+        "interviews": float(tally.counts.get("interviews", 0)),
+        "zero_indicators": float(sum(1 for r in rate.values() if r.applicable and r.points == 0)),
+    }
+    outcomes: list[tuple[str, str]] = []
+    for outcome in rules.outcomes:
+        if any(o in {i for i, _ in outcomes} for o in outcome.unless):
+            continue
+        if any(_test(metrics.get(t.metric), t.op, t.value) for t in outcome.any):
+            outcomes.append((outcome.id, outcome.title))
+    return UnitResult(
+        unit=unit,
+        name=name,
+        kind=kind,
+        indicators=tuple(results),
+        deductions=tuple(deductions),
+        deduction_points=_round(sum(by_indicator.values())),
+        score=score,
+        converted=converted,
+        weight=weight,
+        outcomes=tuple(outcomes),
+        metrics=metrics,
+    )
+
+
+def _measure(rules: ScoringRules, indicator: str) -> str | None:
+    return next((i.measure for i in rules.indicators if i.id == indicator), None)
+
+
+def _formula(rules: ScoringRules, indicator: str) -> str | None:
+    return next((i.formula for i in rules.indicators if i.id == indicator), None)
+
+
+def _ratio(result: IndicatorResult | None) -> float | None:
+    if result is None or not result.applicable or not result.denominator:
+        return None
+    return (result.numerator or 0) / result.denominator
+
+
+def _test(value: float | None, op: str, target: float) -> bool:
+    if value is None:
+        return False
+    return {
+        "eq": value == target,
+        "ne": value != target,
+        "lt": value < target,
+        "le": value <= target,
+        "gt": value > target,
+        "ge": value >= target,
+    }[op]
+
+
+# --------------------------------------------------------------------------- periods
+
+
+def period_bounds(period: str) -> tuple[str, dt.date, dt.date]:
+    """``2026``, ``2026-Q2`` or ``2026-05`` → its label, first and last day."""
+    if len(period) == 4 and period.isdigit():
+        year = int(period)
+        return f"{year} 年", dt.date(year, 1, 1), dt.date(year, 12, 31)
+    if len(period) == 7 and period[4:6] == "-Q" and period[6] in "1234":
+        year, quarter = int(period[:4]), int(period[6])
+        first = dt.date(year, 3 * quarter - 2, 1)
+        last = month_bounds(f"{year:04d}-{3 * quarter:02d}")[1]
+        return f"{year} 年第 {quarter} 季度", first, last
+    first, last = month_bounds(period)
+    return f"{first.year} 年 {first.month} 月", first, last
+
+
+def assess(
+    collector: FactCollector,
+    projector: Projector,
+    events: list[Event],
+    period: str,
+    *,
+    monthly: bool = False,
+) -> Assessment:
+    """Assess every unit in scope for ``period`` (one pass, or month by month when ``monthly``)."""
+    label, start, end = period_bounds(period)
+    if not monthly:
+        tallies = collector.tallies(projector, events, end)
+    else:
+        tallies = {}
+        for month in months_between(month_label(start), month_label(end)):
+            month_end = month_bounds(month)[1]
+            for key, tally in collector.tallies(projector, events, month_end).items():
+                if key[1] == month:
+                    tallies[key] = tally
+    return score_period(label, start, end, tallies, collector.history, collector.reference)
