@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel import cli_ledger
+from kernel import cli_ledger, cli_tools
 from kernel.calendar import CountingRule
 from kernel.clocks import ClockEvaluator
 from kernel.clockview import render_clocks, render_missed
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     _rules_arg(q)
 
     cli_ledger.add_parsers(sub, _rules_arg, _date_arg)
+    cli_tools.add_parsers(sub, _rules_arg)
     return parser
 
 
@@ -285,6 +286,7 @@ COMMANDS = {
     "notify": cli_ledger.cmd_notify,
     "sweep": cli_ledger.cmd_sweep,
     "report": cli_ledger.cmd_report,
+    "test": cli_tools.cmd_test,
 }
 
 

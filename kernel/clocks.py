@@ -305,6 +305,9 @@ class ClockEvaluator:
                     )
                     if report is not None:
                         used.add(report.event_id)
+                    if report is None or (stop is not None and stop.date < report.date):
+                        # resolution ends the duty: a report still missing is late until then
+                        report = stop
                     label = f"{year:04d}-{month:02d}"
                     out.append(
                         self._instance(

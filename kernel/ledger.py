@@ -185,7 +185,7 @@ class Ledger:
             apply_enterprise(current, event)
             return
         if event.type in TICKET_EVENTS:
-            history = tx.ticket_events(str(event.ticket_id))
+            history = [e for e in tx.ticket_events(str(event.ticket_id)) if e.type in TICKET_EVENTS]
             code = history[0].enterprise if history else event.enterprise
             enterprise = replay_enterprise(
                 _before(tx.enterprise_events(str(code)), history[0] if history else None)
@@ -265,7 +265,7 @@ class Ledger:
 
     def ticket(self, ticket_id: str) -> TicketState | None:
         """One ticket's state, from its events."""
-        history = list(self.storage.events(ticket_id=ticket_id))
+        history = [e for e in self.storage.events(ticket_id=ticket_id) if e.type in TICKET_EVENTS]
         if not history:
             return None
         code = str(history[0].enterprise)

@@ -1,0 +1,108 @@
+"""Tools for policy staff and testers: scenario tests with coverage (and, later, lint, impact)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from kernel.errors import ProblemsError
+from kernel.scenarios import ScenarioInvalid, ScenarioResult, find_scenarios, run_scenario
+
+DEFAULT_SCENARIOS = Path("tests") / "scenarios"
+
+
+def add_parsers(sub: Any, rules_arg: Any) -> None:
+    """Register ``huhang test``."""
+    p = sub.add_parser("test", help="运行测试场景（事件时间线 + 预期结果），并统计规则覆盖率")
+    p.add_argument(
+        "paths", nargs="*", type=Path, metavar="PATH", help="场景文件或目录（默认 tests/scenarios）"
+    )
+    rules_arg(p)
+    p.add_argument("--coverage", action="store_true", help="列出每条规则是否被触发")
+    p.add_argument(
+        "--fail-under", type=float, default=None, metavar="PCT", help="覆盖率低于该百分比时失败"
+    )
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def coverage_of(results: list[ScenarioResult]) -> tuple[list[str], list[str]]:
+    """Rule ids that fired in some scenario, and those that never did."""
+    universe: set[str] = set()
+    fired: set[str] = set()
+    for result in results:
+        universe |= result.universe
+        fired |= result.fired
+    return sorted(universe & fired), sorted(universe - fired)
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    paths = args.paths or [DEFAULT_SCENARIOS]
+    files = find_scenarios(paths)
+    results: list[ScenarioResult] = []
+    invalid: list[ProblemsError] = []
+    for path in files:
+        try:
+            results.append(run_scenario(path, args.rules))
+        except ScenarioInvalid as exc:
+            invalid.append(exc)
+    fired, never = coverage_of(results)
+    total = len(fired) + len(never)
+    percent = 100.0 * len(fired) / total if total else 100.0
+    failed = [r for r in results if not r.passed]
+    under = args.fail_under is not None and percent + 1e-9 < args.fail_under
+    if args.format == "json":
+        print(
+            json.dumps(
+                {
+                    "scenarios": [
+                        {
+                            "path": r.path,
+                            "note": r.note,
+                            "passed": r.passed,
+                            "checks": r.checks,
+                            "mismatches": [m.__dict__ for m in r.mismatches],
+                        }
+                        for r in results
+                    ],
+                    "invalid": [[p.as_dict() for p in exc.problems] for exc in invalid],
+                    "coverage": {"percent": round(percent, 1), "fired": fired, "never": never},
+                },
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            )
+        )
+    else:
+        rows = [(r.path, r.note, "通过" if r.passed else "失败", r.checks) for r in results]
+        print(tabulate(rows, headers=("场景", "说明", "结果", "检查项")))
+        for result in failed:
+            print(f"\n失败：{result.path}（{result.note}）")
+            for mismatch in result.mismatches:
+                print(f"  {mismatch}")
+        print(
+            f"\n合计：{len(results)} 个场景，{len(results) - len(failed)} 个通过，{len(failed)} 个失败"
+        )
+        print(f"规则覆盖率：{len(fired)}/{total}（{percent:.1f}%）")
+        if args.coverage:
+            print(
+                tabulate(
+                    [(rule, "✓" if rule in fired else "✗") for rule in sorted(fired + never)],
+                    headers=("规则", "触发"),
+                )
+            )
+        if never:
+            print("未触发的规则：" + "、".join(never))
+        if under:
+            print(f"覆盖率 {percent:.1f}% 低于要求的 {args.fail_under:g}%")
+    for error in invalid:
+        for problem in error.problems:
+            print(problem, file=sys.stderr)
+        print(f"错误：{error.summary}", file=sys.stderr)
+    if invalid:
+        return 2
+    return 1 if failed or under else 0
