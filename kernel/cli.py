@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     cli_ledger.add_parsers(sub, _rules_arg, _date_arg)
     cli_tools.add_parsers(sub, _rules_arg)
+    cli_tools.add_impact_parser(sub, _date_arg)
     return parser
 
 
@@ -287,6 +288,7 @@ COMMANDS = {
     "sweep": cli_ledger.cmd_sweep,
     "report": cli_ledger.cmd_report,
     "test": cli_tools.cmd_test,
+    "impact": cli_tools.cmd_impact,
 }
 
 

@@ -30,6 +30,104 @@ def add_parsers(sub: Any, rules_arg: Any) -> None:
     p.add_argument("--format", choices=("text", "json"), default="text")
 
 
+def add_impact_parser(sub: Any, date_arg: Any) -> None:
+    """Register ``huhang impact``."""
+    p = sub.add_parser("impact", help="规则修改影响分析：在现行和拟修改规则下重放台账并比较")
+    p.add_argument("--candidate", type=Path, required=True, metavar="DIR", help="拟修改的规则目录")
+    p.add_argument(
+        "--baseline",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="现行规则目录（默认项目的 rules/）",
+    )
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "--events", default=None, metavar="FILE", help="事件文件（.jsonl、.yaml 或 .json）"
+    )
+    source.add_argument("--db", default=None, metavar="URL", help="台账存储")
+    p.add_argument(
+        "--as-of",
+        type=date_arg,
+        default=None,
+        metavar="DATE",
+        help="比较日期（默认最后一个事件的日期）",
+    )
+    p.add_argument("--format", choices=("text", "json", "md"), default="text")
+    p.add_argument("--output", type=Path, default=None, metavar="FILE")
+
+
+def _load_events(args: argparse.Namespace, reference: Any) -> list[Any]:
+    from kernel.events import Event, validate_event
+    from kernel.history import read_event_docs
+    from kernel.sourcefile import SourceDoc
+
+    if args.db:
+        from kernel.config import load_config
+        from kernel.plugins import get_plugin_manager
+
+        config = load_config(None)
+        with get_plugin_manager(block=config.block, local_dir=config.plugin_dir).open_storage(
+            args.db
+        ) as store:
+            return list(store.events())
+    events: list[Event] = []
+    problems = []
+    if str(args.events).endswith((".jsonl", ".ndjson")):
+        from kernel.cli_ledger import _lines
+
+        for number, line in _lines(args.events):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                events.append(validate_event(data, reference, doc=SourceDoc(args.events, data)))
+            except (ValueError, ProblemsError) as exc:
+                problems.append(f"{args.events}:{number}: {exc}")
+    else:
+        for doc, data, prefix in read_event_docs(args.events):
+            try:
+                events.append(validate_event(data, reference, doc=doc, prefix=prefix))
+            except ProblemsError as exc:
+                problems.extend(str(p) for p in exc.problems)
+    if problems:
+        from kernel.errors import InputError
+
+        raise InputError("事件文件有问题：\n" + "\n".join(problems))
+    return events
+
+
+def cmd_impact(args: argparse.Namespace) -> int:
+    from kernel.impact import compare, render_impact, replay
+    from kernel.rules.load import default_rules_dir, display_path, load_rules
+
+    baseline_dir = args.baseline or default_rules_dir()
+    baseline = load_rules(baseline_dir)
+    candidate = load_rules(args.candidate)
+    events = _load_events(args, baseline.reference)
+    if not events:
+        from kernel.errors import InputError
+
+        raise InputError("没有事件可以重放")
+    as_of = args.as_of or max(e.date for e in events)
+    impact = compare(replay(events, baseline, as_of), replay(events, candidate, as_of))
+    names = {
+        "baseline": display_path(Path(baseline_dir)),
+        "candidate": display_path(args.candidate),
+    }
+    text = (
+        json.dumps(impact.to_dict() | names, ensure_ascii=False, indent=2)
+        if args.format == "json"
+        else render_impact(impact, args.format, **names)
+    )
+    if args.output is not None:
+        args.output.write_text(text, encoding="utf-8")
+        print(f"已写入 {args.output}")
+    else:
+        print(text)
+    return 0
+
+
 def coverage_of(results: list[ScenarioResult]) -> tuple[list[str], list[str]]:
     """Rule ids that fired in some scenario, and those that never did."""
     universe: set[str] = set()

@@ -14,8 +14,9 @@ import datetime as dt
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
-from kernel.clocks import WARNING, ClockEvaluator, ClockInstance, EscalationDue
+from kernel.clocks import WARNING, ClockEvaluator, ClockInstance, EscalationDue, TicketClocks
 from kernel.clockview import ACTION_WORDS
 from kernel.errors import CalendarError, InputError
 from kernel.events import OFFICE
@@ -24,6 +25,7 @@ from kernel.projection import TicketState
 from kernel.storage import Notice
 
 KIND_WORDS = {"warning": "预警", **ACTION_WORDS}
+ESCALATION_PREFIXES = frozenset(ACTION_WORDS.values())
 EVENT_OF_ACTION = {
     "supervision": "supervision.issued",
     "notice": "notice.published",
@@ -94,6 +96,35 @@ def _escalation(state: TicketState, item: ClockInstance, esc: EscalationDue, uni
     )
 
 
+def escalations(state: TicketState, clocks: TicketClocks) -> list[tuple[Notice, dict[str, Any]]]:
+    """The notice and the ledger event of every escalation step due in ``clocks``."""
+    out = []
+    for item in clocks.instances:
+        for esc in item.escalations:
+            for unit in esc.units:
+                notice = _escalation(state, item, esc, unit)
+                event = {
+                    "event_id": notice.notice_id,
+                    "type": EVENT_OF_ACTION[esc.step.action],
+                    "date": esc.day.isoformat(),
+                    "actor": OFFICE,
+                    "ticket_id": state.ticket_id,
+                    "payload": {
+                        "unit": unit,
+                        "clock": item.key,
+                        **({"month": esc.month} if esc.month else {}),
+                        "reason": esc.step.title,
+                    },
+                }
+                out.append((notice, event))
+    return out
+
+
+def is_sweep_event(event_id: str) -> bool:
+    """Whether a ledger event was recorded by the sweep (its id is a notice id)."""
+    return event_id.split(":", 1)[0] in ESCALATION_PREFIXES
+
+
 def sweep(
     ledger: Ledger,
     evaluator: ClockEvaluator,
@@ -106,7 +137,7 @@ def sweep(
     result = SweepResult(as_of)
     tickets = states if states is not None else ledger.project(until=as_of).tickets.values()
     notices: list[Notice] = []
-    events: list[dict[str, object]] = []
+    events: list[dict[str, Any]] = []
     for state in tickets:
         if not in_shard(state.ticket_id, shard):
             continue
@@ -119,25 +150,9 @@ def sweep(
         for item in clocks.instances:
             if item.state == WARNING and item.warning_on is not None and item.warning_on <= as_of:
                 notices.append(_warning(state, item))
-            for esc in item.escalations:
-                for unit in esc.units:
-                    notice = _escalation(state, item, esc, unit)
-                    notices.append(notice)
-                    events.append(
-                        {
-                            "event_id": notice.notice_id,
-                            "type": EVENT_OF_ACTION[esc.step.action],
-                            "date": esc.day.isoformat(),
-                            "actor": OFFICE,
-                            "ticket_id": state.ticket_id,
-                            "payload": {
-                                "unit": unit,
-                                "clock": item.key,
-                                **({"month": esc.month} if esc.month else {}),
-                                "reason": esc.step.title,
-                            },
-                        }
-                    )
+        for notice, event in escalations(state, clocks):
+            notices.append(notice)
+            events.append(event)
     new = ledger.add_notices(notices)
     result.notices = len(new)
     for notice in new:

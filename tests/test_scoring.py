@@ -1,6 +1,7 @@
 """The assessment on a small ledger, with every expectation worked out by hand.
 
-汉台区 is the primary handler of three tickets of 汉运物流 (lead unit 商务局):
+汉台区 is the primary handler of three tickets of 汉运物流 (lead unit 商务局); the assessments are
+the ones the rules grade A, B and C (the impact tests replay this ledger under the rules):
 
 * T-1 (A): reported on time; dispatched 5 March, due 12 March, resolved 11 March; rated 满意.
 * T-2 (B): reported 6 March, due 4 March → late report (商务局 −0.5 on 5 March); dispatched
@@ -34,16 +35,16 @@ def build(ruleset: RuleSet) -> Timeline:
         "2026-03-04", "A"
     ).dispatch("2026-03-05")
     tl.resolve("2026-03-11").feedback("2026-03-12").rate("2026-03-13", "满意")
-    tl.collect("2026-03-02", ticket_id="T-2").report("2026-03-06").grade(
-        "2026-03-06", "B"
-    ).dispatch("2026-03-09")
+    tl.collect("2026-03-02", ticket_id="T-2", needs_territory=True, departments=["人社局"]).report(
+        "2026-03-06"
+    ).grade("2026-03-06", "B").dispatch("2026-03-09")
     tl.resolve("2026-03-25").feedback("2026-03-26").rate("2026-03-27", "不满意").reopen(
         "2026-03-30"
     )
     tl.resolve("2026-04-03").feedback("2026-04-07").rate("2026-04-08", "基本满意")
-    tl.collect("2026-04-01", ticket_id="T-3").report("2026-04-01").grade(
-        "2026-04-01", "C"
-    ).dispatch("2026-04-01")
+    tl.collect("2026-04-01", ticket_id="T-3", needs_leader_decision=True).report(
+        "2026-04-01"
+    ).grade("2026-04-01", "C").dispatch("2026-04-01")
     for kind, day in (
         ("supervision.issued", "2026-05-06"),
         ("notice.published", "2026-05-13"),
