@@ -11,22 +11,59 @@ The public API::
     result.to_dict()                            # the stable JSON form
 """
 
-from kernel.decisions import Evaluation, GradeResult, RouteResult
-from kernel.errors import (
-    CalendarError,
-    EngineError,
-    HuhangError,
-    InputError,
-    Problem,
-    ProblemsError,
-    RuleSetInvalid,
-    TicketInvalid,
-)
-from kernel.evaluate import Kernel
-from kernel.explain import render_text
-from kernel.rules.load import check_rules, load_rules
-from kernel.rules.model import RuleSet
-from kernel.ticket import Ticket, validate_ticket
+from typing import TYPE_CHECKING, Any
+
+# The public names are imported on first use (PEP 562), so that light commands such as
+# `huhang validate` do not load the engine, the ledger and the reports.
+_PUBLIC = {
+    "Evaluation": "kernel.decisions",
+    "GradeResult": "kernel.decisions",
+    "RouteResult": "kernel.decisions",
+    "CalendarError": "kernel.errors",
+    "EngineError": "kernel.errors",
+    "HuhangError": "kernel.errors",
+    "InputError": "kernel.errors",
+    "Problem": "kernel.errors",
+    "ProblemsError": "kernel.errors",
+    "RuleSetInvalid": "kernel.errors",
+    "TicketInvalid": "kernel.errors",
+    "Kernel": "kernel.evaluate",
+    "render_text": "kernel.explain",
+    "check_rules": "kernel.rules.load",
+    "load_rules": "kernel.rules.load",
+    "RuleSet": "kernel.rules.model",
+    "Ticket": "kernel.ticket",
+    "validate_ticket": "kernel.ticket",
+}
+
+if TYPE_CHECKING:
+    from kernel.decisions import Evaluation, GradeResult, RouteResult
+    from kernel.errors import (
+        CalendarError,
+        EngineError,
+        HuhangError,
+        InputError,
+        Problem,
+        ProblemsError,
+        RuleSetInvalid,
+        TicketInvalid,
+    )
+    from kernel.evaluate import Kernel
+    from kernel.explain import render_text
+    from kernel.rules.load import check_rules, load_rules
+    from kernel.rules.model import RuleSet
+    from kernel.ticket import Ticket, validate_ticket
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        import importlib
+
+        value = getattr(importlib.import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'kernel' has no attribute {name!r}")
+
 
 __version__ = "0.1.0"
 

@@ -31,6 +31,7 @@ import jsonschema
 import yaml
 
 from kernel.errors import CalendarError
+from kernel.sourcefile import SAFE_LOADER
 
 __all__ = [
     "DEFAULT_DIR",
@@ -224,7 +225,7 @@ def _impossible_dates(text: str) -> list[tuple[str, str]]:
             except ValueError:
                 problems.append((_field(path), f"不是有效的日期：{node.value!r}"))
 
-    root = yaml.compose(text, Loader=yaml.SafeLoader)  # nodes only, nothing constructed
+    root = yaml.compose(text, Loader=SAFE_LOADER)  # nodes only, nothing constructed
     if root is not None:
         walk(root, [])
     return problems
@@ -256,7 +257,7 @@ def load_year_file(path: Path) -> CalendarYear:
     except (OSError, UnicodeDecodeError) as exc:
         raise CalendarError(f"日历文件 {shown} 无法读取：{exc}") from exc
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=SAFE_LOADER)
     except yaml.YAMLError as exc:
         raise CalendarError(f"日历文件 {shown} 不是合法的 YAML：{exc}") from exc
     except ValueError as exc:  # an unquoted date that does not exist, such as 2026-02-30

@@ -12,17 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from kernel import cli_ledger, cli_tools
-from kernel.calendar import CountingRule
-from kernel.clocks import ClockEvaluator
-from kernel.clockview import render_clocks, render_missed
-from kernel.contracts import load_schema, schema_names
 from kernel.errors import InputError, ProblemsError, TicketInvalid
-from kernel.evaluate import Kernel
-from kernel.explain import render_text
-from kernel.history import load_history
-from kernel.monthly import missed_contacts, month_label, months_between
-from kernel.rules.load import check_rules, default_rules_dir, display_path, load_rules
-from kernel.ticket import read_ticket_docs, ticket_from_doc
+
+# Command modules are imported inside each command, so that `huhang validate` (which staff run
+# often) does not pay for the engine, the ledger and the reports.
 
 EXIT_OK, EXIT_INCOMPLETE, EXIT_INPUT = 0, 1, 2
 
@@ -130,6 +123,8 @@ def _today() -> dt.date:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from kernel.rules.load import check_rules, default_rules_dir, display_path
+
     directory = args.rules or default_rules_dir()
     ruleset, problems = check_rules(directory)
     if args.format == "json":
@@ -162,6 +157,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from kernel.evaluate import Kernel
+    from kernel.explain import render_text
+    from kernel.ticket import read_ticket_docs, ticket_from_doc
+
     kernel = Kernel.from_dir(args.rules)
     outputs: list[Any] = []
     problems = []
@@ -199,6 +198,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
+    from kernel.contracts import load_schema, schema_names
+
     if not args.name:
         print("\n".join(schema_names()))
         return EXIT_OK
@@ -207,6 +208,11 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_deadlines(args: argparse.Namespace) -> int:
+    from kernel.clocks import ClockEvaluator
+    from kernel.clockview import render_clocks
+    from kernel.history import load_history
+    from kernel.rules.load import load_rules
+
     ruleset = load_rules(args.rules)
     assert ruleset.deadlines is not None and ruleset.calendar is not None
     ledger = load_history(args.history, ruleset.reference)
@@ -222,6 +228,11 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:
+    from kernel.clockview import render_missed
+    from kernel.history import load_history
+    from kernel.monthly import missed_contacts, month_label, months_between
+    from kernel.rules.load import load_rules
+
     ruleset = load_rules(args.rules)
     assert ruleset.deadlines is not None
     ledger = load_history(args.history, ruleset.reference)
@@ -248,6 +259,9 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
 
 def cmd_calendar(args: argparse.Namespace) -> int:
+    from kernel.calendar import CountingRule
+    from kernel.rules.load import load_rules
+
     ruleset = load_rules(args.rules)
     calendar = ruleset.calendar
     assert calendar is not None

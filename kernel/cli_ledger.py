@@ -9,26 +9,19 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tabulate import tabulate
-
-from kernel.clocks import ClockEvaluator
-from kernel.config import Config, load_config
 from kernel.errors import InputError, Problem, ProblemsError
-from kernel.evaluate import Kernel
-from kernel.events import OFFICE, EventInvalid
-from kernel.ledger import ACCEPTED, DUPLICATE, Ledger, SubmitResult
-from kernel.ledgerview import ledger_table
-from kernel.plugins import PluginHost, get_plugin_manager
-from kernel.progress import Progress
-from kernel.projection import TransitionRejected
-from kernel.reports import REPORT_FORMATS
-from kernel.rules.load import load_rules
-from kernel.rules.model import RuleSet
-from kernel.sourcefile import SourceDoc
-from kernel.tables import FORMATS, emit
 
+if TYPE_CHECKING:
+    from kernel.config import Config
+    from kernel.evaluate import Kernel
+    from kernel.ledger import Ledger, SubmitResult
+    from kernel.plugins import PluginHost
+    from kernel.rules.model import RuleSet
+
+FORMATS = ("text", "json", "csv", "xlsx")  # kernel.tables.FORMATS, without importing tabulate
+REPORT_FORMATS = ("text", "md", "csv", "json", "xlsx")
 BATCH = 500
 
 
@@ -47,6 +40,11 @@ class Context:
 
 
 def open_context(args: argparse.Namespace) -> Context:
+    from kernel.config import load_config
+    from kernel.ledger import Ledger
+    from kernel.plugins import get_plugin_manager
+    from kernel.rules.load import load_rules
+
     """Open configuration, plugins, rules and the ledger store."""
     config = load_config(getattr(args, "config", None))
     plugins = get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
@@ -212,6 +210,9 @@ def _count_lines(location: str) -> int:
 
 
 def _reason(exc: InputError) -> str:
+    from kernel.events import EventInvalid
+    from kernel.projection import TransitionRejected
+
     if isinstance(exc, EventInvalid):
         return "；".join(f"{p.code} {p.message}" for p in exc.problems)
     if isinstance(exc, TransitionRejected):
@@ -220,6 +221,11 @@ def _reason(exc: InputError) -> str:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from kernel.evaluate import Kernel
+    from kernel.ledger import ACCEPTED, DUPLICATE
+    from kernel.progress import Progress
+    from kernel.sourcefile import SourceDoc
+
     ctx = open_context(args)
     kernel = Kernel(ctx.ruleset) if args.grade else None
     counts = {ACCEPTED: 0, DUPLICATE: 0, "graded": 0}
@@ -313,6 +319,10 @@ def _grade(
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
+    from kernel.clocks import ClockEvaluator
+    from kernel.ledgerview import ledger_table
+    from kernel.tables import emit
+
     ctx = open_context(args)
     try:
         assert ctx.ruleset.deadlines is not None
@@ -331,6 +341,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 
 def cmd_roster(args: argparse.Namespace) -> int:
+    from kernel.events import OFFICE
+    from kernel.ledger import SubmitResult
     from kernel.roster import read_roster, roster_events
 
     ctx = open_context(args)
@@ -361,6 +373,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from kernel.clocks import ClockEvaluator
     from kernel.sweep import sweep
 
     ctx = open_context(args)
@@ -379,6 +392,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from kernel.clocks import ClockEvaluator
     from kernel.reports import assessment_report, emit_report, monthly_report, unit_report
     from kernel.scoring import FactCollector, assess
 
@@ -414,6 +428,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from kernel.config import load_config
+    from kernel.plugins import get_plugin_manager
+
     config = load_config(args.config)
     host = get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
     rows = [(info.name, info.source, "\n".join(info.hooks)) for info in host.describe()]

@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
-
-from tabulate import tabulate
+from typing import TYPE_CHECKING, Any
 
 from kernel.errors import ProblemsError
-from kernel.scenarios import ScenarioInvalid, ScenarioResult, find_scenarios, run_scenario
+
+if TYPE_CHECKING:
+    from kernel.scenarios import ScenarioResult
 
 DEFAULT_SCENARIOS = Path("tests") / "scenarios"
 
@@ -139,6 +139,10 @@ def coverage_of(results: list[ScenarioResult]) -> tuple[list[str], list[str]]:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from kernel.scenarios import ScenarioInvalid, find_scenarios, run_scenario
+
     paths = args.paths or [DEFAULT_SCENARIOS]
     files = find_scenarios(paths)
     results: list[ScenarioResult] = []

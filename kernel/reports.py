@@ -22,7 +22,6 @@ from kernel.rules.model import RuleSet
 from kernel.scoring import Assessment, UnitResult
 from kernel.tables import Table, render, write_xlsx
 
-REPORT_FORMATS = ("text", "md", "csv", "json", "xlsx")
 GRADE_ORDER = ("A", "B", "C", "D")
 
 
