@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck demo schemas clean
+.PHONY: venv test lint typecheck demo bench schemas clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,10 @@ test: lint typecheck
 demo: $(STAMP)
 	$(BIN)/huhang validate
 	$(BIN)/huhang explain examples/tickets/*.yaml
+
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python -m bench
 
 schemas: $(STAMP)
 	$(BIN)/python -c "import sys, kernel.schemagen as g; sys.exit(g.main())"

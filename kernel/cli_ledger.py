@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
+import socket
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -374,7 +376,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from kernel.clocks import ClockEvaluator
-    from kernel.sweep import sweep
+    from kernel.sweep import sweep, sweep_claimed
 
     ctx = open_context(args)
     try:
@@ -382,7 +384,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         evaluator = ClockEvaluator(
             ctx.ruleset.deadlines, ctx.plugins.calendar(ctx.ruleset.directory)
         )
-        result = sweep(ctx.ledger, evaluator, args.as_of or dt.date.today(), shard=args.shard)
+        as_of = args.as_of or dt.date.today()
+        if args.shard is None and hasattr(ctx.ledger.storage, "claim_tickets"):
+            worker = f"{socket.gethostname()}:{os.getpid()}"
+            result = sweep_claimed(ctx.ledger, evaluator, as_of, worker)
+        else:
+            result = sweep(ctx.ledger, evaluator, as_of, shard=args.shard)
     finally:
         ctx.close()
     print(result.summary())

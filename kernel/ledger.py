@@ -139,11 +139,21 @@ class Ledger:
         one is skipped and its error returned in its place, the others are stored. The batch is
         acknowledged (and the plugins told) only once the transaction has committed.
         """
+        # Validate first, outside the transaction: a shared store's write lock is held briefly.
+        checked: list[Event | InputError] = []
+        for data, doc, prefix in items:
+            try:
+                checked.append(self._validated(data, doc, prefix))
+            except InputError as exc:
+                checked.append(exc)
         outcomes: list[SubmitResult | InputError] = []
         with self.storage.transaction() as tx:
-            for data, doc, prefix in items:
+            for item in checked:
+                if isinstance(item, InputError):
+                    outcomes.append(item)
+                    continue
                 try:
-                    outcomes.append(self._store(tx, self._validated(data, doc, prefix)))
+                    outcomes.append(self._store(tx, item))
                 except InputError as exc:
                     outcomes.append(exc)
         for outcome in outcomes:

@@ -39,6 +39,7 @@ DEFAULT_PLUGINS = (
     "kernel.builtin.storage_memory",
     "kernel.builtin.storage_sqlite",
     "kernel.builtin.storage_jsonl",
+    "kernel.builtin.storage_postgres",
     "kernel.builtin.notify_console",
     "kernel.builtin.notify_file",
     "kernel.builtin.notify_webhook",

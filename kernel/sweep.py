@@ -164,3 +164,32 @@ def sweep(
         elif outcome.accepted:
             result.events += 1
     return result
+
+
+def sweep_claimed(
+    ledger: Ledger, evaluator: ClockEvaluator, as_of: dt.date, worker: str
+) -> SweepResult:
+    """Sweep with work claimed from a shared store (PostgreSQL: ``FOR UPDATE SKIP LOCKED``).
+
+    Several processes may run this for the same day at once: each claims batches of tickets
+    until none are left, so every ticket is swept by one worker, and the notice and event ids
+    keep every escalation single even if a lease runs out and a batch is swept twice.
+    """
+    from kernel.ledger import Projector
+
+    storage: Any = ledger.storage
+    total = SweepResult(as_of)
+    while True:
+        ids = storage.claim_tickets(as_of, worker)
+        if not ids:
+            return total
+        projector = Projector(ledger.reference).feed_all(
+            storage.ticket_batch_events(ids, until=as_of)
+        )
+        part = sweep(ledger, evaluator, as_of, states=projector.tickets.values())
+        total.tickets += part.tickets
+        total.notices += part.notices
+        total.events += part.events
+        for kind, count in part.by_kind.items():
+            total.by_kind[kind] = total.by_kind.get(kind, 0) + count
+        total.errors.extend(part.errors)

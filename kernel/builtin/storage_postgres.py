@@ -1,0 +1,706 @@
+"""Built-in storage: PostgreSQL, for several kernel processes (on several machines) on one ledger.
+
+URL: ``postgresql://user@host:5432/dbname?sslmode=require&schema=huhang`` (``postgres://`` and
+``postgresql+psycopg://`` work too). Everything but ``schema`` is handed to libpq, so every
+libpq parameter works; the password is best kept out of the URL (``PGPASSWORD``, ``~/.pgpass``
+or ``PGSERVICE``). A password in the URL is never shown: ``url``, ``repr`` and every error
+message carry ``***`` instead. The driver, psycopg 3, is imported only when a store is opened:
+``pip install 'huhang[postgres]'``.
+
+Tables live in one schema (``huhang`` unless ``?schema=`` names another): ``events`` (the log;
+the body is the exact ``Event.to_json()`` text), ``notices`` (one row per notice id, for
+idempotency), ``outbox`` (one delivery per notice and notifier), ``meta`` (``schema_version``)
+and, for splitting the deadline sweep between workers, ``sweep_days`` and ``sweep_claims``.
+
+* **Migrations.** :data:`MIGRATIONS` lists ``(version, statements)``; opening a store applies
+  the missing ones in order, in one transaction holding a per-schema advisory lock, so workers
+  starting together neither race nor half-migrate. A store already at the current version is
+  opened with one read and no lock. A newer version than this code knows is refused.
+* **Transactions.** :meth:`PostgresStorage.transaction` takes one advisory transaction lock
+  per schema (``pg_advisory_xact_lock``) before its first read, so the ledger's read-check-insert
+  is exclusive across processes and machines; PostgreSQL queues waiters first come, first served,
+  and releases the lock on commit or rollback (also when a client dies).
+* **Seq.** Writers are serialised by that lock, so ``seq`` is ``MAX(seq) + 1`` computed inside
+  the transaction: contiguous, in commit order, and a rolled-back transaction uses up nothing
+  (a sequence would leave gaps). Committed seqs therefore always form a prefix ``1..n``, which
+  is what lets :meth:`~PostgresStorage.events` page by ``seq`` up to a fixed bound.
+* **Reads** outside a transaction use a second connection, so they see committed data only.
+* **Work splitting.** :meth:`~PostgresStorage.claim_tickets` hands sweep workers disjoint
+  ticket batches for one day and :meth:`~PostgresStorage.claim_due_deliveries` hands notify
+  runners disjoint deliveries, both with ``FOR UPDATE SKIP LOCKED`` and a lease.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
+
+from kernel.errors import InputError
+from kernel.events import Event
+from kernel.hookspecs import hookimpl
+from kernel.outbox import MASK, redact
+from kernel.storage import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+
+if TYPE_CHECKING:
+    from psycopg import Connection
+
+log = logging.getLogger("huhang.storage.postgres")
+
+INSTALL_HINT = "使用 PostgreSQL 需要先安装：pip install 'huhang[postgres]'"
+DEFAULT_SCHEMA = "huhang"
+#: seconds libpq waits for the server when the URL sets no ``connect_timeout``
+CONNECT_TIMEOUT = 10
+#: a session idle inside an open transaction this long is ended by the server, so a hung
+#: client cannot hold the ledger lock forever (milliseconds)
+IDLE_IN_TRANSACTION_MS = 300_000
+#: rows fetched per query while streaming events
+CHUNK = 1000
+#: how long a sweep claim or a delivery claim stays with its worker before others may take it
+CLAIM_LEASE = dt.timedelta(minutes=10)
+#: sweep claims of days this much older than the day being claimed are deleted
+CLAIMS_KEPT_DAYS = 60
+
+# Keys compared by byte order ("C" collation): fast indexes and the same order on every server.
+MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
+    (
+        1,
+        (
+            "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            """CREATE TABLE events (
+                seq BIGINT PRIMARY KEY CHECK (seq > 0),
+                event_id TEXT COLLATE "C" NOT NULL UNIQUE,
+                type TEXT COLLATE "C" NOT NULL,
+                date DATE NOT NULL,
+                ticket_id TEXT COLLATE "C",
+                enterprise TEXT COLLATE "C",
+                body TEXT NOT NULL
+            )""",
+            "CREATE INDEX events_ticket ON events (ticket_id, seq) WHERE ticket_id IS NOT NULL",
+            "CREATE INDEX events_enterprise ON events (enterprise, type, seq)",
+            "CREATE INDEX events_type ON events (type, seq)",
+            'CREATE TABLE notices (notice_id TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL)',
+            """CREATE TABLE outbox (
+                notice_id TEXT COLLATE "C" NOT NULL REFERENCES notices (notice_id),
+                notifier TEXT COLLATE "C" NOT NULL,
+                status TEXT NOT NULL,
+                attempts INTEGER NOT NULL DEFAULT 0,
+                next_attempt_at TIMESTAMPTZ,
+                last_error TEXT,
+                created_seq BIGINT NOT NULL UNIQUE,
+                PRIMARY KEY (notice_id, notifier)
+            )""",
+            "CREATE INDEX outbox_status ON outbox (status, created_seq)",
+        ),
+    ),
+    (
+        2,
+        (
+            # one row per sweep day: how far (event seq) its claim list has been filled
+            "CREATE TABLE sweep_days (as_of DATE PRIMARY KEY, filled_through BIGINT NOT NULL)",
+            """CREATE TABLE sweep_claims (
+                as_of DATE NOT NULL,
+                ticket_id TEXT COLLATE "C" NOT NULL,
+                worker TEXT,
+                claimed_at TIMESTAMPTZ,
+                done BOOLEAN NOT NULL DEFAULT false,
+                PRIMARY KEY (as_of, ticket_id)
+            )""",
+            "CREATE INDEX sweep_claims_open ON sweep_claims (as_of, ticket_id) WHERE NOT done",
+            "ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until TIMESTAMPTZ",
+        ),
+    ),
+)
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_SECRET_KEYS = ("password", "sslpassword")
+
+
+# ---------------------------------------------------------------------- URLs and secrets
+
+
+def split_url(url: str) -> tuple[str, str, str, list[str]]:
+    """``(libpq URL, schema, URL safe to show, secrets)`` of a storage URL.
+
+    The ``+driver`` suffix of the scheme and the ``schema`` query option are removed from what
+    libpq sees; the shown URL has ``***`` for the password (in the user part or in the query).
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.split("+", 1)[0] not in ("postgresql", "postgres"):
+        raise InputError(
+            f"存储地址 {url!r} 不是 PostgreSQL 地址（应为 postgresql://主机:端口/数据库）"
+        )
+    scheme = scheme.split("+", 1)[0]
+    rest, qmark, query = rest.partition("?")
+    authority, slash, path = rest.partition("/")
+    secrets: list[str] = []
+    userinfo, at, hosts = authority.rpartition("@")
+    shown_authority = authority
+    if at:
+        user, colon, password = userinfo.partition(":")
+        if colon and password:
+            secrets += [password, unquote(password)]
+            shown_authority = f"{user}:{MASK}@{hosts}"
+    # Query parameters stay as written (libpq decodes only %XX, not "+"); only values are read.
+    schema = DEFAULT_SCHEMA
+    kept: list[str] = []
+    shown: list[str] = []
+    for part in query.split("&") if query else []:
+        key, _, value = part.partition("=")
+        if unquote(key) == "schema":
+            schema = unquote(value)
+            shown.append(part)
+            continue
+        kept.append(part)
+        if unquote(key) in _SECRET_KEYS and value:
+            secrets += [value, unquote(value)]
+            shown.append(f"{key}={MASK}")
+        else:
+            shown.append(part)
+    base = f"{scheme}://{authority}{slash}{path}"
+    libpq_url = base + (f"?{'&'.join(kept)}" if kept else "")
+    safe = f"{scheme}://{shown_authority}{slash}{path}"
+    if qmark and shown:
+        safe += "?" + "&".join(shown)
+    if not _SCHEMA_NAME.match(schema):
+        raise InputError(
+            f"存储地址 {safe} 的 schema={schema!r} 无效：只能用字母、数字和下划线，不以数字开头"
+        )
+    return libpq_url, schema, safe, [s for s in secrets if s]
+
+
+def lock_key(schema: str, purpose: str) -> int:
+    """A stable signed 64-bit advisory lock key for one schema and purpose."""
+    digest = hashlib.blake2b(f"huhang:{schema}:{purpose}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    """Aware UTC (naive values are taken as UTC, as in the SQLite backend)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=dt.UTC)
+    return value.astimezone(dt.UTC)
+
+
+def _scalar(conn: Connection[Any], query: str, params: tuple[Any, ...] = ()) -> int:
+    """The integer in the first column of the first row (0 when there is no row)."""
+    row = conn.execute(query, params).fetchone()
+    return 0 if row is None else int(row[0])
+
+
+def _event(seq: int, body: str) -> Event:
+    return Event.from_dict(json.loads(body), seq=seq)
+
+
+_DELIVERY_COLUMNS = (
+    "n.body, o.notifier, o.status, o.attempts, o.next_attempt_at, o.last_error, o.created_seq"
+)
+
+
+def _delivery(row: tuple[Any, ...]) -> Delivery:
+    body, notifier, status, attempts, next_attempt_at, last_error = row[:6]
+    return Delivery(
+        notice=Notice.from_dict(json.loads(body)),
+        notifier=notifier,
+        status=status,
+        attempts=attempts,
+        next_attempt_at=_utc(next_attempt_at),
+        last_error=last_error,
+    )
+
+
+# ---------------------------------------------------------------------- the backend
+
+
+# Each write is one statement (one round trip). Writers hold the ledger lock, so the next seq
+# is MAX + 1 (the statement sees the transaction's own earlier inserts).
+_INSERT_EVENT = (
+    "INSERT INTO events (seq, event_id, type, date, ticket_id, enterprise, body)"
+    " SELECT COALESCE(MAX(seq), 0) + 1, %s, %s, %s, %s, %s, %s FROM events"
+    " ON CONFLICT (event_id) DO NOTHING RETURNING seq"
+)
+_ADD_NOTICE = (
+    "WITH n AS (INSERT INTO notices (notice_id, body) VALUES (%s, %s)"
+    "  ON CONFLICT (notice_id) DO NOTHING RETURNING notice_id),"
+    " o AS (INSERT INTO outbox (notice_id, notifier, status, attempts, created_seq)"
+    "  SELECT n.notice_id, t.name, %s, 0, b.base + t.ord"
+    "  FROM n CROSS JOIN unnest(%s::text[]) WITH ORDINALITY AS t (name, ord)"
+    "  CROSS JOIN (SELECT COALESCE(MAX(created_seq), 0) AS base FROM outbox) b)"
+    " SELECT COUNT(*) FROM n"
+)
+
+
+class _PostgresTransaction:
+    """Reads and writes on the writer connection while it holds the ledger lock."""
+
+    def __init__(self, conn: Connection[Any]) -> None:
+        self.conn = conn
+
+    def get(self, event_id: str) -> Event | None:
+        row = self.conn.execute(
+            "SELECT seq, body FROM events WHERE event_id = %s", (event_id,)
+        ).fetchone()
+        return None if row is None else _event(row[0], row[1])
+
+    def ticket_events(self, ticket_id: str) -> list[Event]:
+        rows = self.conn.execute(
+            "SELECT seq, body FROM events WHERE ticket_id = %s ORDER BY seq", (ticket_id,)
+        ).fetchall()
+        return [_event(seq, body) for seq, body in rows]
+
+    def enterprise_events(self, credit_code: str) -> list[Event]:
+        rows = self.conn.execute(
+            "SELECT seq, body FROM events WHERE enterprise = %s AND type LIKE %s ORDER BY seq",
+            (credit_code, "enterprise.%"),
+        ).fetchall()
+        return [_event(seq, body) for seq, body in rows]
+
+    def insert(self, event: Event) -> int:
+        row = self.conn.execute(
+            _INSERT_EVENT,
+            (
+                event.event_id,
+                event.type,
+                event.date,
+                event.ticket_id,
+                event.enterprise,
+                event.to_json(),
+            ),
+        ).fetchone()
+        if row is None:
+            raise ValueError(f"event {event.event_id} already stored")
+        return int(row[0])
+
+    def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
+        body = json.dumps(notice.to_dict(), ensure_ascii=False, sort_keys=True)
+        names = list(dict.fromkeys(notifiers))
+        added = _scalar(self.conn, _ADD_NOTICE, (notice.notice_id, body, NOTICE_PENDING, names))
+        return added == 1
+
+
+class PostgresStorage(Storage):
+    """The ledger in a PostgreSQL schema; safe for many threads, processes and machines."""
+
+    def __init__(self, url: str) -> None:
+        try:
+            import psycopg  # noqa: F401 - lazily: the kernel works without the driver
+        except ImportError:
+            raise InputError(INSTALL_HINT) from None
+        self._conninfo, self.schema, self.url, self._secrets = split_url(url)
+        self._ledger_key = lock_key(self.schema, "ledger")
+        self._migrate_key = lock_key(self.schema, "migrate")
+        self._write_lock = threading.RLock()
+        self._read_lock = threading.Lock()
+        self._in_tx = False
+        self._closed = False
+        self._reader: Connection[Any] | None = None
+        self._writer: Connection[Any] = self._connect()
+        try:
+            self._migrate()
+        except BaseException:
+            self._writer.close()
+            raise
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({self.url!r})"
+
+    # ------------------------------------------------------------------ connections
+
+    def _error(self, what: str, exc: BaseException) -> InputError:
+        """An InputError naming the store, with every secret masked (chain it ``from None``)."""
+        text = redact(str(exc).strip(), self._secrets)
+        return InputError(f"{what} PostgreSQL 账本 {self.url}：{text}")
+
+    def _connect(self) -> Connection[Any]:
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            params = conninfo_to_dict(self._conninfo)
+        except psycopg.Error as exc:
+            raise self._error("地址无效，无法打开", exc) from None
+        extra: dict[str, Any] = {}
+        if "connect_timeout" not in params:
+            extra["connect_timeout"] = CONNECT_TIMEOUT
+        if "application_name" not in params:
+            extra["application_name"] = "huhang"
+        try:
+            conn = psycopg.connect(self._conninfo, autocommit=True, **extra)
+        except psycopg.Error as exc:
+            raise self._error("无法连接", exc) from None
+        try:
+            conn.execute(
+                "SELECT set_config('search_path', %s, false), set_config('TimeZone', 'UTC', false),"
+                " set_config('idle_in_transaction_session_timeout', %s, false)",
+                (f'"{self.schema}"', str(IDLE_IN_TRANSACTION_MS)),
+            )
+        except psycopg.Error as exc:
+            conn.close()
+            raise self._error("无法设置会话", exc) from None
+        return conn
+
+    def _live(self, conn: Connection[Any] | None) -> Connection[Any]:
+        """``conn``, or a new connection if it is missing or was broken (server restart)."""
+        if self._closed:
+            raise RuntimeError(f"{self.url}: the storage is closed")
+        if conn is not None and not conn.broken and not conn.closed:
+            return conn
+        if conn is not None:
+            log.warning("PostgreSQL 连接已断开，正在重新连接 %s", self.url)
+            conn.close()
+        return self._connect()
+
+    def _read(self) -> Connection[Any]:
+        """The reader connection (call with ``_read_lock`` held)."""
+        self._reader = self._live(self._reader)
+        return self._reader
+
+    # ------------------------------------------------------------------ migrations
+
+    def _schema_version(self, conn: Connection[Any]) -> int | None:
+        """The schema's version, None when it has no ledger yet; refuses what it can't use."""
+        tables = [
+            name
+            for (name,) in conn.execute(
+                "SELECT tablename FROM pg_tables WHERE schemaname = %s ORDER BY tablename",
+                (self.schema,),
+            )
+        ]
+        if "meta" not in tables:
+            if tables:
+                raise InputError(
+                    f"PostgreSQL 账本 {self.url}：模式 {self.schema} 已有其他数据表"
+                    f"（{'、'.join(tables)}），不是护航账本；请用 ?schema= 换一个模式"
+                )
+            return None
+        row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        if row is None or not str(row[0]).isdigit():
+            raise InputError(f"PostgreSQL 账本 {self.url}：无法识别模式 {self.schema} 的结构版本")
+        found = int(row[0])
+        latest = MIGRATIONS[-1][0]
+        if found > latest:
+            raise InputError(
+                f"PostgreSQL 账本 {self.url}：数据库结构版本为 {found}，本程序只支持到 {latest}，"
+                "请升级 huhang"
+            )
+        return found
+
+    def _migrate(self) -> None:
+        """Bring the schema to the latest version (a plain read when it is already there)."""
+        import psycopg
+        from psycopg import sql
+
+        conn = self._writer
+        latest = MIGRATIONS[-1][0]
+        try:
+            if self._schema_version(conn) == latest:
+                return
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._migrate_key,))
+                conn.execute(
+                    sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(self.schema))
+                )
+                found = self._schema_version(conn) or 0  # another worker may have done it
+                for version, statements in MIGRATIONS:
+                    if version <= found:
+                        continue
+                    for statement in statements:
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO meta (key, value) VALUES ('schema_version', %s) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (str(version),),
+                    )
+                    log.info("PostgreSQL 账本 %s 升级到结构版本 %s", self.url, version)
+        except psycopg.Error as exc:
+            raise self._error("无法初始化", exc) from None
+
+    # ------------------------------------------------------------------ writing
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection[Any]]:
+        """The writer connection, for this thread alone (no transaction may be open)."""
+        with self._write_lock:
+            if self._in_tx:
+                raise RuntimeError(f"{self.url}: a transaction is already open in this thread")
+            self._writer = self._live(self._writer)
+            yield self._writer
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PostgresTransaction]:
+        """Exclusive across threads, processes and machines; committed on normal exit."""
+        import psycopg
+        from psycopg.pq import TransactionStatus
+
+        with self._writing() as conn:
+            self._in_tx = True
+            try:
+                # one round trip; the key is an int, so the text is safe
+                begin = f"BEGIN; SELECT pg_advisory_xact_lock({self._ledger_key:d})"
+                try:
+                    conn.execute(begin)
+                except psycopg.OperationalError:
+                    if not conn.broken:  # nothing was done yet: retry once on a new connection
+                        raise
+                    conn = self._writer = self._live(conn)
+                    conn.execute(begin)
+                try:
+                    yield _PostgresTransaction(conn)
+                except BaseException:
+                    if not conn.broken and not conn.closed:
+                        conn.execute("ROLLBACK")
+                    raise
+                if conn.info.transaction_status == TransactionStatus.INERROR:
+                    # COMMIT would silently roll back: a statement failed and was caught
+                    conn.execute("ROLLBACK")
+                    raise RuntimeError(
+                        f"{self.url}: a statement failed; the transaction was rolled back"
+                    )
+                conn.execute("COMMIT")
+            finally:
+                self._in_tx = False
+
+    def update_delivery(
+        self,
+        notice_id: str,
+        notifier: str,
+        *,
+        status: str,
+        attempts: int,
+        next_attempt_at: dt.datetime | None,
+        last_error: str | None,
+    ) -> None:
+        """Record the outcome of a delivery attempt (and end its claim); KeyError if unknown."""
+        with self._writing() as conn:
+            cur = conn.execute(
+                "UPDATE outbox SET status = %s, attempts = %s, next_attempt_at = %s,"
+                " last_error = %s, claimed_by = NULL, claimed_until = NULL"
+                " WHERE notice_id = %s AND notifier = %s",
+                (status, attempts, _utc(next_attempt_at), last_error, notice_id, notifier),
+            )
+            if cur.rowcount == 0:
+                raise KeyError((notice_id, notifier))
+
+    # ------------------------------------------------------------------ reading
+
+    def _fetch(self, query: str, params: tuple[Any, ...] | list[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run a read on the reader connection; once more on a new one if it had broken."""
+        import psycopg
+
+        rows: list[tuple[Any, ...]]
+        with self._read_lock:
+            try:
+                rows = self._read().execute(query, params).fetchall()
+            except psycopg.OperationalError:
+                if self._reader is None or not self._reader.broken:
+                    raise
+                rows = self._read().execute(query, params).fetchall()
+        return rows
+
+    def events(
+        self,
+        *,
+        after_seq: int = 0,
+        ticket_id: str | None = None,
+        enterprise: str | None = None,
+        types: tuple[str, ...] | None = None,
+    ) -> Iterator[Event]:
+        """Stream events in ``seq`` order, a page of rows per query (keyset pagination).
+
+        The events committed when the iteration starts are yielded (committed seqs are always
+        ``1..n``, so ``seq <= n`` is that snapshot); no statement stays open between pages.
+        """
+        if types is not None and not types:
+            return
+        where = ""
+        params: list[Any] = []
+        if ticket_id is not None:
+            where += " AND ticket_id = %s"
+            params.append(ticket_id)
+        if enterprise is not None:
+            where += " AND enterprise = %s"
+            params.append(enterprise)
+        if types is not None:
+            where += " AND type = ANY(%s)"
+            params.append(list(types))
+        sql = (
+            f"SELECT seq, body FROM events WHERE seq > %s AND seq <= %s{where}"
+            " ORDER BY seq LIMIT %s"
+        )
+        ((bound,),) = self._fetch("SELECT COALESCE(MAX(seq), 0) FROM events")
+        last = after_seq
+        while last < bound:
+            rows = self._fetch(sql, [last, bound, *params, CHUNK])
+            for seq, body in rows:
+                yield _event(seq, body)
+            if len(rows) < CHUNK:
+                return
+            last = rows[-1][0]
+
+    def count(self) -> int:
+        """How many events are committed."""
+        ((n,),) = self._fetch("SELECT COUNT(*) FROM events")
+        return int(n)
+
+    def deliveries(self, *, status: str | None = None) -> list[Delivery]:
+        """Outbox entries in the order they were queued."""
+        sql = f"SELECT {_DELIVERY_COLUMNS} FROM outbox o JOIN notices n USING (notice_id)"
+        if status is None:
+            rows = self._fetch(sql + " ORDER BY o.created_seq")
+        else:
+            rows = self._fetch(sql + " WHERE o.status = %s ORDER BY o.created_seq", (status,))
+        return [_delivery(row) for row in rows]
+
+    def due_deliveries(self, now: dt.datetime, limit: int = 100) -> list[Delivery]:
+        """Pending deliveries whose next attempt is at or before ``now``, oldest first."""
+        rows = self._fetch(
+            f"SELECT {_DELIVERY_COLUMNS} FROM outbox o JOIN notices n USING (notice_id)"
+            " WHERE o.status = %s AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= %s)"
+            " ORDER BY o.created_seq LIMIT %s",
+            (NOTICE_PENDING, _utc(now), max(limit, 0)),
+        )
+        return [_delivery(row) for row in rows]
+
+    def ticket_batch_events(
+        self, ticket_ids: list[str], *, until: dt.date | None = None
+    ) -> list[Event]:
+        """What projecting some tickets needs, in one query: their events and the enterprise.*
+        events of their enterprises, in ledger order, optionally only those dated ``<= until``.
+
+        ``Projector(reference).feed_all(...)`` over the result gives the same ticket states as
+        ``ledger.project(until=until)`` does for those tickets.
+        """
+        if not ticket_ids:
+            return []
+        rows = self._fetch(
+            "WITH codes AS (SELECT DISTINCT enterprise FROM events"
+            "  WHERE ticket_id = ANY(%s) AND enterprise IS NOT NULL)"
+            " SELECT seq, body FROM ("
+            "  SELECT seq, body, date FROM events WHERE ticket_id = ANY(%s)"
+            "  UNION SELECT seq, body, date FROM events"
+            "  WHERE enterprise IN (SELECT enterprise FROM codes) AND type LIKE %s) e"
+            " WHERE %s::date IS NULL OR date <= %s ORDER BY seq",
+            (ticket_ids, ticket_ids, "enterprise.%", until, until),
+        )
+        return [_event(seq, body) for seq, body in rows]
+
+    # ------------------------------------------------------------------ work splitting
+
+    def claim_due_deliveries(
+        self,
+        now: dt.datetime,
+        limit: int = 100,
+        worker: str = "",
+        *,
+        lease: dt.timedelta = CLAIM_LEASE,
+    ) -> list[Delivery]:
+        """Like :meth:`due_deliveries`, but each delivery goes to one notify runner only.
+
+        The deliveries returned are leased to ``worker`` until ``now + lease``: other runners
+        skip them (``FOR UPDATE SKIP LOCKED`` while claiming, the lease afterwards).
+        :meth:`update_delivery` ends the claim; a runner that dies loses its claims when the
+        lease runs out, and the deliveries are handed out again (at least once).
+        """
+        if not worker:
+            raise ValueError("claim_due_deliveries needs a worker name")
+        at = _utc(now)
+        assert at is not None
+        with self._writing() as conn:
+            rows = conn.execute(
+                "UPDATE outbox o SET claimed_by = %s, claimed_until = %s"
+                " FROM (SELECT notice_id, notifier FROM outbox"
+                "  WHERE status = %s AND (next_attempt_at IS NULL OR next_attempt_at <= %s)"
+                "  AND (claimed_until IS NULL OR claimed_until <= %s)"
+                "  ORDER BY created_seq LIMIT %s FOR UPDATE SKIP LOCKED) pick, notices n"
+                " WHERE o.notice_id = pick.notice_id AND o.notifier = pick.notifier"
+                f" AND n.notice_id = o.notice_id RETURNING {_DELIVERY_COLUMNS}",
+                (worker, at + lease, NOTICE_PENDING, at, at, max(limit, 0)),
+            ).fetchall()
+        return [_delivery(row) for row in sorted(rows, key=lambda row: int(row[6]))]
+
+    def claim_tickets(
+        self, as_of: dt.date, worker: str, batch: int = 100, *, lease: dt.timedelta = CLAIM_LEASE
+    ) -> list[str]:
+        """The next batch of ticket ids for ``worker`` to sweep as of ``as_of`` ([] when done).
+
+        Every ticket with an event dated on or before ``as_of`` is handed to exactly one worker
+        per day. Asking for the next batch marks the worker's previous batch done; a batch not
+        finished within ``lease`` (the worker died) is handed to another worker -- the sweep is
+        idempotent, so a ticket swept twice issues nothing twice. ``worker`` must be unique per
+        running process (``host:pid``).
+        """
+        if not worker:
+            raise ValueError("claim_tickets needs a worker name")
+        with self._writing() as conn, conn.transaction():
+            # Fill the day's claim list with tickets stored since the last fill (row-locked,
+            # so concurrent workers fill once).
+            new_day = conn.execute(
+                "INSERT INTO sweep_days (as_of, filled_through) VALUES (%s, 0) "
+                "ON CONFLICT (as_of) DO NOTHING RETURNING as_of",
+                (as_of,),
+            ).fetchone()
+            if new_day is not None:  # forget the claims of long-past days
+                oldest = as_of - dt.timedelta(days=CLAIMS_KEPT_DAYS)
+                conn.execute("DELETE FROM sweep_claims WHERE as_of < %s", (oldest,))
+                conn.execute("DELETE FROM sweep_days WHERE as_of < %s", (oldest,))
+            filled = _scalar(
+                conn, "SELECT filled_through FROM sweep_days WHERE as_of = %s FOR UPDATE", (as_of,)
+            )
+            top = _scalar(conn, "SELECT COALESCE(MAX(seq), 0) FROM events")
+            if top > filled:
+                conn.execute(
+                    "INSERT INTO sweep_claims (as_of, ticket_id)"
+                    " SELECT DISTINCT %s::date, ticket_id FROM events"
+                    " WHERE seq > %s AND seq <= %s AND ticket_id IS NOT NULL AND date <= %s"
+                    " ON CONFLICT (as_of, ticket_id) DO NOTHING",
+                    (as_of, filled, top, as_of),
+                )
+                conn.execute(
+                    "UPDATE sweep_days SET filled_through = %s WHERE as_of = %s", (top, as_of)
+                )
+        with self._writing() as conn, conn.transaction():
+            conn.execute(
+                "UPDATE sweep_claims SET done = true WHERE as_of = %s AND worker = %s AND NOT done",
+                (as_of, worker),
+            )
+            rows = conn.execute(
+                "UPDATE sweep_claims c SET worker = %s, claimed_at = now(), done = false"
+                " FROM (SELECT ticket_id FROM sweep_claims WHERE as_of = %s AND NOT done"
+                "  AND (worker IS NULL OR claimed_at < now() - %s)"
+                "  ORDER BY ticket_id LIMIT %s FOR UPDATE SKIP LOCKED) pick"
+                " WHERE c.as_of = %s AND c.ticket_id = pick.ticket_id RETURNING c.ticket_id",
+                (worker, as_of, lease, max(batch, 0), as_of),
+            ).fetchall()
+        return sorted(str(ticket_id) for (ticket_id,) in rows)
+
+    # ------------------------------------------------------------------ closing
+
+    def close(self) -> None:
+        """Close both connections (idempotent)."""
+        with self._write_lock, self._read_lock:
+            self._closed = True
+            for conn in (self._writer, self._reader):
+                if conn is not None:
+                    conn.close()
+
+
+def open_postgres(url: str) -> Storage:
+    """The factory registered for ``postgresql:`` and ``postgres:``."""
+    return PostgresStorage(url)
+
+
+@hookimpl
+def huhang_register_storage(register: Callable[[str, StorageFactory], None]) -> None:
+    """Register ``postgresql:`` and ``postgres:`` (psycopg is imported only when opening)."""
+    register("postgresql", open_postgres)
+    register("postgres", open_postgres)
