@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck demo bench schemas clean
+.PHONY: venv test lint typecheck demo bench fonts schemas clean
 
 venv: $(STAMP)
 
@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	  sys.exit(0 if (3, 11) <= v < (3, 13) else "Huhang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13); set PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet -e '.[dev,demo]'
 	@touch $(STAMP)
 
 lint: $(STAMP)
@@ -26,9 +26,21 @@ typecheck: $(STAMP)
 test: lint typecheck
 	$(BIN)/python -m pytest
 
-demo: $(STAMP)
+# The demo's chart needs a font with Chinese glyphs. Debian's WenQuanYi Micro Hei is small
+# (1.6 MB); as root we install it with apt when fontconfig knows no Chinese font, otherwise a
+# font package from PyPI goes into the venv.
+fonts: $(STAMP)
+	@if fc-list :lang=zh 2>/dev/null | grep -q .; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  (apt-get install -y -q --no-install-recommends fonts-wqy-microhei >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends fonts-wqy-microhei >/dev/null)) \
+	  || $(BIN)/pip install --quiet mplfonts; \
+	else $(BIN)/pip install --quiet mplfonts; fi
+
+demo: fonts
 	$(BIN)/huhang validate
-	$(BIN)/huhang explain examples/tickets/*.yaml
+	$(BIN)/huhang explain examples/tickets/c-land.yaml
+	$(BIN)/huhang demo
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

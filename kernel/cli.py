@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel import cli_ledger, cli_tools
+from kernel import cli_ledger, cli_tools, demo
 from kernel.errors import InputError, ProblemsError, TicketInvalid
 
 # Command modules are imported inside each command, so that `huhang validate` (which staff run
@@ -89,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     cli_ledger.add_parsers(sub, _rules_arg, _date_arg)
     cli_tools.add_parsers(sub, _rules_arg)
     cli_tools.add_impact_parser(sub, _date_arg)
+    demo.add_parser(sub, _rules_arg)
     return parser
 
 
@@ -303,6 +304,7 @@ COMMANDS = {
     "report": cli_ledger.cmd_report,
     "test": cli_tools.cmd_test,
     "impact": cli_tools.cmd_impact,
+    "demo": demo.cmd_demo,
 }
 
 

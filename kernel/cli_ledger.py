@@ -17,8 +17,7 @@ from kernel.errors import InputError, Problem, ProblemsError
 
 if TYPE_CHECKING:
     from kernel.config import Config
-    from kernel.evaluate import Kernel
-    from kernel.ledger import Ledger, SubmitResult
+    from kernel.ledger import Ledger
     from kernel.plugins import PluginHost
     from kernel.rules.model import RuleSet
 
@@ -211,52 +210,19 @@ def _count_lines(location: str) -> int:
         return 0
 
 
-def _reason(exc: InputError) -> str:
-    from kernel.events import EventInvalid
-    from kernel.projection import TransitionRejected
-
-    if isinstance(exc, EventInvalid):
-        return "；".join(f"{p.code} {p.message}" for p in exc.problems)
-    if isinstance(exc, TransitionRejected):
-        return exc.reason
-    return str(exc)
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
     from kernel.evaluate import Kernel
-    from kernel.ledger import ACCEPTED, DUPLICATE
+    from kernel.ingest import ingest_events
     from kernel.progress import Progress
     from kernel.sourcefile import SourceDoc
 
     ctx = open_context(args)
     kernel = Kernel(ctx.ruleset) if args.grade else None
-    counts = {ACCEPTED: 0, DUPLICATE: 0, "graded": 0}
-    rejected: list[str] = []
     progress = Progress(_count_lines(args.file), "导入")
-    batch: list[tuple[int, dict[str, Any] | None, str | None]] = []
+    bad_lines: list[tuple[int, str]] = []
+    numbers: list[int] = []
 
-    def flush() -> None:
-        items = [(data, SourceDoc(args.file, data), ()) for _, data, _ in batch if data is not None]
-        outcomes = iter(ctx.ledger.submit_many(items))
-        reported: list[SubmitResult] = []
-        for number, data, error in batch:
-            if data is None:
-                rejected.append(f"  第 {number} 行：{error}")
-                continue
-            outcome = next(outcomes)
-            if isinstance(outcome, InputError):
-                rejected.append(f"  第 {number} 行 {data.get('event_id', '')}：{_reason(outcome)}")
-                continue
-            counts[outcome.status] += 1
-            if outcome.accepted and outcome.event.type == "ticket.reported":
-                reported.append(outcome)
-        if kernel is not None:
-            for result in reported:
-                _grade(ctx, kernel, result, counts, rejected)
-        progress.advance(len(batch))
-        batch.clear()
-
-    try:
+    def items() -> Iterator[tuple[dict[str, Any], SourceDoc | None, tuple[()]]]:
         for number, line in _lines(args.file):
             text = line.strip()
             if not text:
@@ -265,56 +231,53 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             try:
                 data = json.loads(text)
             except json.JSONDecodeError as exc:
-                batch.append((number, None, f"不是有效的 JSON（第 {exc.colno} 列：{exc.msg}）"))
-            else:
-                if isinstance(data, dict):
-                    batch.append((number, data, None))
-                else:
-                    batch.append((number, None, "每行应是一个 JSON 对象（一个事件）"))
-            reported = (
-                args.grade
-                and batch
-                and batch[-1][1] is not None
-                and batch[-1][1].get("type") == "ticket.reported"
-            )
-            if len(batch) >= BATCH or reported:
-                flush()  # with --grade, grade right after the report, before later events need it
-        flush()
+                bad_lines.append(
+                    (number, f"  第 {number} 行：不是有效的 JSON（第 {exc.colno} 列：{exc.msg}）")
+                )
+                progress.advance()
+                continue
+            if not isinstance(data, dict):
+                bad_lines.append((number, f"  第 {number} 行：每行应是一个 JSON 对象（一个事件）"))
+                progress.advance()
+                continue
+            numbers.append(number)
+            yield data, SourceDoc(args.file, data), ()
+
+    def label(index: int, data: dict[str, Any]) -> str:
+        return f"  第 {numbers[index]} 行 {data.get('event_id', '')}"
+
+    try:
+        report = ingest_events(
+            ctx.ledger, items(), kernel=kernel, label=label, on_batch=progress.advance
+        )
     finally:
         progress.close()
         if kernel is not None:
             kernel.close()
         ctx.close()
-    graded = f"，自动分级 {counts['graded']} 件" if args.grade else ""
+    rejected = sorted(
+        [*bad_lines, *((_line_of(text), text) for text in report.rejected)],
+        key=lambda pair: pair[0],
+    )
+    graded = f"，自动分级 {len(report.graded)} 件" if args.grade else ""
     print(
-        f"导入完成：接受 {counts[ACCEPTED]:,} 条，重复 {counts[DUPLICATE]:,} 条，"
+        f"导入完成：接受 {report.accepted:,} 条，重复 {report.duplicates:,} 条，"
         f"拒绝 {len(rejected):,} 条{graded}（{ctx.ledger.storage.url}）"
     )
     if rejected:
         print("被拒绝的事件（未写入台账）：", file=sys.stderr)
-        for line in rejected:
-            print(line, file=sys.stderr)
+        for _, text in rejected:
+            print(text, file=sys.stderr)
         return 2
     return 0
 
 
-def _grade(
-    ctx: Context,
-    kernel: Kernel,
-    reported: SubmitResult,
-    counts: dict[str, int],
-    rejected: list[str],
-) -> None:
-    ticket_id = str(reported.event.ticket_id)
-    try:
-        result = ctx.ledger.grade(
-            ticket_id, kernel, reported.event.date, event_id=f"{ticket_id}:graded"
-        )
-    except InputError as exc:
-        rejected.append(f"  分级 {ticket_id}：{_reason(exc)}")
-        return
-    if result.accepted:
-        counts["graded"] += 1
+def _line_of(text: str) -> int:
+    """The line number in a rejection written by :func:`cmd_ingest` (grading ones sort last)."""
+    head = text.strip()
+    if head.startswith("第 "):
+        return int(head.split()[1])
+    return 1 << 30
 
 
 # --------------------------------------------------------------------------- ledger, roster
@@ -344,6 +307,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 def cmd_roster(args: argparse.Namespace) -> int:
     from kernel.events import OFFICE
+    from kernel.ingest import reason
     from kernel.ledger import SubmitResult
     from kernel.roster import read_roster, roster_events
 
@@ -368,7 +332,7 @@ def cmd_roster(args: argparse.Namespace) -> int:
         ctx.close()
     failures = [o for o in outcomes if isinstance(o, InputError)]
     for failure in failures:
-        print(f"未写入：{_reason(failure)}", file=sys.stderr)
+        print(f"未写入：{reason(failure)}", file=sys.stderr)
     duplicates = sum(1 for o in outcomes if isinstance(o, SubmitResult) and not o.accepted)
     print(result.summary + (f"；其中 {duplicates} 条事件此前已导入" if duplicates else ""))
     return 2 if result.problems or failures else 0

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.calendar import CountingRule, WorkCalendar
+from kernel.errors import CalendarError
 from kernel.events import OFFICE, Event
 from kernel.projection import TicketState
 from kernel.rules.deadlines import ClockRule, DeadlineRules, EscalationStep
@@ -288,10 +289,10 @@ class ClockEvaluator:
             stop = next((e for e in events[index + 1 :] if e.type in clock.stop), None)
             year, month = start.date.year, start.date.month
             while True:
-                last = self.calendar.last_workday_of_month(year, month)
                 month_start = dt.date(year, month, 1)
                 if month_start > as_of:
-                    break
+                    break  # before asking the calendar: the next year may have no data yet
+                last = self.calendar.last_workday_of_month(year, month)
                 if stop is not None and stop.date <= last:
                     break  # resolved before the month's deadline: no report owed
                 if start.date < last:
@@ -344,7 +345,12 @@ class ClockEvaluator:
             if base is None:
                 break  # the step it follows never happened
             if step.workdays is not None:
-                day = self.calendar.add_workdays(base, step.workdays) if step.workdays else base
+                if base >= as_of:
+                    break  # not due yet, whatever the calendar of a later year says
+                try:
+                    day = self.calendar.add_workdays(base, step.workdays) if step.workdays else base
+                except CalendarError:
+                    break  # the step falls in a year without data: it cannot be due by as_of
                 if day > as_of or not still_open(day):
                     break
                 days[step.id] = day

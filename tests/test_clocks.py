@@ -265,3 +265,19 @@ def test_result_names_rule_clause_and_location(tl: Timeline) -> None:
     assert data["clause"] == "POLICY §5（默认）；不满意重新办理时重新计时"
     assert data["escalations"][0]["clause"].startswith("POLICY §5")
     assert item.clock.path.endswith("deadlines.yaml") and item.clock.line > 0
+
+
+def test_open_d_grade_ticket_at_the_end_of_the_last_covered_year(tl: Timeline) -> None:
+    dispatched(tl, "2026-11-02", "D")
+    keys = [i.key for i in tl.clocks("2026-12-31").instances]
+    assert keys == ["T-REPORT#1", "T-DISPATCH#1", "T-PROGRESS-D@2026-11", "T-PROGRESS-D@2026-12"]
+
+
+def test_a_breach_in_late_december_does_not_need_next_years_calendar(tl: Timeline) -> None:
+    # B from Thursday 10 December: due Thursday 24 December; 督办 on the 25th; the 通报 would be
+    # five working days later, in 2027, for which there is no calendar yet: not due, no error.
+    dispatched(tl, "2026-12-10", "B")
+    item = tl.clock("2026-12-31", "T-RESOLVE#1")
+    assert item.due == d("2026-12-24")
+    assert [(e.step.id, e.day) for e in item.escalations] == [("E-SUPERVISE", d("2026-12-25"))]
+    assert item.overdue_workdays == 5

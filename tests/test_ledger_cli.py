@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -179,7 +180,7 @@ def test_roster_import(workdir: Path, capsys: pytest.CaptureFixture[str]) -> Non
 def test_plugins_lists_builtins(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "plugins")
     assert code == 0
-    assert "storage_sqlite  builtin" in out
+    assert re.search(r"^storage_sqlite +builtin +huhang_register_storage$", out, re.M)
     assert (
         out.splitlines()[-1]
         == "通知方式：console（notify_console）、file（notify_file）、smtp（notify_smtp）、webhook（notify_webhook）"
