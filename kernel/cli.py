@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("date", type=_date_arg, metavar="DATE")
     _rules_arg(q)
 
+    p = sub.add_parser("lint", help="检查规则之间的问题：被覆盖的规则、遗漏、冲突、无效扣分项等")
+    _rules_arg(p)
+    p.add_argument("--format", choices=("text", "json"), default="text")
+
     cli_ledger.add_parsers(sub, _rules_arg, _date_arg)
     cli_tools.add_parsers(sub, _rules_arg)
     cli_tools.add_impact_parser(sub, _date_arg)
@@ -288,10 +292,20 @@ def cmd_calendar(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_lint(args: argparse.Namespace) -> int:
+    from kernel.lint import exit_code, lint, render_findings
+    from kernel.rules.load import load_rules
+
+    findings = lint(load_rules(args.rules))  # invalid rules: RuleSetInvalid, exit 2
+    sys.stdout.write(render_findings(findings, args.format))
+    return exit_code(findings)
+
+
 COMMANDS = {
     "validate": cmd_validate,
     "explain": cmd_explain,
     "schema": cmd_schema,
+    "lint": cmd_lint,
     "deadlines": cmd_deadlines,
     "contacts": cmd_contacts,
     "calendar": cmd_calendar,

@@ -35,7 +35,7 @@ from typing import Any
 
 import durable_rules_engine as _dre
 
-from kernel.errors import EngineError
+from kernel.errors import EngineError, InputError
 
 DISCRIMINATOR = "_k"
 _CODE_NOT_HANDLED = 1
@@ -82,9 +82,22 @@ def _encode_scalar(value: Any) -> str:
     return encode(value)
 
 
-def _raise(exc: Exception, detail: str) -> EngineError:
+class EngineLimitExceeded(InputError):
+    """A rule set the engine cannot evaluate for some ticket (too many tests hold at once)."""
+
+
+# durable-rules keeps at most 64 matched tests per message on a fixed stack (code 303).
+_STACK_LIMIT_CODE = 303
+
+
+def _raise(exc: Exception, detail: str) -> EngineError | EngineLimitExceeded:
     match = _CODE_RE.search(str(exc))
     code = int(match.group(1)) if match else -1
+    if code == _STACK_LIMIT_CODE:
+        return EngineLimitExceeded(
+            "这张办理单同时满足的规则测试超过了 durable-rules 的上限（约 64 个），无法评估；"
+            "请拆分规则文件或合并相近的条件（huhang lint 会指出哪个文件）"
+        )
     return EngineError(code, f"{detail}: {exc}")
 
 

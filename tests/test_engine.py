@@ -406,3 +406,19 @@ def test_in_is_compiled_as_alternatives(kernel: Kernel) -> None:
     assert kernel.evaluate(make_ticket(assessment__authority_level="省级")).grade.grade == "D"
     assert kernel.evaluate(make_ticket(assessment__authority_level="市级")).grade.grade == "A"
     assert "$in" not in kernel._grading.engine.definition_json
+
+
+# --------------------------------------------------------------------------- the matched-test stack
+
+
+def test_more_than_64_tests_holding_at_once_is_a_clear_input_error() -> None:
+    from kernel.engine import EngineLimitExceeded
+
+    with Engine([{"$gte": {"f_x": i}} for i in range(64)]) as engine:
+        assert len(engine.collect({"f_x": 10_000})) == 64
+    with (
+        Engine([{"$gte": {"f_x": i}} for i in range(65)]) as engine,
+        pytest.raises(EngineLimitExceeded) as info,
+    ):
+        engine.collect({"f_x": 10_000})
+    assert "超过了 durable-rules 的上限（约 64 个）" in str(info.value)

@@ -1,0 +1,1681 @@
+"""``huhang lint``: find what is wrong with a rule set that ``huhang validate`` accepts.
+
+``validate`` checks each file on its own. ``lint`` reads the whole, valid rule set and looks for
+mistakes that only show across rules and files (docs/lint.md has an example of each):
+
+- ``LINT-SHADOWED``: a rule that never decides -- under first match (or priority) the rules
+  before it take every ticket it matches, no valid ticket satisfies it, or (collect) its only
+  outcome is always replaced by a rule of higher precedence;
+- ``LINT-GAP``: a ticket that no grading rule grades, or that gets no primary handler;
+- ``LINT-CONFLICT``: two routing rules of equal precedence that can both hold and name
+  different units for ``primary`` or ``feedback_owner`` (file order silently decides);
+- ``LINT-GRADE-CLOCKS``: a grade grading can give that no resolution clock runs for, or a grade
+  deadlines.yaml names that grading never gives;
+- ``LINT-UNKNOWN-TARGET``: a routing outcome that is, or can resolve to, the wrong kind of
+  unit (an office as primary handler, a department as coordinator, an unregistered unit);
+- ``LINT-DEAD-DEDUCTION``: a scoring deduction that nothing can trigger;
+- ``LINT-ENGINE``: the size of each rule file against the durable-rules limits (info), and a
+  warning when one ticket satisfies more distinct engine tests than durable-rules can take.
+
+**How "no ticket exists" is decided.** Exactly, not by sampling. Every condition depends on a
+field only through finitely many *equivalence classes* of its values: for a reference or enum
+field, the values that pass the same tests; for a number or a date, the thresholds compared
+with and the intervals between them; for a list, which tested members it holds and its length
+between the compared counts; for a text, which tested substrings it contains; for an optional
+field, also "left empty". :class:`_Space` builds one representative per class and searches
+their combinations with three-valued logic (a branch stops as soon as a condition that must
+hold is false or one that must not hold is true), solves groups of conditions that share no
+field separately, and decides a test of the routing ``grade`` from the grading rules as soon
+as every grade still possible agrees. A search that exceeds its step budget, or meets a field
+whose classes it cannot all build, is reported as "could not decide" (info), never as a finding.
+
+Every example ticket is real: it passes :func:`kernel.ticket.validate_ticket`, is checked
+again with the reference semantics (:func:`kernel.rules.conditions.holds`), and is then reduced
+to the fields that matter.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import json
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator
+
+from kernel.contracts import describe_value, load_schema
+from kernel.creditcode import ALPHABET, complete
+from kernel.creditcode import is_valid as credit_code_valid
+from kernel.engine import EngineLimitExceeded
+from kernel.errors import EngineError, ProblemsError, TicketInvalid
+from kernel.events import TICKET_EVENTS
+from kernel.eventtypes import EVENT_TYPES
+from kernel.rules.compile import MessagePlan, compile_rule_file, lower_leaf
+from kernel.rules.conditions import (
+    All,
+    Always,
+    AnyOf,
+    Condition,
+    Leaf,
+    Not,
+    holds,
+    leaf_holds,
+    leaves,
+)
+from kernel.rules.deadlines import GRADES, ClockRule, DeadlineRules
+from kernel.rules.fields import FieldSpec, fields_for
+from kernel.rules.load import (
+    MAX_DISTINCT_TESTS_PER_FIELD,
+    MAX_RULES_PER_FILE,
+    UNIT_LIST_SLOTS,
+    UNIT_SLOTS,
+)
+from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
+from kernel.rules.reference import UNIT_KINDS
+from kernel.rules.scoring import DeductionRule, ScoringRules
+from kernel.sourcefile import PathKey, SourceDoc, read_file
+from kernel.ticket import validate_ticket
+
+ERROR, WARNING, INFO = "error", "warning", "info"
+SEVERITIES = (ERROR, WARNING, INFO)
+SEVERITY_WORDS = {ERROR: "错误", WARNING: "警告", INFO: "提示"}
+
+SHADOWED = "LINT-SHADOWED"
+GAP = "LINT-GAP"
+CONFLICT = "LINT-CONFLICT"
+GRADE_CLOCKS = "LINT-GRADE-CLOCKS"
+UNKNOWN_TARGET = "LINT-UNKNOWN-TARGET"
+DEAD_DEDUCTION = "LINT-DEAD-DEDUCTION"
+ENGINE = "LINT-ENGINE"
+CODES = (SHADOWED, GAP, CONFLICT, GRADE_CLOCKS, UNKNOWN_TARGET, DEAD_DEDUCTION, ENGINE)
+
+# Search budget: steps (assignments tried) for one question and for the whole run.
+MAX_STEPS = 20_000
+MAX_TOTAL_STEPS = 200_000
+# durable-rules keeps the tests that hold for a message, and still wait to be followed, on a
+# stack of 64 (MAX_STACK_SIZE in its events.c); a message that overflows it fails with error
+# 303, whatever the rules make of it (on 2.0.28: 64 rules ``amount ge N`` pass, 65 fail). How
+# full the stack gets depends on how the tests are nested, so lint counts the distinct tests
+# one ticket satisfies and, past this number, runs that ticket through the engine to be sure.
+ENGINE_MAX_TRUE_TESTS = 64
+# Beyond this many tested members of one list (or substrings of one text), the subsets are not
+# all enumerated and a negative answer becomes "could not decide".
+MAX_MEMBERS = 10
+
+SLOT_WORDS = {
+    "primary": "主办单位",
+    "co_handlers": "协办单位",
+    "feedback_owner": "反馈责任单位",
+    "coordinators": "协调单位",
+}
+# Events that can happen while a ticket is open and not yet resolved: a clock that starts at one
+# of them runs before the resolution it waits for.
+BEFORE_RESOLUTION = frozenset(
+    {
+        "ticket.collected",
+        "ticket.reported",
+        "ticket.graded",
+        "ticket.overridden",
+        "ticket.dispatched",
+        "ticket.progress_reported",
+        "ticket.reopened",
+    }
+)
+ESCALATION_EVENTS = {
+    "supervision.issued": "supervision",
+    "notice.published": "notice",
+    "interview.recommended": "interview",
+}
+ACTION_WORDS = {"supervision": "督办", "notice": "通报", "interview": "约谈"}
+
+
+# --------------------------------------------------------------------------- findings
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One lint finding, located at ``path:line:col`` like a validation problem."""
+
+    path: str
+    line: int
+    col: int
+    code: str
+    severity: str  # error | warning | info
+    message: str
+    example: dict[str, Any] | None = field(default=None, compare=False)
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}:{self.col}: {self.code} [{self.severity}] {self.message}"
+
+    def sort_key(self) -> tuple[str, int, int, str, str]:
+        """Order of the report: file, line, column, code, message."""
+        return (self.path, self.line, self.col, self.code, self.message)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready form (``example`` is null when there is none)."""
+        return {
+            "path": self.path,
+            "line": self.line,
+            "col": self.col,
+            "code": self.code,
+            "severity": self.severity,
+            "message": self.message,
+            "example": self.example,
+        }
+
+
+def lint(
+    ruleset: RuleSet, *, max_steps: int = MAX_STEPS, max_total_steps: int = MAX_TOTAL_STEPS
+) -> list[Finding]:
+    """Every finding for a loaded (valid) rule set, sorted by location."""
+    return _Linter(ruleset, max_steps, max_total_steps).run()
+
+
+def exit_code(findings: Sequence[Finding]) -> int:
+    """2 if any error, 1 if any warning, else 0."""
+    severities = {f.severity for f in findings}
+    if ERROR in severities:
+        return 2
+    return 1 if WARNING in severities else 0
+
+
+class _ExampleDumper(yaml.SafeDumper):
+    """Block mappings with flow lists: ``departments: [发改委, 工信局]``."""
+
+
+def _flow_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
+
+
+_ExampleDumper.add_representer(list, _flow_list)
+
+
+def render_findings(findings: Sequence[Finding], fmt: str = "text") -> str:
+    """The report: ``text`` (one line per finding, example tickets as indented YAML, a summary
+    line) or ``json`` (a list of :meth:`Finding.as_dict`)."""
+    if fmt == "json":
+        return json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2) + "\n"
+    if fmt != "text":
+        raise ValueError(f"unknown format {fmt!r}")
+    lines: list[str] = []
+    for finding in findings:
+        lines.append(str(finding))
+        if finding.example is not None:
+            dumped = yaml.dump(
+                finding.example,
+                Dumper=_ExampleDumper,
+                allow_unicode=True,
+                sort_keys=False,
+                width=1000,
+            )
+            lines.extend(f"    {line}" for line in dumped.splitlines())
+    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
+    if findings:
+        parts = "、".join(f"{SEVERITY_WORDS[s]} {counts[s]} 项" for s in SEVERITIES)
+        lines.append(f"规则检查：{parts}")
+    else:
+        lines.append("规则检查：没有发现问题")
+    return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------------------------------------- the search
+
+
+class _Absent:
+    """The value of an optional field that was left empty."""
+
+    def __repr__(self) -> str:
+        return "<absent>"
+
+
+ABSENT = _Absent()
+
+
+class _OutOfSteps(Exception):
+    """The search used up its budget."""
+
+
+@dataclass(frozen=True)
+class _Var:
+    """A field and one representative value per equivalence class that matters."""
+
+    field: str
+    values: tuple[Any, ...]
+    exact: bool = True
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """The outcome of one search: an example ticket, or none (decided or not)."""
+
+    ticket: dict[str, Any] | None = None
+    values: dict[str, Any] | None = None
+    decided: bool = True
+    reason: str = ""
+
+    @property
+    def found(self) -> bool:
+        """True when an example exists."""
+        return self.ticket is not None
+
+    @property
+    def impossible(self) -> bool:
+        """True when it is proven that no ticket exists."""
+        return self.ticket is None and self.decided
+
+
+Check = Callable[[dict[str, Any]], bool]
+Grade = str | None
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A constraint of one search: a condition that must hold, one that must not, or a check
+    on the units an outcome resolves to; ``fields`` are the fields its answer depends on."""
+
+    kind: str  # must | never | check
+    fields: frozenset[str]
+    cond: Condition | None = None
+    check: Check | None = None
+
+
+def _unit_values(value: UnitValue, values: Mapping[str, Any]) -> list[str]:
+    """The units an outcome names for a ticket (as :mod:`kernel.evaluate` resolves them)."""
+    if value.unit is not None:
+        return [value.unit]
+    found = values.get(value.ref or "")
+    if isinstance(found, list):
+        return [str(v) for v in found]
+    return [] if found is None else [str(found)]
+
+
+def _subschema(root: dict[str, Any], path: str) -> dict[str, Any]:
+    node = root
+    for part in path.split("."):
+        node = node["properties"][part]
+    return node
+
+
+def _fillers(taken: Sequence[str]) -> tuple[str, str]:
+    """Two characters that occur in none of ``taken``: a filler and a separator."""
+    free = [ch for ch in "〇□△◇☆※◎▽" if not any(ch in text for text in taken)]
+    if len(free) < 2:  # pragma: no cover - only with rules quoting all eight symbols
+        free = [chr(0xE000 + i) for i in range(2)]
+    return free[0], free[1]
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    if a is ABSENT or b is ABSENT:
+        return a is b
+    return type(a) is type(b) and bool(a == b)
+
+
+class _Space:
+    """The tickets that matter to a question, one per equivalence class, and the search."""
+
+    def __init__(self, ruleset: RuleSet, max_steps: int, max_total_steps: int) -> None:
+        self.ruleset = ruleset
+        self.reference = ruleset.reference
+        self.fields = fields_for("routing")
+        self.schema = load_schema("ticket")
+        self.max_steps = max_steps
+        self.steps_left = max_total_steps
+        self.grading = ruleset.grading
+        self.grading_leaves = [lf for r in self.grading.rules for lf in leaves(r.when)]
+        self.grading_fields = frozenset(lf.field for lf in self.grading_leaves)
+        self._validators: dict[str, Draft202012Validator] = {}
+        self._valid_cache: dict[tuple[str, str], bool] = {}
+        self._vars: dict[tuple[str, frozenset[Leaf], tuple[str, ...] | None], _Var] = {}
+        self.base = self._base_ticket()
+
+    # ------------------------------------------------------------------ the rules in Python
+
+    def grade_of(self, values: Mapping[str, Any]) -> Grade:
+        """The grade the grading rules give (the reference semantics)."""
+        rules = [r for r in self.grading.rules if holds(r.when, dict(values))]
+        if not rules:
+            return None
+        if self.grading.hit_policy == "first":
+            return str(rules[0].then["grade"])
+        best = rules[0]
+        for rule in rules[1:]:
+            if rule.precedence > best.precedence:
+                best = rule
+        return str(best.then["grade"])
+
+    def singles(self, values: Mapping[str, Any]) -> dict[str, tuple[Rule, str]]:
+        """Who gets ``primary`` and ``feedback_owner`` (highest precedence, then file order)."""
+        matches = [r for r in self.ruleset.routing.rules if holds(r.when, dict(values))]
+        out: dict[str, tuple[Rule, str]] = {}
+        for rule in sorted(matches, key=lambda r: (-r.precedence, r.index)):
+            for slot in UNIT_SLOTS:
+                if slot in rule.then and slot not in out:
+                    units = _unit_values(rule.then[slot], values)
+                    if units:
+                        out[slot] = (rule, units[0])
+        return out
+
+    # ------------------------------------------------------------------ three-valued logic
+
+    def tv(self, cond: Condition, values: dict[str, Any], assigned: set[str]) -> bool | None:
+        """Evaluate with some fields unassigned: None when the answer still depends on them."""
+        if isinstance(cond, Leaf):
+            if cond.field == "grade":
+                return self._grade_tv(cond, values, assigned)
+            if cond.field not in assigned:
+                return None
+            return leaf_holds(cond, values)
+        if isinstance(cond, All):
+            result: bool | None = True
+            for item in cond.items:
+                got = self.tv(item, values, assigned)
+                if got is False:
+                    return False
+                if got is None:
+                    result = None
+            return result
+        if isinstance(cond, AnyOf):
+            result = False
+            for item in cond.items:
+                got = self.tv(item, values, assigned)
+                if got is True:
+                    return True
+                if got is None:
+                    result = None
+            return result
+        if isinstance(cond, Not):
+            got = self.tv(cond.item, values, assigned)
+            return None if got is None else not got
+        return True
+
+    def _grade_tv(self, leaf: Leaf, values: dict[str, Any], assigned: set[str]) -> bool | None:
+        """A test of the grade, decided as soon as every grade still possible agrees."""
+        possible: set[Grade] = set()
+        answers = [(r, self.tv(r.when, values, assigned)) for r in self.grading.rules]
+        if self.grading.hit_policy == "first":
+            for rule, got in answers:
+                if got is False:
+                    continue
+                possible.add(str(rule.then["grade"]))
+                if got is True:
+                    break
+            else:
+                possible.add(None)
+        elif any(got is None for _, got in answers):
+            possible = {str(r.then["grade"]) for r, got in answers if got is not False}
+            if not any(got is True for _, got in answers):
+                possible.add(None)
+        else:
+            possible.add(self.grade_of(values))
+        results = {leaf_holds(leaf, {} if g is None else {"grade": g}) for g in possible}
+        return results.pop() if len(results) == 1 else None
+
+    def depends_on(self, cond: Condition) -> frozenset[str]:
+        """The ticket fields ``cond`` reads (a test of the grade reads the grading fields)."""
+        out: set[str] = set()
+        for test in leaves(cond):
+            if test.field == "grade":
+                out |= self.grading_fields
+            else:
+                out.add(test.field)
+        return frozenset(out)
+
+    # ------------------------------------------------------------------ tickets
+
+    def _base_ticket(self) -> dict[str, Any]:
+        """A minimal valid ticket; the search overwrites the fields that matter."""
+        ref = self.reference
+        departments = ref.ids("departments")
+        units = ref.ids("units")
+        territories = ref.ids("territories")
+        categories = ref.ids("categories")
+        enum = self.fields["assessment.authority_level"].enum
+        return {
+            "ticket_id": "LINT-EXAMPLE",
+            "collected_on": "2026-01-05",
+            "category": categories[0] if categories else "",
+            "summary": "示例问题",
+            "enterprise": {
+                "credit_code": complete("91610700MA6YT2A0X"),
+                "name": "示例企业有限公司",
+                "territory": territories[0] if territories else "",
+                "lead_unit": (departments or units or [""])[0],
+            },
+            "assessment": {"authority_level": enum[0] if enum else ""},
+        }
+
+    def plain(self, path: str) -> Any:
+        """The value a field has in the base ticket (ABSENT for an unfilled optional field)."""
+        spec = self.fields[path]
+        if spec.default is not None:
+            return copy.deepcopy(spec.default)
+        node: Any = self.base
+        for part in path.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return ABSENT
+            node = node[part]
+        return node
+
+    def ticket(self, assignment: Mapping[str, Any]) -> dict[str, Any]:
+        """The base ticket with ``assignment`` applied; defaults are left out."""
+        data = copy.deepcopy(self.base)
+        for path, value in assignment.items():
+            spec = self.fields.get(path)
+            if spec is None or path == "grade":
+                continue
+            *parents, last = path.split(".")
+            node = data
+            for part in parents:
+                node = node.setdefault(part, {})
+            if value is ABSENT or (spec.default is not None and value == spec.default):
+                node.pop(last, None)
+            else:
+                node[last] = copy.deepcopy(value)
+        return _ordered(data, self.schema)
+
+    def _valid(self, spec: FieldSpec, value: Any) -> bool:
+        """Whether one field may hold ``value`` in a valid ticket (cached)."""
+        if value is ABSENT:
+            return not spec.required and spec.default is None
+        key = (spec.path, json.dumps(value, ensure_ascii=False, sort_keys=True))
+        known = self._valid_cache.get(key)
+        if known is None:
+            known = self._check_value(spec, value)
+            self._valid_cache[key] = known
+        return known
+
+    def _validator(self, key: str, schema: dict[str, Any]) -> Draft202012Validator:
+        found = self._validators.get(key)
+        if found is None:
+            found = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
+            self._validators[key] = found
+        return found
+
+    def _check_value(self, spec: FieldSpec, value: Any) -> bool:
+        schema = _subschema(self.schema, spec.path)
+        if spec.type == "array" and isinstance(value, list):
+            # A list is valid when each item is (checked once per item) and, where the
+            # contract asks for it, no item repeats.
+            item_schema = schema.get("items", {})
+            items = self._validator(f"{spec.path}[]", item_schema)
+            if schema.get("uniqueItems") and len({json.dumps(v) for v in value}) != len(value):
+                return False
+            if not all(self._item_ok(spec, items, item) for item in value):
+                return False
+            rest = {k: v for k, v in schema.items() if k not in ("items", "uniqueItems")}
+            return self._validator(f"{spec.path}*", rest).is_valid(value)
+        if not self._validator(spec.path, schema).is_valid(value):
+            return False
+        if spec.ref and self.reference.check(spec.ref, str(value)) is not None:
+            return False
+        return not (spec.path == "enterprise.credit_code" and not credit_code_valid(str(value)))
+
+    def _item_ok(self, spec: FieldSpec, validator: Draft202012Validator, item: Any) -> bool:
+        key = (f"{spec.path}[]", json.dumps(item, ensure_ascii=False))
+        known = self._valid_cache.get(key)
+        if known is None:
+            known = validator.is_valid(item) and (
+                not spec.ref or self.reference.check(spec.ref, str(item)) is None
+            )
+            self._valid_cache[key] = known
+        return known
+
+    # ------------------------------------------------------------------ domains
+
+    def var(self, path: str, tests: Sequence[Leaf], *, outcome: Sequence[str] | None) -> _Var:
+        """One representative of ``path`` per class of the leaf ``tests`` (the plain value
+        first). ``outcome``: the field is also read by a ``{ref}`` outcome, so keep two units
+        per class and unit kind, and these literal units."""
+        key = (path, frozenset(tests), None if outcome is None else tuple(outcome))
+        found = self._vars.get(key)
+        if found is None:
+            found = self._vars[key] = self._make_var(path, tests, outcome)
+        return found
+
+    def _make_var(self, path: str, tests: Sequence[Leaf], outcome: Sequence[str] | None) -> _Var:
+        spec = self.fields[path]
+        exact = True
+        if spec.type == "array":
+            # Already one list per class: members tested x lengths between the counts.
+            lists, exact = self._lists(spec, tests)
+            return _Var(path, tuple(lists), exact)
+        if spec.type == "boolean":
+            candidates: list[Any] = [False, True]
+        elif spec.enum or spec.ref:
+            candidates = list(spec.enum) if spec.enum else self.reference.ids(str(spec.ref))
+        elif spec.type in ("integer", "number", "date"):
+            candidates = self._ordered_values(spec, tests)
+        else:
+            candidates, exact = self._texts(spec, tests)
+        if not spec.required and spec.default is None:
+            candidates.append(ABSENT)
+        candidates.insert(0, self.plain(path))
+        keep = 1 if outcome is None else 2
+        seen: dict[Any, int] = defaultdict(int)
+        values: list[Any] = []
+        for value in candidates:
+            if not self._valid(spec, value) or any(_same_value(value, v) for v in values):
+                continue
+            # Absent and present stay apart even when every test agrees: the engine tests
+            # them differently (see :meth:`_Linter.true_tests`).
+            key: Any = (
+                value is ABSENT,
+                tuple(leaf_holds(t, {} if value is ABSENT else {path: value}) for t in tests),
+            )
+            if outcome is not None:
+                unit = self.reference.units.get(value) if isinstance(value, str) else None
+                key = (key, unit.kind if unit else None)
+            if seen[key] < keep or (outcome is not None and value in outcome):
+                seen[key] += 1
+                values.append(value)
+        return _Var(path, tuple(values), exact)
+
+    def _ordered_values(self, spec: FieldSpec, tests: Sequence[Leaf]) -> list[Any]:
+        is_date = spec.type == "date"
+        minimum = _subschema(self.schema, spec.path).get("minimum")
+
+        def num(value: Any) -> float:
+            return float(dt.date.fromisoformat(value).toordinal()) if is_date else float(value)
+
+        points: set[float] = set()
+        for test in tests:
+            if test.op == "exists":
+                continue
+            for value in test.value if test.op in ("in", "not_in") else (test.value,):
+                points.add(num(value))
+        if minimum is not None:
+            points.add(float(minimum))
+        if not points:
+            points.add(num("2026-01-05") if is_date else 0.0)
+        ordered = sorted(points)
+        if spec.type == "number":
+            candidates = set(ordered) | {ordered[0] - 1, ordered[-1] + 1}
+            candidates |= {(a + b) / 2 for a, b in itertools.pairwise(ordered)}
+        else:  # integers and dates: every class between two points holds point + 1
+            candidates = {p + d for p in ordered for d in (-1, 0, 1)}
+        out: list[Any] = []
+        for point in sorted(candidates):
+            if minimum is not None and point < minimum:
+                continue
+            if is_date:
+                try:
+                    out.append(dt.date.fromordinal(int(point)).isoformat())
+                except (ValueError, OverflowError):
+                    continue
+            elif spec.type == "integer" or point.is_integer():
+                out.append(int(point))
+            else:
+                out.append(point)
+        return out
+
+    def _texts(self, spec: FieldSpec, tests: Sequence[Leaf]) -> tuple[list[Any], bool]:
+        equal: list[str] = []
+        parts: list[str] = []
+        for test in tests:
+            if test.op == "contains":
+                if test.value not in parts:
+                    parts.append(str(test.value))
+            elif test.op != "exists":
+                for value in test.value if test.op in ("in", "not_in") else (test.value,):
+                    if isinstance(value, str) and value not in equal:
+                        equal.append(value)
+        exact = True
+        if len(parts) > MAX_MEMBERS:
+            exact = False
+            subsets: list[tuple[str, ...]] = [(), *((p,) for p in parts)]
+        else:
+            subsets = [s for n in range(len(parts) + 1) for s in itertools.combinations(parts, n)]
+        filler, sep = _fillers([*equal, *parts])
+        values: list[Any] = list(equal)
+        for subset in subsets:
+            # A filler and a separator that occur in no tested text make the text contain
+            # exactly the parts in ``subset`` (and what they contain), and equal none of them.
+            text = filler + sep.join(subset)
+            if self._valid(spec, text):
+                values.append(text)
+            elif not subset and spec.path == "enterprise.credit_code":
+                fresh = (complete(f"91610700MA6YT2A0{c}") for c in ALPHABET)
+                values.append(next(code for code in fresh if code not in equal))
+            else:
+                exact = False
+        return values, exact
+
+    def all_members(self, spec: FieldSpec, tests: Sequence[Leaf]) -> list[Any]:
+        """Values holding every tested member (or text) at once, with lengths around each
+        compared count: the class representatives cover these only up to ``MAX_MEMBERS``."""
+        parts = list(dict.fromkeys(t.value for t in tests if t.op == "contains"))
+        if not parts or (spec.type == "string" and (spec.enum or spec.ref)):
+            return []
+        filler, sep = _fillers([str(p) for p in parts])
+        if spec.type == "string":
+            text = filler + sep.join(str(p) for p in parts)
+            return [text] if self._valid(spec, text) else []
+        counts = {int(t.value) for t in tests if t.count}
+        others = (
+            [u for u in self.reference.ids(spec.ref) if u not in parts]
+            if spec.ref
+            else [f"{filler}{i}" for i in range(1, max(counts, default=0) + 3)]
+        )
+        lengths = {len(parts)} | {c + d for c in counts for d in (-1, 0, 1)}
+        out: list[Any] = []
+        for n in sorted(x for x in lengths if x >= len(parts)):
+            value = [*parts, *others[: n - len(parts)]]
+            if self._valid(spec, value):
+                out.append(value)
+        return out
+
+    def _lists(self, spec: FieldSpec, tests: Sequence[Leaf]) -> tuple[list[Any], bool]:
+        members: list[Any] = []
+        counts: set[int] = set()
+        for test in tests:
+            if test.count:
+                counts.add(int(test.value))
+            elif test.op == "contains" and test.value not in members:
+                members.append(test.value)
+        exact = True
+        if spec.ref:
+            others: list[Any] = [u for u in self.reference.ids(spec.ref) if u not in members]
+            unbounded = False
+        else:
+            filler, _ = _fillers([str(m) for m in members])
+            others = [f"{filler}{i}" for i in range(1, max(counts, default=0) + 3)]
+            unbounded = True
+        if len(members) > MAX_MEMBERS:
+            exact = False
+            subsets: list[tuple[Any, ...]] = [(), *((m,) for m in members)]
+        else:
+            subsets = [
+                s for n in range(len(members) + 1) for s in itertools.combinations(members, n)
+            ]
+        plain = self.plain(spec.path)
+        values: list[Any] = [plain] if self._valid(spec, plain) else []
+        for subset in subsets:
+            low = len(subset)
+            # Each class of lengths (between the compared counts) holds ``low`` or a count
+            # plus or minus one; beyond the largest count + 1 all lengths are alike.
+            high = max([*counts, low]) + 1 if unbounded else low + len(others)
+            lengths = {low} | {c + d for c in counts for d in (-1, 0, 1)}
+            for n in sorted(x for x in lengths if low <= x <= high):
+                value = [*subset, *others[: n - low]]
+                if value == plain:
+                    continue
+                if self._valid(spec, value):
+                    values.append(value)
+                else:
+                    exact = False
+        return values, exact
+
+    # ------------------------------------------------------------------ search
+
+    def search(
+        self,
+        must: Sequence[Condition],
+        never: Sequence[Condition] = (),
+        *,
+        check: Check | None = None,
+        outcome: Mapping[str, Sequence[str]] | None = None,
+    ) -> _Answer:
+        """A valid ticket for which every ``must`` holds and no ``never`` holds; ``check``
+        (with ``outcome``: the fields it reads, and literal units to try for them) must pass
+        too."""
+        outcome = outcome or {}
+        items = [_Item("must", self.depends_on(c), c) for c in must]
+        items += [_Item("never", self.depends_on(c), c) for c in never]
+        if check is not None:
+            items.append(_Item("check", frozenset(outcome), check=check))
+        tests: dict[str, list[Leaf]] = defaultdict(list)
+        conds = [*must, *never]
+        if any(t.field == "grade" for c in conds for t in leaves(c)):
+            conds += [r.when for r in self.grading.rules]
+        for cond in conds:
+            for test in leaves(cond):
+                tests[test.field].append(test)
+        # Fields in the order the conditions name them, then those only a test of the grade
+        # reads, then those only the check reads.
+        named = [t.field for c in (*must, *never) for t in leaves(c) if t.field != "grade"]
+        extra = sorted(f for item in items for f in item.fields)
+        order = list(dict.fromkeys([*named, *extra, *outcome]))
+        variables = {f: self.var(f, tests.get(f, []), outcome=outcome.get(f)) for f in order}
+        rank = {f: i for i, f in enumerate(order)}
+        inexact = [f for f, v in variables.items() if not v.exact]
+        values: dict[str, Any] = {}
+        assigned: set[str] = set()
+        trail: list[str] = []
+        steps = 0
+
+        def assign(path: str, value: Any) -> None:
+            if value is ABSENT:
+                values.pop(path, None)
+            else:
+                values[path] = value
+            assigned.add(path)
+            trail.append(path)
+
+        def undo(mark: int) -> None:
+            while len(trail) > mark:
+                path = trail.pop()
+                values.pop(path, None)
+                assigned.discard(path)
+
+        def decide(item: _Item) -> bool | None:
+            if item.check is not None:
+                return item.check(values) if item.fields <= assigned else None
+            assert item.cond is not None
+            return self.tv(item.cond, values, assigned)
+
+        def components(pending: list[_Item]) -> list[list[_Item]]:
+            groups: list[tuple[set[str], list[_Item]]] = []
+            for item in pending:
+                free = set(item.fields - assigned)
+                joined = [g for g in groups if g[0] & free]
+                for group in joined:
+                    groups.remove(group)
+                    free |= group[0]
+                groups.append((free, [i for g in joined for i in g[1]] + [item]))
+            return [members for _, members in groups]
+
+        def choose(pending: list[_Item]) -> str:
+            for item in pending:  # the conditions that must hold first, in rule order
+                if item.kind == "must" and item.cond is not None:
+                    for test in leaves(item.cond):
+                        for path in sorted(self.depends_on(test), key=rank.__getitem__):
+                            if path not in assigned:
+                                return path
+            free = [f for item in pending for f in item.fields if f not in assigned]
+            return min(free, key=lambda f: (-free.count(f), rank[f]))
+
+        def solve(pending: list[_Item]) -> bool:
+            nonlocal steps
+            steps += 1
+            self.steps_left -= 1
+            if steps > self.max_steps or self.steps_left < 0:
+                raise _OutOfSteps
+            still: list[_Item] = []
+            for item in pending:
+                got = decide(item)
+                if got is None:
+                    still.append(item)
+                elif got == (item.kind == "never"):
+                    return False
+            if not still:
+                return True
+            groups = components(still)
+            if len(groups) > 1:  # no shared field: each group is solved on its own
+                mark = len(trail)
+                for group in groups:
+                    if not solve(group):
+                        undo(mark)
+                        return False
+                return True
+            path = choose(still)
+            mark = len(trail)
+            for value in variables[path].values:
+                assign(path, value)
+                if solve(still):
+                    return True
+                undo(mark)
+            return False
+
+        def finish(assignment: dict[str, Any]) -> _Answer | None:
+            mapping = self.ticket(assignment)
+            try:
+                ticket = validate_ticket(mapping, self.reference, "<lint>")
+            except TicketInvalid:
+                return None
+            full = dict(ticket.values)
+            grade = self.grade_of(full)
+            if grade is not None:
+                full["grade"] = grade
+            if not all(holds(c, full) for c in must) or any(holds(c, full) for c in never):
+                return None
+            if check is not None and not check(full):
+                return None
+            return _Answer(mapping, full)
+
+        try:
+            solved = solve(items)
+        except _OutOfSteps:
+            return _Answer(
+                decided=False, reason=f"需要检查的取值组合超过上限（{self.max_steps} 步）"
+            )
+        if solved:
+            assignment = {f: values.get(f, ABSENT) for f in order if f in assigned}
+            answer = finish(assignment)
+            if answer is None:  # pragma: no cover - the search and the contract agree
+                return _Answer(decided=False, reason="找到的取值组合构不成有效的办理单")
+            return self._simplify(answer, assignment, finish)
+        if inexact:
+            return _Answer(
+                decided=False, reason=f"字段 {'、'.join(inexact)} 的取值太多，无法逐一检查"
+            )
+        return _Answer()
+
+    def _simplify(
+        self,
+        answer: _Answer,
+        assignment: dict[str, Any],
+        finish: Callable[[dict[str, Any]], _Answer | None],
+    ) -> _Answer:
+        """Reset each field to its plain value while the example still answers the question,
+        so that an example shows only what matters."""
+        current = dict(assignment)
+        for path in list(current):
+            plain = self.plain(path)
+            if _same_value(current[path], plain):
+                continue
+            trial = {**current, path: plain}
+            simpler = finish(trial)
+            if simpler is not None:
+                answer, current = simpler, trial
+        return answer
+
+
+def _ordered(data: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
+    """``data`` with its keys in the ticket contract's order (nested objects too)."""
+    props = schema.get("properties", {})
+    out: dict[str, Any] = {}
+    for key in [*props, *(k for k in data if k not in props)]:
+        if key in data:
+            value = data[key]
+            sub = props.get(key, {})
+            out[key] = _ordered(value, sub) if isinstance(value, dict) else value
+    return out
+
+
+# --------------------------------------------------------------------------- locations
+
+
+class _Docs:
+    """Source positions, read again from the rule folder when a finding needs one."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._docs: dict[str, SourceDoc | None] = {}
+
+    def doc(self, shown: str) -> SourceDoc | None:
+        """The document of the file shown as ``shown`` (None if it cannot be read again)."""
+        if shown not in self._docs:
+            try:
+                self._docs[shown] = read_file(self.directory / Path(shown).name, shown)
+            except ProblemsError:
+                self._docs[shown] = None
+        return self._docs[shown]
+
+    def where(self, shown: str, path: PathKey, *, key: bool = False) -> tuple[int, int]:
+        """Line and column of ``path`` in the file shown as ``shown`` (0, 0 if unreadable)."""
+        doc = self.doc(shown)
+        return doc.where(path, key=key) if doc is not None else (0, 0)
+
+
+# --------------------------------------------------------------------------- the checks
+
+
+def _rule_name(rule: Rule) -> str:
+    return f"{rule.id}「{rule.title}」" if rule.title else rule.id
+
+
+def _ids(rules: Sequence[Rule]) -> str:
+    return "、".join(r.id for r in rules)
+
+
+def _kind_word(unit_id: str, ruleset: RuleSet) -> str:
+    unit = ruleset.reference.units.get(unit_id)
+    return UNIT_KINDS.get(unit.kind, unit.kind) if unit else "未登记的单位"
+
+
+def _resolve_schema_ref(root: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    while "$ref" in node:
+        target: Any = root
+        for part in str(node["$ref"]).removeprefix("#/").split("/"):
+            target = target[part]
+        node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+    return node
+
+
+def _payload_schema(event_type: str) -> dict[str, Any] | None:
+    """The payload schema of an event type (from event.schema.json), or None if it has none."""
+    root = load_schema("event")
+    for branch in root.get("allOf", []):
+        kinds = branch.get("if", {}).get("properties", {}).get("type", {}).get("enum", [])
+        if event_type in kinds:
+            payload = branch.get("then", {}).get("properties", {}).get("payload")
+            if isinstance(payload, dict):
+                return _resolve_schema_ref(root, payload)
+    return None
+
+
+class _Linter:
+    def __init__(self, ruleset: RuleSet, max_steps: int, max_total_steps: int) -> None:
+        self.ruleset = ruleset
+        self.space = _Space(ruleset, max_steps, max_total_steps)
+        self.docs = _Docs(ruleset.directory)
+        self.findings: list[Finding] = []
+        # Rule id -> True (fires for some ticket), False (never), None (could not decide).
+        self.fires: dict[str, bool | None] = {}
+
+    def add(
+        self,
+        path: str,
+        where: tuple[int, int],
+        code: str,
+        severity: str,
+        message: str,
+        example: dict[str, Any] | None = None,
+    ) -> None:
+        self.findings.append(Finding(path, where[0], where[1], code, severity, message, example))
+
+    def at_rule(self, rule: Rule, code: str, severity: str, message: str, **kw: Any) -> None:
+        self.add(rule.path, (rule.line, rule.col), code, severity, message, **kw)
+
+    def run(self) -> list[Finding]:
+        grading = self.ruleset.grading
+        routing = self.ruleset.routing
+        self.ordered_rules(grading)
+        self.gap(grading)
+        self.collect_rules(routing)
+        self.routing_gap(routing)
+        self.conflicts(routing)
+        self.targets(routing)
+        produced = self.produced_grades()
+        self.grade_clocks(produced)
+        self.deductions(produced)
+        for rule_file in (grading, routing):
+            self.engine(rule_file)
+        return sorted(self.findings, key=Finding.sort_key)
+
+    # ------------------------------------------------------------------ 1. shadowing
+
+    @staticmethod
+    def beats(other: Rule, rule: Rule, policy: str) -> bool:
+        """Whether ``other`` wins over ``rule`` when both hold."""
+        if policy == "first":
+            return other.index < rule.index
+        return other.precedence > rule.precedence or (
+            other.precedence == rule.precedence and other.index < rule.index
+        )
+
+    def ordered_rules(self, rule_file: RuleFile) -> None:
+        """First match / priority: a rule is shadowed when the rules that beat it take every
+        ticket it matches."""
+        policy = rule_file.hit_policy
+        for rule in rule_file.rules:
+            winners = [r for r in rule_file.rules if self.beats(r, rule, policy)]
+            answer = self.space.search([rule.when], [r.when for r in winners])
+            if answer.found:
+                self.fires[rule.id] = True
+                continue
+            if not answer.decided:
+                self.fires[rule.id] = None
+                self.undecided(rule, answer)
+                continue
+            self.fires[rule.id] = False
+            if self.never_holds(rule):
+                continue
+            cover = self.cover(rule, winners)
+            words = "排在它前面的规则" if policy == "first" else "优先级更高（或相同而靠前）的规则"
+            self.at_rule(
+                rule,
+                SHADOWED,
+                WARNING,
+                f"规则 {_rule_name(rule)}永远不会命中：它能匹配的办理单都会先被{words} "
+                f"{_ids(cover)} 命中",
+            )
+
+    def never_holds(self, rule: Rule) -> bool:
+        """Report (and return True) when no valid ticket satisfies the rule at all."""
+        alone = self.space.search([rule.when])
+        if not alone.impossible:
+            return False
+        self.at_rule(
+            rule,
+            SHADOWED,
+            WARNING,
+            f"规则 {_rule_name(rule)}永远不会命中：没有任何有效的办理单满足它的条件"
+            + self.grade_hint(rule),
+        )
+        return True
+
+    def grade_hint(self, rule: Rule) -> str:
+        """For a routing rule that tests the grade: the grades it names that grading never gives."""
+        named = {
+            str(v)
+            for test in leaves(rule.when)
+            if test.field == "grade" and test.op in ("eq", "in")
+            for v in (test.value if test.op == "in" else (test.value,))
+        }
+        missing = sorted(named - self.produced_grades())
+        if not missing:
+            return ""
+        return f"（grading.yaml 的规则永远不会给出 {'、'.join(missing)} 级）"
+
+    def cover(self, rule: Rule, winners: Sequence[Rule]) -> list[Rule]:
+        """A small, irredundant set of ``winners`` that together take every ticket ``rule``
+        matches: add the winner of each ticket still uncovered, then drop the ones not needed."""
+        cover: list[Rule] = []
+        while True:
+            answer = self.space.search([rule.when], [w.when for w in cover])
+            if answer.values is None:
+                break
+            values = answer.values
+            taken = next((w for w in winners if w not in cover and holds(w.when, values)), None)
+            if taken is None:  # pragma: no cover - the rule was shown to be shadowed
+                break
+            cover.append(taken)
+        for other in list(cover):
+            rest = [w.when for w in cover if w is not other]
+            if len(cover) > 1 and self.space.search([rule.when], rest).impossible:
+                cover.remove(other)
+        return sorted(cover, key=lambda r: r.index)
+
+    def undecided(self, rule: Rule, answer: _Answer) -> None:
+        self.at_rule(rule, SHADOWED, INFO, f"无法判定规则 {rule.id} 是否会被覆盖：{answer.reason}")
+
+    def collect_rules(self, rule_file: RuleFile) -> None:
+        """Collect: a rule that never holds, or whose only outcomes are single units always
+        replaced by a rule of higher precedence (or equal precedence, earlier)."""
+        for rule in rule_file.rules:
+            answer = self.space.search([rule.when])
+            if answer.impossible:
+                self.fires[rule.id] = False
+                self.never_holds(rule)
+                continue
+            if not answer.decided:
+                self.fires[rule.id] = None
+                self.undecided(rule, answer)
+                continue
+            self.fires[rule.id] = True
+            has_other = any(rule.then.get(s) for s in (*UNIT_LIST_SLOTS, "agenda", "report_upward"))
+            slots = [s for s in UNIT_SLOTS if s in rule.then]
+            if has_other or not slots:
+                continue
+            covers: dict[str, list[Rule]] = {}
+            for slot in slots:
+                winners = [
+                    r for r in rule_file.rules if slot in r.then and self.beats(r, rule, "priority")
+                ]
+                if not self.space.search([rule.when], [w.when for w in winners]).impossible:
+                    break
+                covers[slot] = self.cover(rule, winners)
+            else:
+                text = "；".join(
+                    f"{SLOT_WORDS[s]}（{s}）总被 {_ids(c)} 覆盖" for s, c in covers.items()
+                )
+                self.at_rule(
+                    rule,
+                    SHADOWED,
+                    WARNING,
+                    f"规则 {_rule_name(rule)}不起作用：它给出的{text}（precedence 更高，或相同而靠前）",
+                )
+
+    # ------------------------------------------------------------------ 2. gaps
+
+    def rules_key(self, rule_file: RuleFile) -> tuple[int, int]:
+        return self.docs.where(rule_file.path, ("rules",), key=True)
+
+    def gap(self, rule_file: RuleFile) -> None:
+        answer = self.space.search([Always()], [r.when for r in rule_file.rules])
+        where = self.rules_key(rule_file)
+        if answer.found:
+            self.add(
+                rule_file.path,
+                where,
+                GAP,
+                WARNING,
+                "有办理单不会命中任何分级规则，得不到等级，例如下面这张：",
+                answer.ticket,
+            )
+        elif not answer.decided:
+            self.add(
+                rule_file.path,
+                where,
+                GAP,
+                INFO,
+                f"无法判定是否每张办理单都能分级：{answer.reason}",
+            )
+
+    def routing_gap(self, rule_file: RuleFile) -> None:
+        primary = [r for r in rule_file.rules if "primary" in r.then]
+        answer = self.space.search(
+            [Always()],
+            [r.when for r in primary],
+            check=lambda values: "primary" not in self.space.singles(values),
+        )
+        where = self.rules_key(rule_file)
+        if answer.found:
+            self.add(
+                rule_file.path,
+                where,
+                GAP,
+                WARNING,
+                "有办理单得不到主办单位（没有给出 primary 的路由规则成立），例如下面这张：",
+                answer.ticket,
+            )
+        elif not answer.decided:
+            self.add(
+                rule_file.path,
+                where,
+                GAP,
+                INFO,
+                f"无法判定是否每张办理单都有主办单位：{answer.reason}",
+            )
+
+    # ------------------------------------------------------------------ 3. conflicts
+
+    def conflicts(self, rule_file: RuleFile) -> None:
+        for slot in UNIT_SLOTS:
+            setting = [r for r in rule_file.rules if slot in r.then]
+            for first, second in itertools.combinations(setting, 2):
+                if first.precedence != second.precedence:
+                    continue  # precedence is how one rule is meant to override another
+                a: UnitValue = first.then[slot]
+                b: UnitValue = second.then[slot]
+                if a == b:
+                    continue
+                self.conflict(rule_file, slot, first, second, setting)
+
+    def conflict(
+        self, rule_file: RuleFile, slot: str, first: Rule, second: Rule, setting: list[Rule]
+    ) -> None:
+        a: UnitValue = first.then[slot]
+        b: UnitValue = second.then[slot]
+        higher = [r.when for r in setting if r.precedence > first.precedence]
+        literals = [u.unit for u in (a, b) if u.unit is not None]
+        outcome = {u.ref: literals for u in (a, b) if u.ref is not None}
+
+        def differ(values: dict[str, Any]) -> bool:
+            ua, ub = _unit_values(a, values), _unit_values(b, values)
+            return bool(ua and ub and ua[0] != ub[0])
+
+        answer = self.space.search([first.when, second.when], higher, check=differ, outcome=outcome)
+        if answer.found:
+            assert answer.values is not None
+            values = answer.values
+
+            def shown(unit: UnitValue) -> str:
+                if unit.unit is not None:
+                    return unit.unit
+                return f"{unit.describe()}（此例为 {_unit_values(unit, values)[0]}）"
+
+            self.at_rule(
+                second,
+                CONFLICT,
+                WARNING,
+                f"规则 {first.id} 与 {second.id} 的 precedence 相同（{first.precedence}），却可能同时"
+                f"成立并给出不同的{SLOT_WORDS[slot]}（{slot}）：{first.id} 给出 {shown(a)}，"
+                f"{second.id} 给出 {shown(b)}，谁生效只取决于两条规则在文件中的先后。"
+                "例如下面这张办理单两条都命中：",
+                example=answer.ticket,
+            )
+        elif not answer.decided:
+            self.at_rule(
+                second,
+                CONFLICT,
+                INFO,
+                f"无法判定规则 {first.id} 与 {second.id} 给出的{SLOT_WORDS[slot]}是否冲突："
+                f"{answer.reason}",
+            )
+
+    # ------------------------------------------------------------------ 5. targets
+
+    def targets(self, rule_file: RuleFile) -> None:
+        units = self.ruleset.reference.units
+        offices = {u for u, unit in units.items() if unit.kind == "offices"}
+        for rule in rule_file.rules:
+            for slot in (*UNIT_SLOTS, *UNIT_LIST_SLOTS):
+                if slot not in rule.then:
+                    continue
+                single = slot in UNIT_SLOTS
+                items: list[tuple[PathKey, UnitValue]] = (
+                    [(("rules", rule.index, "then", slot), rule.then[slot])]
+                    if single
+                    else [
+                        (("rules", rule.index, "then", slot, i), v)
+                        for i, v in enumerate(rule.then[slot])
+                    ]
+                )
+                for path, value in items:
+                    self.target(rule, slot, path, value, offices)
+
+    def target(
+        self, rule: Rule, slot: str, path: PathKey, value: UnitValue, offices: set[str]
+    ) -> None:
+        units = self.ruleset.reference.units
+        where = self.docs.where(rule.path, path)
+        label = f"规则 {rule.id} 的{SLOT_WORDS[slot]}（{slot}）"
+        if slot == "coordinators":
+            bad, severity, want = set(units) - offices, WARNING, "应为协调机构（offices）"
+        elif slot == "primary":
+            bad, severity, want = offices, WARNING, "协调机构不宜主办"
+        elif slot == "co_handlers":
+            bad, severity, want = offices, INFO, "协调机构将作为协办单位"
+        else:
+            bad, severity, want = set(), INFO, ""
+        if value.unit is not None:
+            if value.unit not in units:
+                self.add(
+                    rule.path,
+                    where,
+                    UNKNOWN_TARGET,
+                    ERROR,
+                    f"{label}{describe_value(value.unit)} 不是 units.yaml 中登记的单位",
+                )
+            elif value.unit in bad:
+                self.add(
+                    rule.path,
+                    where,
+                    UNKNOWN_TARGET,
+                    severity,
+                    f"{label}{value.unit} 是{_kind_word(value.unit, self.ruleset)}，{want}",
+                )
+            return
+        if not bad:
+            return
+        never: list[Condition] = []
+        if slot in UNIT_SLOTS:
+            never = [
+                r.when
+                for r in self.ruleset.routing.rules
+                if slot in r.then and self.beats(r, rule, "priority")
+            ]
+        ref = str(value.ref)
+
+        def wrong(values: dict[str, Any]) -> bool:
+            return any(u in bad for u in _unit_values(value, values))
+
+        answer = self.space.search([rule.when], never, check=wrong, outcome={ref: []})
+        if answer.found:
+            assert answer.values is not None
+            unit = next(u for u in _unit_values(value, answer.values) if u in bad)
+            self.add(
+                rule.path,
+                where,
+                UNKNOWN_TARGET,
+                severity,
+                f"{label}{{ref: {ref}}} 可能取到{_kind_word(unit, self.ruleset)}（如 {unit}），"
+                f"{want}；例如下面这张办理单：",
+                answer.ticket,
+            )
+        elif not answer.decided:
+            self.add(
+                rule.path,
+                where,
+                UNKNOWN_TARGET,
+                INFO,
+                f"无法判定{label}{{ref: {ref}}} 可能取到哪些单位：{answer.reason}",
+            )
+
+    # ------------------------------------------------------------------ 4. grades and clocks
+
+    def produced_grades(self) -> set[str]:
+        """Grades some grading rule can give (undecided rules count as able to)."""
+        return {
+            str(r.then["grade"])
+            for r in self.ruleset.grading.rules
+            if self.fires.get(r.id) is not False
+        }
+
+    @staticmethod
+    def runs_before_resolution(clock: ClockRule, grade: str) -> bool:
+        return (
+            "ticket.resolved" in clock.stop
+            and grade in clock.grades
+            and bool(clock.monthly_report or (clock.limit and clock.limit.covers(grade)))
+            and any(start in BEFORE_RESOLUTION for start in clock.start)
+        )
+
+    def grade_clocks(self, produced: set[str]) -> None:
+        deadlines = self.ruleset.deadlines
+        if deadlines is None:  # pragma: no cover - a loaded rule set always has them
+            return
+        grading = self.ruleset.grading
+        for grade in sorted(produced):
+            if any(self.runs_before_resolution(c, grade) for c in deadlines.clocks):
+                continue
+            source = next(
+                r
+                for r in grading.rules
+                if r.then["grade"] == grade and self.fires.get(r.id) is not False
+            )
+            self.add(
+                deadlines.path,
+                self.docs.where(deadlines.path, ("clocks",), key=True),
+                GRADE_CLOCKS,
+                ERROR,
+                f"grading.yaml 会给出 {grade} 级（如规则 {source.id}），但没有适用于 {grade} 级、"
+                "在办结前开始计时的办结时限（stop: ticket.resolved，start 为交办、重新办理等"
+                f"办结前的事件），{grade} 级问题将没有办结期限",
+            )
+        for index, clock in enumerate(deadlines.clocks):
+            named = set(clock.grades) if clock.grades != GRADES else set()
+            if clock.limit is not None:
+                named |= set(clock.limit.by_grade)
+            missing = sorted(named - produced)
+            if missing:
+                self.add(
+                    deadlines.path,
+                    self.docs.where(deadlines.path, ("clocks", index)),
+                    GRADE_CLOCKS,
+                    WARNING,
+                    f"时限 {clock.id} 写了 {'、'.join(missing)} 级，但 grading.yaml 的规则永远不会"
+                    "给出这些等级",
+                )
+
+    # ------------------------------------------------------------------ 6. deductions
+
+    def clock_runs(self, clock: ClockRule, produced: set[str]) -> bool:
+        return any(s in TICKET_EVENTS for s in clock.start) and bool(set(clock.grades) & produced)
+
+    def deductions(self, produced: set[str]) -> None:
+        scoring, deadlines = self.ruleset.scoring, self.ruleset.deadlines
+        if scoring is None or deadlines is None:  # pragma: no cover - always loaded
+            return
+        for version in scoring.versions:
+            for index, rule in enumerate(version.deductions):
+                self.deduction(version, index, rule, deadlines, produced)
+
+    def deduction(
+        self,
+        version: ScoringRules,
+        index: int,
+        rule: DeductionRule,
+        deadlines: DeadlineRules,
+        produced: set[str],
+    ) -> None:
+        path: PathKey = ("deductions", index)
+        name = f"扣分项 {rule.id}「{rule.title}」"
+
+        def dead(why: str, at: PathKey = path) -> None:
+            self.add(
+                version.path,
+                self.docs.where(version.path, at),
+                DEAD_DEDUCTION,
+                WARNING,
+                f"{name}永远不会触发：{why}",
+            )
+
+        if rule.clock:
+            clock = deadlines.clock(rule.clock)
+            if not any(s in TICKET_EVENTS for s in clock.start):
+                dead(
+                    f"时限 {clock.id} 的开始事件 {'、'.join(clock.start)} 不是办理单的事件，"
+                    "这个时限从不开始计时",
+                    (*path, "clock"),
+                )
+            elif not set(clock.grades) & produced:
+                dead(
+                    f"时限 {clock.id} 只适用于 {'、'.join(clock.grades)} 级，而 grading.yaml "
+                    "的规则永远不会给出这些等级",
+                    (*path, "clock"),
+                )
+            return
+        if rule.monthly:
+            duty = deadlines.duty(rule.monthly)
+            if duty.per != "enterprise":
+                dead(
+                    f"按月要求 {duty.id} 不是按企业计的（per: {duty.per}），考核只对按企业计"
+                    "（per: enterprise）的按月要求扣分",
+                    (*path, "monthly"),
+                )
+            return
+        event = str(rule.event)
+        if event not in EVENT_TYPES:
+            dead(f"事件类型 {event} 不存在，台账不会有这种事件", (*path, "event"))
+            return
+        label = f"{event}（{EVENT_TYPES[event]}）"
+        action = ESCALATION_EVENTS.get(event)
+        if action is not None:
+            self.escalation_source(rule, action, label, deadlines, produced, dead, path)
+        payload = _payload_schema(event)
+        props: dict[str, Any] = (payload or {}).get("properties", {})
+        closed = payload is not None and payload.get("additionalProperties") is False
+        if rule.unit == "payload.unit" and closed and "unit" not in props:
+            dead(
+                f"扣分对象是 payload.unit，但事件 {label}的内容没有 unit 字段"
+                "（请写 unit: primary、lead_unit 或 actor）",
+                (*path, "unit") if "unit" in self.raw_deduction(version, index) else path,
+            )
+        for key, value in rule.payload.items():
+            at: PathKey = (*path, "payload", key)
+            if closed and key not in props:
+                known = "、".join(props) or "无"
+                dead(f"事件 {label}的内容（payload）没有字段 {key}（可有：{known}）", at)
+                continue
+            if key not in props:
+                continue
+            schema = _resolve_schema_ref(load_schema("event"), props[key])
+            if not Draft202012Validator(
+                schema, format_checker=Draft202012Validator.FORMAT_CHECKER
+            ).is_valid(value):
+                allowed = schema.get("enum")
+                hint = f"（可选：{'、'.join(map(str, allowed))}）" if allowed else ""
+                dead(f"事件 {label}的 payload.{key} 不可能是 {describe_value(value)}{hint}", at)
+            elif key == "unit" and value not in self.ruleset.reference.units:
+                dead(f"payload.unit 的值 {describe_value(value)} 不是已登记的单位", at)
+            elif key == "clock" and action is not None:
+                self.clock_filter(str(value), deadlines, dead, at)
+
+    def raw_deduction(self, version: ScoringRules, index: int) -> dict[str, Any]:
+        doc = self.docs.doc(version.path)
+        if doc is None or not isinstance(doc.data, dict):
+            return {}
+        items = doc.data.get("deductions") or []
+        item = items[index] if index < len(items) else {}
+        return item if isinstance(item, dict) else {}
+
+    def escalation_source(
+        self,
+        rule: DeductionRule,
+        action: str,
+        label: str,
+        deadlines: DeadlineRules,
+        produced: set[str],
+        dead: Callable[..., None],
+        path: PathKey,
+    ) -> None:
+        word = ACTION_WORDS[action]
+        if not any(step.action == action for step in deadlines.escalation):
+            dead(
+                f"deadlines.yaml 的督办程序（escalation）中没有 {action}（{word}）步骤，"
+                f"巡查不会记录 {label}事件",
+                (*path, "event"),
+            )
+        elif not any(c.escalate and self.clock_runs(c, produced) for c in deadlines.clocks):
+            dead(
+                f"没有会升级的时限（都写了 escalate: false 或从不计时），巡查不会记录 {label}事件",
+                (*path, "event"),
+            )
+
+    def clock_filter(
+        self, value: str, deadlines: DeadlineRules, dead: Callable[..., None], at: PathKey
+    ) -> None:
+        clock_id = value.split("#")[0].split("@")[0]
+        known = [c.id for c in deadlines.clocks]
+        if clock_id not in known:
+            dead(f"payload.clock 的值 '{value}' 不是 deadlines.yaml 中的时限", at)
+            return
+        clock = deadlines.clock(clock_id)
+        if not clock.escalate:
+            dead(
+                f"时限 {clock.id} 写了 escalate: false，超期不督办、不通报、不约谈，"
+                "不会有 payload.clock 为它的升级事件",
+                at,
+            )
+        elif clock_id == value:
+            dead(
+                f"巡查记录的 payload.clock 是时限实例（如 {clock.id}#1、{clock.id}@2026-04），"
+                f"不会等于 '{value}'",
+                at,
+            )
+
+    # ------------------------------------------------------------------ 7. engine size
+
+    def engine(self, rule_file: RuleFile) -> None:
+        """Rules and distinct values per field against the loader's limits (info), and a
+        warning with an example when some ticket makes durable-rules itself fail."""
+        distinct: dict[str, set[Any]] = defaultdict(set)
+        for rule in rule_file.rules:
+            for test in leaves(rule.when):
+                values = test.value if test.op in ("in", "not_in") else (test.value,)
+                distinct[test.field].update(values)
+        name = Path(rule_file.path).name
+        per_field = "、".join(f"{f} {len(v)}" for f, v in sorted(distinct.items())) or "无"
+        widest = max((len(v) for v in distinct.values()), default=0)
+        most, assignment = self.true_tests(rule_file)
+        where = self.rules_key(rule_file)
+        self.add(
+            rule_file.path,
+            where,
+            ENGINE,
+            INFO,
+            f"{name} 有 {len(rule_file.rules)} 条规则（durable-rules 每个文件上限 "
+            f"{MAX_RULES_PER_FILE}）；各字段比较的不同取值数：{per_field}（最多 {widest}，"
+            f"每个字段上限 {MAX_DISTINCT_TESTS_PER_FIELD}）；一张办理单最多同时满足 {most} 个"
+            f"不同的引擎测试（超过约 {ENGINE_MAX_TRUE_TESTS} 个时引擎可能出错）",
+        )
+        if most <= ENGINE_MAX_TRUE_TESTS:
+            return
+        example = self.engine_failure(rule_file, assignment)
+        if example is not None:
+            self.add(
+                rule_file.path,
+                where,
+                ENGINE,
+                WARNING,
+                f"{name} 中有办理单同时满足的引擎测试太多，durable-rules 评估它时出错"
+                "（引擎的错误码 303，引擎一次最多处理约 "
+                f"{ENGINE_MAX_TRUE_TESTS} 个同时成立的测试）；请减少对同一字段的大于、小于、"
+                "不等于比较，或拆分规则文件。例如下面这张：",
+                example,
+            )
+
+    def engine_failure(
+        self, rule_file: RuleFile, assignment: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Run the most loaded ticket through the compiled rule file: the example, trimmed to
+        the fields needed, when durable-rules fails on it; None when it copes."""
+        fields = fields_for(rule_file.kind)
+        compiled = compile_rule_file(
+            rule_file,
+            {p for p, spec in fields.items() if spec.type == "array"},
+            {p for p, spec in fields.items() if spec.required or spec.default is not None},
+        )
+
+        def breaks(trial: dict[str, Any]) -> dict[str, Any] | None:
+            mapping = self.space.ticket(trial)
+            try:
+                values = dict(validate_ticket(mapping, self.ruleset.reference).values)
+            except TicketInvalid:  # pragma: no cover - every value is valid on its own
+                return None
+            grade = self.space.grade_of(values)
+            if grade is not None and rule_file.kind == "routing":
+                values["grade"] = grade
+            try:
+                if rule_file.hit_policy == "first":
+                    compiled.first(values)
+                else:
+                    compiled.matching(values)
+            except (EngineError, EngineLimitExceeded):
+                return mapping
+            return None
+
+        try:
+            example = breaks(assignment)
+            if example is None:
+                return None
+            for path in list(assignment):  # keep only the fields needed for the failure
+                trial = {**assignment, path: self.space.plain(path)}
+                smaller = breaks(trial)
+                if smaller is not None:
+                    assignment, example = trial, smaller
+            return example
+        finally:
+            compiled.close()
+
+    def true_tests(self, rule_file: RuleFile) -> tuple[int, dict[str, Any]]:
+        """The most distinct atomic engine tests (as :mod:`kernel.rules.compile` lowers the
+        leaves) that one ticket satisfies, and the field values that reach it. Fields are
+        independent, so it is the sum of each field's maximum over its classes."""
+        fields = fields_for(rule_file.kind)
+        plan = MessagePlan()
+        atoms: dict[str, set[str]] = defaultdict(set)
+        by_field: dict[str, list[Leaf]] = defaultdict(list)
+        for rule in rule_file.rules:
+            for test, negated in _signed_leaves(rule.when):
+                spec = fields[test.field]
+                key = plan.add(test, spec.type == "array")
+                present = (
+                    test.count or test.op == "contains" or spec.required or spec.default is not None
+                )
+                for atom in _atoms(lower_leaf(test, key, negated, present)):
+                    atoms[test.field].add(json.dumps(atom, ensure_ascii=False, sort_keys=True))
+                by_field[test.field].append(test)
+        total = 0
+        assignment: dict[str, Any] = {}
+        for path, found in atoms.items():
+            tests = [json.loads(a) for a in sorted(found)]
+            if path == "grade":
+                candidates: list[Any] = [*sorted(self.produced_grades()), ABSENT]
+            else:
+                candidates = list(self.space.var(path, by_field[path], outcome=None).values)
+                candidates += self.space.all_members(fields[path], by_field[path])
+            best, best_value = 0, ABSENT
+            for value in candidates:
+                message = plan.build({} if value is ABSENT else {path: value})
+                count = sum(1 for atom in tests if _atom_holds(atom, message))
+                if count > best:
+                    best, best_value = count, value
+            total += best
+            if path != "grade":
+                assignment[path] = best_value
+        return total, assignment
+
+
+def _signed_leaves(cond: Condition, negated: bool = False) -> list[tuple[Leaf, bool]]:
+    """Each leaf with whether it sits under an odd number of ``not`` (as the compiler sees it)."""
+    if isinstance(cond, Leaf):
+        return [(cond, negated)]
+    if isinstance(cond, Not):
+        return _signed_leaves(cond.item, not negated)
+    if isinstance(cond, All | AnyOf):
+        return [pair for item in cond.items for pair in _signed_leaves(item, negated)]
+    return []
+
+
+def _atoms(test: dict[str, Any]) -> list[dict[str, Any]]:
+    """The atomic durable-rules tests inside a lowered test (``$or``/``$and`` taken apart)."""
+    out: list[dict[str, Any]] = []
+    for op, arg in test.items():
+        if op in ("$or", "$and"):
+            for part in arg:
+                out.extend(_atoms(part))
+        else:
+            out.append({op: arg})
+    return out
+
+
+_ATOM_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "$neq": lambda a, b: bool(a != b),
+    "$lt": lambda a, b: bool(a < b),
+    "$lte": lambda a, b: bool(a <= b),
+    "$gt": lambda a, b: bool(a > b),
+    "$gte": lambda a, b: bool(a >= b),
+}
+
+
+def _atom_holds(atom: dict[str, Any], message: dict[str, Any]) -> bool:
+    """Whether one atomic test holds for an engine message."""
+    ((op, arg),) = atom.items()
+    if op == "$ex":
+        return next(iter(arg)) in message
+    if op == "$nex":
+        return next(iter(arg)) not in message
+    if op in _ATOM_OPS:
+        ((key, value),) = arg.items()
+        return key in message and _ATOM_OPS[op](message[key], value)
+    return op in message and bool(message[op] == arg)
