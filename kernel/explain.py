@@ -5,18 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kernel.decisions import Assignment, ConditionResult, Decision, Evaluation
-
-OP_WORDS = {
-    "eq": "等于",
-    "ne": "不等于",
-    "lt": "小于",
-    "le": "不大于",
-    "gt": "大于",
-    "ge": "不小于",
-    "in": "属于",
-    "not_in": "不属于",
-    "contains": "包含",
-}
+from kernel.rules.conditions import OP_WORDS
 
 
 def show(value: Any) -> str:

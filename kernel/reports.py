@@ -20,7 +20,7 @@ from kernel.monthly import missed_contacts, month_bounds, month_label
 from kernel.projection import STATE_WORDS
 from kernel.rules.model import RuleSet
 from kernel.scoring import Assessment, UnitResult
-from kernel.tables import Table, render, write_xlsx
+from kernel.tables import Table, cell, render, write_xlsx
 
 GRADE_ORDER = ("A", "B", "C", "D")
 
@@ -47,14 +47,6 @@ class Report:
         return [s.table for s in self.sections if s.table is not None]
 
 
-def _cell(value: Any) -> Any:
-    if isinstance(value, list | tuple):
-        return "、".join(str(v) for v in value)
-    if isinstance(value, bool):
-        return "是" if value else "否"
-    return "" if value is None else value
-
-
 def render_report(report: Report, fmt: str) -> str:
     """The report as text, Markdown, CSV or JSON."""
     if fmt == "json":
@@ -72,7 +64,7 @@ def render_report(report: Report, fmt: str) -> str:
             out.extend(f"{line}\n" for line in section.lines)
             if section.table is not None:
                 if section.table.rows:
-                    rows = [[_cell(v) for v in row] for row in section.table.rows]
+                    rows = [[cell(v) for v in row] for row in section.table.rows]
                     out.append(
                         tabulate(rows, headers=section.table.headers, tablefmt="github") + "\n"
                     )

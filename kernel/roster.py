@@ -49,7 +49,7 @@ from kernel.contracts import describe_value
 from kernel.creditcode import ALPHABET, check_character
 from kernel.errors import InputError, Problem, ProblemsError
 from kernel.events import OFFICE, Event, EventInvalid, validate_event
-from kernel.projection import Enterprise
+from kernel.projection import ASSIGNMENT_FIELDS, Enterprise
 from kernel.rules.reference import Reference
 
 SHEET_NAME = "包抓企业基本情况表"
@@ -73,17 +73,7 @@ REQUIRED = ("credit_code", "name", "territory", "lead_unit", "lead_leader")
 SILENT_HEADERS = frozenset({"序号"})
 TEXT_FIELDS = ("name", "industry", "lead_leader", "liaison_cadre", "plan")
 # The order of fields in an event payload.
-PAYLOAD_FIELDS = (
-    "name",
-    "territory",
-    "industry",
-    "employees",
-    "lead_unit",
-    "lead_leader",
-    "liaison_cadre",
-    "working_group",
-    "plan",
-)
+PAYLOAD_FIELDS = ASSIGNMENT_FIELDS
 
 _SYNONYMS = {name: key for key, names in HEADERS.items() for name in names}
 _MARKS = re.compile(r"[\s*＊※:：]+")

@@ -33,7 +33,8 @@ class Table:
         return [dict(zip(self.keys, row, strict=True)) for row in self.rows]
 
 
-def _cell(value: Any) -> Any:
+def cell(value: Any) -> Any:
+    """A value as a spreadsheet or terminal cell: lists joined with 、, booleans as 是/否."""
     if isinstance(value, list | tuple):
         return "、".join(str(v) for v in value)
     if isinstance(value, bool):
@@ -49,11 +50,11 @@ def render(table: Table, fmt: str) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\r\n")
         writer.writerow(table.headers)
-        writer.writerows([_cell(v) for v in row] for row in table.rows)
+        writer.writerows([cell(v) for v in row] for row in table.rows)
         return "\ufeff" + buffer.getvalue()  # BOM: Excel then reads UTF-8 correctly
     picked = [table.keys.index(k) for k in table.brief] if table.brief else range(len(table.keys))
     headers = [table.headers[i] for i in picked]
-    body = tabulate([[_cell(row[i]) for i in picked] for row in table.rows], headers=headers)
+    body = tabulate([[cell(row[i]) for i in picked] for row in table.rows], headers=headers)
     return f"{table.title}\n{body}" if table.rows else f"{table.title}\n（无）"
 
 
@@ -71,13 +72,13 @@ def write_xlsx(tables: Sequence[Table], path: Path) -> None:
         first = False
         sheet.title = table.title[:31] or "Sheet"
         sheet.append(list(table.headers))
-        for cell in sheet[1]:
-            cell.font = Font(bold=True)
+        for header_cell in sheet[1]:
+            header_cell.font = Font(bold=True)
         for row in table.rows:
-            sheet.append([_cell(v) if not isinstance(v, int | float) else v for v in row])
+            sheet.append([cell(v) if not isinstance(v, int | float) else v for v in row])
         for i, header in enumerate(table.headers, start=1):
             width = max(
-                [len(str(header)) * 2] + [len(str(_cell(r[i - 1]))) * 2 for r in table.rows[:200]]
+                [len(str(header)) * 2] + [len(str(cell(r[i - 1]))) * 2 for r in table.rows[:200]]
             )
             sheet.column_dimensions[get_column_letter(i)].width = min(max(width, 8), 60)
         sheet.freeze_panes = "A2"
