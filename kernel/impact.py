@@ -18,7 +18,7 @@ from kernel.clocks import BREACHED, ClockEvaluator, TicketClocks
 from kernel.errors import CalendarError
 from kernel.evaluate import Kernel
 from kernel.events import Event
-from kernel.ledger import Projector
+from kernel.ledger import Projector, paused_gc
 from kernel.projection import TicketState, TransitionRejected
 from kernel.rules.model import RuleSet
 from kernel.scoring import Assessment, FactCollector, score_period
@@ -64,7 +64,7 @@ def replay(events: list[Event], ruleset: RuleSet, as_of: dt.date) -> Replay:
     out = Replay(ruleset, as_of)
     projector = Projector(ruleset.reference)
     kept: list[Event] = []
-    with Kernel(ruleset) as kernel:
+    with Kernel(ruleset) as kernel, paused_gc():
         for event in events:
             if event.date > as_of or is_sweep_event(event.event_id):
                 continue

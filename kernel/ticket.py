@@ -124,6 +124,16 @@ def ticket_from_doc(
     return Ticket(data=data_copy, values=flatten(data_copy, fields), source=doc.path)
 
 
+def trusted_ticket(data: dict[str, Any], source: str = "<ticket>") -> Ticket:
+    """A ticket from data that already passed the contract (a stored event): defaults only.
+
+    ``data`` is taken over (defaults are filled into it), not copied.
+    """
+    fields = ticket_fields()
+    _fill_defaults(data, fields)
+    return Ticket(data=data, values=flatten(data, fields), source=source)
+
+
 def validate_ticket(data: dict[str, Any], reference: Reference, source: str = "<ticket>") -> Ticket:
     """Validate a ticket given as a Python mapping (the API's entry point)."""
     return ticket_from_doc(SourceDoc(path=source, data=data), reference)

@@ -1,0 +1,152 @@
+"""Benchmark 2: replaying the ledger from SQLite through projection and clocks.
+
+The ledger (:mod:`bench.ledgergen`) is cached under ``bench/.cache`` by size. Each measurement
+runs in a fresh subprocess (:mod:`bench.replay_worker`), alternating the I/O floor and the
+replay, so both read a warm page cache and each peak RSS belongs to one run.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import CLOCK, ROOT, RULES, Report, Settings
+from bench.ledgergen import GENERATOR_VERSION, build_database, generate, verify_prefix
+from kernel.rules.load import load_rules
+
+SECTION = "replay"
+VERIFY_EVENTS = 2000
+#: replay results by ledger size, shared with the scaling benchmark in the same run
+RESULTS: dict[int, list[dict[str, Any]]] = {}
+FLOORS: dict[int, list[dict[str, Any]]] = {}
+
+
+def worker(db: str, mode: str) -> dict[str, Any]:
+    """Run one measurement in a subprocess and return its JSON result."""
+    command = [sys.executable, "-m", "bench.replay_worker", db, mode]
+    if CLOCK["now"] is time.perf_counter:
+        command.append("--wall")
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"replay worker failed ({mode}, {db}):\n{done.stderr[-3000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure(
+    events: int, repeats: int, log: Callable[[str], None]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(replays, floors) for a ledger of ``events`` events, cached per run."""
+    if events not in RESULTS:
+        ruleset = load_rules(RULES)
+        db = str(build_database(ruleset, events, log=log))
+        replays, floors = [], []
+        for round_no in range(repeats):
+            floors.append(worker(db, "floor"))
+            replays.append(worker(db, "replay"))
+            log(
+                f"replay {events:,}: round {round_no + 1}/{repeats}: "
+                f"{replays[-1]['seconds']:.1f} s (floor {floors[-1]['seconds']:.2f} s)"
+            )
+        RESULTS[events], FLOORS[events] = replays, floors
+    return RESULTS[events], FLOORS[events]
+
+
+def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
+    """Replay the ledger of ``settings.replay_events`` events and add the rows."""
+    size = settings.replay_events
+    replays, floors = measure(size, settings.replay_runs(size), log)
+    first = replays[0]
+    total = [r["events"] / r["seconds"] for r in replays]
+    add = report.summary
+    add(
+        SECTION,
+        f"project + clocks, {size:,} events",
+        total,
+        "events/s",
+        target="≥ 100,000",
+        check=lambda v: v >= 100_000,
+        note=f"{first['tickets']:,} tickets, {first['enterprises']:,} enterprises",
+    )
+    add(
+        SECTION,
+        "Ledger.project (read + Projector.feed)",
+        [r["events"] / r["seconds_project"] for r in replays],
+        "events/s",
+    )
+    add(
+        SECTION,
+        "ClockEvaluator.evaluate as of 12-31",
+        [r["tickets"] / r["seconds_clocks"] for r in replays],
+        "tickets/s",
+        note=f"{first['clock_instances']:,} clock instances",
+    )
+    add(
+        SECTION,
+        "I/O floor: SELECT body ORDER BY seq",
+        [f["events"] / f["seconds"] for f in floors],
+        "events/s",
+    )
+    floor_ratio = [f["seconds"] / r["seconds"] for r, f in zip(replays, floors, strict=True)]
+    add(
+        SECTION,
+        "replay throughput / I/O floor",
+        floor_ratio,
+        "x",
+        note=f"the floor is {1 / sorted(floor_ratio)[len(floor_ratio) // 2]:,.0f}x faster",
+    )
+    add(
+        SECTION,
+        "peak RSS of the replay process",
+        [r["maxrss_kib"] / 1024 for r in replays],
+        "MiB",
+        note=f"{first['baseline_rss_kib'] / 1024:.0f} MiB before replaying",
+    )
+    add(
+        SECTION,
+        "peak RSS of the I/O floor process",
+        [f["maxrss_kib"] / 1024 for f in floors],
+        "MiB",
+    )
+    report.notes.append(
+        "replay: the year's assessment (scoring) is not measured yet -- hook in "
+        "bench/replay_worker.py:score_year"
+    )
+    failures = first["clock_failures"]
+    add(
+        SECTION,
+        "tickets whose clocks raise CalendarError",
+        [float(r["clock_failures"]) for r in replays],
+        "tickets",
+        target="0 (correctness)",
+        check=lambda v: v == 0,
+        note="open D tickets as of 12-31",
+    )
+    if failures:
+        report.notes.append(
+            f"replay: ClockEvaluator.evaluate raised CalendarError for {failures:,} of "
+            f"{first['tickets']:,} tickets as of 12-31 (a clock reached a year without "
+            f"calendar data); e.g. {first['first_failure'][:120]}"
+        )
+
+    # How the cached ledger was built, and what the ledger's own write path costs.
+    ruleset = load_rules(RULES)
+    prefix = generate(ruleset, VERIFY_EVENTS)
+    accepted, seconds = verify_prefix(ruleset, prefix)
+    add(
+        SECTION,
+        "Ledger.submit_many (validate + check + store)",
+        [accepted / seconds],
+        "events/s",
+        note=f"first {accepted:,} generated events, all accepted",
+    )
+    report.notes.append(
+        f"replay: ledgers are built with SqliteStorage.transaction() + tx.insert "
+        f"(generator v{GENERATOR_VERSION}); Ledger.submit_many accepted every one of the first "
+        f"{accepted:,} generated events at {accepted / seconds:,.0f} events/s, which would "
+        f"take {size / (accepted / seconds) / 60:.0f} min for {size:,}"
+    )

@@ -1,0 +1,139 @@
+"""One replay measurement in a fresh process (so its peak RSS is its own).
+
+``python -m bench.replay_worker DB MODE [--wall] [--no-gc]`` prints one JSON object:
+
+* ``floor`` -- the I/O floor: ``SELECT body FROM events ORDER BY seq`` over every row, each
+  body fetched into Python and nothing else done with it;
+* ``replay`` -- ``Ledger.project()`` (which streams ``SqliteStorage.events`` into
+  ``Projector.feed``), then ``ClockEvaluator.evaluate`` for every ticket as of 31 December,
+  then the year's assessment (a hook: scoring does not exist yet).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gc
+import json
+import resource
+import sqlite3
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+from bench.common import RULES, YEAR
+
+
+def _rss_kib() -> int:
+    """Peak resident set size of this process, in KiB.
+
+    ``VmHWM`` belongs to the process's own address space; ``ru_maxrss`` would also count the
+    parent's size at the fork, which Linux carries across ``execve``.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+
+
+def floor(path: str, now: Callable[[], float]) -> dict[str, Any]:
+    """Read every body in ledger order, as the storage backend's query does."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    start = now()
+    rows = 0
+    size = 0
+    for (body,) in conn.execute("SELECT body FROM events ORDER BY seq"):
+        rows += 1
+        size += len(body)
+    seconds = now() - start
+    conn.close()
+    return {"events": rows, "seconds": seconds, "bytes": size, "maxrss_kib": _rss_kib()}
+
+
+def score_year(projector: Any, clocks: dict[str, Any], as_of: dt.date) -> None:
+    """HOOK (scoring): the year-end assessment of every unit goes here.
+
+    When ``kernel`` gains the scoring of the year (rules/scoring.yaml), call it on the
+    projected enterprises and tickets and the clock results collected above, and time it as
+    the third stage of the replay (``seconds_scoring`` is already in the JSON result).
+    Until then this does nothing, and the replay stops at the clocks.
+    """
+    return None
+
+
+def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
+    """Project the whole ledger, then evaluate every ticket's clocks as of year end."""
+    from kernel.builtin.storage_sqlite import SqliteStorage
+    from kernel.clocks import ClockEvaluator
+    from kernel.errors import CalendarError
+    from kernel.ledger import Ledger
+    from kernel.rules.load import load_rules
+
+    ruleset = load_rules(RULES)
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    evaluator = ClockEvaluator(ruleset.deadlines, ruleset.calendar)
+    storage = SqliteStorage(path)
+    ledger = Ledger(storage, ruleset.reference)
+    as_of = dt.date(YEAR, 12, 31)
+    baseline = _rss_kib()
+
+    start = now()
+    projector = ledger.project()
+    projected = now()
+    results: dict[str, Any] = {}
+    failures = 0
+    first_failure = ""
+    for ticket_id, state in projector.tickets.items():
+        try:
+            results[ticket_id] = evaluator.evaluate(state, as_of)
+        except CalendarError as exc:  # kernel bug: an open D ticket as of any December day
+            failures += 1
+            first_failure = first_failure or f"{ticket_id}: {exc}"
+    clocked = now()
+    score_year(projector, results, as_of)  # HOOK (scoring): see score_year
+    scored = now()
+    events = storage.count()
+    storage.close()
+    instances = sum(len(r.instances) for r in results.values())
+    return {
+        "events": events,
+        "tickets": len(projector.tickets),
+        "enterprises": len(projector.enterprises),
+        "clock_instances": instances,
+        "clock_failures": failures,
+        "first_failure": first_failure,
+        "seconds_project": projected - start,
+        "seconds_clocks": clocked - projected,
+        "seconds_scoring": scored - clocked,
+        "seconds": scored - start,
+        "baseline_rss_kib": baseline,
+        "maxrss_kib": _rss_kib(),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.replay_worker")
+    parser.add_argument("db")
+    parser.add_argument("mode", choices=("floor", "replay"))
+    parser.add_argument("--wall", action="store_true")
+    parser.add_argument(
+        "--no-gc",
+        action="store_true",
+        help="experiment: replay with the cyclic garbage collector disabled",
+    )
+    args = parser.parse_args(argv)
+    if args.no_gc:
+        gc.disable()
+    now = time.perf_counter if args.wall else time.process_time
+    result = floor(args.db, now) if args.mode == "floor" else replay(args.db, now)
+    print(json.dumps(result, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
