@@ -65,7 +65,7 @@ def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
     add = report.summary
     add(
         SECTION,
-        f"project + clocks, {size:,} events",
+        f"project + clocks + assessment, {size:,} events",
         total,
         "events/s",
         target="≥ 100,000",
@@ -112,9 +112,12 @@ def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
         [f["maxrss_kib"] / 1024 for f in floors],
         "MiB",
     )
-    report.notes.append(
-        "replay: the year's assessment (scoring) is not measured yet -- hook in "
-        "bench/replay_worker.py:score_year"
+    add(
+        SECTION,
+        "the year's assessment (facts, tallies, scores)",
+        [r["seconds_scoring"] for r in replays],
+        "s",
+        note=f"{first['units_scored']} units scored",
     )
     failures = first["clock_failures"]
     add(

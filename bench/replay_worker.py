@@ -55,15 +55,28 @@ def floor(path: str, now: Callable[[], float]) -> dict[str, Any]:
     return {"events": rows, "seconds": seconds, "bytes": size, "maxrss_kib": _rss_kib()}
 
 
-def score_year(projector: Any, clocks: dict[str, Any], as_of: dt.date) -> None:
-    """HOOK (scoring): the year-end assessment of every unit goes here.
+def score_year(projector: Any, ledger: Any, ruleset: Any, as_of: dt.date) -> int:
+    """The year-end assessment of every unit in scope (rules/scoring.yaml); returns the count.
 
-    When ``kernel`` gains the scoring of the year (rules/scoring.yaml), call it on the
-    projected enterprises and tickets and the clock results collected above, and time it as
-    the third stage of the replay (``seconds_scoring`` is already in the JSON result).
-    Until then this does nothing, and the replay stops at the clocks.
+    ``FactCollector`` evaluates the clocks again (it needs the clock instances with their
+    owners and breach days); that second pass is part of the scoring time measured here.
     """
-    return None
+    from kernel.scoring import FactCollector, score_period
+
+    collector = FactCollector(
+        ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
+    )
+    events = [e for e in ledger.events() if e.date <= as_of]
+    tallies = collector.tallies(projector, events, as_of)
+    assessment = score_period(
+        f"{as_of.year} 年",
+        dt.date(as_of.year, 1, 1),
+        as_of,
+        tallies,
+        ruleset.scoring,
+        ruleset.reference,
+    )
+    return len(assessment.units)
 
 
 def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
@@ -95,7 +108,7 @@ def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
             failures += 1
             first_failure = first_failure or f"{ticket_id}: {exc}"
     clocked = now()
-    score_year(projector, results, as_of)  # HOOK (scoring): see score_year
+    units = score_year(projector, ledger, ruleset, as_of)
     scored = now()
     events = storage.count()
     storage.close()
@@ -106,6 +119,7 @@ def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
         "enterprises": len(projector.enterprises),
         "clock_instances": instances,
         "clock_failures": failures,
+        "units_scored": units,
         "first_failure": first_failure,
         "seconds_project": projected - start,
         "seconds_clocks": clocked - projected,
