@@ -7,9 +7,10 @@ analysis, are built on these records. ``to_dict`` is the stable JSON form docume
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 from kernel.rules.conditions import LeafTrace, trace
 from kernel.rules.fields import FieldSpec
@@ -119,13 +120,47 @@ class Decision:
         return {"rule": self.rule.to_dict(), "conditions": [c.to_dict() for c in self.conditions]}
 
 
+class LazyDecisions(Sequence["Decision"]):
+    """Decisions built on first use: bulk evaluation rarely reads the rules that did not win."""
+
+    def __init__(self, build: Callable[[], tuple[Decision, ...]]) -> None:
+        self._build: Callable[[], tuple[Decision, ...]] | None = build
+        self._items: tuple[Decision, ...] = ()
+
+    def _get(self) -> tuple[Decision, ...]:
+        if self._build is not None:
+            self._items, self._build = self._build(), None
+        return self._items
+
+    @overload
+    def __getitem__(self, index: int) -> Decision: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Decision]: ...
+
+    def __getitem__(self, index: int | slice) -> Decision | Sequence[Decision]:
+        return self._get()[index]
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __hash__(self) -> int:
+        return hash(self._get())
+
+    def __repr__(self) -> str:
+        return repr(self._get())
+
+
 @dataclass(frozen=True)
 class GradeResult:
     """The grade, the rule that gave it, and why the rules before it did not apply."""
 
     grade: str | None
     decision: Decision | None
-    not_matched: tuple[Decision, ...] = ()
+    not_matched: Sequence[Decision] = ()
     hit_policy: str = "first"
 
     def to_dict(self) -> dict[str, Any]:
@@ -181,7 +216,7 @@ class RouteResult:
     coordinators: tuple[Assignment, ...]
     agenda: bool
     report_upward: bool
-    matched: tuple[Decision, ...]
+    matched: Sequence[Decision]
     overridden: tuple[Override, ...] = ()
     flag_rules: dict[str, tuple[str, ...]] = field(default_factory=dict)
 

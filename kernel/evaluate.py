@@ -11,6 +11,7 @@ from kernel.decisions import (
     Decision,
     Evaluation,
     GradeResult,
+    LazyDecisions,
     Override,
     RouteResult,
     RuleRef,
@@ -116,8 +117,10 @@ class Kernel:
             considered = rule_file.rules if rule is None else rule_file.rules[: rule.index]
         else:
             considered = tuple(r for r in rule_file.rules if r is not rule)
-        not_matched = tuple(
-            self._decision(r, ticket.values, self._grading_fields) for r in considered
+        not_matched = LazyDecisions(
+            lambda: tuple(
+                self._decision(r, ticket.values, self._grading_fields) for r in considered
+            )
         )
         if rule is None:
             return GradeResult(None, None, not_matched, rule_file.hit_policy)
@@ -174,7 +177,9 @@ class Kernel:
             Assignment(unit, reference.unit_name(unit), tuple(rules))
             for unit, rules in lists["coordinators"].items()
         )
-        matched = tuple(self._decision(r, values, self._routing_fields) for r in matches)
+        matched = LazyDecisions(
+            lambda: tuple(self._decision(r, values, self._routing_fields) for r in matches)
+        )
         return RouteResult(
             primary=primary,
             co_handlers=co_handlers,
