@@ -55,11 +55,13 @@ def floor(path: str, now: Callable[[], float]) -> dict[str, Any]:
     return {"events": rows, "seconds": seconds, "bytes": size, "maxrss_kib": _rss_kib()}
 
 
-def score_year(projector: Any, ledger: Any, ruleset: Any, as_of: dt.date) -> int:
+def score_year(
+    projector: Any, ledger: Any, ruleset: Any, as_of: dt.date, clocks: dict[str, Any]
+) -> int:
     """The year-end assessment of every unit in scope (rules/scoring.yaml); returns the count.
 
-    ``FactCollector`` evaluates the clocks again (it needs the clock instances with their
-    owners and breach days); that second pass is part of the scoring time measured here.
+    The clocks evaluated by the previous stage are handed to ``FactCollector``, which would
+    otherwise evaluate them a second time.
     """
     from kernel.scoring import FactCollector, score_period
 
@@ -67,7 +69,7 @@ def score_year(projector: Any, ledger: Any, ruleset: Any, as_of: dt.date) -> int
         ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
     )
     events = [e for e in ledger.events() if e.date <= as_of]
-    tallies = collector.tallies(projector, events, as_of)
+    tallies = collector.tallies(projector, events, as_of, clocks=clocks)
     assessment = score_period(
         f"{as_of.year} 年",
         dt.date(as_of.year, 1, 1),
@@ -108,7 +110,7 @@ def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
             failures += 1
             first_failure = first_failure or f"{ticket_id}: {exc}"
     clocked = now()
-    units = score_year(projector, ledger, ruleset, as_of)
+    units = score_year(projector, ledger, ruleset, as_of, results)
     scored = now()
     events = storage.count()
     storage.close()

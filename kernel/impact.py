@@ -102,7 +102,7 @@ def replay(events: list[Event], ruleset: RuleSet, as_of: dt.date) -> Replay:
         ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
     )
     projector.tickets = {k: v for k, v in projector.tickets.items() if k in out.states}
-    tallies = collector.tallies(projector, all_events, as_of)
+    tallies = collector.tallies(projector, all_events, as_of, clocks=out.clocks)
     out.assessment = score_period(
         f"{as_of.year} 年（截至 {as_of}）",
         dt.date(as_of.year, 1, 1),

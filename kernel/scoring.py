@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.calendar import WorkCalendar
-from kernel.clocks import BREACHED, ClockEvaluator
+from kernel.clocks import BREACHED, ClockEvaluator, TicketClocks
 from kernel.events import Event
 from kernel.ledger import Projector
 from kernel.monthly import missed_contacts, month_bounds, month_label, months_between
@@ -114,15 +114,26 @@ class FactCollector:
         self.reference = reference
         self.evaluator = ClockEvaluator(deadlines, calendar)
 
-    def tallies(self, projector: Projector, events: Iterable[Event], as_of: dt.date) -> Tallies:
-        """Every fact dated on or before ``as_of``, summed per unit and month."""
+    def tallies(
+        self,
+        projector: Projector,
+        events: Iterable[Event],
+        as_of: dt.date,
+        clocks: Mapping[str, TicketClocks] | None = None,
+    ) -> Tallies:
+        """Every fact dated on or before ``as_of``, summed per unit and month.
+
+        ``clocks`` may carry the tickets' clocks already evaluated as of ``as_of`` (a replay
+        that computed them anyway); the others are evaluated here.
+        """
         out: Tallies = defaultdict(Tally)
 
         def tally(unit: str, day: dt.date) -> Tally:
             return out[(unit, month_label(day))]
 
         for state in projector.tickets.values():
-            self._ticket_facts(state, as_of, tally)
+            known = clocks.get(state.ticket_id) if clocks is not None else None
+            self._ticket_facts(state, as_of, tally, known)
         for event in events:
             if event.date > as_of:
                 continue
@@ -140,8 +151,12 @@ class FactCollector:
             if i.measure == "closure" and i.clock
         }
 
-    def _ticket_facts(self, state: TicketState, as_of: dt.date, tally: Any) -> None:
-        clocks = self.evaluator.evaluate(state, as_of).instances
+    def _ticket_facts(
+        self, state: TicketState, as_of: dt.date, tally: Any, known: TicketClocks | None
+    ) -> None:
+        if known is not None and known.as_of != as_of:
+            raise ValueError("clocks evaluated as of another day")
+        clocks = (known or self.evaluator.evaluate(state, as_of)).instances
         closure = self._closure_clocks()
         for item in clocks:
             if item.clock.id in closure and item.due <= as_of:

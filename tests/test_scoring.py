@@ -18,6 +18,7 @@ score 60.5; converted 60.5 ÷ 100 × 5 = 3.025 → 3.03; no outcome.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import pytest
@@ -234,3 +235,20 @@ def test_scoring_versions_are_checked(rules_copy: Path) -> None:
     assert problems[0][1].startswith("版本号 1 与 ") and problems[1][1].startswith(
         "生效日期 2026-01-01 与 "
     )
+
+
+def test_clocks_already_evaluated_give_the_same_tallies(ruleset: RuleSet) -> None:
+    assert ruleset.scoring and ruleset.deadlines and ruleset.calendar
+    tl = build(ruleset)
+    collector = FactCollector(
+        ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
+    )
+    projector = tl.ledger.project()
+    events = list(tl.ledger.events())
+    as_of = dt.date(2026, 12, 31)
+    clocks = {k: collector.evaluator.evaluate(s, as_of) for k, s in projector.tickets.items()}
+    assert collector.tallies(projector, events, as_of, clocks=clocks) == collector.tallies(
+        projector, events, as_of
+    )
+    with pytest.raises(ValueError, match="another day"):
+        collector.tallies(projector, events, dt.date(2026, 6, 30), clocks=clocks)
