@@ -69,8 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("contacts", help="列出未按月联系的企业（每月不少于 1 次）")
     p.add_argument("history", metavar="EVENTS", help="事件记录 YAML/JSON 文件")
     p.add_argument("--as-of", type=_date_arg, default=None, metavar="DATE")
-    p.add_argument("--from", dest="first", type=_month_arg, default=None, metavar="YYYY-MM")
-    p.add_argument("--to", dest="last", type=_month_arg, default=None, metavar="YYYY-MM")
+    p.add_argument(
+        "--from", dest="first", type=cli_ledger.month_arg, default=None, metavar="YYYY-MM"
+    )
+    p.add_argument("--to", dest="last", type=cli_ledger.month_arg, default=None, metavar="YYYY-MM")
     _rules_arg(p)
     p.add_argument("--format", choices=("text", "json"), default="text")
 
@@ -102,14 +104,6 @@ def _date_arg(text: str) -> dt.date:
         return dt.date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"'{text}' 不是有效的日期（应为 YYYY-MM-DD）") from None
-
-
-def _month_arg(text: str) -> str:
-    try:
-        dt.date.fromisoformat(f"{text}-01")
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' 不是有效的月份（应为 YYYY-MM）") from None
-    return text
 
 
 def _count_arg(text: str) -> int:

@@ -122,7 +122,7 @@ def add_parsers(sub: Any, rules_arg: Any, date_arg: Any) -> None:
     report = p.add_subparsers(dest="report_command", metavar="REPORT", parser_class=type(p))
     report.required = True
     q = report.add_parser("monthly", help="月度服务动态、通报名单与调度会议程")
-    q.add_argument("--month", type=_month_arg, required=True, metavar="YYYY-MM")
+    q.add_argument("--month", type=month_arg, required=True, metavar="YYYY-MM")
     _report_options(q, common)
     q = report.add_parser("assessment", help="考核排名：各项指标、扣分、得分、折算分与考核结果")
     group = q.add_mutually_exclusive_group(required=True)
@@ -152,7 +152,8 @@ def _report_options(p: argparse.ArgumentParser, common: Any) -> None:
     common(p)
 
 
-def _month_arg(text: str) -> str:
+def month_arg(text: str) -> str:
+    """A ``YYYY-MM`` command-line argument."""
     try:
         dt.date.fromisoformat(f"{text}-01")
     except ValueError:
@@ -169,7 +170,7 @@ def _year_arg(text: str) -> str:
 def _period_arg(text: str) -> str:
     if len(text) == 7 and text[4:6] == "-Q" and text[6] in "1234" and text[:4].isdigit():
         return text
-    return _month_arg(text)
+    return month_arg(text)
 
 
 def _shard_arg(text: str) -> tuple[int, int]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -143,7 +143,7 @@ class Kernel:
             for slot in SINGLE_SLOTS:
                 if slot not in rule.then:
                     continue
-                units = _resolve(rule.then[slot], values)
+                units = resolve_units(rule.then[slot], values)
                 if not units:
                     continue
                 if slot in singles:
@@ -155,7 +155,7 @@ class Kernel:
         for rule in matches:  # file order for lists and flags
             for slot in LIST_SLOTS:
                 for value in rule.then.get(slot, ()):
-                    for unit in _resolve(value, values):
+                    for unit in resolve_units(value, values):
                         lists[slot].setdefault(unit, []).append(rule.id)
             for slot in FLAG_SLOTS:
                 if rule.then.get(slot):
@@ -208,7 +208,8 @@ def _highest(rules: Iterable[Rule]) -> Rule | None:
     return best
 
 
-def _resolve(value: UnitValue, values: dict[str, Any]) -> list[str]:
+def resolve_units(value: UnitValue, values: Mapping[str, Any]) -> list[str]:
+    """The units an outcome names for a ticket: a literal unit, or the field it refers to."""
     if value.unit is not None:
         return [value.unit]
     found = values.get(value.ref or "")

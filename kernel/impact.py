@@ -18,7 +18,7 @@ from kernel.clocks import BREACHED, ClockEvaluator, TicketClocks
 from kernel.errors import CalendarError
 from kernel.evaluate import Kernel
 from kernel.events import Event
-from kernel.ledger import Projector, paused_gc
+from kernel.ledger import Projector, graded_payload, paused_gc
 from kernel.projection import TicketState, TransitionRejected
 from kernel.rules.model import RuleSet
 from kernel.scoring import Assessment, FactCollector, score_period
@@ -38,24 +38,7 @@ class Replay:
 
 
 def _graded(event: Event, state: TicketState, kernel: Kernel) -> Event:
-    result = kernel.evaluate(state.ticket)
-    route = result.route
-    payload = {
-        "grade": result.grade.grade,
-        "grade_rule": result.grade.decision.rule.id if result.grade.decision else "",
-        "route": {
-            "primary": route.primary.unit if route.primary else None,
-            "co_handlers": [a.unit for a in route.co_handlers],
-            "feedback_owner": route.feedback_owner.unit
-            if route.feedback_owner
-            else state.lead_unit,
-            "coordinators": [a.unit for a in route.coordinators],
-            "agenda": route.agenda,
-            "report_upward": route.report_upward,
-        },
-        "route_rules": [d.rule.id for d in route.matched],
-    }
-    return replace(event, payload=payload)
+    return replace(event, payload=graded_payload(kernel.evaluate(state.ticket), state.lead_unit))
 
 
 def replay(events: list[Event], ruleset: RuleSet, as_of: dt.date) -> Replay:

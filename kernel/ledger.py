@@ -28,6 +28,7 @@ from kernel.sourcefile import PathKey, SourceDoc
 from kernel.storage import Notice, Storage, Transaction
 
 if TYPE_CHECKING:
+    from kernel.decisions import Evaluation
     from kernel.evaluate import Kernel
     from kernel.plugins import PluginHost
 
@@ -76,6 +77,25 @@ def paused_gc() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
+
+
+def graded_payload(evaluation: Evaluation, lead_unit: str) -> dict[str, Any]:
+    """The payload of a ``ticket.graded`` event recording what the rules decided."""
+    route = evaluation.route
+    return {
+        "grade": evaluation.grade.grade,
+        "grade_rule": evaluation.grade.decision.rule.id if evaluation.grade.decision else "",
+        "route": {
+            "primary": route.primary.unit if route.primary else None,
+            "co_handlers": [a.unit for a in route.co_handlers],
+            "feedback_owner": route.feedback_owner.unit if route.feedback_owner else lead_unit,
+            "coordinators": [a.unit for a in route.coordinators],
+            "agenda": route.agenda,
+            "report_upward": route.report_upward,
+        },
+        "route_rules": [d.rule.id for d in route.matched],
+        "rules": evaluation.rules,
+    }
 
 
 def _before(events: Iterable[Event], first: Event | None) -> Iterator[Event]:
@@ -260,22 +280,7 @@ class Ledger:
             raise InputError(
                 f"规则未能确定办理单 {ticket_id} 的等级或主办单位，请用 huhang explain 查看"
             )
-        payload = {
-            "grade": evaluation.grade.grade,
-            "grade_rule": evaluation.grade.decision.rule.id if evaluation.grade.decision else "",
-            "route": {
-                "primary": route.primary.unit,
-                "co_handlers": [a.unit for a in route.co_handlers],
-                "feedback_owner": route.feedback_owner.unit
-                if route.feedback_owner
-                else state.lead_unit,
-                "coordinators": [a.unit for a in route.coordinators],
-                "agenda": route.agenda,
-                "report_upward": route.report_upward,
-            },
-            "route_rules": [d.rule.id for d in route.matched],
-            "rules": evaluation.rules,
-        }
+        payload = graded_payload(evaluation, state.lead_unit)
         return self.submit(
             {
                 "event_id": event_id or f"{ticket_id}:graded:{day.isoformat()}",

@@ -54,6 +54,7 @@ from kernel.creditcode import ALPHABET, complete
 from kernel.creditcode import is_valid as credit_code_valid
 from kernel.engine import EngineLimitExceeded
 from kernel.errors import EngineError, ProblemsError, TicketInvalid
+from kernel.evaluate import resolve_units
 from kernel.events import TICKET_EVENTS
 from kernel.eventtypes import EVENT_TYPES
 from kernel.rules.compile import MessagePlan, compile_rule_file, lower_leaf
@@ -285,16 +286,6 @@ class _Item:
     check: Check | None = None
 
 
-def _unit_values(value: UnitValue, values: Mapping[str, Any]) -> list[str]:
-    """The units an outcome names for a ticket (as :mod:`kernel.evaluate` resolves them)."""
-    if value.unit is not None:
-        return [value.unit]
-    found = values.get(value.ref or "")
-    if isinstance(found, list):
-        return [str(v) for v in found]
-    return [] if found is None else [str(found)]
-
-
 def _subschema(root: dict[str, Any], path: str) -> dict[str, Any]:
     node = root
     for part in path.split("."):
@@ -356,7 +347,7 @@ class _Space:
         for rule in sorted(matches, key=lambda r: (-r.precedence, r.index)):
             for slot in UNIT_SLOTS:
                 if slot in rule.then and slot not in out:
-                    units = _unit_values(rule.then[slot], values)
+                    units = resolve_units(rule.then[slot], values)
                     if units:
                         out[slot] = (rule, units[0])
         return out
@@ -1189,7 +1180,7 @@ class _Linter:
         outcome = {u.ref: literals for u in (a, b) if u.ref is not None}
 
         def differ(values: dict[str, Any]) -> bool:
-            ua, ub = _unit_values(a, values), _unit_values(b, values)
+            ua, ub = resolve_units(a, values), resolve_units(b, values)
             return bool(ua and ub and ua[0] != ub[0])
 
         answer = self.space.search([first.when, second.when], higher, check=differ, outcome=outcome)
@@ -1200,7 +1191,7 @@ class _Linter:
             def shown(unit: UnitValue) -> str:
                 if unit.unit is not None:
                     return unit.unit
-                return f"{unit.describe()}（此例为 {_unit_values(unit, values)[0]}）"
+                return f"{unit.describe()}（此例为 {resolve_units(unit, values)[0]}）"
 
             self.at_rule(
                 second,
@@ -1286,12 +1277,12 @@ class _Linter:
         ref = str(value.ref)
 
         def wrong(values: dict[str, Any]) -> bool:
-            return any(u in bad for u in _unit_values(value, values))
+            return any(u in bad for u in resolve_units(value, values))
 
         answer = self.space.search([rule.when], never, check=wrong, outcome={ref: []})
         if answer.found:
             assert answer.values is not None
-            unit = next(u for u in _unit_values(value, answer.values) if u in bad)
+            unit = next(u for u in resolve_units(value, answer.values) if u in bad)
             self.add(
                 rule.path,
                 where,

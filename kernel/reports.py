@@ -20,7 +20,7 @@ from kernel.monthly import missed_contacts, month_bounds, month_label
 from kernel.projection import STATE_WORDS
 from kernel.rules.model import RuleSet
 from kernel.scoring import Assessment, UnitResult
-from kernel.tables import Table, cell, render, write_xlsx
+from kernel.tables import Table, cell, render, text_or_file, write_xlsx
 
 GRADE_ORDER = ("A", "B", "C", "D")
 
@@ -89,14 +89,7 @@ def emit_report(report: Report, fmt: str, output: Path | None) -> str | None:
             raise InputError("xlsx 格式需要用 --output 指定文件")
         write_xlsx(report.tables(), output)
         return None
-    text = render_report(report, fmt)
-    if output is None:
-        return text
-    try:
-        output.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise InputError(f"无法写入 {output}：{exc.strerror}") from exc
-    return None
+    return text_or_file(render_report(report, fmt), output)
 
 
 # --------------------------------------------------------------------------- monthly

@@ -95,7 +95,11 @@ def emit(table: Table, fmt: str, output: Path | None) -> str | None:
             raise InputError("xlsx 格式需要用 --output 指定文件")
         write_xlsx([table], output)
         return None
-    text = render(table, fmt)
+    return text_or_file(render(table, fmt), output)
+
+
+def text_or_file(text: str, output: Path | None) -> str | None:
+    """Return ``text`` to print, or write it to ``output`` and return None."""
     if output is None:
         return text
     try:
