@@ -47,7 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 schemas: $(STAMP)
-	$(BIN)/python -c "import sys, kernel.schemagen as g; sys.exit(g.main())"
+	$(BIN)/python -c "import sys, kernel.inputs.schemagen as g; sys.exit(g.main())"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

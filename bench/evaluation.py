@@ -18,9 +18,9 @@ from bench.ledgergen import ticket_states
 from bench.plain import Outcome, PlainEvaluator
 from bench.raw import RawEngine
 from bench.tickets import make_tickets
-from kernel.clocks import ClockEvaluator
-from kernel.decisions import Evaluation
-from kernel.evaluate import Kernel
+from kernel.clocks.compute import ClockEvaluator
+from kernel.evaluation.decisions import Evaluation
+from kernel.evaluation.kernel import Kernel
 from kernel.rules.load import load_rules
 
 SECTION = "evaluation"

@@ -33,11 +33,11 @@ from typing import Any
 from bench.common import CACHE, YEAR
 from bench.plain import PlainEvaluator, merge, proposals
 from bench.tickets import TicketMaker, ticket_data
-from kernel.calendar import WorkCalendar
-from kernel.events import OFFICE, Event
+from kernel.calendar.workdays import WorkCalendar
+from kernel.ledger.events import OFFICE, Event
 from kernel.rules.fields import ticket_fields
 from kernel.rules.model import RuleSet
-from kernel.ticket import flatten
+from kernel.evaluation.ticket import flatten
 
 GENERATOR_VERSION = 1  # bump when the generated events change: old cache files are ignored
 SEED = 7_2026
@@ -345,7 +345,7 @@ def cache_path(events: int) -> Path:
 
 def build_database(ruleset: RuleSet, events: int, *, log: Any = None) -> Path:
     """The cached SQLite ledger of ``events`` events, generated and stored if missing."""
-    from kernel.builtin.storage_sqlite import SqliteStorage
+    from kernel.storage.sqlite import SqliteStorage
 
     path = cache_path(events)
     if path.exists():
@@ -388,8 +388,8 @@ def verify_prefix(ruleset: RuleSet, events: list[dict[str, Any]]) -> tuple[int, 
     """
     import tempfile
 
-    from kernel.builtin.storage_sqlite import SqliteStorage
-    from kernel.ledger import Ledger
+    from kernel.storage.sqlite import SqliteStorage
+    from kernel.ledger.ledger import Ledger
 
     with tempfile.TemporaryDirectory() as folder:
         storage = SqliteStorage(str(Path(folder) / "verify.db"))
@@ -410,7 +410,7 @@ def verify_prefix(ruleset: RuleSet, events: list[dict[str, Any]]) -> tuple[int, 
 
 def ticket_states(ruleset: RuleSet, count: int) -> list[Any]:
     """``count`` ticket states of a small synthetic year, projected in memory (no SQLite)."""
-    from kernel.ledger import Projector
+    from kernel.ledger.ledger import Projector
 
     events = LedgerSynth(ruleset, SEED + 1).events(count + count // 10)
     projector = Projector(ruleset.reference)

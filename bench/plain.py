@@ -2,7 +2,7 @@
 
 Grading tries the rules in file order with :func:`kernel.rules.conditions.holds` (the kernel's
 reference semantics) and stops at the first that holds; routing collects every rule that holds
-and merges their outcomes exactly as :meth:`kernel.evaluate.Kernel._route` does (single slots to
+and merges their outcomes exactly as :meth:`kernel.evaluation.kernel.Kernel._route` does (single slots to
 the highest precedence, ties to the earlier rule; lists in file order without duplicates; flags
 if any rule sets them; the primary handler never also a co-handler). No explanation objects are
 built: this is the floor for evaluating these rules in this language.

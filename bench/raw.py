@@ -13,8 +13,8 @@ from typing import Any
 
 import durable_rules_engine as dre
 
-from kernel.evaluate import Kernel
-from kernel.ticket import Ticket
+from kernel.evaluation.kernel import Kernel
+from kernel.evaluation.ticket import Ticket
 
 NOT_HANDLED = 1
 

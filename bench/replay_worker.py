@@ -63,7 +63,7 @@ def score_year(
     The clocks evaluated by the previous stage are handed to ``FactCollector``, which would
     otherwise evaluate them a second time.
     """
-    from kernel.scoring import FactCollector, score_period
+    from kernel.assessment.scoring import FactCollector, score_period
 
     collector = FactCollector(
         ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
@@ -83,10 +83,10 @@ def score_year(
 
 def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
     """Project the whole ledger, then evaluate every ticket's clocks as of year end."""
-    from kernel.builtin.storage_sqlite import SqliteStorage
-    from kernel.clocks import ClockEvaluator
+    from kernel.storage.sqlite import SqliteStorage
+    from kernel.clocks.compute import ClockEvaluator
     from kernel.errors import CalendarError
-    from kernel.ledger import Ledger
+    from kernel.ledger.ledger import Ledger
     from kernel.rules.load import load_rules
 
     ruleset = load_rules(RULES)

@@ -26,9 +26,9 @@ from bench.common import RULES, Report, Settings, interleave
 from bench.plain import PlainEvaluator
 from bench.raw import RawEngine
 from bench.tickets import make_tickets
-from kernel.evaluate import Kernel
+from kernel.evaluation.kernel import Kernel
 from kernel.rules.load import load_rules
-from kernel.ticket import Ticket
+from kernel.evaluation.ticket import Ticket
 
 SECTION = "scaling"
 GRADE_FOR_THRESHOLD = {2: "B", 3: "C", 4: "D"}

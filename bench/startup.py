@@ -25,7 +25,7 @@ _LINE = re.compile(r"import time:\s+(\d+)\s+\|\s+(\d+)\s+\|(\s*)(\S+)")
 SPLIT = """
 import time
 t0 = time.perf_counter()
-import kernel.cli
+import kernel.cli.main
 t1 = time.perf_counter()
 from kernel.rules.load import check_rules
 ruleset, problems = check_rules()
@@ -89,7 +89,7 @@ def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
     started = time.perf_counter()
     subprocess.run([sys.executable, "-c", "pass"], check=True)
     bare = time.perf_counter() - started
-    report.summary(SECTION, "  of which: import kernel.cli", imports, "s")
+    report.summary(SECTION, "  of which: import kernel.cli.main", imports, "s")
     report.summary(SECTION, "  of which: check_rules (load + check + calendar)", loading, "s")
     report.summary(SECTION, "  of which: bare interpreter start", [bare], "s")
 

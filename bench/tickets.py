@@ -14,7 +14,7 @@ import random
 from collections.abc import Sequence
 from typing import Any
 
-from kernel.creditcode import ALPHABET, complete
+from kernel.inputs.creditcode import ALPHABET, complete
 from kernel.rules.reference import Reference
 
 SEED = 20260101

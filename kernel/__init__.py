@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 # The public names are imported on first use (PEP 562), so that light commands such as
 # `huhang validate` do not load the engine, the ledger and the reports.
 _PUBLIC = {
-    "Evaluation": "kernel.decisions",
-    "GradeResult": "kernel.decisions",
-    "RouteResult": "kernel.decisions",
+    "Evaluation": "kernel.evaluation.decisions",
+    "GradeResult": "kernel.evaluation.decisions",
+    "RouteResult": "kernel.evaluation.decisions",
     "CalendarError": "kernel.errors",
     "EngineError": "kernel.errors",
     "HuhangError": "kernel.errors",
@@ -27,17 +27,16 @@ _PUBLIC = {
     "ProblemsError": "kernel.errors",
     "RuleSetInvalid": "kernel.errors",
     "TicketInvalid": "kernel.errors",
-    "Kernel": "kernel.evaluate",
-    "render_text": "kernel.explain",
+    "Kernel": "kernel.evaluation.kernel",
+    "render_text": "kernel.evaluation.explain",
     "check_rules": "kernel.rules.load",
     "load_rules": "kernel.rules.load",
     "RuleSet": "kernel.rules.model",
-    "Ticket": "kernel.ticket",
-    "validate_ticket": "kernel.ticket",
+    "Ticket": "kernel.evaluation.ticket",
+    "validate_ticket": "kernel.evaluation.ticket",
 }
 
 if TYPE_CHECKING:
-    from kernel.decisions import Evaluation, GradeResult, RouteResult
     from kernel.errors import (
         CalendarError,
         EngineError,
@@ -48,11 +47,12 @@ if TYPE_CHECKING:
         RuleSetInvalid,
         TicketInvalid,
     )
-    from kernel.evaluate import Kernel
-    from kernel.explain import render_text
+    from kernel.evaluation.decisions import Evaluation, GradeResult, RouteResult
+    from kernel.evaluation.explain import render_text
+    from kernel.evaluation.kernel import Kernel
+    from kernel.evaluation.ticket import Ticket, validate_ticket
     from kernel.rules.load import check_rules, load_rules
     from kernel.rules.model import RuleSet
-    from kernel.ticket import Ticket, validate_ticket
 
 
 def __getattr__(name: str) -> Any:

@@ -2,6 +2,6 @@
 
 import sys
 
-from kernel.cli import main
+from kernel.cli.main import main
 
 sys.exit(main())

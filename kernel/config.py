@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from kernel.errors import InputError, ProblemsError
-from kernel.sourcefile import read_file
+from kernel.inputs.sourcefile import read_file
 
 DEFAULT_CONFIG = "huhang.yaml"
 DEFAULT_DB = "huhang.db"

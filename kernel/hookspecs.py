@@ -25,11 +25,11 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from kernel.calendar import WorkCalendar
-    from kernel.decisions import Evaluation
-    from kernel.events import Event
-    from kernel.notify import NotifierFactory
-    from kernel.storage import StorageFactory
+    from kernel.calendar.workdays import WorkCalendar
+    from kernel.evaluation.decisions import Evaluation
+    from kernel.ledger.events import Event
+    from kernel.notify.contract import NotifierFactory
+    from kernel.storage.contract import StorageFactory
 
 PROJECT = "huhang"
 hookspec = pluggy.HookspecMarker(PROJECT)
@@ -43,7 +43,7 @@ def huhang_register_storage(register: Callable[[str, StorageFactory], None]) -> 
     Called once, when the plugin manager is built. Call ``register(scheme, factory)`` for each
     backend: ``scheme`` is the URL scheme users select it with (``sqlite`` for
     ``sqlite:///path/huhang.db``); ``factory(url)`` opens the store and returns a
-    :class:`kernel.storage.Storage`. A scheme registered twice is an error naming both plugins.
+    :class:`kernel.storage.contract.Storage`. A scheme registered twice is an error naming both plugins.
 
     :param register: the callback that records a backend.
     """
@@ -55,7 +55,7 @@ def huhang_register_notifiers(register: Callable[[str, NotifierFactory], None]) 
 
     Called once, when the plugin manager is built. Call ``register(type, factory)`` for each
     notifier type (``console``, ``webhook``, ``smtp``, …); ``factory(name, options)`` builds a
-    :class:`kernel.notify.Notifier` from the options of one ``notifiers:`` entry in the
+    :class:`kernel.notify.contract.Notifier` from the options of one ``notifiers:`` entry in the
     configuration.
 
     :param register: the callback that records a notifier type.
@@ -71,7 +71,7 @@ def huhang_calendar(rules_dir: Path) -> WorkCalendar | None:
     another source instead (implement it with ``tryfirst=True`` to take precedence).
 
     :param rules_dir: the rule folder in use.
-    :return: a :class:`kernel.calendar.WorkCalendar`, or None to let the next plugin answer.
+    :return: a :class:`kernel.calendar.workdays.WorkCalendar`, or None to let the next plugin answer.
     """
 
 

@@ -23,28 +23,28 @@ import pluggy
 
 from kernel import hookspecs
 from kernel.errors import InputError
-from kernel.suggest import did_you_mean
+from kernel.inputs.suggest import did_you_mean
 
 if TYPE_CHECKING:
-    from kernel.calendar import WorkCalendar
-    from kernel.decisions import Evaluation
-    from kernel.events import Event
-    from kernel.notify import Notifier, NotifierFactory
-    from kernel.storage import Storage, StorageFactory
+    from kernel.calendar.workdays import WorkCalendar
+    from kernel.evaluation.decisions import Evaluation
+    from kernel.ledger.events import Event
+    from kernel.notify.contract import Notifier, NotifierFactory
+    from kernel.storage.contract import Storage, StorageFactory
 
 ENTRY_POINT_GROUP = "huhang"
-#: built-in plugins, loaded first, by module name (their plugin name drops "kernel.builtin.")
-DEFAULT_PLUGINS = (
-    "kernel.builtin.calendar_files",
-    "kernel.builtin.storage_memory",
-    "kernel.builtin.storage_sqlite",
-    "kernel.builtin.storage_jsonl",
-    "kernel.builtin.storage_postgres",
-    "kernel.builtin.notify_console",
-    "kernel.builtin.notify_file",
-    "kernel.builtin.notify_webhook",
-    "kernel.builtin.notify_smtp",
-)
+#: built-in plugins, loaded first: their user-visible names, pinned, and their modules
+DEFAULT_PLUGINS: dict[str, str] = {
+    "calendar_files": "kernel.calendar.source_files",
+    "storage_memory": "kernel.storage.memory",
+    "storage_sqlite": "kernel.storage.sqlite",
+    "storage_jsonl": "kernel.storage.jsonl",
+    "storage_postgres": "kernel.storage.postgres",
+    "notify_console": "kernel.notify.console",
+    "notify_file": "kernel.notify.file",
+    "notify_webhook": "kernel.notify.webhook",
+    "notify_smtp": "kernel.notify.smtp",
+}
 LOCAL_DIR_ENV = "HUHANG_PLUGINS_DIR"
 BLOCK_ENV = "HUHANG_BLOCK_PLUGINS"
 
@@ -216,12 +216,8 @@ def get_plugin_manager(
             raise PluginError(f"插件 {name}（{source}）的钩子实现有误：{exc}") from exc
         sources[name] = source
 
-    for module_name in DEFAULT_PLUGINS:
-        add(
-            module_name.removeprefix("kernel.builtin."),
-            importlib.import_module(module_name),
-            "builtin",
-        )
+    for plugin_name, module_name in DEFAULT_PLUGINS.items():
+        add(plugin_name, importlib.import_module(module_name), "builtin")
     if use_entry_points:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in blocked:

@@ -2,7 +2,7 @@
 
 Installed with the package (entry point ``pytest11``), so ``pytest`` collects every ``*.yaml``
 under a folder named ``scenarios`` and every ``*.scenario.yaml`` file, runs it with
-:func:`kernel.scenarios.run_scenario`, and reports the mismatches as the failure.
+:func:`kernel.tools.scenarios.run_scenario`, and reports the mismatches as the failure.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kernel.scenarios import ScenarioInvalid, run_scenario
+from kernel.tools.scenarios import ScenarioInvalid, run_scenario
 
 
 class ScenarioFailed(Exception):

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from kernel.calendar import DEFAULT_DIR, SCHEMA_PATH, CountingRule, WorkCalendar
+from kernel.calendar.workdays import DEFAULT_DIR, SCHEMA_PATH, CountingRule, WorkCalendar
 from kernel.errors import CalendarError
 
 CAL = WorkCalendar.default()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from kernel import check_rules
-from kernel.cli import main
+from kernel.cli.main import main
 from tests.conftest import ROOT
 
 EXAMPLE = str(ROOT / "examples" / "history" / "hz-2026-0003.yaml")

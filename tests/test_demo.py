@@ -14,19 +14,19 @@ from typing import Any
 
 import pytest
 
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.creditcode import is_valid
+from kernel.assessment.reports import assessment_report
+from kernel.assessment.scoring import FactCollector, assess
+from kernel.clocks.sweep import sweep
 from kernel.demo import add_parser, cmd_demo
 from kernel.demo.chart import ChartError, draw_closure_chart, find_chinese_font
 from kernel.demo.generate import Simulation, Simulator, generate
 from kernel.demo.outputs import DemoStats, closure_grid, collect_stats
-from kernel.evaluate import Kernel
-from kernel.ingest import ingest_events
-from kernel.ledger import Ledger
-from kernel.reports import assessment_report
-from kernel.scoring import FactCollector, assess
-from kernel.sourcefile import SourceDoc
-from kernel.sweep import sweep
+from kernel.evaluation.kernel import Kernel
+from kernel.inputs.creditcode import is_valid
+from kernel.inputs.sourcefile import SourceDoc
+from kernel.ledger.ingest import ingest_events
+from kernel.ledger.ledger import Ledger
+from kernel.storage.memory import MemoryStorage
 
 END = dt.date(2026, 12, 31)
 ESCALATIONS = ("supervision.issued", "notice.published", "interview.recommended")

@@ -2,7 +2,7 @@
 
 Every "canary" test runs the raw C extension in a subprocess and shows the trap still exists, so
 the kernel-level test next to it is known to exercise a real failure. The kernel-level tests go
-through :mod:`kernel.engine` or the public API and would fail without the workaround.
+through :mod:`kernel.evaluation.engine` or the public API and would fail without the workaround.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 
 from kernel import Kernel, load_rules
-from kernel.engine import Engine, EngineError, encode
 from kernel.errors import RuleSetInvalid, TicketInvalid
+from kernel.evaluation.engine import Engine, EngineError, encode
 from tests.conftest import make_ticket
 
 
@@ -353,7 +353,7 @@ def test_only_engine_module_imports_durable() -> None:
         for p in kernel_dir.rglob("*.py")
         if "import durable" in p.read_text(encoding="utf-8")
     )
-    assert importers == ["engine.py"]
+    assert importers == ["evaluation/engine.py"]
 
 
 # --------------------------------------------------------------------------- replacing rules
@@ -412,7 +412,7 @@ def test_in_is_compiled_as_alternatives(kernel: Kernel) -> None:
 
 
 def test_more_than_64_tests_holding_at_once_is_a_clear_input_error() -> None:
-    from kernel.engine import EngineLimitExceeded
+    from kernel.evaluation.engine import EngineLimitExceeded
 
     with Engine([{"$gte": {"f_x": i}} for i in range(64)]) as engine:
         assert len(engine.collect({"f_x": 10_000})) == 64

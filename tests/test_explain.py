@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from kernel import Kernel, render_text
-from kernel.cli import main
-from kernel.contracts import load_schema
+from kernel.cli.main import main
+from kernel.inputs.contracts import load_schema
 from tests.conftest import ROOT, make_ticket
 
 EXAMPLES = sorted((ROOT / "examples" / "tickets").glob("*.yaml"))

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from kernel import load_rules
-from kernel.cli import main
-from kernel.impact import compare, replay
+from kernel.cli.main import main
 from kernel.rules.model import RuleSet
+from kernel.tools.impact import compare, replay
 from tests.test_scoring import build
 
 AS_OF = dt.date(2026, 12, 31)

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.events import OFFICE, EventInvalid
-from kernel.ledger import EventConflict, Ledger
-from kernel.projection import TransitionRejected
+from kernel.ledger.events import OFFICE, EventInvalid
+from kernel.ledger.ledger import EventConflict, Ledger
+from kernel.ledger.projection import TransitionRejected
 from kernel.rules.model import RuleSet
+from kernel.storage.memory import MemoryStorage
 from tests.timeline import CODE, Timeline
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from kernel.builtin.storage_sqlite import SqliteStorage
-from kernel.cli import main
-from kernel.creditcode import complete
+from kernel.cli.main import main
+from kernel.inputs.creditcode import complete
+from kernel.storage.sqlite import SqliteStorage
 from tests.conftest import ROOT
 
 EVENTS = ROOT / "examples" / "events.jsonl"
@@ -192,9 +192,9 @@ def test_notify_sends_queued_notices_to_a_file(
 ) -> None:
     import datetime as dt
 
-    from kernel.ledger import Ledger
+    from kernel.ledger.ledger import Ledger
     from kernel.rules.load import load_rules
-    from kernel.storage import Notice
+    from kernel.storage.contract import Notice
 
     (workdir / "huhang.yaml").write_text(
         "notifiers:\n  - {name: 发件箱, type: file, path: outbox/notices.jsonl}\n", encoding="utf-8"

@@ -1,4 +1,4 @@
-"""`huhang lint` (kernel.lint), driven by the folders in fixtures/lint.
+"""`huhang lint` (kernel.tools.lint.checks), driven by the folders in fixtures/lint.
 
 Each fixture folder holds the rule files it changes (full copies of the default files with
 deliberate mistakes) and ``expected.txt``: the exact text report, run from the folder above the
@@ -23,8 +23,10 @@ import pytest
 import yaml
 
 from kernel import Kernel, load_rules
-from kernel.engine import EngineLimitExceeded
-from kernel.lint import (
+from kernel.evaluation.engine import EngineLimitExceeded
+from kernel.rules.conditions import All, Always, AnyOf, Condition, Leaf, Not, holds
+from kernel.rules.model import Rule, RuleSet, UnitValue
+from kernel.tools.lint.checks import (
     CODES,
     CONFLICT,
     DEAD_DEDUCTION,
@@ -41,8 +43,6 @@ from kernel.lint import (
     lint,
     render_findings,
 )
-from kernel.rules.conditions import All, Always, AnyOf, Condition, Leaf, Not, holds
-from kernel.rules.model import Rule, RuleSet, UnitValue
 from tests.conftest import ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "lint"
@@ -534,7 +534,7 @@ def test_exit_code() -> None:
 
 
 def test_lint_command_on_the_default_rules(capsys: pytest.CaptureFixture[str]) -> None:
-    from kernel.cli import main
+    from kernel.cli.main import main
 
     assert main(["lint"]) == 0
     out = capsys.readouterr().out

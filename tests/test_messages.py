@@ -8,7 +8,7 @@ import pytest
 
 from kernel import Kernel, TicketInvalid, check_rules
 from kernel.errors import ProblemsError
-from kernel.sourcefile import parse_text
+from kernel.inputs.sourcefile import parse_text
 from tests.conftest import make_ticket
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from kernel import load_rules
-from kernel.events import OFFICE
-from kernel.monthly import missed_contacts, months_between, office_duties
+from kernel.clocks.monthly import missed_contacts, months_between, office_duties
+from kernel.ledger.events import OFFICE
 from kernel.rules.model import RuleSet
 from tests.timeline import CODE, Timeline, d
 

@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from kernel.builtin.notify_smtp import SmtpNotifier, smtp_factory
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.notify import NotifierConfigError, NotifierError
-from kernel.outbox import deliver
-from kernel.storage import NOTICE_SENT, Notice
+from kernel.notify.contract import NotifierConfigError, NotifierError
+from kernel.notify.outbox import deliver
+from kernel.notify.smtp import SmtpNotifier, smtp_factory
+from kernel.storage.contract import NOTICE_SENT, Notice
+from kernel.storage.memory import MemoryStorage
 
 PASSWORD = "s3cret-密码-Pw!"  # non-ASCII: smtplib.login cannot send it, the notifier can
 ASCII_PASSWORD = "Plain-s3cret_Pw"

@@ -19,17 +19,17 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from kernel.builtin.notify_webhook import (
+from kernel.notify.contract import NotifierConfigError, NotifierError
+from kernel.notify.outbox import deliver, redact
+from kernel.notify.webhook import (
     WECOM_MARKDOWN_BYTES,
     WebhookNotifier,
     dingtalk_sign,
     feishu_sign,
     webhook_factory,
 )
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.notify import NotifierConfigError, NotifierError
-from kernel.outbox import deliver, redact
-from kernel.storage import NOTICE_PENDING, Notice
+from kernel.storage.contract import NOTICE_PENDING, Notice
+from kernel.storage.memory import MemoryStorage
 
 WECOM_KEY = "wecom-key-7f3a9c2e-0b1d"
 DING_TOKEN = "ding-access-token-5e8b1f"

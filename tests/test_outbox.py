@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 
-from kernel.builtin import notify_console, notify_file, notify_smtp, notify_webhook
-from kernel.builtin.notify_console import ConsoleNotifier, console_factory
-from kernel.builtin.notify_file import FileNotifier, file_factory
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.notify import Notifier, NotifierConfigError, NotifierError
-from kernel.outbox import backoff, deliver
+from kernel.notify import console as notify_console
+from kernel.notify import file as notify_file
+from kernel.notify import smtp as notify_smtp
+from kernel.notify import webhook as notify_webhook
+from kernel.notify.console import ConsoleNotifier, console_factory
+from kernel.notify.contract import Notifier, NotifierConfigError, NotifierError
+from kernel.notify.file import FileNotifier, file_factory
+from kernel.notify.outbox import backoff, deliver
 from kernel.plugins import DEFAULT_PLUGINS, get_plugin_manager
-from kernel.storage import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Delivery, Notice
+from kernel.storage.contract import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Delivery, Notice
+from kernel.storage.memory import MemoryStorage
 
 T0 = dt.datetime(2026, 3, 2, 9, 0)
 MINUTE = dt.timedelta(minutes=1)
@@ -315,12 +318,8 @@ def test_console_defaults_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_modules_register_their_notifier_types(tmp_path: Path) -> None:
     modules = [notify_console, notify_file, notify_webhook, notify_smtp]
-    extra = [  # once they are in DEFAULT_PLUGINS, they are loaded as built-ins instead
-        (m.__name__.removeprefix("kernel.builtin."), m)
-        for m in modules
-        if m.__name__ not in DEFAULT_PLUGINS
-    ]
-    host = get_plugin_manager(local_dir=tmp_path, use_entry_points=False, extra=extra)
+    assert {m.__name__ for m in modules} <= set(DEFAULT_PLUGINS.values())
+    host = get_plugin_manager(local_dir=tmp_path, use_entry_points=False)
     assert {"console", "file", "webhook", "smtp"} <= set(host.notifiers)
     built = host.notifier("webhook", "群", {"url": "https://x.example/s?key=k", "format": "wecom"})
     assert built.describe() == "群: 企业微信机器人 https://x.example/s?key=***"

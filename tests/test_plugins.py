@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 
 from kernel import hookspecs
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.calendar import WorkCalendar
-from kernel.evaluate import Kernel
-from kernel.events import Event
+from kernel.calendar.workdays import WorkCalendar
+from kernel.evaluation.kernel import Kernel
 from kernel.hookspecs import hookimpl
-from kernel.ledger import Ledger
+from kernel.ledger.events import Event
+from kernel.ledger.ledger import Ledger
+from kernel.ledger.projection import TransitionRejected
 from kernel.plugins import PluginError, get_plugin_manager
-from kernel.projection import TransitionRejected
 from kernel.rules.model import RuleSet
+from kernel.storage.memory import MemoryStorage
 from tests.conftest import ROOT
 from tests.timeline import CODE
 
@@ -296,7 +296,7 @@ def huhang_event_committed(event):
 SCRIPT = """
 import json, sys
 from kernel import load_rules
-from kernel.ledger import Ledger
+from kernel.ledger.ledger import Ledger
 from kernel.plugins import get_plugin_manager
 host = get_plugin_manager()
 infos = {p.name: [p.source, list(p.hooks)] for p in host.describe()}

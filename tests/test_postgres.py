@@ -22,22 +22,22 @@ from typing import Any
 
 import pytest
 
-from kernel.builtin import storage_postgres
-from kernel.builtin.storage_postgres import (
+from kernel.errors import InputError
+from kernel.ledger.events import ENTERPRISE_EVENTS, OFFICE, Event
+from kernel.ledger.ledger import Ledger, Projector, SubmitResult
+from kernel.ledger.projection import TicketState
+from kernel.notify.outbox import MASK, redact
+from kernel.plugins import get_plugin_manager
+from kernel.rules.model import RuleSet
+from kernel.storage import postgres as storage_postgres
+from kernel.storage.contract import NOTICE_PENDING, Storage
+from kernel.storage.postgres import (
     INSTALL_HINT,
     SCHEMA_VERSION,
     PostgresStorage,
     lock_key,
     split_url,
 )
-from kernel.errors import InputError
-from kernel.events import ENTERPRISE_EVENTS, OFFICE, Event
-from kernel.ledger import Ledger, Projector, SubmitResult
-from kernel.outbox import MASK, redact
-from kernel.plugins import get_plugin_manager
-from kernel.projection import TicketState
-from kernel.rules.model import RuleSet
-from kernel.storage import NOTICE_PENDING, Storage
 from kernel.testing.storage_contract import (
     NOW,
     StorageContract,
@@ -467,7 +467,7 @@ def test_claim_due_deliveries_hands_each_delivery_to_one_runner(url: str) -> Non
 
 
 def credit_code(n: int) -> str:
-    from kernel.creditcode import complete
+    from kernel.inputs.creditcode import complete
 
     return complete(f"91610700MA6YT2B{n:02d}")
 
@@ -564,8 +564,8 @@ import json, os, sys, time
 sys.path.insert(0, @ROOT@)
 from pathlib import Path
 from kernel import load_rules
-from kernel.builtin.storage_postgres import PostgresStorage
-from kernel.ledger import Ledger
+from kernel.storage.postgres import PostgresStorage
+from kernel.ledger.ledger import Ledger
 
 url, events_file, go = sys.argv[1:4]
 events = json.loads(Path(events_file).read_text(encoding="utf-8"))
@@ -655,10 +655,10 @@ sys.path.insert(0, @ROOT@)
 import datetime as dt
 from pathlib import Path
 from kernel import load_rules
-from kernel.builtin.storage_postgres import PostgresStorage
-from kernel.clocks import ClockEvaluator
-from kernel.ledger import Ledger
-from kernel.sweep import sweep
+from kernel.storage.postgres import PostgresStorage
+from kernel.clocks.compute import ClockEvaluator
+from kernel.ledger.ledger import Ledger
+from kernel.clocks.sweep import sweep
 from tests.test_postgres import batch_states
 
 url, as_of, worker, go = sys.argv[1:5]
@@ -689,9 +689,9 @@ ESCALATIONS = ("supervision.issued", "notice.published", "interview.recommended"
 @pytest.mark.slow
 def test_three_workers_sweep_a_day_at_once(url: str, schema: str, tmp_path: Path) -> None:
     from kernel import load_rules
-    from kernel.builtin.storage_memory import MemoryStorage
-    from kernel.clocks import ClockEvaluator
-    from kernel.sweep import sweep
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.sweep import sweep
+    from kernel.storage.memory import MemoryStorage
 
     ruleset = load_rules(ROOT / "rules")
     assert ruleset.deadlines is not None and ruleset.calendar is not None
@@ -761,7 +761,7 @@ def test_cli_ingest_and_claimed_sweep(
     url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`huhang ingest` and `huhang sweep --db postgresql://…` (the sweep claims its tickets)."""
-    from kernel.cli import main
+    from kernel.cli.main import main
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("HUHANG_PROGRESS", "0")

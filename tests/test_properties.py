@@ -13,11 +13,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kernel import Kernel
-from kernel.rules.compile import compile_rule_file
+from kernel.evaluation.compile import compile_rule_file
+from kernel.evaluation.ticket import Ticket, validate_ticket
 from kernel.rules.conditions import All, Always, AnyOf, Condition, Leaf, Not, holds
 from kernel.rules.model import Rule, RuleFile
 from kernel.rules.reference import Reference
-from kernel.ticket import Ticket, validate_ticket
 from tests.conftest import RULES
 
 _REFERENCE: Reference | None = None

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from kernel.builtin.storage_sqlite import SqliteStorage
-from kernel.cli import main
-from kernel.ledger import Ledger
+from kernel.cli.main import main
+from kernel.ledger.ledger import Ledger
 from kernel.rules.model import RuleSet
+from kernel.storage.sqlite import SqliteStorage
 from tests.conftest import ROOT
 from tests.test_scoring import build
 

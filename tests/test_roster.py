@@ -14,14 +14,14 @@ import openpyxl
 import pytest
 
 from kernel import load_rules
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.creditcode import complete
 from kernel.errors import InputError, Problem, ProblemsError
-from kernel.events import Event
-from kernel.ledger import DUPLICATE, Ledger
-from kernel.projection import Enterprise, apply_enterprise
-from kernel.roster import RosterCounts, RosterResult, RosterRow, read_roster, roster_events
+from kernel.inputs.creditcode import complete
+from kernel.ledger.events import Event
+from kernel.ledger.ledger import DUPLICATE, Ledger
+from kernel.ledger.projection import Enterprise, apply_enterprise
+from kernel.roster.importer import RosterCounts, RosterResult, RosterRow, read_roster, roster_events
 from kernel.rules.reference import Reference
+from kernel.storage.memory import MemoryStorage
 from tests.conftest import RULES
 
 DAY = dt.date(2026, 3, 2)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel.cli import main
+from kernel.cli.main import main
 from tests.conftest import ROOT
 
 SCENARIOS = ROOT / "tests" / "scenarios"

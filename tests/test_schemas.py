@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from kernel.schemagen import DRAFT, GENERATED, SCHEMA_DIR, render
-from kernel.sourcefile import read_file
+from kernel.inputs.schemagen import DRAFT, GENERATED, SCHEMA_DIR, render
+from kernel.inputs.sourcefile import read_file
 from tests.conftest import ROOT, RULES
 
 COMMITTED = sorted(SCHEMA_DIR.glob("*.schema.json"))

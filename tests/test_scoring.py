@@ -24,9 +24,9 @@ from pathlib import Path
 import pytest
 
 from kernel import load_rules
-from kernel.events import OFFICE
+from kernel.assessment.scoring import Assessment, FactCollector, assess
+from kernel.ledger.events import OFFICE
 from kernel.rules.model import RuleSet
-from kernel.scoring import Assessment, FactCollector, assess
 from tests.timeline import CODE, Timeline
 
 

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from kernel.builtin import storage_jsonl, storage_sqlite
-from kernel.builtin.storage_jsonl import JsonlStorage
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.builtin.storage_sqlite import SqliteStorage
 from kernel.errors import InputError
 from kernel.plugins import get_plugin_manager
-from kernel.storage import Storage
+from kernel.storage import jsonl as storage_jsonl
+from kernel.storage import sqlite as storage_sqlite
+from kernel.storage.contract import Storage
+from kernel.storage.jsonl import JsonlStorage
+from kernel.storage.memory import MemoryStorage
+from kernel.storage.sqlite import SqliteStorage
 from kernel.testing.storage_contract import StorageContract
 
 

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from kernel.builtin.storage_jsonl import JsonlStorage
-from kernel.builtin.storage_sqlite import SCHEMA_VERSION, SqliteStorage
 from kernel.errors import InputError
-from kernel.events import Event
-from kernel.storage import Storage
+from kernel.ledger.events import Event
+from kernel.storage.contract import Storage
+from kernel.storage.jsonl import JsonlStorage
+from kernel.storage.sqlite import SCHEMA_VERSION, SqliteStorage
 from kernel.testing.storage_contract import append, make_event
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -30,9 +30,9 @@ BACKENDS = {"sqlite": (SqliteStorage, "ledger.db"), "jsonl": (JsonlStorage, "led
 WRITER = """
 import os, sys, time
 sys.path.insert(0, {root!r})
-from kernel.builtin.storage_jsonl import JsonlStorage
-from kernel.builtin.storage_sqlite import SqliteStorage
-from kernel.events import Event
+from kernel.storage.jsonl import JsonlStorage
+from kernel.storage.sqlite import SqliteStorage
+from kernel.ledger.events import Event
 import datetime as dt
 
 backend, url, prefix, start, count, go = sys.argv[1:7]
@@ -138,7 +138,7 @@ def test_kill_9_loses_nothing_acknowledged(backend: str, tmp_path: Path, writer:
 TORN = """
 import os, sys
 sys.path.insert(0, {root!r})
-from kernel.builtin.storage_jsonl import JsonlStorage
+from kernel.storage.jsonl import JsonlStorage
 from kernel.testing.storage_contract import make_event
 
 store = JsonlStorage(sys.argv[1])

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from kernel.clocks.sweep import in_shard, sweep
 from kernel.rules.model import RuleSet
-from kernel.sweep import in_shard, sweep
 from tests.timeline import Timeline, d
 
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from kernel import Kernel, TicketInvalid, validate_ticket
-from kernel.cli import main
+from kernel.cli.main import main
+from kernel.inputs.schemagen import SCHEMA_DIR
 from kernel.rules.model import RuleSet
-from kernel.schemagen import SCHEMA_DIR
 from tests.conftest import BASE_TICKET, RULES, make_ticket
 
 Problems = list[tuple[str, str]]

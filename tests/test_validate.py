@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from kernel import InputError, ProblemsError, RuleSetInvalid, check_rules, load_rules
-from kernel.cli import main
+from kernel.cli.main import main
 from tests.conftest import ROOT
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "invalid_rules"

@@ -6,12 +6,12 @@ import datetime as dt
 import itertools
 from typing import Any
 
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.clocks import ClockEvaluator, TicketClocks
-from kernel.events import OFFICE
-from kernel.ledger import Ledger, SubmitResult
-from kernel.projection import TicketState
+from kernel.clocks.compute import ClockEvaluator, TicketClocks
+from kernel.ledger.events import OFFICE
+from kernel.ledger.ledger import Ledger, SubmitResult
+from kernel.ledger.projection import TicketState
 from kernel.rules.model import RuleSet
+from kernel.storage.memory import MemoryStorage
 
 CODE = "91610700MA6YT2A0X4"
 

@@ -12,15 +12,15 @@ from typing import Any
 
 from tabulate import tabulate
 
-from kernel.clocks import BREACHED, ClockEvaluator
+from kernel.assessment.scoring import Assessment, UnitResult
+from kernel.clocks.compute import BREACHED, ClockEvaluator
+from kernel.clocks.monthly import missed_contacts, month_bounds, month_label
 from kernel.errors import InputError
-from kernel.events import Event
-from kernel.ledger import Projector
-from kernel.monthly import missed_contacts, month_bounds, month_label
-from kernel.projection import STATE_WORDS
+from kernel.ledger.events import Event
+from kernel.ledger.ledger import Projector
+from kernel.ledger.projection import STATE_WORDS
+from kernel.outputs.tables import Table, cell, render, text_or_file, write_xlsx
 from kernel.rules.model import RuleSet
-from kernel.scoring import Assessment, UnitResult
-from kernel.tables import Table, cell, render, text_or_file, write_xlsx
 
 GRADE_ORDER = ("A", "B", "C", "D")
 
@@ -392,7 +392,7 @@ def unit_report(assessment: Assessment, unit: str) -> Report:
         result = assessment.unit(unit)
     except KeyError:
         known = [u.unit for u in assessment.units]
-        from kernel.suggest import did_you_mean
+        from kernel.inputs.suggest import did_you_mean
 
         raise InputError(f"单位 '{unit}' 不在考核范围内{did_you_mean(unit, known)}") from None
     lines = [

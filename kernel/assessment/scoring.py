@@ -22,12 +22,12 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.calendar import WorkCalendar
-from kernel.clocks import BREACHED, ClockEvaluator, TicketClocks
-from kernel.events import Event
-from kernel.ledger import Projector
-from kernel.monthly import missed_contacts, month_bounds, month_label, months_between
-from kernel.projection import TicketState
+from kernel.calendar.workdays import WorkCalendar
+from kernel.clocks.compute import BREACHED, ClockEvaluator, TicketClocks
+from kernel.clocks.monthly import missed_contacts, month_bounds, month_label, months_between
+from kernel.ledger.events import Event
+from kernel.ledger.ledger import Projector
+from kernel.ledger.projection import TicketState
 from kernel.rules.deadlines import DeadlineRules
 from kernel.rules.reference import Reference
 from kernel.rules.scoring import DeductionRule, ScoringHistory, ScoringRules

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from kernel.calendar import WorkCalendar
+from kernel.calendar.workdays import WorkCalendar
 from kernel.hookspecs import hookimpl
 
 

@@ -31,7 +31,7 @@ import jsonschema
 import yaml
 
 from kernel.errors import CalendarError
-from kernel.sourcefile import SAFE_LOADER
+from kernel.inputs.sourcefile import SAFE_LOADER
 
 __all__ = [
     "DEFAULT_DIR",
@@ -45,8 +45,8 @@ __all__ = [
     "load_year_file",
 ]
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "calendar.schema.json"
-DEFAULT_DIR = Path(__file__).resolve().parent.parent / "rules" / "calendar"
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "calendar.schema.json"
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "rules" / "calendar"
 
 _ONE_DAY = timedelta(days=1)
 # A notice for year Y may start 元旦 (or put a makeup workday) in the last days of Y-1.

@@ -17,11 +17,16 @@ from kernel.errors import InputError, Problem, ProblemsError
 
 if TYPE_CHECKING:
     from kernel.config import Config
-    from kernel.ledger import Ledger
+    from kernel.ledger.ledger import Ledger
     from kernel.plugins import PluginHost
     from kernel.rules.model import RuleSet
 
-FORMATS = ("text", "json", "csv", "xlsx")  # kernel.tables.FORMATS, without importing tabulate
+FORMATS = (
+    "text",
+    "json",
+    "csv",
+    "xlsx",
+)  # kernel.outputs.tables.FORMATS, without importing tabulate
 REPORT_FORMATS = ("text", "md", "csv", "json", "xlsx")
 BATCH = 500
 
@@ -42,7 +47,7 @@ class Context:
 
 def open_context(args: argparse.Namespace) -> Context:
     from kernel.config import load_config
-    from kernel.ledger import Ledger
+    from kernel.ledger.ledger import Ledger
     from kernel.plugins import get_plugin_manager
     from kernel.rules.load import load_rules
 
@@ -212,10 +217,10 @@ def _count_lines(location: str) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from kernel.evaluate import Kernel
-    from kernel.ingest import ingest_events
-    from kernel.progress import Progress
-    from kernel.sourcefile import SourceDoc
+    from kernel.evaluation.kernel import Kernel
+    from kernel.inputs.sourcefile import SourceDoc
+    from kernel.ledger.ingest import ingest_events
+    from kernel.outputs.progress import Progress
 
     ctx = open_context(args)
     kernel = Kernel(ctx.ruleset) if args.grade else None
@@ -285,9 +290,9 @@ def _line_of(text: str) -> int:
 
 
 def cmd_ledger(args: argparse.Namespace) -> int:
-    from kernel.clocks import ClockEvaluator
-    from kernel.ledgerview import ledger_table
-    from kernel.tables import emit
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.ledger.view import ledger_table
+    from kernel.outputs.tables import emit
 
     ctx = open_context(args)
     try:
@@ -307,10 +312,10 @@ def cmd_ledger(args: argparse.Namespace) -> int:
 
 
 def cmd_roster(args: argparse.Namespace) -> int:
-    from kernel.events import OFFICE
-    from kernel.ingest import reason
-    from kernel.ledger import SubmitResult
-    from kernel.roster import read_roster, roster_events
+    from kernel.ledger.events import OFFICE
+    from kernel.ledger.ingest import reason
+    from kernel.ledger.ledger import SubmitResult
+    from kernel.roster.importer import read_roster, roster_events
 
     ctx = open_context(args)
     try:
@@ -340,8 +345,8 @@ def cmd_roster(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from kernel.clocks import ClockEvaluator
-    from kernel.sweep import sweep, sweep_claimed
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.sweep import sweep, sweep_claimed
 
     ctx = open_context(args)
     try:
@@ -364,9 +369,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from kernel.clocks import ClockEvaluator
-    from kernel.reports import assessment_report, emit_report, monthly_report, unit_report
-    from kernel.scoring import FactCollector, assess
+    from kernel.assessment.reports import (
+        assessment_report,
+        emit_report,
+        monthly_report,
+        unit_report,
+    )
+    from kernel.assessment.scoring import FactCollector, assess
+    from kernel.clocks.compute import ClockEvaluator
 
     ctx = open_context(args)
     try:
@@ -418,7 +428,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    from kernel.outbox import deliver
+    from kernel.notify.outbox import deliver
 
     ctx = open_context(args)
     try:

@@ -11,7 +11,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from kernel import cli_ledger, cli_tools, demo
+from kernel import demo
+from kernel.cli import ledger as cli_ledger
+from kernel.cli import tools as cli_tools
 from kernel.errors import InputError, ProblemsError, TicketInvalid
 
 # Command modules are imported inside each command, so that `huhang validate` (which staff run
@@ -156,9 +158,9 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from kernel.evaluate import Kernel
-    from kernel.explain import render_text
-    from kernel.ticket import read_ticket_docs, ticket_from_doc
+    from kernel.evaluation.explain import render_text
+    from kernel.evaluation.kernel import Kernel
+    from kernel.evaluation.ticket import read_ticket_docs, ticket_from_doc
 
     kernel = Kernel.from_dir(args.rules)
     outputs: list[Any] = []
@@ -197,7 +199,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
-    from kernel.contracts import load_schema, schema_names
+    from kernel.inputs.contracts import load_schema, schema_names
 
     if not args.name:
         print("\n".join(schema_names()))
@@ -207,9 +209,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_deadlines(args: argparse.Namespace) -> int:
-    from kernel.clocks import ClockEvaluator
-    from kernel.clockview import render_clocks
-    from kernel.history import load_history
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.view import render_clocks
+    from kernel.ledger.history import load_history
     from kernel.rules.load import load_rules
 
     ruleset = load_rules(args.rules)
@@ -227,9 +229,9 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
 
 
 def cmd_contacts(args: argparse.Namespace) -> int:
-    from kernel.clockview import render_missed
-    from kernel.history import load_history
-    from kernel.monthly import missed_contacts, month_label, months_between
+    from kernel.clocks.monthly import missed_contacts, month_label, months_between
+    from kernel.clocks.view import render_missed
+    from kernel.ledger.history import load_history
     from kernel.rules.load import load_rules
 
     ruleset = load_rules(args.rules)
@@ -258,7 +260,7 @@ def cmd_contacts(args: argparse.Namespace) -> int:
 
 
 def cmd_calendar(args: argparse.Namespace) -> int:
-    from kernel.calendar import CountingRule
+    from kernel.calendar.workdays import CountingRule
     from kernel.rules.load import load_rules
 
     ruleset = load_rules(args.rules)
@@ -287,8 +289,8 @@ def cmd_calendar(args: argparse.Namespace) -> int:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from kernel.lint import exit_code, lint, render_findings
     from kernel.rules.load import load_rules
+    from kernel.tools.lint.checks import exit_code, lint, render_findings
 
     findings = lint(load_rules(args.rules))  # invalid rules: RuleSetInvalid, exit 2
     sys.stdout.write(render_findings(findings, args.format))

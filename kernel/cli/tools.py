@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 from kernel.errors import ProblemsError
 
 if TYPE_CHECKING:
-    from kernel.scenarios import ScenarioResult
+    from kernel.tools.scenarios import ScenarioResult
 
 DEFAULT_SCENARIOS = Path("tests") / "scenarios"
 
@@ -58,9 +58,9 @@ def add_impact_parser(sub: Any, date_arg: Any) -> None:
 
 
 def _load_events(args: argparse.Namespace, reference: Any) -> list[Any]:
-    from kernel.events import Event, validate_event
-    from kernel.history import read_event_docs
-    from kernel.sourcefile import SourceDoc
+    from kernel.inputs.sourcefile import SourceDoc
+    from kernel.ledger.events import Event, validate_event
+    from kernel.ledger.history import read_event_docs
 
     if args.db:
         from kernel.config import load_config
@@ -74,7 +74,7 @@ def _load_events(args: argparse.Namespace, reference: Any) -> list[Any]:
     events: list[Event] = []
     problems = []
     if str(args.events).endswith((".jsonl", ".ndjson")):
-        from kernel.cli_ledger import _lines
+        from kernel.cli.ledger import _lines
 
         for number, line in _lines(args.events):
             if not line.strip():
@@ -98,8 +98,8 @@ def _load_events(args: argparse.Namespace, reference: Any) -> list[Any]:
 
 
 def cmd_impact(args: argparse.Namespace) -> int:
-    from kernel.impact import compare, render_impact, replay
     from kernel.rules.load import default_rules_dir, display_path, load_rules
+    from kernel.tools.impact import compare, render_impact, replay
 
     baseline_dir = args.baseline or default_rules_dir()
     baseline = load_rules(baseline_dir)
@@ -141,7 +141,7 @@ def coverage_of(results: list[ScenarioResult]) -> tuple[list[str], list[str]]:
 def cmd_test(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from kernel.scenarios import ScenarioInvalid, find_scenarios, run_scenario
+    from kernel.tools.scenarios import ScenarioInvalid, find_scenarios, run_scenario
 
     paths = args.paths or [DEFAULT_SCENARIOS]
     files = find_scenarios(paths)

@@ -16,10 +16,10 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kernel.calendar import CountingRule, WorkCalendar
+from kernel.calendar.workdays import CountingRule, WorkCalendar
 from kernel.errors import CalendarError
-from kernel.events import OFFICE, Event
-from kernel.projection import TicketState
+from kernel.ledger.events import OFFICE, Event
+from kernel.ledger.projection import TicketState
 from kernel.rules.deadlines import ClockRule, DeadlineRules, EscalationStep
 
 RUNNING, WARNING, MET, BREACHED = "running", "warning", "met", "breached"

@@ -12,9 +12,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.calendar import WorkCalendar
-from kernel.events import Event
-from kernel.projection import Enterprise
+from kernel.calendar.workdays import WorkCalendar
+from kernel.ledger.events import Event
+from kernel.ledger.projection import Enterprise
 from kernel.rules.deadlines import MonthlyDuty
 
 

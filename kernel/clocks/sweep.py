@@ -16,13 +16,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.clocks import WARNING, ClockEvaluator, ClockInstance, EscalationDue, TicketClocks
-from kernel.clockview import ACTION_WORDS
+from kernel.clocks.compute import (
+    WARNING,
+    ClockEvaluator,
+    ClockInstance,
+    EscalationDue,
+    TicketClocks,
+)
+from kernel.clocks.view import ACTION_WORDS
 from kernel.errors import CalendarError, InputError
-from kernel.events import OFFICE
-from kernel.ledger import Ledger
-from kernel.projection import TicketState
-from kernel.storage import Notice
+from kernel.ledger.events import OFFICE
+from kernel.ledger.ledger import Ledger
+from kernel.ledger.projection import TicketState
+from kernel.storage.contract import Notice
 
 KIND_WORDS = {"warning": "预警", **ACTION_WORDS}
 ESCALATION_PREFIXES = frozenset(ACTION_WORDS.values())
@@ -175,7 +181,7 @@ def sweep_claimed(
     until none are left, so every ticket is swept by one worker, and the notice and event ids
     keep every escalation single even if a lease runs out and a batch is swept twice.
     """
-    from kernel.ledger import Projector
+    from kernel.ledger.ledger import Projector
 
     storage: Any = ledger.storage
     total = SweepResult(as_of)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kernel.clocks import BREACHED, OWNER_WORDS, STATE_WORDS, ClockInstance, TicketClocks
-from kernel.monthly import MissedContact, OfficeDuty
-from kernel.projection import TicketState
+from kernel.clocks.compute import BREACHED, OWNER_WORDS, STATE_WORDS, ClockInstance, TicketClocks
+from kernel.clocks.monthly import MissedContact, OfficeDuty
+from kernel.ledger.projection import TicketState
 
 ACTION_WORDS = {"supervision": "督办", "notice": "通报", "interview": "约谈建议"}
 

@@ -23,22 +23,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.calendar import CountingRule, WorkCalendar
-from kernel.clocks import WARNING, ClockEvaluator
-from kernel.creditcode import ALPHABET, complete
+from kernel.calendar.workdays import CountingRule, WorkCalendar
+from kernel.clocks.compute import WARNING, ClockEvaluator
+from kernel.clocks.sweep import sweep
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_PROBLEMS, DEFAULT_SEED, YEAR
 from kernel.errors import CalendarError, InputError
-from kernel.evaluate import Kernel
-from kernel.events import OFFICE, Event
-from kernel.ingest import IngestReport, ingest_events
-from kernel.ledger import Ledger, Projector
-from kernel.progress import Progress
-from kernel.projection import TicketState
+from kernel.evaluation.kernel import Kernel
+from kernel.inputs.creditcode import ALPHABET, complete
+from kernel.inputs.sourcefile import SourceDoc
+from kernel.ledger.events import OFFICE, Event
+from kernel.ledger.ingest import IngestReport, ingest_events
+from kernel.ledger.ledger import Ledger, Projector
+from kernel.ledger.projection import TicketState
+from kernel.outputs.progress import Progress
 from kernel.rules.load import load_rules
 from kernel.rules.model import RuleSet
-from kernel.sourcefile import SourceDoc
-from kernel.sweep import sweep
+from kernel.storage.memory import MemoryStorage
 
 #: events per transaction, as ``huhang ingest``
 SOURCE = "events.jsonl"

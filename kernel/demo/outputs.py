@@ -18,23 +18,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel.clocks import BREACHED, ClockEvaluator
+from kernel.assessment.reports import assessment_report, emit_report, monthly_report, render_report
+from kernel.assessment.scoring import Assessment, FactCollector, Tallies, assess
+from kernel.clocks.compute import BREACHED, ClockEvaluator
+from kernel.clocks.monthly import missed_contacts, office_duties
 from kernel.config import Config
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_OUT, DEFAULT_PROBLEMS, DEFAULT_SEED
 from kernel.demo.chart import ChartError, ClosureGrid, draw_closure_chart
 from kernel.demo.generate import NOTIFIER, Simulation, simulate
 from kernel.errors import InputError
-from kernel.events import Event
-from kernel.ledger import Ledger, Projector
-from kernel.ledgerview import ledger_table
-from kernel.monthly import missed_contacts, office_duties
+from kernel.ledger.events import Event
+from kernel.ledger.ledger import Ledger, Projector
+from kernel.ledger.view import ledger_table
+from kernel.outputs.tables import Table, render, write_xlsx
 from kernel.plugins import get_plugin_manager
-from kernel.reports import assessment_report, emit_report, monthly_report, render_report
 from kernel.rules.load import load_rules
 from kernel.rules.model import RuleSet
-from kernel.scoring import Assessment, FactCollector, Tallies, assess
-from kernel.storage import Storage
-from kernel.tables import Table, render, write_xlsx
+from kernel.storage.contract import Storage
 
 GRADES = ("A", "B", "C", "D")
 
@@ -489,7 +489,7 @@ def render_summary(result: DemoResult) -> str:
         f"  huhang report unit 汉台区 --year {year} --db {db}",
         f"  huhang report monthly --month {year}-06 --db {db}",
         f"  huhang ledger --db {db} --as-of {year}-12-31",
-        *([f"  huhang impact --candidate my-rules --db {db}"] if _has_command("impact") else []),
+        f"  huhang impact --candidate my-rules --db {db}",
         "",
         "用时："
         + "，".join(f"{name} {seconds:.1f} 秒" for name, seconds in result.timings.items())
@@ -499,9 +499,3 @@ def render_summary(result: DemoResult) -> str:
         lines.append("")
         lines += [f"错误：{p}" for p in result.problems]
     return "\n".join(lines)
-
-
-def _has_command(name: str) -> bool:
-    from kernel import cli
-
-    return name in cli.COMMANDS

@@ -11,7 +11,7 @@ The compiler runs these passes, in order:
 3. **lower** -- translate each leaf to durable-rules tests with our missing-field semantics
    (``ne`` is "absent or different"), ``in`` as an ``$or`` of equalities (``$in`` is an error),
    and no ``$mt`` or ``$div`` anywhere;
-4. **build** -- one :class:`kernel.engine.Engine` per rule file, rule ``i`` at priority ``i``.
+4. **build** -- one :class:`kernel.evaluation.engine.Engine` per rule file, rule ``i`` at priority ``i``.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.engine import Engine
+from kernel.evaluation.engine import Engine
 from kernel.rules.conditions import All, Always, Condition, Leaf, Not, leaves
 from kernel.rules.model import Rule, RuleFile
 

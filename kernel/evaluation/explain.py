@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernel.decisions import Assignment, ConditionResult, Decision, Evaluation
+from kernel.evaluation.decisions import Assignment, ConditionResult, Decision, Evaluation
 from kernel.rules.conditions import OP_WORDS
 
 

@@ -6,7 +6,8 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from kernel.decisions import (
+from kernel.evaluation.compile import CompiledRules, compile_rule_file
+from kernel.evaluation.decisions import (
     Assignment,
     Decision,
     Evaluation,
@@ -16,11 +17,10 @@ from kernel.decisions import (
     RouteResult,
     RuleRef,
 )
-from kernel.rules.compile import CompiledRules, compile_rule_file
+from kernel.evaluation.ticket import Ticket, validate_ticket
 from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.load import load_rules
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
-from kernel.ticket import Ticket, validate_ticket
 
 SINGLE_SLOTS = ("primary", "feedback_owner")
 LIST_SLOTS = ("co_handlers", "coordinators")

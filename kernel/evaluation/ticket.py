@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from kernel.contracts import describe_value, schema_problems
-from kernel.creditcode import check_character, well_formed
-from kernel.creditcode import is_valid as credit_code_valid
 from kernel.errors import Problem, TicketInvalid
+from kernel.inputs.contracts import describe_value, schema_problems
+from kernel.inputs.creditcode import check_character, well_formed
+from kernel.inputs.creditcode import is_valid as credit_code_valid
+from kernel.inputs.sourcefile import PathKey, SourceDoc, field_name, parse_text, read_file
 from kernel.rules.fields import FieldSpec, ticket_fields
 from kernel.rules.reference import Reference
-from kernel.sourcefile import PathKey, SourceDoc, field_name, parse_text, read_file
 
 
 @dataclass(frozen=True)

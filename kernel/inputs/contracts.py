@@ -10,9 +10,9 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from kernel.errors import InputError, Problem
-from kernel.schemagen import SCHEMA_DIR
-from kernel.sourcefile import PathKey, SourceDoc, field_name
-from kernel.suggest import did_you_mean
+from kernel.inputs.schemagen import SCHEMA_DIR
+from kernel.inputs.sourcefile import PathKey, SourceDoc, field_name
+from kernel.inputs.suggest import did_you_mean
 
 TYPE_WORDS = {
     "string": "文本",

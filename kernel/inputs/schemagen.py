@@ -1,7 +1,7 @@
 """Build the JSON Schemas of the rule files.
 
 The committed files in ``kernel/schemas/`` are generated from this module
-(``python -m kernel.schemagen`` or ``make schemas``); a test fails when they are stale.
+(``python -m kernel.inputs.schemagen`` or ``make schemas``); a test fails when they are stale.
 The ticket schema is written by hand and is not generated here.
 """
 
@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kernel.eventtypes import EVENT_TYPES
+from kernel.ledger.eventtypes import EVENT_TYPES
 
-SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://huhang.example/schemas/"
 

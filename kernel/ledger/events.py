@@ -1,7 +1,7 @@
 """Ledger events: one type per step of a problem's life (POLICY §2) and of an enterprise's
 "四个一" assignment. An event is validated against ``event.schema.json`` and the reference
 data before it may enter the ledger; whether it is a legal *transition* is the projection's
-business (:mod:`kernel.projection`).
+business (:mod:`kernel.ledger.projection`).
 """
 
 from __future__ import annotations
@@ -11,13 +11,13 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.contracts import describe_value, schema_problems
-from kernel.creditcode import check_character, well_formed
-from kernel.creditcode import is_valid as credit_code_valid
 from kernel.errors import Problem, ProblemsError
-from kernel.eventtypes import EVENT_TYPES
+from kernel.inputs.contracts import describe_value, schema_problems
+from kernel.inputs.creditcode import check_character, well_formed
+from kernel.inputs.creditcode import is_valid as credit_code_valid
+from kernel.inputs.sourcefile import PathKey, SourceDoc, field_name
+from kernel.ledger.eventtypes import EVENT_TYPES
 from kernel.rules.reference import Reference
-from kernel.sourcefile import PathKey, SourceDoc, field_name
 
 TICKET_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("ticket."))
 ENTERPRISE_EVENTS = frozenset({"enterprise.registered", "enterprise.changed"})

@@ -6,13 +6,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kernel.builtin.storage_memory import MemoryStorage
 from kernel.errors import Problem, ProblemsError
-from kernel.events import EventInvalid
-from kernel.ledger import EventConflict, Ledger
-from kernel.projection import TransitionRejected
+from kernel.inputs.sourcefile import PathKey, SourceDoc, parse_text, read_file
+from kernel.ledger.events import EventInvalid
+from kernel.ledger.ledger import EventConflict, Ledger
+from kernel.ledger.projection import TransitionRejected
 from kernel.rules.reference import Reference
-from kernel.sourcefile import PathKey, SourceDoc, parse_text, read_file
+from kernel.storage.memory import MemoryStorage
 
 
 def read_event_docs(location: str) -> list[tuple[SourceDoc, Any, PathKey]]:

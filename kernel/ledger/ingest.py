@@ -11,13 +11,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import InputError
-from kernel.events import EventInvalid
-from kernel.ledger import Ledger, SubmitResult
-from kernel.projection import TransitionRejected
-from kernel.sourcefile import PathKey, SourceDoc
+from kernel.inputs.sourcefile import PathKey, SourceDoc
+from kernel.ledger.events import EventInvalid
+from kernel.ledger.ledger import Ledger, SubmitResult
+from kernel.ledger.projection import TransitionRejected
 
 if TYPE_CHECKING:
-    from kernel.evaluate import Kernel
+    from kernel.evaluation.kernel import Kernel
 
 #: events per transaction (one commit, one fsync)
 BATCH = 500

@@ -1,7 +1,7 @@
 """The append-only ledger: validate, check the transition, store, then tell the plugins.
 
 The ledger is the truth: ticket and enterprise states are projections of its events
-(:mod:`kernel.projection`), rebuilt by replaying them.
+(:mod:`kernel.ledger.projection`), rebuilt by replaying them.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from kernel.errors import InputError
-from kernel.events import ENTERPRISE_EVENTS, OFFICE, TICKET_EVENTS, Event, validate_event
-from kernel.projection import (
+from kernel.inputs.sourcefile import PathKey, SourceDoc
+from kernel.ledger.events import ENTERPRISE_EVENTS, OFFICE, TICKET_EVENTS, Event, validate_event
+from kernel.ledger.projection import (
     Enterprise,
     TicketState,
     TransitionRejected,
@@ -24,12 +25,11 @@ from kernel.projection import (
     apply_ticket,
 )
 from kernel.rules.reference import Reference
-from kernel.sourcefile import PathKey, SourceDoc
-from kernel.storage import Notice, Storage, Transaction
+from kernel.storage.contract import Notice, Storage, Transaction
 
 if TYPE_CHECKING:
-    from kernel.decisions import Evaluation
-    from kernel.evaluate import Kernel
+    from kernel.evaluation.decisions import Evaluation
+    from kernel.evaluation.kernel import Kernel
     from kernel.plugins import PluginHost
 
 log = logging.getLogger("huhang.ledger")
@@ -157,7 +157,7 @@ class Ledger:
     ) -> SubmitResult:
         """Validate and store one event; a resubmitted identical event is a no-op.
 
-        Raises :class:`kernel.events.EventInvalid` for a malformed event,
+        Raises :class:`kernel.ledger.events.EventInvalid` for a malformed event,
         :class:`TransitionRejected` for an illegal step and :class:`EventConflict` for a reused
         id -- in each case nothing is stored.
         """

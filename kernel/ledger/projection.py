@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from kernel.errors import InputError
-from kernel.events import OFFICE, Event
+from kernel.evaluation.ticket import Ticket, trusted_ticket, validate_ticket
+from kernel.ledger.events import OFFICE, Event
 from kernel.rules.reference import Reference
-from kernel.ticket import Ticket, trusted_ticket, validate_ticket
 
 _T = TypeVar("_T")
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kernel.clocks import BREACHED, ClockEvaluator
+from kernel.clocks.compute import BREACHED, ClockEvaluator
 from kernel.errors import CalendarError
-from kernel.ledger import Projector
-from kernel.tables import Table
+from kernel.ledger.ledger import Projector
+from kernel.outputs.tables import Table
 
 COLUMNS = (
     ("ticket_id", "办理单编号"),

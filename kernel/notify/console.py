@@ -13,14 +13,14 @@ from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
 from kernel.hookspecs import hookimpl
-from kernel.notify import (
+from kernel.notify.contract import (
     Notifier,
     NotifierError,
     NotifierFactory,
     Options,
     render_text,
 )
-from kernel.storage import Notice
+from kernel.storage.contract import Notice
 
 
 class ConsoleNotifier(Notifier):

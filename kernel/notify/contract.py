@@ -1,8 +1,8 @@
 """The notifier contract. Notifier types are plugins (``huhang_register_notifiers``).
 
-A notifier sends one :class:`kernel.storage.Notice` somewhere (a terminal, a file, a robot
+A notifier sends one :class:`kernel.storage.contract.Notice` somewhere (a terminal, a file, a robot
 webhook, an e-mail). It never talks to the ledger: notices wait in the storage's outbox, and
-:mod:`kernel.outbox` hands them to notifiers with a timeout, retries and back-off, so a notifier
+:mod:`kernel.notify.outbox` hands them to notifiers with a timeout, retries and back-off, so a notifier
 that fails or hangs never loses a notice and never blocks the ledger.
 """
 
@@ -16,8 +16,8 @@ from functools import partial
 from typing import Any
 
 from kernel.errors import InputError
-from kernel.storage import Notice
-from kernel.suggest import did_you_mean
+from kernel.inputs.suggest import did_you_mean
+from kernel.storage.contract import Notice
 
 
 class NotifierError(Exception):

@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from kernel.hookspecs import hookimpl
-from kernel.notify import Notifier, NotifierError, NotifierFactory, Options
-from kernel.storage import Notice
+from kernel.notify.contract import Notifier, NotifierError, NotifierFactory, Options
+from kernel.storage.contract import Notice
 
 
 def _local_now() -> dt.datetime:

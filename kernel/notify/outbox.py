@@ -29,8 +29,8 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from urllib.parse import quote, quote_plus
 
-from kernel.notify import Notifier, NotifierError
-from kernel.storage import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Delivery, Storage
+from kernel.notify.contract import Notifier, NotifierError
+from kernel.storage.contract import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Delivery, Storage
 
 log = logging.getLogger("huhang.outbox")
 

@@ -1,7 +1,7 @@
 """Built-in notifier ``smtp``: send each notice as a plain-text UTF-8 e-mail.
 
 The subject is ``<subject_prefix><kind>：<title>`` (for example ``【护航】督办：…``), encoded per
-RFC 2047; the body is :func:`kernel.builtin.notify_console.render_text`, base64-encoded so no
+RFC 2047; the body is :func:`kernel.notify.console.render_text`, base64-encoded so no
 relay has to support 8-bit mail. ``security`` is ``starttls`` (port 587), ``ssl`` (465) or
 ``none`` (25, for a local relay). The password may be written as ``${ENV_VAR}`` and never
 appears in errors, logs, :meth:`describe` or ``repr``.
@@ -20,9 +20,16 @@ from email.utils import formatdate, getaddresses, make_msgid
 from typing import Any
 
 from kernel.hookspecs import hookimpl
-from kernel.notify import Notifier, NotifierError, NotifierFactory, Options, kind_label, render_text
-from kernel.outbox import redact
-from kernel.storage import Notice
+from kernel.notify.contract import (
+    Notifier,
+    NotifierError,
+    NotifierFactory,
+    Options,
+    kind_label,
+    render_text,
+)
+from kernel.notify.outbox import redact
+from kernel.storage.contract import Notice
 
 log = logging.getLogger("huhang.notify.smtp")
 
@@ -69,7 +76,7 @@ class SmtpNotifier(Notifier):
         self._secrets = tuple(secrets)
 
     def secrets(self) -> tuple[str, ...]:
-        """The password (and its base64 forms on the wire), for :func:`kernel.outbox.redact`."""
+        """The password (and its base64 forms on the wire), for :func:`kernel.notify.outbox.redact`."""
         return self._secrets
 
     def describe(self) -> str:

@@ -18,7 +18,7 @@ Formats (option ``format``):
 
 Secrets -- the ``secret``, every query value of the URL (``key=``, ``access_token=``), the path
 after ``/hook/`` and header values -- never appear in errors, logs, :meth:`describe` or
-``repr``: every message passes through :func:`kernel.outbox.redact`. ``url``, ``secret`` and
+``repr``: every message passes through :func:`kernel.notify.outbox.redact`. ``url``, ``secret`` and
 header values may be written as ``${ENV_VAR}``. Redirects are not followed (a POST must not
 turn into a GET elsewhere); proxies from ``https_proxy``/``no_proxy`` are honoured.
 """
@@ -39,7 +39,7 @@ from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
 from kernel.hookspecs import hookimpl
-from kernel.notify import (
+from kernel.notify.contract import (
     Notifier,
     NotifierError,
     NotifierFactory,
@@ -48,8 +48,8 @@ from kernel.notify import (
     kind_label,
     render_text,
 )
-from kernel.outbox import MASK, redact
-from kernel.storage import Notice
+from kernel.notify.outbox import MASK, redact
+from kernel.storage.contract import Notice
 
 log = logging.getLogger("huhang.notify.webhook")
 
@@ -160,7 +160,7 @@ class WebhookNotifier(Notifier):
         return PLATFORMS[self.format]
 
     def secrets(self) -> tuple[str, ...]:
-        """Everything :func:`kernel.outbox.redact` must hide for this notifier."""
+        """Everything :func:`kernel.notify.outbox.redact` must hide for this notifier."""
         return self._secrets
 
     def describe(self) -> str:

@@ -45,11 +45,11 @@ import openpyxl
 from openpyxl.utils.cell import range_boundaries
 from openpyxl.utils.exceptions import InvalidFileException
 
-from kernel.contracts import describe_value
-from kernel.creditcode import ALPHABET, check_character
 from kernel.errors import InputError, Problem, ProblemsError
-from kernel.events import OFFICE, Event, EventInvalid, validate_event
-from kernel.projection import ASSIGNMENT_FIELDS, Enterprise
+from kernel.inputs.contracts import describe_value
+from kernel.inputs.creditcode import ALPHABET, check_character
+from kernel.ledger.events import OFFICE, Event, EventInvalid, validate_event
+from kernel.ledger.projection import ASSIGNMENT_FIELDS, Enterprise
 from kernel.rules.reference import Reference
 
 SHEET_NAME = "包抓企业基本情况表"

@@ -11,7 +11,7 @@ A condition is plain data read from YAML; nothing in it is ever evaluated as cod
 
 Semantics of a missing (optional, unfilled) field: comparisons, ``eq``, ``in`` and ``contains``
 are false; ``ne`` and ``not_in`` are true ("absent or different"). The durable-rules compiler in
-:mod:`kernel.rules.compile` produces exactly these semantics, and a property test checks the two
+:mod:`kernel.evaluation.compile` produces exactly these semantics, and a property test checks the two
 against each other.
 """
 
@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.contracts import describe_value
 from kernel.errors import Problem
+from kernel.inputs.contracts import describe_value
+from kernel.inputs.sourcefile import PathKey, SourceDoc, field_name
+from kernel.inputs.suggest import did_you_mean
 from kernel.rules.fields import FieldSpec
 from kernel.rules.reference import Reference
-from kernel.sourcefile import PathKey, SourceDoc, field_name
-from kernel.suggest import did_you_mean
 
 COMPARE_OPS = ("eq", "ne", "lt", "le", "gt", "ge")
 LEAF_OPS = (*COMPARE_OPS, "in", "not_in", "contains", "exists", "count")

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.errors import Problem
+from kernel.inputs.sourcefile import SourceDoc
+from kernel.inputs.suggest import did_you_mean
 from kernel.rules.reference import Reference
-from kernel.sourcefile import SourceDoc
-from kernel.suggest import did_you_mean
 
 GRADES = ("A", "B", "C", "D")
 ACTION_WORDS = {"supervision": "督办", "notice": "通报", "interview": "约谈"}

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from kernel.contracts import load_schema
+from kernel.inputs.contracts import load_schema
 
 GRADES = ("A", "B", "C", "D")
 

@@ -15,17 +15,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from kernel.calendar import WorkCalendar
-from kernel.contracts import schema_problems
+from kernel.calendar.workdays import WorkCalendar
 from kernel.errors import CalendarError, Problem, ProblemsError, RuleSetInvalid
+from kernel.inputs.contracts import schema_problems
+from kernel.inputs.sourcefile import SourceDoc, field_name, read_file
+from kernel.inputs.suggest import did_you_mean
 from kernel.rules.conditions import Condition, ConditionParser, leaves
 from kernel.rules.deadlines import DeadlineRules, parse_deadlines
 from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
 from kernel.rules.scoring import ScoringHistory, ScoringRules, parse_scoring
-from kernel.sourcefile import SourceDoc, field_name, read_file
-from kernel.suggest import did_you_mean
 
 REFERENCE_FILES = ("units", "categories")
 RULE_FILES = ("grading", "routing")

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel.calendar import WorkCalendar
+from kernel.calendar.workdays import WorkCalendar
 from kernel.rules.conditions import Condition
 from kernel.rules.deadlines import DeadlineRules
 from kernel.rules.reference import Reference

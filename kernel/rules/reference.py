@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from kernel.contracts import describe_value
-from kernel.suggest import did_you_mean
+from kernel.inputs.contracts import describe_value
+from kernel.inputs.suggest import did_you_mean
 
 UNIT_KINDS = {
     "territories": "县区/开发区",

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.errors import Problem
+from kernel.inputs.sourcefile import SourceDoc
+from kernel.inputs.suggest import did_you_mean
 from kernel.rules.deadlines import DeadlineRules
-from kernel.sourcefile import SourceDoc
-from kernel.suggest import did_you_mean
 
 
 @dataclass(frozen=True)

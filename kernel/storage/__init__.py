@@ -1,1 +1,1 @@
-"""Built-in plugins: they register through the same hooks as third-party ones."""
+"""Ledger storage: the contract and its built-in backends (memory, SQLite, JSON lines, PostgreSQL)."""

@@ -21,7 +21,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from kernel.events import Event
+from kernel.ledger.events import Event
 
 # Outbox times (``next_attempt_at`` and the ``now`` of due_deliveries) are timezone-aware UTC.
 NOTICE_PENDING = "pending"

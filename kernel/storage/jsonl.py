@@ -35,17 +35,17 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from kernel.builtin.storage_sqlite import (
+from kernel.errors import InputError
+from kernel.hookspecs import hookimpl
+from kernel.ledger.events import Event
+from kernel.storage.contract import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+from kernel.storage.sqlite import (
     datetime_from_text,
     datetime_key,
     datetime_text,
     path_from_url,
     unique_notifiers,
 )
-from kernel.errors import InputError
-from kernel.events import Event
-from kernel.hookspecs import hookimpl
-from kernel.storage import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
 
 log = logging.getLogger("huhang.storage.jsonl")
 

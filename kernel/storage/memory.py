@@ -8,9 +8,9 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 
-from kernel.events import Event
 from kernel.hookspecs import hookimpl
-from kernel.storage import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+from kernel.ledger.events import Event
+from kernel.storage.contract import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
 
 
 class _MemoryTransaction:

@@ -44,10 +44,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from kernel.errors import InputError
-from kernel.events import Event
 from kernel.hookspecs import hookimpl
-from kernel.outbox import MASK, redact
-from kernel.storage import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+from kernel.ledger.events import Event
+from kernel.notify.outbox import MASK, redact
+from kernel.storage.contract import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
 
 if TYPE_CHECKING:
     from psycopg import Connection

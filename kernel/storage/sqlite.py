@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from kernel.errors import InputError
-from kernel.events import Event
 from kernel.hookspecs import hookimpl
-from kernel.storage import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+from kernel.ledger.events import Event
+from kernel.storage.contract import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
 
 log = logging.getLogger("huhang.storage.sqlite")
 

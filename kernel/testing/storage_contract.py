@@ -5,7 +5,7 @@ fixture (a fresh, empty store per test) and, for a persistent backend, ``reopen`
 
     from collections.abc import Iterator
     import pytest
-    from kernel.storage import Storage
+    from kernel.storage.contract import Storage
     from kernel.testing.storage_contract import StorageContract
     from my_plugin import PostgresStorage
 
@@ -20,8 +20,8 @@ fixture (a fresh, empty store per test) and, for a persistent backend, ``reopen`
             return PostgresStorage(storage.url)
 
 Every ``test_*`` method then runs against that backend. The suite needs no rule set or ledger:
-it builds :class:`kernel.events.Event` and :class:`kernel.storage.Notice` values directly. Its
-expectations are those of the reference backend, ``kernel.builtin.storage_memory``.
+it builds :class:`kernel.ledger.events.Event` and :class:`kernel.storage.contract.Notice` values directly. Its
+expectations are those of the reference backend, ``kernel.storage.memory``.
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from typing import Any
 
 import pytest
 
-from kernel.events import Event
-from kernel.storage import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Notice, Storage
+from kernel.ledger.events import Event
+from kernel.storage.contract import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Notice, Storage
 
 DAY = dt.date(2026, 3, 2)
 ENTERPRISE = "91610700MA6YT2A0X4"
@@ -104,7 +104,7 @@ class _Boom(Exception):
 
 
 class StorageContract:
-    """Mixin: the executable contract of :class:`kernel.storage.Storage` (see module doc)."""
+    """Mixin: the executable contract of :class:`kernel.storage.contract.Storage` (see module doc)."""
 
     @pytest.fixture
     def storage(self) -> Iterator[Storage]:

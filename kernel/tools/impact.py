@@ -14,15 +14,15 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from kernel.clocks import BREACHED, ClockEvaluator, TicketClocks
+from kernel.assessment.scoring import Assessment, FactCollector, score_period
+from kernel.clocks.compute import BREACHED, ClockEvaluator, TicketClocks
+from kernel.clocks.sweep import escalations, is_sweep_event
 from kernel.errors import CalendarError
-from kernel.evaluate import Kernel
-from kernel.events import Event
-from kernel.ledger import Projector, graded_payload, paused_gc
-from kernel.projection import TicketState, TransitionRejected
+from kernel.evaluation.kernel import Kernel
+from kernel.ledger.events import Event
+from kernel.ledger.ledger import Projector, graded_payload, paused_gc
+from kernel.ledger.projection import TicketState, TransitionRejected
 from kernel.rules.model import RuleSet
-from kernel.scoring import Assessment, FactCollector, score_period
-from kernel.sweep import escalations, is_sweep_event
 
 
 @dataclass

@@ -23,20 +23,20 @@ from typing import Any
 
 import yaml
 
-from kernel.builtin.storage_memory import MemoryStorage
-from kernel.clocks import ClockEvaluator
-from kernel.contracts import schema_problems
+from kernel.assessment.scoring import Assessment, FactCollector, score_period
+from kernel.clocks.compute import ClockEvaluator
+from kernel.clocks.monthly import missed_contacts, month_label, months_between, office_duties
+from kernel.clocks.sweep import sweep
 from kernel.errors import InputError, Problem, ProblemsError, RuleSetInvalid
-from kernel.evaluate import Kernel
-from kernel.events import ENTERPRISE_EVENTS, OFFICE
-from kernel.ledger import Ledger, Projector, replay_enterprise
-from kernel.monthly import missed_contacts, month_label, months_between, office_duties
-from kernel.projection import STATE_WORDS
+from kernel.evaluation.kernel import Kernel
+from kernel.inputs.contracts import schema_problems
+from kernel.inputs.sourcefile import SourceDoc, read_file
+from kernel.ledger.events import ENTERPRISE_EVENTS, OFFICE
+from kernel.ledger.ledger import Ledger, Projector, replay_enterprise
+from kernel.ledger.projection import STATE_WORDS
 from kernel.rules.load import default_rules_dir, display_path, load_rules
 from kernel.rules.model import RuleSet
-from kernel.scoring import Assessment, FactCollector, score_period
-from kernel.sourcefile import SourceDoc, read_file
-from kernel.sweep import sweep
+from kernel.storage.memory import MemoryStorage
 
 NOTIFIER = "scenario"
 

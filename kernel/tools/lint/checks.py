@@ -29,7 +29,7 @@ field separately, and decides a test of the routing ``grade`` from the grading r
 as every grade still possible agrees. A search that exceeds its step budget, or meets a field
 whose classes it cannot all build, is reported as "could not decide" (info), never as a finding.
 
-Every example ticket is real: it passes :func:`kernel.ticket.validate_ticket`, is checked
+Every example ticket is real: it passes :func:`kernel.evaluation.ticket.validate_ticket`, is checked
 again with the reference semantics (:func:`kernel.rules.conditions.holds`), and is then reduced
 to the fields that matter.
 """
@@ -49,15 +49,17 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator
 
-from kernel.contracts import describe_value, load_schema
-from kernel.creditcode import ALPHABET, complete
-from kernel.creditcode import is_valid as credit_code_valid
-from kernel.engine import EngineLimitExceeded
 from kernel.errors import EngineError, ProblemsError, TicketInvalid
-from kernel.evaluate import resolve_units
-from kernel.events import TICKET_EVENTS
-from kernel.eventtypes import EVENT_TYPES
-from kernel.rules.compile import MessagePlan, compile_rule_file, lower_leaf
+from kernel.evaluation.compile import MessagePlan, compile_rule_file, lower_leaf
+from kernel.evaluation.engine import EngineLimitExceeded
+from kernel.evaluation.kernel import resolve_units
+from kernel.evaluation.ticket import validate_ticket
+from kernel.inputs.contracts import describe_value, load_schema
+from kernel.inputs.creditcode import ALPHABET, complete
+from kernel.inputs.creditcode import is_valid as credit_code_valid
+from kernel.inputs.sourcefile import PathKey, SourceDoc, read_file
+from kernel.ledger.events import TICKET_EVENTS
+from kernel.ledger.eventtypes import EVENT_TYPES
 from kernel.rules.conditions import (
     All,
     Always,
@@ -80,8 +82,6 @@ from kernel.rules.load import (
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS
 from kernel.rules.scoring import DeductionRule, ScoringRules
-from kernel.sourcefile import PathKey, SourceDoc, read_file
-from kernel.ticket import validate_ticket
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 SEVERITIES = (ERROR, WARNING, INFO)
@@ -1589,7 +1589,7 @@ class _Linter:
             compiled.close()
 
     def true_tests(self, rule_file: RuleFile) -> tuple[int, dict[str, Any]]:
-        """The most distinct atomic engine tests (as :mod:`kernel.rules.compile` lowers the
+        """The most distinct atomic engine tests (as :mod:`kernel.evaluation.compile` lowers the
         leaves) that one ticket satisfies, and the field values that reach it. Fields are
         independent, so it is the sum of each field's maximum over its classes."""
         fields = fields_for(rule_file.kind)

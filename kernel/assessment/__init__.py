@@ -1,0 +1,1 @@
+"""The assessment (考核): scoring every unit, and the reports the office publishes."""

@@ -1,0 +1,1 @@
+"""The ``huhang`` command line: one module per command group. Nothing imports this package."""

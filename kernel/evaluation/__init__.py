@@ -1,0 +1,1 @@
+"""Grading and routing a ticket: compile the rules for durable-rules, evaluate, explain."""

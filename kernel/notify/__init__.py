@@ -1,0 +1,1 @@
+"""Notices: the notifier contract, the outbox dispatcher and the built-in notifiers."""

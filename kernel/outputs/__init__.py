@@ -1,0 +1,1 @@
+"""Writing output: tables in four formats and a progress bar."""

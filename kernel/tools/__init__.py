@@ -1,0 +1,1 @@
+"""Tools for policy staff and testers: lint, impact analysis, scenarios and coverage."""
