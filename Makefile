@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check kernel plugins tests
 	$(BIN)/ruff format --check kernel plugins tests
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy kernel
@@ -47,7 +48,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 schemas: $(STAMP)
-	$(BIN)/python -c "import sys, kernel.inputs.schemagen as g; sys.exit(g.main())"
+	$(BIN)/python -c "import sys, kernel.tools.schemagen as g; sys.exit(g.main())"
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info

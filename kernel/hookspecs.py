@@ -14,6 +14,8 @@ Lifecycle:
 3. **evaluation** -- after the rules grade and route a ticket for the ledger,
    ``huhang_decision_made`` is called.
 4. **ledger** -- after each event is committed, ``huhang_event_committed`` is called.
+5. **command line** -- when ``huhang`` meets a command it does not know (or is asked for its
+   help), ``huhang_register_commands`` lets plugins add subcommands.
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    import argparse
+
     from kernel.calendar.workdays import WorkCalendar
     from kernel.evaluation.decisions import Evaluation
     from kernel.ledger.events import Event
@@ -96,4 +100,32 @@ def huhang_decision_made(ticket_id: str, evaluation: Evaluation) -> None:
 
     :param ticket_id: the ticket that was evaluated.
     :param evaluation: the full result, as ``huhang explain`` shows it.
+    """
+
+
+#: ``register(name, help, configure, handler)``, the callback of ``huhang_register_commands``
+CommandRegistrar = Callable[
+    [
+        str,
+        str,
+        "Callable[[argparse.ArgumentParser], None]",
+        "Callable[[argparse.Namespace], int]",
+    ],
+    None,
+]
+
+
+@hookspec
+def huhang_register_commands(register: CommandRegistrar) -> None:
+    """Add subcommands to ``huhang``.
+
+    Called when the command line meets a command that is not built in, and for ``huhang --help``.
+    Call ``register(name, help, configure, handler)`` for each command: ``name`` is the word
+    after ``huhang``; ``help`` its one-line Chinese description; ``configure(parser)`` adds its
+    arguments to an :class:`argparse.ArgumentParser` that already speaks Chinese; ``handler(args)``
+    runs it and returns the exit code (0 done, 1 incomplete, 2 bad input). A name that is already
+    a command is an error naming the plugin. Raise :class:`kernel.errors.InputError` for bad input:
+    the command line prints it in one line and exits 2.
+
+    :param register: the callback that records a command.
     """

@@ -12,7 +12,7 @@ import importlib.util
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -26,6 +26,8 @@ from kernel.errors import InputError
 from kernel.inputs.suggest import did_you_mean
 
 if TYPE_CHECKING:
+    import argparse
+
     from kernel.calendar.workdays import WorkCalendar
     from kernel.evaluation.decisions import Evaluation
     from kernel.ledger.events import Event
@@ -51,6 +53,17 @@ BLOCK_ENV = "HUHANG_BLOCK_PLUGINS"
 
 class PluginError(InputError):
     """A plugin could not be loaded or registered something wrong (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class PluginCommand:
+    """A subcommand added by a plugin."""
+
+    name: str
+    help: str
+    configure: Callable[[argparse.ArgumentParser], None]
+    handler: Callable[[argparse.Namespace], int]
+    owner: str
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,30 @@ class PluginHost:
             impl.function(register=register)
 
     # ------------------------------------------------------------------ typed hook calls
+
+    def commands(self, reserved: Collection[str]) -> dict[str, PluginCommand]:
+        """The subcommands plugins add (``huhang_register_commands``), checked by name."""
+        found: dict[str, PluginCommand] = {}
+        for impl in self.pm.hook.huhang_register_commands.get_hookimpls():
+            owner = self.pm.get_name(impl.plugin) or "?"
+
+            def register(
+                name: str, help: str, configure: Any, handler: Any, owner: str = owner
+            ) -> None:
+                if not isinstance(name, str) or not name or name.startswith("-"):
+                    raise PluginError(f"插件 {owner} 注册的命令名 {name!r} 无效")
+                if not callable(configure) or not callable(handler):
+                    raise PluginError(f"插件 {owner} 注册的命令 {name} 缺少参数设置或处理函数")
+                if name in reserved:
+                    raise PluginError(f"插件 {owner} 注册的命令 {name} 与内置命令重名")
+                if name in found:
+                    raise PluginError(
+                        f"命令 '{name}' 被插件 {found[name].owner} 和 {owner} 重复注册"
+                    )
+                found[name] = PluginCommand(name, str(help), configure, handler, owner)
+
+            impl.function(register=register)
+        return found
 
     def open_storage(self, url: str) -> Storage:
         """Open the ledger store at ``url`` (``sqlite:///x.db``, ``memory:``, a ``.db`` path …)."""

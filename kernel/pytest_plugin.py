@@ -1,8 +1,14 @@
-"""A pytest plugin: scenario files become test items.
+"""A pytest plugin: scenario files become test items, in projects that ask for it.
 
-Installed with the package (entry point ``pytest11``), so ``pytest`` collects every ``*.yaml``
-under a folder named ``scenarios`` and every ``*.scenario.yaml`` file, runs it with
-:func:`kernel.tools.scenarios.run_scenario`, and reports the mismatches as the failure.
+Installed with the package (entry point ``pytest11``), but it collects nothing until the project
+names its scenario folders in its pytest configuration::
+
+    [tool.pytest.ini_options]
+    huhang_scenarios = ["tests/scenarios"]
+
+Then every ``*.yaml`` below those folders is run with
+:func:`kernel.tools.scenarios.run_scenario`, and the mismatches are reported as the failure.
+Other projects that merely have Huhang installed see no change in what pytest collects.
 """
 
 from __future__ import annotations
@@ -48,10 +54,25 @@ class ScenarioFile(pytest.File):
         return [ScenarioItem.from_parent(self, name=self.path.stem)]
 
 
+INI_NAME = "huhang_scenarios"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """Declare the opt-in: the folders whose YAML files are scenarios."""
+    parser.addini(
+        INI_NAME,
+        type="paths",
+        default=[],
+        help="Huhang scenario folders (relative to the configuration file); none: collect nothing",
+    )
+
+
 def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.Collector | None:
-    """Collect scenario files."""
+    """Collect the YAML files below the configured scenario folders."""
     if file_path.suffix != ".yaml":
         return None
-    if file_path.name.endswith(".scenario.yaml") or file_path.parent.name == "scenarios":
+    folders = [Path(p).resolve() for p in parent.config.getini(INI_NAME)]
+    path = file_path.resolve()
+    if any(path.is_relative_to(folder) for folder in folders):
         return ScenarioFile.from_parent(parent, path=file_path)
     return None

@@ -16,8 +16,9 @@ import pytest
 
 from kernel.assessment.reports import assessment_report
 from kernel.assessment.scoring import FactCollector, assess
+from kernel.cli.demo import cmd_demo
+from kernel.cli.main import build_parser
 from kernel.clocks.sweep import sweep
-from kernel.demo import add_parser, cmd_demo
 from kernel.demo.chart import ChartError, draw_closure_chart, find_chinese_font
 from kernel.demo.generate import Simulation, Simulator, generate
 from kernel.demo.outputs import DemoStats, closure_grid, collect_stats
@@ -211,14 +212,7 @@ def test_the_year_has_every_kind_of_trouble(medium: Simulation) -> None:
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="huhang")
-    sub = parser.add_subparsers(dest="command")
-
-    def rules_arg(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--rules", type=Path, default=None)
-
-    add_parser(sub, rules_arg)
-    return parser.parse_args(["demo", *argv])
+    return build_parser().parse_args(["demo", *argv])
 
 
 def _chart_available() -> bool:

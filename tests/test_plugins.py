@@ -56,11 +56,12 @@ def test_every_hook_is_documented_and_tested(name: str) -> None:
     )
 
 
-def test_hook_list_is_what_the_issue_promised() -> None:
+def test_hook_list_is_what_the_issues_promised() -> None:
     assert HOOKS == [
         "huhang_calendar",
         "huhang_decision_made",
         "huhang_event_committed",
+        "huhang_register_commands",
         "huhang_register_notifiers",
         "huhang_register_storage",
     ]

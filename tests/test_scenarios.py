@@ -79,20 +79,29 @@ def test_json_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert "grading:G-C-DEPARTMENTS" in data["coverage"]["fired"]
 
 
-def test_pytest_collects_scenario_files(tmp_path: Path) -> None:
+def _pytest_in(project: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "scenarios"],
+        capture_output=True,
+        text=True,
+        cwd=project,
+        check=False,
+    )
+
+
+def test_pytest_collects_scenario_files_where_the_project_asks(tmp_path: Path) -> None:
     folder = tmp_path / "scenarios"
     folder.mkdir()
     (folder / "wrong.yaml").write_text(FAILING, encoding="utf-8")
     (folder / "good.yaml").write_text(
         (SCENARIOS / "rule-override.yaml").read_text(encoding="utf-8"), encoding="utf-8"
     )
-    out = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(folder)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        check=False,
-    )
+    (tmp_path / "pytest.ini").write_text("[pytest]\n", encoding="utf-8")
+    out = _pytest_in(tmp_path)
+    assert out.returncode == 5, out.stdout  # not asked: nothing collected
+    assert "no tests ran" in out.stdout
+    (tmp_path / "pytest.ini").write_text("[pytest]\nhuhang_scenarios = scenarios\n", "utf-8")
+    out = _pytest_in(tmp_path)
     assert out.returncode == 1
     assert "1 failed, 1 passed" in out.stdout
     assert "办理单 T-1 的等级：期望 B，实际 A" in out.stdout

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from kernel.inputs.schemagen import DRAFT, GENERATED, SCHEMA_DIR, render
 from kernel.inputs.sourcefile import read_file
+from kernel.tools.schemagen import DRAFT, GENERATED, SCHEMA_DIR, render
 from tests.conftest import ROOT, RULES
 
 COMMITTED = sorted(SCHEMA_DIR.glob("*.schema.json"))

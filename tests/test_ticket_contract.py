@@ -13,8 +13,8 @@ import pytest
 
 from kernel import Kernel, TicketInvalid, validate_ticket
 from kernel.cli.main import main
-from kernel.inputs.schemagen import SCHEMA_DIR
 from kernel.rules.model import RuleSet
+from kernel.tools.schemagen import SCHEMA_DIR
 from tests.conftest import BASE_TICKET, RULES, make_ticket
 
 Problems = list[tuple[str, str]]
@@ -451,28 +451,28 @@ def usage_error(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
     assert exit_info.value.code == 2
     assert out == ""
     assert "Traceback" not in err
-    assert err.startswith("usage: huhang")
+    assert err.startswith("用法：huhang")
     return err.splitlines()[-1]
 
 
 def test_unknown_format(capsys: pytest.CaptureFixture[str]) -> None:
     last = usage_error(["explain", "t.yaml", "--format", "xml"], capsys)
-    assert last.startswith("错误：命令参数有误：argument --format: invalid choice: 'xml'")
+    assert last.startswith("错误：命令参数有误：参数 --format：无效的选项 'xml'")
 
 
 def test_unknown_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     last = usage_error(["frobnicate"], capsys)
-    assert last.startswith("错误：命令参数有误：argument COMMAND: invalid choice: 'frobnicate'")
+    assert last.startswith("错误：命令参数有误：参数 COMMAND：无效的选项 'frobnicate'")
 
 
 def test_missing_subcommand(capsys: pytest.CaptureFixture[str]) -> None:
     last = usage_error([], capsys)
-    assert last == "错误：命令参数有误：the following arguments are required: COMMAND"
+    assert last == "错误：命令参数有误：缺少必需的参数：COMMAND"
 
 
 def test_explain_without_ticket(capsys: pytest.CaptureFixture[str]) -> None:
     last = usage_error(["explain"], capsys)
-    assert last == "错误：命令参数有误：the following arguments are required: TICKET"
+    assert last == "错误：命令参数有误：缺少必需的参数：TICKET"
 
 
 # --------------------------------------------------------------------------- huhang schema

@@ -271,7 +271,7 @@ def test_unknown_format_is_a_usage_error(
     out, err = capsys.readouterr()
     assert exit_info.value.code == 2
     assert out == ""
-    assert err.splitlines()[-1].startswith("错误：命令参数有误：argument --format: ")
+    assert err.splitlines()[-1].startswith("错误：命令参数有误：参数 --format：")
     assert "'xml'" in err
     assert "Traceback" not in err
 

@@ -1,4 +1,4 @@
-"""Tools for policy staff and testers: scenario tests with coverage (and, later, lint, impact)."""
+"""Tools for policy staff and testers: ``test`` (scenarios with coverage) and ``impact``."""
 
 from __future__ import annotations
 
@@ -8,30 +8,33 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kernel.errors import ProblemsError
+from kernel.cli import args as a
+from kernel.cli.context import open_plugins
+from kernel.cli.exits import EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK
+from kernel.errors import InputError, ProblemsError
 
 if TYPE_CHECKING:
+    from kernel.ledger.events import Event
+    from kernel.rules.reference import Reference
     from kernel.tools.scenarios import ScenarioResult
 
 DEFAULT_SCENARIOS = Path("tests") / "scenarios"
 
 
-def add_parsers(sub: Any, rules_arg: Any) -> None:
-    """Register ``huhang test``."""
+def register(sub: Any) -> None:
+    """``test`` and ``impact``."""
     p = sub.add_parser("test", help="运行测试场景（事件时间线 + 预期结果），并统计规则覆盖率")
     p.add_argument(
         "paths", nargs="*", type=Path, metavar="PATH", help="场景文件或目录（默认 tests/scenarios）"
     )
-    rules_arg(p)
+    a.add_rules(p)
     p.add_argument("--coverage", action="store_true", help="列出每条规则是否被触发")
     p.add_argument(
         "--fail-under", type=float, default=None, metavar="PCT", help="覆盖率低于该百分比时失败"
     )
-    p.add_argument("--format", choices=("text", "json"), default="text")
+    a.add_format(p)
+    p.set_defaults(handler=cmd_test)
 
-
-def add_impact_parser(sub: Any, date_arg: Any) -> None:
-    """Register ``huhang impact``."""
     p = sub.add_parser("impact", help="规则修改影响分析：在现行和拟修改规则下重放台账并比较")
     p.add_argument("--candidate", type=Path, required=True, metavar="DIR", help="拟修改的规则目录")
     p.add_argument(
@@ -48,56 +51,29 @@ def add_impact_parser(sub: Any, date_arg: Any) -> None:
     source.add_argument("--db", default=None, metavar="URL", help="台账存储")
     p.add_argument(
         "--as-of",
-        type=date_arg,
+        type=a.date_arg,
         default=None,
         metavar="DATE",
         help="比较日期（默认最后一个事件的日期）",
     )
-    p.add_argument("--format", choices=("text", "json", "md"), default="text")
-    p.add_argument("--output", type=Path, default=None, metavar="FILE")
+    a.add_format(p, ("text", "json", "md"))
+    p.add_argument("--output", type=Path, default=None, metavar="FILE", help="写入文件")
+    a.add_config(p)
+    p.set_defaults(handler=cmd_impact)
 
 
-def _load_events(args: argparse.Namespace, reference: Any) -> list[Any]:
-    from kernel.inputs.sourcefile import SourceDoc
-    from kernel.ledger.events import Event, validate_event
-    from kernel.ledger.history import read_event_docs
+def _load_events(args: argparse.Namespace, reference: Reference) -> list[Event]:
+    from kernel.ledger.history import read_events
 
     if args.db:
-        from kernel.config import load_config
-        from kernel.plugins import get_plugin_manager
-
-        config = load_config(None)
-        with get_plugin_manager(block=config.block, local_dir=config.plugin_dir).open_storage(
-            args.db
-        ) as store:
+        _, host = open_plugins(args)
+        with host.open_storage(args.db) as store:
             return list(store.events())
-    events: list[Event] = []
-    problems = []
-    if str(args.events).endswith((".jsonl", ".ndjson")):
-        from kernel.cli.ledger import _lines
-
-        for number, line in _lines(args.events):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                events.append(validate_event(data, reference, doc=SourceDoc(args.events, data)))
-            except (ValueError, ProblemsError) as exc:
-                problems.append(f"{args.events}:{number}: {exc}")
-    else:
-        for doc, data, prefix in read_event_docs(args.events):
-            try:
-                events.append(validate_event(data, reference, doc=doc, prefix=prefix))
-            except ProblemsError as exc:
-                problems.extend(str(p) for p in exc.problems)
-    if problems:
-        from kernel.errors import InputError
-
-        raise InputError("事件文件有问题：\n" + "\n".join(problems))
-    return events
+    return read_events(args.events, reference)
 
 
 def cmd_impact(args: argparse.Namespace) -> int:
+    """Replay the ledger under the current and the candidate rules; report what changes."""
     from kernel.rules.load import default_rules_dir, display_path, load_rules
     from kernel.tools.impact import compare, render_impact, replay
 
@@ -106,8 +82,6 @@ def cmd_impact(args: argparse.Namespace) -> int:
     candidate = load_rules(args.candidate)
     events = _load_events(args, baseline.reference)
     if not events:
-        from kernel.errors import InputError
-
         raise InputError("没有事件可以重放")
     as_of = args.as_of or max(e.date for e in events)
     impact = compare(replay(events, baseline, as_of), replay(events, candidate, as_of))
@@ -125,22 +99,14 @@ def cmd_impact(args: argparse.Namespace) -> int:
         print(f"已写入 {args.output}")
     else:
         print(text)
-    return 0
-
-
-def coverage_of(results: list[ScenarioResult]) -> tuple[list[str], list[str]]:
-    """Rule ids that fired in some scenario, and those that never did."""
-    universe: set[str] = set()
-    fired: set[str] = set()
-    for result in results:
-        universe |= result.universe
-        fired |= result.fired
-    return sorted(universe & fired), sorted(universe - fired)
+    return EXIT_OK
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    """Run scenario files and report rule coverage."""
     from tabulate import tabulate
 
+    from kernel.tools.coverage import coverage_of
     from kernel.tools.scenarios import ScenarioInvalid, find_scenarios, run_scenario
 
     paths = args.paths or [DEFAULT_SCENARIOS]
@@ -206,5 +172,5 @@ def cmd_test(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
         print(f"错误：{error.summary}", file=sys.stderr)
     if invalid:
-        return 2
-    return 1 if failed or under else 0
+        return EXIT_INPUT
+    return EXIT_INCOMPLETE if failed or under else EXIT_OK

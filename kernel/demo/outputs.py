@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernel.assessment.ledger_table import ledger_table
 from kernel.assessment.reports import assessment_report, emit_report, monthly_report, render_report
 from kernel.assessment.scoring import Assessment, FactCollector, Tallies, assess
 from kernel.clocks.compute import BREACHED, ClockEvaluator
@@ -29,7 +30,6 @@ from kernel.demo.generate import NOTIFIER, Simulation, simulate
 from kernel.errors import InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Ledger, Projector
-from kernel.ledger.view import ledger_table
 from kernel.outputs.tables import Table, render, write_xlsx
 from kernel.plugins import get_plugin_manager
 from kernel.rules.load import load_rules

@@ -1,14 +1,16 @@
-"""Read a file of events (YAML or JSON) into an in-memory ledger, with located problems."""
+"""Read a file of events (JSON lines, YAML or JSON), or replay it into an in-memory ledger."""
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
 
-from kernel.errors import Problem, ProblemsError
+from kernel.errors import InputError, Problem, ProblemsError
+from kernel.inputs.jsonlines import numbered_lines
 from kernel.inputs.sourcefile import PathKey, SourceDoc, parse_text, read_file
-from kernel.ledger.events import EventInvalid
+from kernel.ledger.events import Event, EventInvalid, validate_event
 from kernel.ledger.ledger import EventConflict, Ledger
 from kernel.ledger.projection import TransitionRejected
 from kernel.rules.reference import Reference
@@ -48,3 +50,27 @@ def load_history(location: str, reference: Reference) -> Ledger:
     if problems:
         raise ProblemsError(problems, f"事件文件有 {len(problems)} 个问题")
     return ledger
+
+
+def read_events(location: str, reference: Reference) -> list[Event]:
+    """Every event of a JSON-lines, YAML or JSON file, validated; all problems at once."""
+    events: list[Event] = []
+    problems: list[str] = []
+    if str(location).endswith((".jsonl", ".ndjson")):
+        for number, line in numbered_lines(location):
+            if not line.strip():
+                continue
+            try:
+                data = json.loads(line)
+                events.append(validate_event(data, reference, doc=SourceDoc(location, data)))
+            except (ValueError, ProblemsError) as exc:
+                problems.append(f"{location}:{number}: {exc}")
+    else:
+        for doc, data, prefix in read_event_docs(location):
+            try:
+                events.append(validate_event(data, reference, doc=doc, prefix=prefix))
+            except ProblemsError as exc:
+                problems.extend(str(p) for p in exc.problems)
+    if problems:
+        raise InputError("事件文件有问题：\n" + "\n".join(problems))
+    return events

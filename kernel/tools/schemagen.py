@@ -1,7 +1,7 @@
 """Build the JSON Schemas of the rule files.
 
 The committed files in ``kernel/schemas/`` are generated from this module
-(``python -m kernel.inputs.schemagen`` or ``make schemas``); a test fails when they are stale.
+(``python -m kernel.tools.schemagen`` or ``make schemas``); a test fails when they are stale.
 The ticket schema is written by hand and is not generated here.
 """
 
@@ -9,12 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
+from kernel.inputs.contracts import SCHEMA_DIR
 from kernel.ledger.eventtypes import EVENT_TYPES
 
-SCHEMA_DIR = Path(__file__).resolve().parents[1] / "schemas"
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://huhang.example/schemas/"
 

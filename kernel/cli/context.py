@@ -1,0 +1,50 @@
+"""What a ledger command opens: configuration, plugins, rules and the ledger store."""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kernel.config import Config
+    from kernel.ledger.ledger import Ledger
+    from kernel.plugins import PluginHost
+    from kernel.rules.model import RuleSet
+
+
+@dataclass
+class Context:
+    """Everything a ledger command needs, opened from the options and huhang.yaml."""
+
+    config: Config
+    plugins: PluginHost
+    ruleset: RuleSet
+    ledger: Ledger
+
+    def close(self) -> None:
+        """Close the storage."""
+        self.ledger.storage.close()
+
+
+def open_plugins(args: argparse.Namespace) -> tuple[Config, PluginHost]:
+    """The configuration and the plugin host, from ``--config`` (or ./huhang.yaml)."""
+    from kernel.config import load_config
+    from kernel.plugins import get_plugin_manager
+
+    config = load_config(getattr(args, "config", None))
+    return config, get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
+
+
+def open_context(args: argparse.Namespace) -> Context:
+    """Open configuration, plugins, rules and the ledger store."""
+    from kernel.ledger.ledger import Ledger
+    from kernel.rules.load import load_rules
+
+    config, plugins = open_plugins(args)
+    ruleset = load_rules(getattr(args, "rules", None) or config.rules)
+    db = getattr(args, "db", None) or config.db
+    storage = plugins.open_storage(db)
+    notifiers = [str(n["name"]) for n in config.notifiers]
+    ledger = Ledger(storage, ruleset.reference, plugins=plugins, notifiers=notifiers)
+    return Context(config, plugins, ruleset, ledger)

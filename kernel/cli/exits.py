@@ -1,0 +1,9 @@
+"""Exit codes of every ``huhang`` command, in one place."""
+
+#: success
+EXIT_OK = 0
+#: done, but something is left undecided or failed (an incomplete grade, failed deliveries,
+#: a failing scenario, an ``is-workday`` answer of "no")
+EXIT_INCOMPLETE = 1
+#: bad input: a rule file, a ticket, an event, an argument; nothing was stored
+EXIT_INPUT = 2

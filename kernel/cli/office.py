@@ -1,0 +1,91 @@
+"""The office's routine: ``sweep`` (deadline escalations) and ``notify`` (send the outbox)."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import socket
+import sys
+from typing import Any
+
+from kernel.cli import args as a
+from kernel.cli.clock import now, today
+from kernel.cli.context import open_context
+from kernel.cli.exits import EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK
+from kernel.errors import InputError
+
+
+def register(sub: Any) -> None:
+    """``sweep`` and ``notify``."""
+    p = sub.add_parser("sweep", help="时限巡查：生成预警、督办、通报、约谈通知（可重复运行）")
+    a.add_as_of(p, "巡查日期")
+    p.add_argument(
+        "--shard",
+        type=a.shard_arg,
+        default=None,
+        metavar="K/N",
+        help="多个进程分工：本进程处理第 K 份（共 N 份）",
+    )
+    a.add_store(p)
+    p.set_defaults(handler=cmd_sweep)
+
+    p = sub.add_parser("notify", help="发送通知发件箱中待发的通知")
+    p.add_argument("--retry", action="store_true", help="同时重发已放弃（failed）的通知")
+    a.add_store(p)
+    p.set_defaults(handler=cmd_notify)
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """Warnings, 督办, 通报 and 约谈 as of a day, into the ledger and the outbox."""
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.sweep import sweep, sweep_claimed
+
+    ctx = open_context(args)
+    try:
+        assert ctx.ruleset.deadlines is not None
+        evaluator = ClockEvaluator(
+            ctx.ruleset.deadlines, ctx.plugins.calendar(ctx.ruleset.directory)
+        )
+        as_of = args.as_of or today()
+        if args.shard is None and hasattr(ctx.ledger.storage, "claim_tickets"):
+            worker = f"{socket.gethostname()}:{os.getpid()}"
+            result = sweep_claimed(ctx.ledger, evaluator, as_of, worker)
+        else:
+            result = sweep(ctx.ledger, evaluator, as_of, shard=args.shard)
+    finally:
+        ctx.close()
+    print(result.summary())
+    for error in result.errors:
+        print(f"  {error}", file=sys.stderr)
+    return EXIT_INPUT if result.errors else EXIT_OK
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    """Hand the outbox's due notices to the configured notifiers."""
+    from kernel.notify.outbox import deliver
+
+    ctx = open_context(args)
+    try:
+        notifiers = {
+            str(entry["name"]): ctx.plugins.notifier(
+                str(entry["type"]),
+                str(entry["name"]),
+                {k: v for k, v in entry.items() if k not in ("name", "type")},
+            )
+            for entry in ctx.config.notifiers
+        }
+        if not notifiers:
+            raise InputError("配置文件中没有 notifiers，无法发送通知（见文档“通知”一页）")
+        report = deliver(
+            ctx.ledger.storage,
+            notifiers,
+            now=now().astimezone(dt.UTC),
+            retry_failed=args.retry,
+        )
+    finally:
+        ctx.close()
+    print(report.summary())
+    for outcome in report.errors:
+        print(f"  {outcome.notice_id} → {outcome.notifier}：{outcome.error}", file=sys.stderr)
+    return EXIT_INCOMPLETE if report.failed else EXIT_OK

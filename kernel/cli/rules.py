@@ -1,0 +1,135 @@
+"""Rule commands for policy staff: validate, explain, schema, lint."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from kernel.cli import args as a
+from kernel.cli.exits import EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK
+from kernel.errors import ProblemsError, TicketInvalid
+
+
+def register(sub: Any) -> None:
+    """``validate``, ``explain``, ``schema`` and ``lint``."""
+    p = sub.add_parser("validate", help="检查规则文件；有问题时逐条列出并以代码 2 退出")
+    a.add_rules(p)
+    a.add_format(p)
+    p.set_defaults(handler=cmd_validate)
+
+    p = sub.add_parser("explain", help="对办理单分级、路由，并说明依据")
+    p.add_argument(
+        "tickets", nargs="+", metavar="TICKET", help="办理单 YAML/JSON 文件，- 表示标准输入"
+    )
+    a.add_rules(p)
+    a.add_format(p)
+    p.set_defaults(handler=cmd_explain)
+
+    p = sub.add_parser("schema", help="输出某个文件的 JSON Schema（供编辑器使用）")
+    p.add_argument("name", nargs="?", help="schema 名称；不写则列出全部")
+    p.set_defaults(handler=cmd_schema)
+
+    p = sub.add_parser("lint", help="检查规则之间的问题：被覆盖的规则、遗漏、冲突、无效扣分项等")
+    a.add_rules(p)
+    a.add_format(p)
+    p.set_defaults(handler=cmd_lint)
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """Check a rule folder; list every problem."""
+    from kernel.rules.load import check_rules, default_rules_dir, display_path
+
+    directory = args.rules or default_rules_dir()
+    ruleset, problems = check_rules(directory)
+    if args.format == "json":
+        print(
+            json.dumps(
+                {"valid": not problems, "problems": [p.as_dict() for p in problems]},
+                ensure_ascii=False,
+                indent=2,
+            )
+        )
+        return EXIT_INPUT if problems else EXIT_OK
+    if problems:
+        for problem in problems:
+            print(problem)
+        print(
+            f"错误：规则文件有 {len(problems)} 个问题（{display_path(directory)}）", file=sys.stderr
+        )
+        return EXIT_INPUT
+    assert ruleset is not None
+    counts = "、".join(f"{kind} {len(f.rules)} 条" for kind, f in ruleset.files.items())
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    years = sorted(ruleset.calendar.years)
+    print(
+        f"规则检查通过：{display_path(directory)}（{counts}；"
+        f"单位 {len(ruleset.reference.units)} 个，类别 {len(ruleset.reference.categories)} 个；"
+        f"时限 {len(ruleset.deadlines.clocks)} 项，督办步骤 {len(ruleset.deadlines.escalation)} 级；"
+        f"工作日历 {years[0]}–{years[-1]} 年）"
+    )
+    return EXIT_OK
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Grade and route tickets, with the reasons."""
+    from kernel.evaluation.explain import render_text
+    from kernel.evaluation.kernel import Kernel
+    from kernel.evaluation.ticket import read_ticket_docs, ticket_from_doc
+
+    kernel = Kernel.from_dir(args.rules)
+    outputs: list[Any] = []
+    problems = []
+    incomplete = False
+    try:
+        for location in args.tickets:
+            try:
+                items = read_ticket_docs(location)
+            except ProblemsError as exc:
+                problems.extend(exc.problems)
+                continue
+            for doc, data, prefix in items:
+                try:
+                    ticket = ticket_from_doc(
+                        doc, kernel.ruleset.reference, data=data, prefix=prefix
+                    )
+                except TicketInvalid as exc:
+                    problems.extend(exc.problems)
+                    continue
+                result = kernel.evaluate(ticket)
+                incomplete = incomplete or not result.complete
+                outputs.append(result.to_dict() if args.format == "json" else render_text(result))
+    finally:
+        kernel.close()
+    if args.format == "json":
+        print(json.dumps(outputs, ensure_ascii=False, indent=2))
+    elif outputs:
+        print("\n\n".join(outputs))
+    if problems:
+        for problem in sorted(problems):
+            print(problem, file=sys.stderr)
+        print(f"错误：{len(problems)} 个办理单问题，相关办理单未处理", file=sys.stderr)
+        return EXIT_INPUT
+    return EXIT_INCOMPLETE if incomplete else EXIT_OK
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    """Print a committed JSON Schema, or list them."""
+    from kernel.inputs.contracts import load_schema, schema_names
+
+    if not args.name:
+        print("\n".join(schema_names()))
+        return EXIT_OK
+    print(json.dumps(load_schema(args.name), ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    """Find what is wrong with a rule set that validates."""
+    from kernel.rules.load import load_rules
+    from kernel.tools.lint.checks import exit_code, lint, render_findings
+
+    findings = lint(load_rules(args.rules))  # invalid rules: RuleSetInvalid, exit 2
+    sys.stdout.write(render_findings(findings, args.format))
+    return exit_code(findings)
