@@ -37,6 +37,7 @@ _PUBLIC = {
 }
 
 if TYPE_CHECKING:
+    __version__: str
     from kernel.errors import (
         CalendarError,
         EngineError,
@@ -55,7 +56,19 @@ if TYPE_CHECKING:
     from kernel.rules.model import RuleSet
 
 
+def _installed_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("huhang")
+    except PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        globals()[name] = value = _installed_version()
+        return value
     if name in _PUBLIC:
         import importlib
 
@@ -64,8 +77,6 @@ def __getattr__(name: str) -> Any:
         return value
     raise AttributeError(f"module 'kernel' has no attribute {name!r}")
 
-
-__version__ = "0.1.0"
 
 __all__ = [
     "CalendarError",

@@ -206,3 +206,11 @@ def test_a_plugin_cannot_take_a_built_in_name(
     host = get_plugin_manager(local_dir=tmp_path, use_entry_points=False, extra=[("c", Clash())])
     with pytest.raises(PluginError, match="与内置命令重名"):
         host.commands(reserved={"report"})
+
+
+def test_package_version_comes_from_the_installed_metadata() -> None:
+    import importlib.metadata
+
+    import kernel
+
+    assert kernel.__version__ == importlib.metadata.version("huhang")

@@ -26,12 +26,13 @@ from kernel import Kernel, load_rules
 from kernel.evaluation.engine import EngineLimitExceeded
 from kernel.rules.conditions import All, Always, AnyOf, Condition, Leaf, Not, holds
 from kernel.rules.model import Rule, RuleSet, UnitValue
-from kernel.tools.lint.checks import (
+from kernel.tools.lint import exit_code, lint, render_findings
+from kernel.tools.lint.checks import ENGINE_MAX_TRUE_TESTS
+from kernel.tools.lint.findings import (
     CODES,
     CONFLICT,
     DEAD_DEDUCTION,
     ENGINE,
-    ENGINE_MAX_TRUE_TESTS,
     ERROR,
     GAP,
     INFO,
@@ -39,9 +40,6 @@ from kernel.tools.lint.checks import (
     UNKNOWN_TARGET,
     WARNING,
     Finding,
-    exit_code,
-    lint,
-    render_findings,
 )
 from tests.conftest import ROOT
 
@@ -136,9 +134,11 @@ def test_report(case: str, rules_copy: Path, in_tmp: Path) -> None:
 @pytest.mark.parametrize("case", CASES)
 def test_every_example_is_a_valid_ticket(case: str, case_kernel: Any) -> None:
     findings, kernel = case_kernel(case)
-    for finding in findings:
-        if finding.example is not None:
-            kernel.validate(finding.example)  # raises TicketInvalid if not
+    examples = [f.example for f in findings if f.example is not None]
+    assert examples, f"{case}: every fixture case yields at least one example ticket"
+    for example in examples:
+        ticket = kernel.validate(example)  # raises TicketInvalid if not
+        assert ticket is not None
 
 
 # --------------------------------------------------------------------------- default rules

@@ -309,7 +309,11 @@ def test_feishu_sign_known_value() -> None:
 
 def test_feishu_old_statuscode_answer_is_success(serve: Callable[[Responder], Server]) -> None:
     server = serve(lambda _req: (200, {"StatusCode": 0, "StatusMessage": "success"}))
-    make("feishu", server.base).send(NOTICE)
+    make("feishu", server.base).send(NOTICE)  # raises NotifierError if the answer were a failure
+    assert len(server.received) == 1
+    failing = serve(lambda _req: (200, {"StatusCode": 9499, "StatusMessage": "Bad Request"}))
+    with pytest.raises(NotifierError, match="9499"):
+        make("feishu", failing.base).send(NOTICE)
 
 
 # ---------------------------------------------------------------------- failures

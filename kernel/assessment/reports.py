@@ -18,11 +18,9 @@ from kernel.clocks.monthly import missed_contacts, month_bounds, month_label
 from kernel.errors import InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Projector
-from kernel.ledger.projection import STATE_WORDS
 from kernel.outputs.tables import Table, cell, render, text_or_file, write_xlsx
 from kernel.rules.model import RuleSet
-
-GRADE_ORDER = ("A", "B", "C", "D")
+from kernel.vocabulary import GRADES, TICKET_STATE_WORDS
 
 
 @dataclass
@@ -118,7 +116,7 @@ def monthly_report(
                 s.grade or "未分级" for s in collected if s.ticket.data["category"] == category
             )
             category_rows.append(
-                (category, by_category[category], *[grades.get(g, 0) for g in GRADE_ORDER])
+                (category, by_category[category], *[grades.get(g, 0) for g in GRADES])
             )
     status: Counter[str] = Counter()
     overdue_rows: list[tuple[Any, ...]] = []
@@ -194,9 +192,7 @@ def monthly_report(
                 f"本月收集企业问题 {len(collected)} 个："
                 + (
                     "、".join(
-                        f"{g} 级 {by_grade[g]} 个"
-                        for g in (*GRADE_ORDER, "未分级")
-                        if by_grade.get(g)
+                        f"{g} 级 {by_grade[g]} 个" for g in (*GRADES, "未分级") if by_grade.get(g)
                     )
                     or "无"
                 )
@@ -327,7 +323,11 @@ def _state_at(state: Any, day: dt.date) -> str:
         if event.date > day:
             break
         if event.type == "ticket.rated":
-            label = "已评价" if event.payload.get("rating") == "不满意" else STATE_WORDS["closed"]
+            label = (
+                "已评价"
+                if event.payload.get("rating") == "不满意"
+                else TICKET_STATE_WORDS["closed"]
+            )
         elif event.type in words:
             label = words[event.type]
     return label

@@ -12,6 +12,7 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
+import kernel
 from kernel.cli import (
     calendar,
     clocks,
@@ -45,22 +46,14 @@ GROUPS: tuple[ModuleType, ...] = (
 )
 
 
-def version() -> str:
-    """The installed package's version."""
-    from importlib.metadata import PackageNotFoundError
-    from importlib.metadata import version as installed_version
-
-    try:
-        return installed_version("huhang")
-    except PackageNotFoundError:
-        return "0+unknown"
-
-
 def build_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
     """The argument parser of every built-in command (and the plugins' with ``with_plugins``)."""
     parser = ChineseParser(prog="huhang", description="护航：助商稳企政策内核")
     parser.add_argument(
-        "--version", action="version", version=f"huhang {version()}", help="显示版本号并退出"
+        "--version",
+        action="version",
+        version=f"huhang {kernel.__version__}",
+        help="显示版本号并退出",
     )
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=ChineseParser, title="命令"

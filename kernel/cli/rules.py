@@ -128,7 +128,7 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_lint(args: argparse.Namespace) -> int:
     """Find what is wrong with a rule set that validates."""
     from kernel.rules.load import load_rules
-    from kernel.tools.lint.checks import exit_code, lint, render_findings
+    from kernel.tools.lint import exit_code, lint, render_findings
 
     findings = lint(load_rules(args.rules))  # invalid rules: RuleSetInvalid, exit 2
     sys.stdout.write(render_findings(findings, args.format))

@@ -23,15 +23,6 @@ from kernel.ledger.projection import TicketState
 from kernel.rules.deadlines import ClockRule, DeadlineRules, EscalationStep
 
 RUNNING, WARNING, MET, BREACHED = "running", "warning", "met", "breached"
-STATE_WORDS = {RUNNING: "计时中", WARNING: "预警", MET: "按时完成", BREACHED: "超期"}
-OWNER_WORDS = {
-    "primary": "主办单位",
-    "co_handlers": "协办单位",
-    "lead_unit": "包抓单位",
-    "feedback_owner": "反馈责任单位",
-    "office": "助商稳企办",
-    "cadre": "对口服务干部",
-}
 
 
 @dataclass(frozen=True)

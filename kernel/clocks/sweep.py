@@ -23,15 +23,15 @@ from kernel.clocks.compute import (
     EscalationDue,
     TicketClocks,
 )
-from kernel.clocks.view import ACTION_WORDS
 from kernel.errors import CalendarError, InputError
 from kernel.ledger.events import OFFICE
 from kernel.ledger.ledger import Ledger
 from kernel.ledger.projection import TicketState
 from kernel.storage.contract import Notice
+from kernel.vocabulary import ESCALATION_WORDS, NOTICE_KIND_WORDS
 
-KIND_WORDS = {"warning": "预警", **ACTION_WORDS}
-ESCALATION_PREFIXES = frozenset(ACTION_WORDS.values())
+KIND_WORDS = NOTICE_KIND_WORDS
+ESCALATION_PREFIXES = frozenset(NOTICE_KIND_WORDS[k] for k in ESCALATION_WORDS)
 EVENT_OF_ACTION = {
     "supervision": "supervision.issued",
     "notice": "notice.published",
@@ -84,7 +84,7 @@ def _warning(state: TicketState, item: ClockInstance) -> Notice:
 
 
 def _escalation(state: TicketState, item: ClockInstance, esc: EscalationDue, unit: str) -> Notice:
-    word = ACTION_WORDS.get(esc.step.action, esc.step.action)
+    word = NOTICE_KIND_WORDS.get(esc.step.action, esc.step.action)
     month = f"（列入 {esc.month} 通报）" if esc.month and esc.step.action != "supervision" else ""
     return Notice(
         notice_id=f"{word}:{state.ticket_id}:{item.key}:{unit}",

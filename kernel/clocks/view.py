@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from kernel.clocks.compute import BREACHED, OWNER_WORDS, STATE_WORDS, ClockInstance, TicketClocks
+from kernel.clocks.compute import BREACHED, ClockInstance, TicketClocks
 from kernel.clocks.monthly import MissedContact, OfficeDuty
 from kernel.ledger.projection import TicketState
-
-ACTION_WORDS = {"supervision": "督办", "notice": "通报", "interview": "约谈建议"}
+from kernel.vocabulary import CLOCK_STATE_WORDS, NOTICE_KIND_WORDS, OWNER_WORDS
 
 
 def _instance_lines(item: ClockInstance) -> list[str]:
@@ -26,7 +25,7 @@ def _instance_lines(item: ClockInstance) -> list[str]:
     ]
     if item.stop is not None:
         lines.append(f"  完成：{item.stop}（事件 {item.stop_event}）")
-    state = STATE_WORDS[item.state]
+    state = CLOCK_STATE_WORDS[item.state]
     if item.state == BREACHED:
         state += f" {item.overdue_workdays} 个工作日"
     elif item.warning_on is not None and item.stop is None:
@@ -38,7 +37,7 @@ def _instance_lines(item: ClockInstance) -> list[str]:
     for esc in item.escalations:
         month = f"（{esc.month} 通报）" if esc.month and esc.step.action != "supervision" else ""
         lines.append(
-            f"  {ACTION_WORDS.get(esc.step.action, esc.step.action)}：{esc.day} "
+            f"  {NOTICE_KIND_WORDS.get(esc.step.action, esc.step.action)}：{esc.day} "
             f"{esc.step.id}「{esc.step.title}」{month} → {'、'.join(esc.units)}"
         )
     return lines
@@ -78,7 +77,7 @@ def render_office(items: list[OfficeDuty]) -> str:
     lines = []
     for item in items:
         done = f"{item.done_on} 完成" if item.done_on else "尚未完成"
-        state = STATE_WORDS.get(item.state, item.state)
+        state = CLOCK_STATE_WORDS.get(item.state, item.state)
         if item.state == BREACHED:
             state += f" {item.overdue_workdays} 个工作日"
         lines.append(f"  {item.month} 月度通报：应于 {item.due} 前发布，{done}（{state}）")

@@ -35,8 +35,7 @@ from kernel.plugins import get_plugin_manager
 from kernel.rules.load import load_rules
 from kernel.rules.model import RuleSet
 from kernel.storage.contract import Storage
-
-GRADES = ("A", "B", "C", "D")
+from kernel.vocabulary import GRADES, NOTICE_KIND_WORDS
 
 
 @dataclass
@@ -264,8 +263,9 @@ def summary_lines(stats: DemoStats, seed: int, year: int) -> list[str]:
     grades = "、".join(
         f"{g} 级 {stats.grades.get(g, 0):,} 个（{stats.grade_share(g):.0%}）" for g in GRADES
     )
-    kinds = {"warning": "预警", "supervision": "督办", "notice": "通报", "interview": "约谈"}
-    outbox = "、".join(f"{kinds.get(k, k)} {n:,}" for k, n in stats.outbox.items()) or "无"
+    outbox = (
+        "、".join(f"{NOTICE_KIND_WORDS.get(k, k)} {n:,}" for k, n in stats.outbox.items()) or "无"
+    )
     return [
         f"模拟完成：汉中市 {year} 年（随机种子 {seed}），县区 {stats.territories} 个、市级部门 "
         f"{stats.departments} 个（取自 units.yaml），包抓企业 {stats.enterprises:,} 户。",

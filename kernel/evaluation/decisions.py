@@ -1,7 +1,7 @@
 """Decisions and their reasons: what the kernel decided for a ticket, and why.
 
 Every decision carries the rule id, title, clause, version and location, plus the condition tests
-with the ticket values that satisfied them. Explanations, and later coverage, lint and impact
+with the ticket values that satisfied them. Explanations, coverage, lint and impact
 analysis, are built on these records. ``to_dict`` is the stable JSON form documented in README.
 """
 
@@ -71,7 +71,7 @@ class ConditionResult:
         return cls(
             field=leaf.field,
             label=spec.label if spec else leaf.field,
-            op="exists" if leaf.op == "exists" else leaf.op,
+            op=leaf.op,
             expected=expected,
             actual=actual,
             present=item.present or leaf.count,

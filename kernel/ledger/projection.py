@@ -21,6 +21,7 @@ from kernel.errors import InputError
 from kernel.evaluation.ticket import Ticket, trusted_ticket, validate_ticket
 from kernel.ledger.events import OFFICE, Event
 from kernel.rules.reference import Reference
+from kernel.vocabulary import TICKET_STATE_WORDS
 
 _T = TypeVar("_T")
 
@@ -35,16 +36,6 @@ ASSIGNMENT_FIELDS = (
     "working_group",
     "plan",
 )
-STATE_WORDS = {
-    "collected": "已收集",
-    "reported": "已上报",
-    "graded": "已分级",
-    "dispatched": "办理中",
-    "resolved": "已办结",
-    "feedback_given": "已反馈",
-    "rated": "已评价",
-    "closed": "已关闭",
-}
 
 
 class TransitionRejected(InputError):
@@ -164,7 +155,7 @@ class TicketState:
     @property
     def state_label(self) -> str:
         """The state in Chinese."""
-        return STATE_WORDS.get(self.state, self.state)
+        return TICKET_STATE_WORDS.get(self.state, self.state)
 
 
 def ticket_from_collection(
@@ -215,7 +206,7 @@ def _evolve(obj: _T, **changes: Any) -> _T:
 
 def _expect(event: Event, state: TicketState, *allowed: str) -> None:
     if state.state not in allowed:
-        wanted = "、".join(STATE_WORDS[s] for s in allowed)
+        wanted = "、".join(TICKET_STATE_WORDS[s] for s in allowed)
         raise TransitionRejected(
             event,
             f"办理单 {state.ticket_id} 当前状态为「{state.state_label}」，只有「{wanted}」时才能{event.label}",

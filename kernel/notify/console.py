@@ -1,8 +1,8 @@
 """Built-in notifier ``console``: print each notice as a short Chinese block.
 
-This module also holds what the other built-in notifiers share: :func:`render_text` (the plain
-Chinese text of a notice), :class:`Options` (checked access to one ``notifiers:`` entry) and
-:func:`expand_env` (``${ENV_VAR}`` substitution for secrets).
+What the built-in notifiers share (:func:`~kernel.notify.contract.render_text`,
+:class:`~kernel.notify.contract.Options`, ``${ENV_VAR}`` expansion) is in
+:mod:`kernel.notify.contract`.
 """
 
 from __future__ import annotations

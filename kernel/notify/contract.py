@@ -18,6 +18,7 @@ from typing import Any
 from kernel.errors import InputError
 from kernel.inputs.suggest import did_you_mean
 from kernel.storage.contract import Notice
+from kernel.vocabulary import NOTICE_KIND_WORDS
 
 
 class NotifierError(Exception):
@@ -56,13 +57,7 @@ NotifierFactory = Callable[[str, Mapping[str, Any]], Notifier]
 
 
 #: Chinese names of the notice kinds
-KIND_LABELS = {
-    "warning": "预警",
-    "supervision": "督办",
-    "notice": "通报",
-    "interview": "约谈",
-    "report": "报告",
-}
+KIND_LABELS = NOTICE_KIND_WORDS
 
 #: keys a configuration entry may carry besides the notifier's own options
 ENTRY_KEYS = frozenset({"type", "name"})

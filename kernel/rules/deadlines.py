@@ -9,9 +9,7 @@ from kernel.errors import Problem
 from kernel.inputs.sourcefile import SourceDoc
 from kernel.inputs.suggest import did_you_mean
 from kernel.rules.reference import Reference
-
-GRADES = ("A", "B", "C", "D")
-ACTION_WORDS = {"supervision": "督办", "notice": "通报", "interview": "约谈"}
+from kernel.vocabulary import GRADES
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,7 @@ from functools import cache
 from typing import Any
 
 from kernel.inputs.contracts import load_schema
-
-GRADES = ("A", "B", "C", "D")
+from kernel.vocabulary import GRADES
 
 
 @dataclass(frozen=True)

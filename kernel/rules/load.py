@@ -26,6 +26,7 @@ from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
 from kernel.rules.scoring import ScoringHistory, ScoringRules, parse_scoring
+from kernel.vocabulary import GRADES
 
 REFERENCE_FILES = ("units", "categories")
 RULE_FILES = ("grading", "routing")
@@ -269,7 +270,7 @@ class _Loader:
         if not isinstance(then, dict):
             return None
         if kind == "grading":
-            return dict(then) if then.get("grade") in ("A", "B", "C", "D") else None
+            return dict(then) if then.get("grade") in GRADES else None
         out: dict[str, Any] = {}
         ok = True
         for slot, value in then.items():

@@ -33,10 +33,10 @@ from kernel.inputs.contracts import schema_problems
 from kernel.inputs.sourcefile import SourceDoc, read_file
 from kernel.ledger.events import ENTERPRISE_EVENTS, OFFICE
 from kernel.ledger.ledger import Ledger, Projector, replay_enterprise
-from kernel.ledger.projection import STATE_WORDS
 from kernel.rules.load import default_rules_dir, display_path, load_rules
 from kernel.rules.model import RuleSet
 from kernel.storage.memory import MemoryStorage
+from kernel.vocabulary import TICKET_STATE_WORDS
 
 NOTIFIER = "scenario"
 
@@ -418,7 +418,7 @@ class Runner:
                 list(graded.payload.get("route_rules", [])) if graded else [],
             )
         if "state" in wanted:
-            actual = state.state if wanted["state"] in STATE_WORDS else state.state_label
+            actual = state.state if wanted["state"] in TICKET_STATE_WORDS else state.state_label
             self._expect(label, f"{prefix} 的状态", wanted["state"], actual)
         for key, value in (wanted.get("route") or {}).items():
             self._expect(

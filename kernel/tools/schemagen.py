@@ -13,6 +13,7 @@ from typing import Any
 
 from kernel.inputs.contracts import SCHEMA_DIR
 from kernel.ledger.eventtypes import EVENT_TYPES
+from kernel.vocabulary import OWNER_WORDS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://huhang.example/schemas/"
@@ -234,14 +235,7 @@ def categories_schema() -> dict[str, Any]:
 
 
 EVENT_KINDS = list(EVENT_TYPES)
-CLOCK_OWNERS = {
-    "primary": "主办单位",
-    "co_handlers": "各协办单位",
-    "lead_unit": "包抓单位（牵头部门）",
-    "feedback_owner": "反馈责任单位",
-    "office": "助商稳企办",
-    "cadre": "对口服务干部（所在包抓单位）",
-}
+CLOCK_OWNERS = OWNER_WORDS
 
 
 def _event_kinds(description: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """``huhang lint``: find what is wrong with a rule set that ``huhang validate`` accepts.
 
 ``validate`` checks each file on its own. ``lint`` reads the whole, valid rule set and looks for
-mistakes that only show across rules and files (docs/lint.md has an example of each):
+mistakes that only show across rules and files (the lint page of the documentation, docs/internals/lint.md, has an example of each):
 
 - ``LINT-SHADOWED``: a rule that never decides -- under first match (or priority) the rules
   before it take every ticket it matches, no valid ticket satisfies it, or (collect) its only
@@ -22,7 +22,7 @@ field only through finitely many *equivalence classes* of its values: for a refe
 field, the values that pass the same tests; for a number or a date, the thresholds compared
 with and the intervals between them; for a list, which tested members it holds and its length
 between the compared counts; for a text, which tested substrings it contains; for an optional
-field, also "left empty". :class:`_Space` builds one representative per class and searches
+field, also "left empty". :class:`ValueSpace` builds one representative per class and searches
 their combinations with three-valued logic (a branch stops as soon as a condition that must
 hold is false or one that must not hold is true), solves groups of conditions that share no
 field separately, and decides a test of the routing ``grade`` from the grading rules as soon
@@ -36,17 +36,13 @@ to the fields that matter.
 
 from __future__ import annotations
 
-import copy
-import datetime as dt
 import itertools
 import json
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 
 from kernel.errors import EngineError, ProblemsError, TicketInvalid
@@ -55,8 +51,6 @@ from kernel.evaluation.engine import EngineLimitExceeded
 from kernel.evaluation.kernel import resolve_units
 from kernel.evaluation.ticket import validate_ticket
 from kernel.inputs.contracts import describe_value, load_schema
-from kernel.inputs.creditcode import ALPHABET, complete
-from kernel.inputs.creditcode import is_valid as credit_code_valid
 from kernel.inputs.sourcefile import PathKey, SourceDoc, read_file
 from kernel.ledger.events import TICKET_EVENTS
 from kernel.ledger.eventtypes import EVENT_TYPES
@@ -68,11 +62,10 @@ from kernel.rules.conditions import (
     Leaf,
     Not,
     holds,
-    leaf_holds,
     leaves,
 )
-from kernel.rules.deadlines import GRADES, ClockRule, DeadlineRules
-from kernel.rules.fields import FieldSpec, fields_for
+from kernel.rules.deadlines import ClockRule, DeadlineRules
+from kernel.rules.fields import fields_for
 from kernel.rules.load import (
     MAX_DISTINCT_TESTS_PER_FIELD,
     MAX_RULES_PER_FILE,
@@ -82,19 +75,21 @@ from kernel.rules.load import (
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS
 from kernel.rules.scoring import DeductionRule, ScoringRules
-
-ERROR, WARNING, INFO = "error", "warning", "info"
-SEVERITIES = (ERROR, WARNING, INFO)
-SEVERITY_WORDS = {ERROR: "错误", WARNING: "警告", INFO: "提示"}
-
-SHADOWED = "LINT-SHADOWED"
-GAP = "LINT-GAP"
-CONFLICT = "LINT-CONFLICT"
-GRADE_CLOCKS = "LINT-GRADE-CLOCKS"
-UNKNOWN_TARGET = "LINT-UNKNOWN-TARGET"
-DEAD_DEDUCTION = "LINT-DEAD-DEDUCTION"
-ENGINE = "LINT-ENGINE"
-CODES = (SHADOWED, GAP, CONFLICT, GRADE_CLOCKS, UNKNOWN_TARGET, DEAD_DEDUCTION, ENGINE)
+from kernel.tools.lint.findings import (
+    CONFLICT,
+    DEAD_DEDUCTION,
+    ENGINE,
+    ERROR,
+    GAP,
+    GRADE_CLOCKS,
+    INFO,
+    SHADOWED,
+    UNKNOWN_TARGET,
+    WARNING,
+    Finding,
+)
+from kernel.tools.lint.valuespace import ABSENT, Answer, ValueSpace
+from kernel.vocabulary import ESCALATION_WORDS, GRADES, ROUTE_SLOT_WORDS
 
 # Search budget: steps (assignments tried) for one question and for the whole run.
 MAX_STEPS = 20_000
@@ -105,16 +100,7 @@ MAX_TOTAL_STEPS = 200_000
 # full the stack gets depends on how the tests are nested, so lint counts the distinct tests
 # one ticket satisfies and, past this number, runs that ticket through the engine to be sure.
 ENGINE_MAX_TRUE_TESTS = 64
-# Beyond this many tested members of one list (or substrings of one text), the subsets are not
-# all enumerated and a negative answer becomes "could not decide".
-MAX_MEMBERS = 10
 
-SLOT_WORDS = {
-    "primary": "主办单位",
-    "co_handlers": "协办单位",
-    "feedback_owner": "反馈责任单位",
-    "coordinators": "协调单位",
-}
 # Events that can happen while a ticket is open and not yet resolved: a clock that starts at one
 # of them runs before the resolution it waits for.
 BEFORE_RESOLUTION = frozenset(
@@ -133,42 +119,6 @@ ESCALATION_EVENTS = {
     "notice.published": "notice",
     "interview.recommended": "interview",
 }
-ACTION_WORDS = {"supervision": "督办", "notice": "通报", "interview": "约谈"}
-
-
-# --------------------------------------------------------------------------- findings
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One lint finding, located at ``path:line:col`` like a validation problem."""
-
-    path: str
-    line: int
-    col: int
-    code: str
-    severity: str  # error | warning | info
-    message: str
-    example: dict[str, Any] | None = field(default=None, compare=False)
-
-    def __str__(self) -> str:
-        return f"{self.path}:{self.line}:{self.col}: {self.code} [{self.severity}] {self.message}"
-
-    def sort_key(self) -> tuple[str, int, int, str, str]:
-        """Order of the report: file, line, column, code, message."""
-        return (self.path, self.line, self.col, self.code, self.message)
-
-    def as_dict(self) -> dict[str, Any]:
-        """A JSON-ready form (``example`` is null when there is none)."""
-        return {
-            "path": self.path,
-            "line": self.line,
-            "col": self.col,
-            "code": self.code,
-            "severity": self.severity,
-            "message": self.message,
-            "example": self.example,
-        }
 
 
 def lint(
@@ -176,707 +126,6 @@ def lint(
 ) -> list[Finding]:
     """Every finding for a loaded (valid) rule set, sorted by location."""
     return _Linter(ruleset, max_steps, max_total_steps).run()
-
-
-def exit_code(findings: Sequence[Finding]) -> int:
-    """2 if any error, 1 if any warning, else 0."""
-    severities = {f.severity for f in findings}
-    if ERROR in severities:
-        return 2
-    return 1 if WARNING in severities else 0
-
-
-class _ExampleDumper(yaml.SafeDumper):
-    """Block mappings with flow lists: ``departments: [发改委, 工信局]``."""
-
-
-def _flow_list(dumper: yaml.SafeDumper, data: list[Any]) -> yaml.Node:
-    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=True)
-
-
-_ExampleDumper.add_representer(list, _flow_list)
-
-
-def render_findings(findings: Sequence[Finding], fmt: str = "text") -> str:
-    """The report: ``text`` (one line per finding, example tickets as indented YAML, a summary
-    line) or ``json`` (a list of :meth:`Finding.as_dict`)."""
-    if fmt == "json":
-        return json.dumps([f.as_dict() for f in findings], ensure_ascii=False, indent=2) + "\n"
-    if fmt != "text":
-        raise ValueError(f"unknown format {fmt!r}")
-    lines: list[str] = []
-    for finding in findings:
-        lines.append(str(finding))
-        if finding.example is not None:
-            dumped = yaml.dump(
-                finding.example,
-                Dumper=_ExampleDumper,
-                allow_unicode=True,
-                sort_keys=False,
-                width=1000,
-            )
-            lines.extend(f"    {line}" for line in dumped.splitlines())
-    counts = {s: sum(1 for f in findings if f.severity == s) for s in SEVERITIES}
-    if findings:
-        parts = "、".join(f"{SEVERITY_WORDS[s]} {counts[s]} 项" for s in SEVERITIES)
-        lines.append(f"规则检查：{parts}")
-    else:
-        lines.append("规则检查：没有发现问题")
-    return "\n".join(lines) + "\n"
-
-
-# --------------------------------------------------------------------------- the search
-
-
-class _Absent:
-    """The value of an optional field that was left empty."""
-
-    def __repr__(self) -> str:
-        return "<absent>"
-
-
-ABSENT = _Absent()
-
-
-class _OutOfSteps(Exception):
-    """The search used up its budget."""
-
-
-@dataclass(frozen=True)
-class _Var:
-    """A field and one representative value per equivalence class that matters."""
-
-    field: str
-    values: tuple[Any, ...]
-    exact: bool = True
-
-
-@dataclass(frozen=True)
-class _Answer:
-    """The outcome of one search: an example ticket, or none (decided or not)."""
-
-    ticket: dict[str, Any] | None = None
-    values: dict[str, Any] | None = None
-    decided: bool = True
-    reason: str = ""
-
-    @property
-    def found(self) -> bool:
-        """True when an example exists."""
-        return self.ticket is not None
-
-    @property
-    def impossible(self) -> bool:
-        """True when it is proven that no ticket exists."""
-        return self.ticket is None and self.decided
-
-
-Check = Callable[[dict[str, Any]], bool]
-Grade = str | None
-
-
-@dataclass(frozen=True)
-class _Item:
-    """A constraint of one search: a condition that must hold, one that must not, or a check
-    on the units an outcome resolves to; ``fields`` are the fields its answer depends on."""
-
-    kind: str  # must | never | check
-    fields: frozenset[str]
-    cond: Condition | None = None
-    check: Check | None = None
-
-
-def _subschema(root: dict[str, Any], path: str) -> dict[str, Any]:
-    node = root
-    for part in path.split("."):
-        node = node["properties"][part]
-    return node
-
-
-def _fillers(taken: Sequence[str]) -> tuple[str, str]:
-    """Two characters that occur in none of ``taken``: a filler and a separator."""
-    free = [ch for ch in "〇□△◇☆※◎▽" if not any(ch in text for text in taken)]
-    if len(free) < 2:  # pragma: no cover - only with rules quoting all eight symbols
-        free = [chr(0xE000 + i) for i in range(2)]
-    return free[0], free[1]
-
-
-def _same_value(a: Any, b: Any) -> bool:
-    if a is ABSENT or b is ABSENT:
-        return a is b
-    return type(a) is type(b) and bool(a == b)
-
-
-class _Space:
-    """The tickets that matter to a question, one per equivalence class, and the search."""
-
-    def __init__(self, ruleset: RuleSet, max_steps: int, max_total_steps: int) -> None:
-        self.ruleset = ruleset
-        self.reference = ruleset.reference
-        self.fields = fields_for("routing")
-        self.schema = load_schema("ticket")
-        self.max_steps = max_steps
-        self.steps_left = max_total_steps
-        self.grading = ruleset.grading
-        self.grading_leaves = [lf for r in self.grading.rules for lf in leaves(r.when)]
-        self.grading_fields = frozenset(lf.field for lf in self.grading_leaves)
-        self._validators: dict[str, Draft202012Validator] = {}
-        self._valid_cache: dict[tuple[str, str], bool] = {}
-        self._vars: dict[tuple[str, frozenset[Leaf], tuple[str, ...] | None], _Var] = {}
-        self.base = self._base_ticket()
-
-    # ------------------------------------------------------------------ the rules in Python
-
-    def grade_of(self, values: Mapping[str, Any]) -> Grade:
-        """The grade the grading rules give (the reference semantics)."""
-        rules = [r for r in self.grading.rules if holds(r.when, dict(values))]
-        if not rules:
-            return None
-        if self.grading.hit_policy == "first":
-            return str(rules[0].then["grade"])
-        best = rules[0]
-        for rule in rules[1:]:
-            if rule.precedence > best.precedence:
-                best = rule
-        return str(best.then["grade"])
-
-    def singles(self, values: Mapping[str, Any]) -> dict[str, tuple[Rule, str]]:
-        """Who gets ``primary`` and ``feedback_owner`` (highest precedence, then file order)."""
-        matches = [r for r in self.ruleset.routing.rules if holds(r.when, dict(values))]
-        out: dict[str, tuple[Rule, str]] = {}
-        for rule in sorted(matches, key=lambda r: (-r.precedence, r.index)):
-            for slot in UNIT_SLOTS:
-                if slot in rule.then and slot not in out:
-                    units = resolve_units(rule.then[slot], values)
-                    if units:
-                        out[slot] = (rule, units[0])
-        return out
-
-    # ------------------------------------------------------------------ three-valued logic
-
-    def tv(self, cond: Condition, values: dict[str, Any], assigned: set[str]) -> bool | None:
-        """Evaluate with some fields unassigned: None when the answer still depends on them."""
-        if isinstance(cond, Leaf):
-            if cond.field == "grade":
-                return self._grade_tv(cond, values, assigned)
-            if cond.field not in assigned:
-                return None
-            return leaf_holds(cond, values)
-        if isinstance(cond, All):
-            result: bool | None = True
-            for item in cond.items:
-                got = self.tv(item, values, assigned)
-                if got is False:
-                    return False
-                if got is None:
-                    result = None
-            return result
-        if isinstance(cond, AnyOf):
-            result = False
-            for item in cond.items:
-                got = self.tv(item, values, assigned)
-                if got is True:
-                    return True
-                if got is None:
-                    result = None
-            return result
-        if isinstance(cond, Not):
-            got = self.tv(cond.item, values, assigned)
-            return None if got is None else not got
-        return True
-
-    def _grade_tv(self, leaf: Leaf, values: dict[str, Any], assigned: set[str]) -> bool | None:
-        """A test of the grade, decided as soon as every grade still possible agrees."""
-        possible: set[Grade] = set()
-        answers = [(r, self.tv(r.when, values, assigned)) for r in self.grading.rules]
-        if self.grading.hit_policy == "first":
-            for rule, got in answers:
-                if got is False:
-                    continue
-                possible.add(str(rule.then["grade"]))
-                if got is True:
-                    break
-            else:
-                possible.add(None)
-        elif any(got is None for _, got in answers):
-            possible = {str(r.then["grade"]) for r, got in answers if got is not False}
-            if not any(got is True for _, got in answers):
-                possible.add(None)
-        else:
-            possible.add(self.grade_of(values))
-        results = {leaf_holds(leaf, {} if g is None else {"grade": g}) for g in possible}
-        return results.pop() if len(results) == 1 else None
-
-    def depends_on(self, cond: Condition) -> frozenset[str]:
-        """The ticket fields ``cond`` reads (a test of the grade reads the grading fields)."""
-        out: set[str] = set()
-        for test in leaves(cond):
-            if test.field == "grade":
-                out |= self.grading_fields
-            else:
-                out.add(test.field)
-        return frozenset(out)
-
-    # ------------------------------------------------------------------ tickets
-
-    def _base_ticket(self) -> dict[str, Any]:
-        """A minimal valid ticket; the search overwrites the fields that matter."""
-        ref = self.reference
-        departments = ref.ids("departments")
-        units = ref.ids("units")
-        territories = ref.ids("territories")
-        categories = ref.ids("categories")
-        enum = self.fields["assessment.authority_level"].enum
-        return {
-            "ticket_id": "LINT-EXAMPLE",
-            "collected_on": "2026-01-05",
-            "category": categories[0] if categories else "",
-            "summary": "示例问题",
-            "enterprise": {
-                "credit_code": complete("91610700MA6YT2A0X"),
-                "name": "示例企业有限公司",
-                "territory": territories[0] if territories else "",
-                "lead_unit": (departments or units or [""])[0],
-            },
-            "assessment": {"authority_level": enum[0] if enum else ""},
-        }
-
-    def plain(self, path: str) -> Any:
-        """The value a field has in the base ticket (ABSENT for an unfilled optional field)."""
-        spec = self.fields[path]
-        if spec.default is not None:
-            return copy.deepcopy(spec.default)
-        node: Any = self.base
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
-                return ABSENT
-            node = node[part]
-        return node
-
-    def ticket(self, assignment: Mapping[str, Any]) -> dict[str, Any]:
-        """The base ticket with ``assignment`` applied; defaults are left out."""
-        data = copy.deepcopy(self.base)
-        for path, value in assignment.items():
-            spec = self.fields.get(path)
-            if spec is None or path == "grade":
-                continue
-            *parents, last = path.split(".")
-            node = data
-            for part in parents:
-                node = node.setdefault(part, {})
-            if value is ABSENT or (spec.default is not None and value == spec.default):
-                node.pop(last, None)
-            else:
-                node[last] = copy.deepcopy(value)
-        return _ordered(data, self.schema)
-
-    def _valid(self, spec: FieldSpec, value: Any) -> bool:
-        """Whether one field may hold ``value`` in a valid ticket (cached)."""
-        if value is ABSENT:
-            return not spec.required and spec.default is None
-        key = (spec.path, json.dumps(value, ensure_ascii=False, sort_keys=True))
-        known = self._valid_cache.get(key)
-        if known is None:
-            known = self._check_value(spec, value)
-            self._valid_cache[key] = known
-        return known
-
-    def _validator(self, key: str, schema: dict[str, Any]) -> Draft202012Validator:
-        found = self._validators.get(key)
-        if found is None:
-            found = Draft202012Validator(schema, format_checker=Draft202012Validator.FORMAT_CHECKER)
-            self._validators[key] = found
-        return found
-
-    def _check_value(self, spec: FieldSpec, value: Any) -> bool:
-        schema = _subschema(self.schema, spec.path)
-        if spec.type == "array" and isinstance(value, list):
-            # A list is valid when each item is (checked once per item) and, where the
-            # contract asks for it, no item repeats.
-            item_schema = schema.get("items", {})
-            items = self._validator(f"{spec.path}[]", item_schema)
-            if schema.get("uniqueItems") and len({json.dumps(v) for v in value}) != len(value):
-                return False
-            if not all(self._item_ok(spec, items, item) for item in value):
-                return False
-            rest = {k: v for k, v in schema.items() if k not in ("items", "uniqueItems")}
-            return self._validator(f"{spec.path}*", rest).is_valid(value)
-        if not self._validator(spec.path, schema).is_valid(value):
-            return False
-        if spec.ref and self.reference.check(spec.ref, str(value)) is not None:
-            return False
-        return not (spec.path == "enterprise.credit_code" and not credit_code_valid(str(value)))
-
-    def _item_ok(self, spec: FieldSpec, validator: Draft202012Validator, item: Any) -> bool:
-        key = (f"{spec.path}[]", json.dumps(item, ensure_ascii=False))
-        known = self._valid_cache.get(key)
-        if known is None:
-            known = validator.is_valid(item) and (
-                not spec.ref or self.reference.check(spec.ref, str(item)) is None
-            )
-            self._valid_cache[key] = known
-        return known
-
-    # ------------------------------------------------------------------ domains
-
-    def var(self, path: str, tests: Sequence[Leaf], *, outcome: Sequence[str] | None) -> _Var:
-        """One representative of ``path`` per class of the leaf ``tests`` (the plain value
-        first). ``outcome``: the field is also read by a ``{ref}`` outcome, so keep two units
-        per class and unit kind, and these literal units."""
-        key = (path, frozenset(tests), None if outcome is None else tuple(outcome))
-        found = self._vars.get(key)
-        if found is None:
-            found = self._vars[key] = self._make_var(path, tests, outcome)
-        return found
-
-    def _make_var(self, path: str, tests: Sequence[Leaf], outcome: Sequence[str] | None) -> _Var:
-        spec = self.fields[path]
-        exact = True
-        if spec.type == "array":
-            # Already one list per class: members tested x lengths between the counts.
-            lists, exact = self._lists(spec, tests)
-            return _Var(path, tuple(lists), exact)
-        if spec.type == "boolean":
-            candidates: list[Any] = [False, True]
-        elif spec.enum or spec.ref:
-            candidates = list(spec.enum) if spec.enum else self.reference.ids(str(spec.ref))
-        elif spec.type in ("integer", "number", "date"):
-            candidates = self._ordered_values(spec, tests)
-        else:
-            candidates, exact = self._texts(spec, tests)
-        if not spec.required and spec.default is None:
-            candidates.append(ABSENT)
-        candidates.insert(0, self.plain(path))
-        keep = 1 if outcome is None else 2
-        seen: dict[Any, int] = defaultdict(int)
-        values: list[Any] = []
-        for value in candidates:
-            if not self._valid(spec, value) or any(_same_value(value, v) for v in values):
-                continue
-            # Absent and present stay apart even when every test agrees: the engine tests
-            # them differently (see :meth:`_Linter.true_tests`).
-            key: Any = (
-                value is ABSENT,
-                tuple(leaf_holds(t, {} if value is ABSENT else {path: value}) for t in tests),
-            )
-            if outcome is not None:
-                unit = self.reference.units.get(value) if isinstance(value, str) else None
-                key = (key, unit.kind if unit else None)
-            if seen[key] < keep or (outcome is not None and value in outcome):
-                seen[key] += 1
-                values.append(value)
-        return _Var(path, tuple(values), exact)
-
-    def _ordered_values(self, spec: FieldSpec, tests: Sequence[Leaf]) -> list[Any]:
-        is_date = spec.type == "date"
-        minimum = _subschema(self.schema, spec.path).get("minimum")
-
-        def num(value: Any) -> float:
-            return float(dt.date.fromisoformat(value).toordinal()) if is_date else float(value)
-
-        points: set[float] = set()
-        for test in tests:
-            if test.op == "exists":
-                continue
-            for value in test.value if test.op in ("in", "not_in") else (test.value,):
-                points.add(num(value))
-        if minimum is not None:
-            points.add(float(minimum))
-        if not points:
-            points.add(num("2026-01-05") if is_date else 0.0)
-        ordered = sorted(points)
-        if spec.type == "number":
-            candidates = set(ordered) | {ordered[0] - 1, ordered[-1] + 1}
-            candidates |= {(a + b) / 2 for a, b in itertools.pairwise(ordered)}
-        else:  # integers and dates: every class between two points holds point + 1
-            candidates = {p + d for p in ordered for d in (-1, 0, 1)}
-        out: list[Any] = []
-        for point in sorted(candidates):
-            if minimum is not None and point < minimum:
-                continue
-            if is_date:
-                try:
-                    out.append(dt.date.fromordinal(int(point)).isoformat())
-                except (ValueError, OverflowError):
-                    continue
-            elif spec.type == "integer" or point.is_integer():
-                out.append(int(point))
-            else:
-                out.append(point)
-        return out
-
-    def _texts(self, spec: FieldSpec, tests: Sequence[Leaf]) -> tuple[list[Any], bool]:
-        equal: list[str] = []
-        parts: list[str] = []
-        for test in tests:
-            if test.op == "contains":
-                if test.value not in parts:
-                    parts.append(str(test.value))
-            elif test.op != "exists":
-                for value in test.value if test.op in ("in", "not_in") else (test.value,):
-                    if isinstance(value, str) and value not in equal:
-                        equal.append(value)
-        exact = True
-        if len(parts) > MAX_MEMBERS:
-            exact = False
-            subsets: list[tuple[str, ...]] = [(), *((p,) for p in parts)]
-        else:
-            subsets = [s for n in range(len(parts) + 1) for s in itertools.combinations(parts, n)]
-        filler, sep = _fillers([*equal, *parts])
-        values: list[Any] = list(equal)
-        for subset in subsets:
-            # A filler and a separator that occur in no tested text make the text contain
-            # exactly the parts in ``subset`` (and what they contain), and equal none of them.
-            text = filler + sep.join(subset)
-            if self._valid(spec, text):
-                values.append(text)
-            elif not subset and spec.path == "enterprise.credit_code":
-                fresh = (complete(f"91610700MA6YT2A0{c}") for c in ALPHABET)
-                values.append(next(code for code in fresh if code not in equal))
-            else:
-                exact = False
-        return values, exact
-
-    def all_members(self, spec: FieldSpec, tests: Sequence[Leaf]) -> list[Any]:
-        """Values holding every tested member (or text) at once, with lengths around each
-        compared count: the class representatives cover these only up to ``MAX_MEMBERS``."""
-        parts = list(dict.fromkeys(t.value for t in tests if t.op == "contains"))
-        if not parts or (spec.type == "string" and (spec.enum or spec.ref)):
-            return []
-        filler, sep = _fillers([str(p) for p in parts])
-        if spec.type == "string":
-            text = filler + sep.join(str(p) for p in parts)
-            return [text] if self._valid(spec, text) else []
-        counts = {int(t.value) for t in tests if t.count}
-        others = (
-            [u for u in self.reference.ids(spec.ref) if u not in parts]
-            if spec.ref
-            else [f"{filler}{i}" for i in range(1, max(counts, default=0) + 3)]
-        )
-        lengths = {len(parts)} | {c + d for c in counts for d in (-1, 0, 1)}
-        out: list[Any] = []
-        for n in sorted(x for x in lengths if x >= len(parts)):
-            value = [*parts, *others[: n - len(parts)]]
-            if self._valid(spec, value):
-                out.append(value)
-        return out
-
-    def _lists(self, spec: FieldSpec, tests: Sequence[Leaf]) -> tuple[list[Any], bool]:
-        members: list[Any] = []
-        counts: set[int] = set()
-        for test in tests:
-            if test.count:
-                counts.add(int(test.value))
-            elif test.op == "contains" and test.value not in members:
-                members.append(test.value)
-        exact = True
-        if spec.ref:
-            others: list[Any] = [u for u in self.reference.ids(spec.ref) if u not in members]
-            unbounded = False
-        else:
-            filler, _ = _fillers([str(m) for m in members])
-            others = [f"{filler}{i}" for i in range(1, max(counts, default=0) + 3)]
-            unbounded = True
-        if len(members) > MAX_MEMBERS:
-            exact = False
-            subsets: list[tuple[Any, ...]] = [(), *((m,) for m in members)]
-        else:
-            subsets = [
-                s for n in range(len(members) + 1) for s in itertools.combinations(members, n)
-            ]
-        plain = self.plain(spec.path)
-        values: list[Any] = [plain] if self._valid(spec, plain) else []
-        for subset in subsets:
-            low = len(subset)
-            # Each class of lengths (between the compared counts) holds ``low`` or a count
-            # plus or minus one; beyond the largest count + 1 all lengths are alike.
-            high = max([*counts, low]) + 1 if unbounded else low + len(others)
-            lengths = {low} | {c + d for c in counts for d in (-1, 0, 1)}
-            for n in sorted(x for x in lengths if low <= x <= high):
-                value = [*subset, *others[: n - low]]
-                if value == plain:
-                    continue
-                if self._valid(spec, value):
-                    values.append(value)
-                else:
-                    exact = False
-        return values, exact
-
-    # ------------------------------------------------------------------ search
-
-    def search(
-        self,
-        must: Sequence[Condition],
-        never: Sequence[Condition] = (),
-        *,
-        check: Check | None = None,
-        outcome: Mapping[str, Sequence[str]] | None = None,
-    ) -> _Answer:
-        """A valid ticket for which every ``must`` holds and no ``never`` holds; ``check``
-        (with ``outcome``: the fields it reads, and literal units to try for them) must pass
-        too."""
-        outcome = outcome or {}
-        items = [_Item("must", self.depends_on(c), c) for c in must]
-        items += [_Item("never", self.depends_on(c), c) for c in never]
-        if check is not None:
-            items.append(_Item("check", frozenset(outcome), check=check))
-        tests: dict[str, list[Leaf]] = defaultdict(list)
-        conds = [*must, *never]
-        if any(t.field == "grade" for c in conds for t in leaves(c)):
-            conds += [r.when for r in self.grading.rules]
-        for cond in conds:
-            for test in leaves(cond):
-                tests[test.field].append(test)
-        # Fields in the order the conditions name them, then those only a test of the grade
-        # reads, then those only the check reads.
-        named = [t.field for c in (*must, *never) for t in leaves(c) if t.field != "grade"]
-        extra = sorted(f for item in items for f in item.fields)
-        order = list(dict.fromkeys([*named, *extra, *outcome]))
-        variables = {f: self.var(f, tests.get(f, []), outcome=outcome.get(f)) for f in order}
-        rank = {f: i for i, f in enumerate(order)}
-        inexact = [f for f, v in variables.items() if not v.exact]
-        values: dict[str, Any] = {}
-        assigned: set[str] = set()
-        trail: list[str] = []
-        steps = 0
-
-        def assign(path: str, value: Any) -> None:
-            if value is ABSENT:
-                values.pop(path, None)
-            else:
-                values[path] = value
-            assigned.add(path)
-            trail.append(path)
-
-        def undo(mark: int) -> None:
-            while len(trail) > mark:
-                path = trail.pop()
-                values.pop(path, None)
-                assigned.discard(path)
-
-        def decide(item: _Item) -> bool | None:
-            if item.check is not None:
-                return item.check(values) if item.fields <= assigned else None
-            assert item.cond is not None
-            return self.tv(item.cond, values, assigned)
-
-        def components(pending: list[_Item]) -> list[list[_Item]]:
-            groups: list[tuple[set[str], list[_Item]]] = []
-            for item in pending:
-                free = set(item.fields - assigned)
-                joined = [g for g in groups if g[0] & free]
-                for group in joined:
-                    groups.remove(group)
-                    free |= group[0]
-                groups.append((free, [i for g in joined for i in g[1]] + [item]))
-            return [members for _, members in groups]
-
-        def choose(pending: list[_Item]) -> str:
-            for item in pending:  # the conditions that must hold first, in rule order
-                if item.kind == "must" and item.cond is not None:
-                    for test in leaves(item.cond):
-                        for path in sorted(self.depends_on(test), key=rank.__getitem__):
-                            if path not in assigned:
-                                return path
-            free = [f for item in pending for f in item.fields if f not in assigned]
-            return min(free, key=lambda f: (-free.count(f), rank[f]))
-
-        def solve(pending: list[_Item]) -> bool:
-            nonlocal steps
-            steps += 1
-            self.steps_left -= 1
-            if steps > self.max_steps or self.steps_left < 0:
-                raise _OutOfSteps
-            still: list[_Item] = []
-            for item in pending:
-                got = decide(item)
-                if got is None:
-                    still.append(item)
-                elif got == (item.kind == "never"):
-                    return False
-            if not still:
-                return True
-            groups = components(still)
-            if len(groups) > 1:  # no shared field: each group is solved on its own
-                mark = len(trail)
-                for group in groups:
-                    if not solve(group):
-                        undo(mark)
-                        return False
-                return True
-            path = choose(still)
-            mark = len(trail)
-            for value in variables[path].values:
-                assign(path, value)
-                if solve(still):
-                    return True
-                undo(mark)
-            return False
-
-        def finish(assignment: dict[str, Any]) -> _Answer | None:
-            mapping = self.ticket(assignment)
-            try:
-                ticket = validate_ticket(mapping, self.reference, "<lint>")
-            except TicketInvalid:
-                return None
-            full = dict(ticket.values)
-            grade = self.grade_of(full)
-            if grade is not None:
-                full["grade"] = grade
-            if not all(holds(c, full) for c in must) or any(holds(c, full) for c in never):
-                return None
-            if check is not None and not check(full):
-                return None
-            return _Answer(mapping, full)
-
-        try:
-            solved = solve(items)
-        except _OutOfSteps:
-            return _Answer(
-                decided=False, reason=f"需要检查的取值组合超过上限（{self.max_steps} 步）"
-            )
-        if solved:
-            assignment = {f: values.get(f, ABSENT) for f in order if f in assigned}
-            answer = finish(assignment)
-            if answer is None:  # pragma: no cover - the search and the contract agree
-                return _Answer(decided=False, reason="找到的取值组合构不成有效的办理单")
-            return self._simplify(answer, assignment, finish)
-        if inexact:
-            return _Answer(
-                decided=False, reason=f"字段 {'、'.join(inexact)} 的取值太多，无法逐一检查"
-            )
-        return _Answer()
-
-    def _simplify(
-        self,
-        answer: _Answer,
-        assignment: dict[str, Any],
-        finish: Callable[[dict[str, Any]], _Answer | None],
-    ) -> _Answer:
-        """Reset each field to its plain value while the example still answers the question,
-        so that an example shows only what matters."""
-        current = dict(assignment)
-        for path in list(current):
-            plain = self.plain(path)
-            if _same_value(current[path], plain):
-                continue
-            trial = {**current, path: plain}
-            simpler = finish(trial)
-            if simpler is not None:
-                answer, current = simpler, trial
-        return answer
-
-
-def _ordered(data: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
-    """``data`` with its keys in the ticket contract's order (nested objects too)."""
-    props = schema.get("properties", {})
-    out: dict[str, Any] = {}
-    for key in [*props, *(k for k in data if k not in props)]:
-        if key in data:
-            value = data[key]
-            sub = props.get(key, {})
-            out[key] = _ordered(value, sub) if isinstance(value, dict) else value
-    return out
 
 
 # --------------------------------------------------------------------------- locations
@@ -944,7 +193,7 @@ def _payload_schema(event_type: str) -> dict[str, Any] | None:
 class _Linter:
     def __init__(self, ruleset: RuleSet, max_steps: int, max_total_steps: int) -> None:
         self.ruleset = ruleset
-        self.space = _Space(ruleset, max_steps, max_total_steps)
+        self.space = ValueSpace(ruleset, max_steps, max_total_steps)
         self.docs = _Docs(ruleset.directory)
         self.findings: list[Finding] = []
         # Rule id -> True (fires for some ticket), False (never), None (could not decide).
@@ -1064,7 +313,7 @@ class _Linter:
                 cover.remove(other)
         return sorted(cover, key=lambda r: r.index)
 
-    def undecided(self, rule: Rule, answer: _Answer) -> None:
+    def undecided(self, rule: Rule, answer: Answer) -> None:
         self.at_rule(rule, SHADOWED, INFO, f"无法判定规则 {rule.id} 是否会被覆盖：{answer.reason}")
 
     def collect_rules(self, rule_file: RuleFile) -> None:
@@ -1095,7 +344,7 @@ class _Linter:
                 covers[slot] = self.cover(rule, winners)
             else:
                 text = "；".join(
-                    f"{SLOT_WORDS[s]}（{s}）总被 {_ids(c)} 覆盖" for s, c in covers.items()
+                    f"{ROUTE_SLOT_WORDS[s]}（{s}）总被 {_ids(c)} 覆盖" for s, c in covers.items()
                 )
                 self.at_rule(
                     rule,
@@ -1198,7 +447,7 @@ class _Linter:
                 CONFLICT,
                 WARNING,
                 f"规则 {first.id} 与 {second.id} 的 precedence 相同（{first.precedence}），却可能同时"
-                f"成立并给出不同的{SLOT_WORDS[slot]}（{slot}）：{first.id} 给出 {shown(a)}，"
+                f"成立并给出不同的{ROUTE_SLOT_WORDS[slot]}（{slot}）：{first.id} 给出 {shown(a)}，"
                 f"{second.id} 给出 {shown(b)}，谁生效只取决于两条规则在文件中的先后。"
                 "例如下面这张办理单两条都命中：",
                 example=answer.ticket,
@@ -1208,7 +457,7 @@ class _Linter:
                 second,
                 CONFLICT,
                 INFO,
-                f"无法判定规则 {first.id} 与 {second.id} 给出的{SLOT_WORDS[slot]}是否冲突："
+                f"无法判定规则 {first.id} 与 {second.id} 给出的{ROUTE_SLOT_WORDS[slot]}是否冲突："
                 f"{answer.reason}",
             )
 
@@ -1238,7 +487,7 @@ class _Linter:
     ) -> None:
         units = self.ruleset.reference.units
         where = self.docs.where(rule.path, path)
-        label = f"规则 {rule.id} 的{SLOT_WORDS[slot]}（{slot}）"
+        label = f"规则 {rule.id} 的{ROUTE_SLOT_WORDS[slot]}（{slot}）"
         if slot == "coordinators":
             bad, severity, want = set(units) - offices, WARNING, "应为协调机构（offices）"
         elif slot == "primary":
@@ -1469,7 +718,7 @@ class _Linter:
         dead: Callable[..., None],
         path: PathKey,
     ) -> None:
-        word = ACTION_WORDS[action]
+        word = ESCALATION_WORDS[action]
         if not any(step.action == action for step in deadlines.escalation):
             dead(
                 f"deadlines.yaml 的督办程序（escalation）中没有 {action}（{word}）步骤，"

@@ -1,0 +1,97 @@
+"""Every Chinese word the kernel shows for its own terms, once.
+
+Outputs (explanations, notices, reports, spreadsheets, screens, JSON labels) take these words
+from here, so a ticket state or an escalation is called the same everywhere. Rule files bring
+their own titles; these are the words for the kernel's fixed vocabulary.
+"""
+
+from __future__ import annotations
+
+#: problem grades, most to least serious: A 一般咨询, B 单一部门, C 多部门协调, D 重大
+GRADES: tuple[str, ...] = ("A", "B", "C", "D")
+
+#: ticket states (the projection's ``state``)
+TICKET_STATE_WORDS: dict[str, str] = {
+    "collected": "已收集",
+    "reported": "已上报",
+    "graded": "已分级",
+    "dispatched": "办理中",
+    "resolved": "已办结",
+    "feedback_given": "已反馈",
+    "rated": "已评价",
+    "closed": "已关闭",
+}
+
+#: clock states (a deadline clock's ``state``)
+CLOCK_STATE_WORDS: dict[str, str] = {
+    "running": "计时中",
+    "warning": "预警",
+    "met": "按时完成",
+    "breached": "超期",
+}
+
+#: the steps of the escalation ladder, as the rules name them (``action`` in deadlines.yaml)
+ESCALATION_WORDS: dict[str, str] = {
+    "supervision": "督办",
+    "notice": "通报",
+    "interview": "约谈",
+}
+
+#: what the sweep issues for each kind of notice: a 约谈 is only recommended by the kernel (the
+#: leading group decides to hold it), so its notice and its ledger event say 约谈建议. These words
+#: also start the ids of the sweep's events (``督办:HZ-1:T-RESOLVE#1:…``): never change them.
+NOTICE_KIND_WORDS: dict[str, str] = {
+    "warning": "预警",
+    "supervision": "督办",
+    "notice": "通报",
+    "interview": "约谈建议",
+    "report": "报告",
+}
+
+#: who a clock runs for (``owner`` in deadlines.yaml)
+OWNER_WORDS: dict[str, str] = {
+    "primary": "主办单位",
+    "co_handlers": "协办单位",
+    "lead_unit": "包抓单位",
+    "feedback_owner": "反馈责任单位",
+    "office": "助商稳企办",
+    "cadre": "对口服务干部",
+}
+
+#: the slots of a route (a routing rule's outcome)
+ROUTE_SLOT_WORDS: dict[str, str] = {
+    "primary": "主办单位",
+    "co_handlers": "协办单位",
+    "feedback_owner": "反馈责任单位",
+    "coordinators": "协调单位",
+}
+
+#: ledger event types
+EVENT_TYPE_WORDS: dict[str, str] = {
+    "enterprise.registered": "企业登记",
+    "enterprise.changed": "包抓关系变更",
+    "ticket.collected": "问题收集",
+    "ticket.reported": "上报",
+    "ticket.graded": "分级",
+    "ticket.overridden": "改判",
+    "ticket.dispatched": "交办",
+    "ticket.progress_reported": "进展报告",
+    "ticket.resolved": "办结",
+    "ticket.feedback_given": "反馈企业",
+    "ticket.rated": "满意度评价",
+    "ticket.reopened": "重新办理",
+    "contact.recorded": "走访联系",
+    "supervision.issued": "督办",
+    "notice.published": "通报",
+    "interview.recommended": "约谈建议",
+    "report.published": "发布月度通报",
+    "spot_check.defect": "抽查发现台账问题",
+}
+
+#: yes and no in tables and spreadsheets
+YES, NO = "是", "否"
+
+
+def yes_no(value: bool) -> str:
+    """是 or 否."""
+    return YES if value else NO
