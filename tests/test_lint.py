@@ -37,6 +37,7 @@ from kernel.tools.lint.findings import (
     GAP,
     INFO,
     SHADOWED,
+    STALE_NUMBER,
     UNKNOWN_TARGET,
     WARNING,
     Finding,
@@ -539,3 +540,44 @@ def test_lint_command_on_the_default_rules(capsys: pytest.CaptureFixture[str]) -
     assert main(["lint"]) == 0
     out = capsys.readouterr().out
     assert out.rstrip().splitlines()[-1] == "规则检查：错误 0 项、警告 0 项、提示 3 项"
+
+
+# --------------------------------------------------------------------------- stale numbers
+
+
+def test_a_title_that_states_an_old_limit_or_points_is_flagged(
+    rules_copy: Path, in_tmp: Path
+) -> None:
+    deadlines = rules_copy / "deadlines.yaml"
+    text = deadlines.read_text(encoding="utf-8")
+    deadlines.write_text(
+        text.replace("by_grade: {A: 5, B: 10, C: 20}", "by_grade: {A: 5, B: 8, C: 20}"),
+        encoding="utf-8",
+    )
+    scoring = rules_copy / "scoring.yaml"
+    scoring.write_text(
+        scoring.read_text(encoding="utf-8").replace("title: 被通报", "title: 被通报（扣 3 分）"),
+        encoding="utf-8",
+    )
+    findings = [f for f in lint(load_rules(rules_copy)) if f.code == STALE_NUMBER]
+    assert [f.message for f in findings] == [
+        "时限 T-RESOLVE 的标题写着「B 10」，但规则的时限是 B 级 8 个工作日；"
+        "通知和报告引用标题，请同步修改",
+        "扣分项 D-NOTICE 的标题写着「3 分」，但规则扣 2 分；通知和报告引用标题，请同步修改",
+    ]
+    line = (
+        text.splitlines().index("    title: 交办后按等级限期办结（A 5、B 10、C 20 个工作日）") + 1
+    )
+    assert (findings[0].line, findings[0].severity) == (line, WARNING)
+    assert findings[0].path.endswith("deadlines.yaml")
+
+
+def test_plain_day_limits_are_compared_too() -> None:
+    from kernel.rules.deadlines import Limit
+    from kernel.tools.lint.checks import stale_limit_numbers
+
+    assert stale_limit_numbers("收集后 2 个工作日内上报", Limit(default=3)) == [
+        ("2 个工作日", "3 个工作日")
+    ]
+    assert stale_limit_numbers("收集后 2 个工作日内上报", Limit(default=2)) == []
+    assert stale_limit_numbers("按等级（A 5、B 10）", Limit(by_grade={"A": 5, "B": 10})) == []

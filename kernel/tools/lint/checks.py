@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -64,7 +65,7 @@ from kernel.rules.conditions import (
     holds,
     leaves,
 )
-from kernel.rules.deadlines import ClockRule, DeadlineRules
+from kernel.rules.deadlines import ClockRule, DeadlineRules, Limit
 from kernel.rules.fields import fields_for
 from kernel.rules.load import (
     MAX_DISTINCT_TESTS_PER_FIELD,
@@ -84,6 +85,7 @@ from kernel.tools.lint.findings import (
     GRADE_CLOCKS,
     INFO,
     SHADOWED,
+    STALE_NUMBER,
     UNKNOWN_TARGET,
     WARNING,
     Finding,
@@ -227,6 +229,7 @@ class _Linter:
         self.deductions(produced)
         for rule_file in (grading, routing):
             self.engine(rule_file)
+        self.stale_numbers()
         return sorted(self.findings, key=Finding.sort_key)
 
     # ------------------------------------------------------------------ 1. shadowing
@@ -606,6 +609,36 @@ class _Linter:
                     "给出这些等级",
                 )
 
+    # ------------------------------------------------------------------ 8. stale numbers
+
+    def stale_numbers(self) -> None:
+        """Titles that state a number the rule no longer has (notices quote the titles)."""
+        deadlines, scoring = self.ruleset.deadlines, self.ruleset.scoring
+        if deadlines is not None:
+            for index, clock in enumerate(deadlines.clocks):
+                if clock.limit is not None:
+                    for said, actual in stale_limit_numbers(clock.title, clock.limit):
+                        self.add(
+                            deadlines.path,
+                            self.docs.where(deadlines.path, ("clocks", index, "title")),
+                            STALE_NUMBER,
+                            WARNING,
+                            f"时限 {clock.id} 的标题写着「{said}」，但规则的时限是 {actual}；"
+                            "通知和报告引用标题，请同步修改",
+                        )
+        if scoring is not None:
+            for version in scoring.versions:
+                for index, rule in enumerate(version.deductions):
+                    for said in stale_points(rule.title, rule.points):
+                        self.add(
+                            version.path,
+                            self.docs.where(version.path, ("deductions", index, "title")),
+                            STALE_NUMBER,
+                            WARNING,
+                            f"扣分项 {rule.id} 的标题写着「{said}」，但规则扣 {rule.points:g} 分；"
+                            "通知和报告引用标题，请同步修改",
+                        )
+
     # ------------------------------------------------------------------ 6. deductions
 
     def clock_runs(self, clock: ClockRule, produced: set[str]) -> bool:
@@ -874,6 +907,32 @@ class _Linter:
             if path != "grade":
                 assignment[path] = best_value
         return total, assignment
+
+
+_GRADE_DAYS = re.compile(r"([A-D])\s*级?\s*(\d+)")
+_DAYS = re.compile(r"(\d+)\s*个?工作日")
+_POINTS = re.compile(r"(\d+(?:\.\d+)?)\s*分")
+
+
+def stale_limit_numbers(title: str, limit: Limit) -> list[tuple[str, str]]:
+    """``(what the title says, what the limit is)`` for each number in a clock's title that
+    disagrees with its limit: "A 5、B 10" against ``by_grade``, "N 个工作日" against a plain limit."""
+    stale: list[tuple[str, str]] = []
+    by_grade = dict(_GRADE_DAYS.findall(title))
+    for grade, days in by_grade.items():
+        actual = limit.by_grade.get(grade, limit.default)
+        if actual is not None and int(days) != actual:
+            stale.append((f"{grade} {days}", f"{grade} 级 {actual} 个工作日"))
+    if not by_grade and not limit.by_grade and limit.default is not None:
+        for days in _DAYS.findall(title):
+            if int(days) != limit.default:
+                stale.append((f"{days} 个工作日", f"{limit.default} 个工作日"))
+    return stale
+
+
+def stale_points(title: str, points: float) -> list[str]:
+    """Each "N 分" in a deduction's title that is not its points."""
+    return [f"{n} 分" for n in _POINTS.findall(title) if float(n) != points]
 
 
 def _signed_leaves(cond: Condition, negated: bool = False) -> list[tuple[Leaf, bool]]:
