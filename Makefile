@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck demo bench fonts schemas clean
+.PHONY: venv test lint typecheck demo bench fonts system-deps schemas clean
 
 venv: $(STAMP)
 
@@ -24,7 +24,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy kernel
 
-test: lint typecheck
+# What the tests need from the system: LibreOffice and poppler render the Word documents to PNG
+# pages (tests/test_documents.py). As root with apt they are installed when missing; elsewhere
+# the rendering test skips (CI sets HUHANG_REQUIRE_OFFICE=1 so that it cannot skip there).
+SYSTEM_PACKAGES := libreoffice-writer-nogui poppler-utils fonts-wqy-microhei
+system-deps:
+	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing$$missing"; \
+	  (apt-get install -y -q --no-install-recommends $$missing >/dev/null 2>&1 || \
+	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null)); \
+	elif [ -n "$$missing" ]; then echo "not installed (tests that need them skip):$$missing"; fi
+
+test: lint typecheck system-deps
 	$(BIN)/python -m pytest
 
 # The demo's chart needs a font with Chinese glyphs. Debian's WenQuanYi Micro Hei is small

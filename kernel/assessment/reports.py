@@ -30,6 +30,8 @@ class Section:
     title: str
     lines: list[str] = field(default_factory=list)
     table: Table | None = None
+    #: the section's name in document templates (``notice``, ``agenda`` …; see kernel.rules.templates)
+    key: str = ""
 
 
 @dataclass
@@ -207,6 +209,7 @@ def monthly_report(
                 ("问题类别", "数量", "A 级", "B 级", "C 级", "D 级"),
                 category_rows,
             ),
+            key="categories",
         ),
         Section(
             "问题办理通报",
@@ -237,6 +240,7 @@ def monthly_report(
                 ),
                 notice_rows,
             ),
+            key="notice",
         ),
         Section(
             "月末超期问题",
@@ -247,6 +251,7 @@ def monthly_report(
                 ("办理单编号", "企业", "时限", "到期日", "超期工作日", "责任单位"),
                 overdue_rows,
             ),
+            key="overdue",
         ),
         Section(
             "调度会议程",
@@ -277,6 +282,7 @@ def monthly_report(
                 ),
                 agenda_rows,
             ),
+            key="agenda",
         ),
         Section(
             "未按月联系的企业",
@@ -290,6 +296,7 @@ def monthly_report(
                     for m in missed
                 ],
             ),
+            key="missed",
         ),
     ]
     report = Report(
@@ -437,3 +444,12 @@ def unit_report(assessment: Assessment, unit: str) -> Report:
 def months_of(period_end: dt.date) -> str:
     """``YYYY-MM`` of a date (re-exported for the CLI)."""
     return month_label(period_end)
+
+
+def agenda_report(monthly: Report) -> Report:
+    """The 调度会 agenda of a month: the agenda section of its monthly report, on its own."""
+    section = next(s for s in monthly.sections if s.key == "agenda")
+    year, month = str(monthly.data["month"]).split("-")
+    report = Report(f"{year} 年 {int(month)} 月助商稳企·护航发展调度会议程", [section])
+    report.data = {"month": monthly.data["month"], "agenda": monthly.data.get("调度会议程", [])}
+    return report

@@ -1,4 +1,4 @@
-"""``huhang report``: the monthly report, the assessment and one unit's deductions."""
+"""``huhang report``: the monthly report, its 调度会 agenda, the assessment and one unit's deductions."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import argparse
 from typing import Any
 
 from kernel.cli import args as a
+from kernel.cli.clock import today
 from kernel.cli.context import open_context
 from kernel.cli.exits import EXIT_OK
+from kernel.errors import InputError
 
 
 def register(sub: Any) -> None:
@@ -17,7 +19,12 @@ def register(sub: Any) -> None:
     report.required = True
     q = report.add_parser("monthly", help="月度服务动态、通报名单与调度会议程")
     q.add_argument("--month", type=a.month_arg, required=True, metavar="YYYY-MM", help="月份")
-    _options(q)
+    _options(q, DOCUMENT_FORMATS)
+    _document_options(q)
+    q = report.add_parser("agenda", help="调度会议程：需市级部门协调研究的问题")
+    q.add_argument("--month", type=a.month_arg, required=True, metavar="YYYY-MM", help="月份")
+    _options(q, DOCUMENT_FORMATS)
+    _document_options(q)
     q = report.add_parser("assessment", help="考核排名：各项指标、扣分、得分、折算分与考核结果")
     _period(q)
     _options(q)
@@ -36,8 +43,23 @@ def _period(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _options(p: argparse.ArgumentParser) -> None:
-    a.add_format(p, a.REPORT_FORMATS)
+DOCUMENT_FORMATS = (*a.REPORT_FORMATS, "docx")
+
+
+def _document_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--doc-number",
+        default="",
+        metavar="文号",
+        help="Word 文档的发文字号，如 汉助商办发〔2026〕12号",
+    )
+    p.add_argument(
+        "--issued", type=a.date_arg, default=None, metavar="DATE", help="成文日期（默认今天）"
+    )
+
+
+def _options(p: argparse.ArgumentParser, formats: tuple[str, ...] = a.REPORT_FORMATS) -> None:
+    a.add_format(p, formats)
     a.add_output(p)
     a.add_store(p)
 
@@ -45,6 +67,7 @@ def _options(p: argparse.ArgumentParser) -> None:
 def cmd_report(args: argparse.Namespace) -> int:
     """Build the asked report from the ledger and print or write it."""
     from kernel.assessment.reports import (
+        agenda_report,
         assessment_report,
         emit_report,
         monthly_report,
@@ -60,9 +83,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         calendar = ctx.plugins.calendar(rules.directory)
         projector = ctx.ledger.project()
         events = list(ctx.ledger.events())
-        if args.report_command == "monthly":
+        if args.report_command in ("monthly", "agenda"):
             evaluator = ClockEvaluator(rules.deadlines, calendar)
             report = monthly_report(args.month, rules, projector, events, evaluator)
+            if args.report_command == "agenda":
+                report = agenda_report(report)
         else:
             collector = FactCollector(rules.scoring, rules.deadlines, calendar, rules.reference)
             assessment = assess(collector, projector, events, args.period or args.year)
@@ -73,6 +98,21 @@ def cmd_report(args: argparse.Namespace) -> int:
             )
     finally:
         ctx.close()
+    if args.format == "docx":
+        from kernel.assessment.documents import write_docx
+
+        if args.output is None:
+            raise InputError("Word 格式必须用 --output 指定文件")
+        write_docx(
+            report,
+            args.report_command,
+            rules.directory,
+            args.output,
+            doc_number=args.doc_number,
+            issued=args.issued or today(),
+        )
+        print(f"已写入 {args.output}")
+        return EXIT_OK
     text = emit_report(report, args.format, args.output)
     if text is not None:
         print(text)

@@ -26,6 +26,7 @@ from kernel.rules.fields import FieldSpec, fields_for
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
 from kernel.rules.scoring import ScoringHistory, ScoringRules, parse_scoring
+from kernel.rules.templates import check_templates
 from kernel.vocabulary import GRADES
 
 REFERENCE_FILES = ("units", "categories")
@@ -443,6 +444,8 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
         _check_calendar(directory / "calendar", loader.problems) if directory.is_dir() else None
     )
     scoring = _scoring_history(loader.docs, deadlines, reference, seen, loader.problems)
+    if directory.is_dir():
+        loader.problems.extend(check_templates(directory, display_path(directory)))
     problems = sorted(set(loader.problems))
     if problems or deadlines is None or calendar is None or scoring is None:
         return None, problems
