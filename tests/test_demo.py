@@ -288,6 +288,41 @@ def test_demo_draws_the_closure_chart(demo_run: tuple[Path, int, str, str]) -> N
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = struct.unpack(">II", data[16:24])
     assert width > 1000 and height > 600 and len(data) > 30_000
+    trends = (demo_run[0] / "trends-2026.png").read_bytes()
+    assert trends[:8] == b"\x89PNG\r\n\x1a\n" and len(trends) > 30_000
+
+
+def test_chart_cells_show_the_count_beside_the_rate() -> None:
+    import math
+
+    from kernel.demo.chart import ClosureGrid, _cell_text
+
+    grid = ClosureGrid(
+        "t", ("宁强县", "汉台区"), ("2026-01", "2026-02"), ((0, 1), (30, 0)), ((1, 1), (40, 0))
+    )
+    assert _cell_text(grid, 0, 0, 0.0) == "0%\n0/1"
+    assert _cell_text(grid, 1, 0, 0.75) == "75%\n30/40"
+    assert _cell_text(grid, 1, 1, math.nan) == "—"
+    assert _cell_text(grid, 0, 2, 0.5) == "50%\n1/2"  # the year column sums the months
+
+
+def test_trends_count_grades_by_month_and_overdue_items_by_unit(medium: Simulation) -> None:
+    from kernel.assessment.reports import monthly_report
+    from kernel.demo.outputs import trends_of
+
+    reports = [
+        monthly_report(
+            f"2026-{m:02d}", medium.ruleset, medium.projector, medium.stored, medium.evaluator
+        )
+        for m in (5, 6)
+    ]
+    trends = trends_of(reports, medium.projector, 2026)
+    june = [
+        s for s in medium.projector.tickets.values() if s.collected_on.isoformat()[:7] == "2026-06"
+    ]
+    assert sum(counts[1] for counts in trends.by_grade.values()) == sum(1 for s in june if s.grade)
+    overdue_june = sum(len(str(r["units"]).split("、")) for r in reports[1].data["超期问题"])
+    assert sum(counts[1] for counts in trends.overdue_by_unit.values()) == overdue_june
 
 
 def test_chart_refuses_to_draw_boxes(small: Simulation, monkeypatch: pytest.MonkeyPatch) -> None:

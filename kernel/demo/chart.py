@@ -1,4 +1,5 @@
-"""The demo's chart: each territory's on-time closure rate, month by month, as a PNG.
+"""The demo's charts as PNG: each territory's on-time closure rate month by month (each cell with
+its count, n of N), and the year's trends: problems by grade, and overdue work by unit.
 
 matplotlib is an optional dependency (``pip install 'huhang[demo]'``) and so is a font with
 Chinese glyphs: without one matplotlib draws empty boxes, so the chart refuses to be drawn and
@@ -132,16 +133,17 @@ def draw_closure_chart(grid: ClosureGrid, path: Path, *, subtitle: str = "") -> 
             "axes.unicode_minus": False,
         }
     ):
-        fig, ax = plt.subplots(figsize=(12.5, 1.6 + 0.48 * rows), dpi=130)
+        fig, ax = plt.subplots(figsize=(12.5, 1.6 + 0.62 * rows), dpi=130)
         cmap = LinearSegmentedColormap.from_list(
             "closure", ["#c0392b", "#f1c40f", "#27ae60"]
         ).with_extremes(bad="#e5e7e9")
         image = ax.imshow(values, cmap=cmap, vmin=0.5, vmax=1.0, aspect="auto")
         for r, line in enumerate(values):
             for c, value in enumerate(line):
-                text = "—" if math.isnan(value) else f"{value:.0%}"
-                size = 10 if c == len(line) - 1 else 9
-                ax.text(c, r, text, ha="center", va="center", fontsize=size)
+                size = 9 if c == len(line) - 1 else 8
+                ax.text(
+                    c, r, _cell_text(grid, r, c, value), ha="center", va="center", fontsize=size
+                )
         ax.set_xticks(range(len(columns)), columns, fontsize=10)
         ax.set_yticks(range(rows), _labels(grid.units), fontsize=10)
         ax.xaxis.tick_top()
@@ -163,3 +165,82 @@ def draw_closure_chart(grid: ClosureGrid, path: Path, *, subtitle: str = "") -> 
 
 def _labels(units: Sequence[str]) -> list[str]:
     return [u.replace("汉中经济技术开发区", "汉中经开区") for u in units]
+
+
+def _cell_text(grid: ClosureGrid, row: int, column: int, value: float) -> str:
+    """The rate and its count (on time / due): 0% of 1 and 0% of 40 must look different."""
+    if math.isnan(value):
+        return "—"
+    if column == len(grid.months):
+        on_time, due = sum(grid.on_time[row]), sum(grid.due[row])
+    else:
+        on_time, due = grid.on_time[row][column], grid.due[row][column]
+    return f"{value:.0%}\n{on_time}/{due}"
+
+
+@dataclass(frozen=True)
+class Trends:
+    """The year month by month: problems collected by grade, overdue items at month end by unit."""
+
+    title: str
+    months: tuple[str, ...]  # YYYY-MM
+    by_grade: dict[str, tuple[int, ...]]  # grade -> count per month
+    overdue_by_unit: dict[str, tuple[int, ...]]  # unit -> overdue items at each month's end
+
+
+def draw_trend_chart(trends: Trends, path: Path, *, top: int = 10) -> Path:
+    """Two panels: stacked bars of problems by grade, and lines of the ``top`` units with the
+    most overdue items. Returns the font file used; :class:`ChartError` as for the heat map."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from matplotlib import font_manager
+        from matplotlib import pyplot as plt
+        from matplotlib.ticker import MaxNLocator
+    except ImportError:
+        raise ChartError(
+            "未安装 matplotlib，无法生成图表：请运行 .venv/bin/pip install 'huhang[demo]'"
+        ) from None
+    columns = [f"{int(m[5:])}月" for m in trends.months]
+    worst = sorted(trends.overdue_by_unit, key=lambda u: (-sum(trends.overdue_by_unit[u]), u))
+    worst = [u for u in worst[:top] if sum(trends.overdue_by_unit[u])]
+    labels = [
+        trends.title,
+        "各等级问题数（按收集月份）",
+        "月末超期事项数（前 10 个单位）",
+        "级",
+        "件",
+    ]
+    font = find_chinese_font("".join([*labels, *columns, *_labels(worst), *trends.by_grade]))
+    font_manager.fontManager.addfont(str(font))
+    family = font_manager.FontProperties(fname=str(font)).get_name()
+    with matplotlib.rc_context(
+        {"font.family": "sans-serif", "font.sans-serif": [family, "DejaVu Sans"]}
+    ):
+        fig, (left, right) = plt.subplots(1, 2, figsize=(14, 5.5), dpi=120)
+        bottom = [0] * len(columns)
+        for grade, counts in trends.by_grade.items():
+            bars = left.bar(columns, counts, bottom=bottom, label=f"{grade} 级")
+            left.bar_label(
+                bars, labels=[str(n) if n else "" for n in counts], label_type="center", fontsize=7
+            )
+            bottom = [b + n for b, n in zip(bottom, counts, strict=True)]
+        for x, total in enumerate(bottom):
+            left.text(x, total, str(total), ha="center", va="bottom", fontsize=8)
+        left.set_title("各等级问题数（按收集月份）", fontsize=12)
+        left.set_ylabel("件")
+        left.legend(fontsize=9)
+        for unit, label in zip(worst, _labels(worst), strict=True):
+            right.plot(columns, trends.overdue_by_unit[unit], marker="o", markersize=3, label=label)
+        right.yaxis.set_major_locator(MaxNLocator(integer=True))
+        right.set_title(f"月末超期事项数（前 {top} 个单位）", fontsize=12)
+        right.set_ylabel("件")
+        if worst:
+            right.legend(fontsize=8, ncols=2)
+        fig.suptitle(trends.title, fontsize=14)
+        fig.tight_layout()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, metadata={"Software": None})
+        plt.close(fig)
+    return font

@@ -19,13 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from kernel.assessment.ledger_table import ledger_table
-from kernel.assessment.reports import assessment_report, emit_report, monthly_report, render_report
+from kernel.assessment.reports import (
+    Report,
+    assessment_report,
+    emit_report,
+    monthly_report,
+    render_report,
+)
 from kernel.assessment.scoring import Assessment, FactCollector, Tallies, assess
 from kernel.clocks.compute import BREACHED, ClockEvaluator
 from kernel.clocks.monthly import missed_contacts, office_duties
 from kernel.config import Config
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_OUT, DEFAULT_PROBLEMS, DEFAULT_SEED
-from kernel.demo.chart import ChartError, ClosureGrid, draw_closure_chart
+from kernel.demo.chart import ChartError, ClosureGrid, Trends, draw_closure_chart, draw_trend_chart
 from kernel.demo.generate import NOTIFIER, Simulation, simulate
 from kernel.errors import InputError
 from kernel.ledger.events import Event
@@ -196,17 +202,44 @@ def write_monthly(
     projector: Projector,
     events: list[Event],
     evaluator: ClockEvaluator,
-) -> list[Path]:
-    """Each month's 服务动态与问题办理通报 as Markdown."""
+) -> list[Report]:
+    """Each month's 服务动态与问题办理通报 as Markdown; returns the reports."""
     folder.mkdir(parents=True, exist_ok=True)
-    paths = []
+    reports = []
     for month in range(1, 13):
         label = f"{year}-{month:02d}"
         report = monthly_report(label, ruleset, projector, events, evaluator)
-        path = folder / f"{label}.md"
-        _write(path, render_report(report, "md"))
-        paths.append(path)
-    return paths
+        _write(folder / f"{label}.md", render_report(report, "md"))
+        reports.append(report)
+    return reports
+
+
+def trends_of(reports: list[Report], projector: Projector, year: int) -> Trends:
+    """Problems by grade and overdue items by unit, month by month, from the monthly reports."""
+    months = tuple(str(r.data["month"]) for r in reports)
+    by_grade = {
+        g: tuple(
+            sum(
+                1
+                for s in projector.tickets.values()
+                if s.grade == g and s.collected_on.isoformat()[:7] == m
+            )
+            for m in months
+        )
+        for g in GRADES
+    }
+    overdue: dict[str, list[int]] = {}
+    for index, report in enumerate(reports):
+        for row in report.data.get("超期问题", []):
+            for unit in str(row["units"]).split("、"):
+                if unit:
+                    overdue.setdefault(unit, [0] * len(months))[index] += 1
+    return Trends(
+        f"汉中市 {year} 年问题与超期趋势",
+        months,
+        by_grade,
+        {unit: tuple(counts) for unit, counts in overdue.items()},
+    )
 
 
 def write_assessment(folder: Path, assessment: Assessment, stem: str) -> list[Path]:
@@ -440,7 +473,13 @@ def run_demo(
 
             try:
                 font = timer.step("图表 png", draw)
-                files.append((path, f"各县区月度按期办结率图（字体 {font.name}）"))
+                files.append((path, f"各县区月度按期办结率图，含按期/到期件数（字体 {font.name}）"))
+                trend_path = out_dir / f"trends-{year}.png"
+                timer.step(
+                    "图表 png",
+                    lambda: draw_trend_chart(trends_of(monthly, projector, year), trend_path),
+                )
+                files.append((trend_path, "各等级问题数与各单位月末超期事项数的月度趋势图"))
             except ChartError as exc:
                 found.append(f"图表未生成：{exc}")
 
