@@ -1,11 +1,11 @@
 """A deterministic synthetic ledger: a year of enterprises, contacts and tickets.
 
 About one enterprise per six tickets is registered (January to June), each records a contact in
-roughly half of its months, and every ticket lives the life of POLICY §2: collected → reported →
-graded (with the rules' own grade and route, as ``Ledger.grade`` would write them) → sometimes
-overridden → dispatched → (D: monthly progress reports) → resolved → feedback → rated, and after
-a 不满意 rating reopened for a second round. Delays are drawn so that most clocks are met, some
-breach (督办/通报/约谈 follow), and a share of tickets is still open on 31 December.
+roughly half of its months, and every ticket lives the life of docs/policy.md §2: collected →
+reported → graded (with the rules' own grade and route, as ``Ledger.grade`` would write them) →
+sometimes overridden → dispatched → (D: monthly progress reports) → resolved → feedback → rated,
+and after a 不满意 rating reopened for a second round. Delays are drawn so that most clocks are
+met, some breach (督办/通报/约谈 follow), and a share of tickets is still open on 31 December.
 
 Every clock that a ticket starts must end, escalations included, inside the calendar's last year
 (``ClockEvaluator`` raises ``CalendarError`` for a deadline in a year without holiday data), so a

@@ -1,4 +1,4 @@
-"""Clocks of POLICY §5 on the official calendar; expected dates are worked out by hand.
+"""Clocks of docs/policy.md §5 on the official calendar; expected dates are worked out by hand.
 
 2026 calendar facts used below: 清明 4–6 April; 劳动节 1–5 May with Saturday 9 May worked;
 中秋 25–27 September; 国庆 1–7 October with Sunday 20 September and Saturday 10 October worked.
@@ -262,8 +262,8 @@ def test_result_names_rule_clause_and_location(tl: Timeline) -> None:
     item = tl.clock("2026-03-31", "T-RESOLVE#1")
     data = item.to_dict()
     assert data["clock"] == "T-RESOLVE"
-    assert data["clause"] == "POLICY §5（默认）；不满意重新办理时重新计时"
-    assert data["escalations"][0]["clause"].startswith("POLICY §5")
+    assert data["clause"] == "政策 §5.4（默认）；不满意重新办理时重新计时"
+    assert data["escalations"][0]["clause"].startswith("政策 §5.9")
     assert item.clock.path.endswith("deadlines.yaml") and item.clock.line > 0
 
 

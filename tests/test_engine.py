@@ -1,4 +1,4 @@
-"""The durable-rules traps of ENGINEERING.md, each shown to be handled.
+"""The durable-rules traps (docs/internals/engine.md), each shown to be handled.
 
 Every "canary" test runs the raw C extension in a subprocess and shows the trap still exists, so
 the kernel-level test next to it is known to exercise a real failure. The kernel-level tests go

@@ -1,4 +1,4 @@
-"""POLICY.md sections 3 and 4 as encoded by the default rules, one behaviour per test."""
+"""docs/policy.md §3 (grading) and §4 (routing) in the default rules, one behaviour per test."""
 
 from __future__ import annotations
 

@@ -101,7 +101,7 @@ def test_every_deduction_traces_to_its_facts(year: Assessment) -> None:
     ]
     first = year.unit("汉台区").deductions[0]
     assert (
-        first.clause == "POLICY §6 默认扣 1 分/件"
+        first.clause == "政策 §6.5.2 默认扣 1 分/件"
         and first.version == 1
         and first.events == ("E12",)  # the dispatch that started the clock
     )

@@ -1,7 +1,7 @@
 """The only module that imports durable_rules.
 
-It drives the C extension ``durable_rules_engine`` directly and hides its traps (ENGINEERING.md
-section 2) behind a small interface:
+It drives the C extension ``durable_rules_engine`` directly and hides its traps (see
+docs/internals/engine.md) behind a small interface:
 
 * one reused session (the default sid) for every evaluation: the extension fails after 1,024
   live sessions and ``delete_state`` can abort the process, so no sid is ever created per ticket;

@@ -1,4 +1,4 @@
-"""Ledger events: one type per step of a problem's life (POLICY §2) and of an enterprise's
+"""Ledger events: one type per step of a problem's life (docs/policy.md §2) and of an enterprise's
 "四个一" assignment. An event is validated against ``event.schema.json`` and the reference
 data before it may enter the ledger; whether it is a legal *transition* is the projection's
 business (:mod:`kernel.ledger.projection`).

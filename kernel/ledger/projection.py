@@ -4,7 +4,7 @@
 ledger calls it before storing anything, so an illegal transition is rejected with a plain
 reason and nothing is written; replaying stored events through it rebuilds the same state.
 
-Life of a problem (POLICY §2)::
+Life of a problem (docs/policy.md §2)::
 
     collected → reported → graded → dispatched → resolved → feedback_given → rated → closed
                                         ↑                                      │ 不满意

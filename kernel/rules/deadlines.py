@@ -1,4 +1,4 @@
-"""rules/deadlines.yaml: every clock of POLICY §5 as data, and its cross-file checks."""
+"""rules/deadlines.yaml: every clock of docs/policy.md §5 as data, and its cross-file checks."""
 
 from __future__ import annotations
 

@@ -38,7 +38,7 @@ ALLOWED_POLICIES = {
     "routing": (("collect",), "主办、协办、反馈、协调由多条规则共同确定"),
 }
 
-# durable-rules limits (see ENGINEERING.md): 4,096 rules per ruleset and a hang at 512 distinct
+# durable-rules limits (see docs/internals/engine.md): 4,096 rules per ruleset and a hang at 512 distinct
 # tests under one node. Stay well below both.
 MAX_RULES_PER_FILE = 4000
 MAX_DISTINCT_TESTS_PER_FIELD = 500
