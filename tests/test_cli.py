@@ -131,6 +131,7 @@ def test_bash_completion_knows_commands_subcommands_options_and_choices() -> Non
     assert "--month" in _complete(script, ["huhang", "report", "monthly", "--"])
     assert _complete(script, ["huhang", "report", "monthly", "--format", ""]) == [
         "csv",
+        "docx",
         "json",
         "md",
         "text",
