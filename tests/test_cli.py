@@ -127,7 +127,12 @@ def _complete(script: str, words: list[str]) -> list[str]:
 def test_bash_completion_knows_commands_subcommands_options_and_choices() -> None:
     script = bash_script(build_parser())
     assert _complete(script, ["huhang", "rep"]) == ["report"]
-    assert _complete(script, ["huhang", "report", ""]) == ["agenda", "assessment", "monthly", "unit"]
+    assert _complete(script, ["huhang", "report", ""]) == [
+        "agenda",
+        "assessment",
+        "monthly",
+        "unit",
+    ]
     assert "--month" in _complete(script, ["huhang", "report", "monthly", "--"])
     assert _complete(script, ["huhang", "report", "monthly", "--format", ""]) == [
         "csv",
