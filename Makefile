@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck demo bench fonts system-deps schemas clean
+.PHONY: venv test lint typecheck docs demo bench fonts system-deps schemas clean
 
 venv: $(STAMP)
 
@@ -59,8 +59,23 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
+# The documentation site, built strictly (a broken link, a page missing from the nav or a stale
+# generated page fails): output in site/. Then check that no page loads a script, a style sheet
+# or a font from another host (the site must work without a CDN).
+DOCS_STAMP := $(VENV)/.docs-stamp
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python scripts/gen_docs.py --check
+	$(BIN)/mkdocs build --strict --quiet
+	@! grep -rlE '<(script|link)[^>]+(src|href)="(https?:)?//' site --include='*.html' \
+	  || (echo "错误：以上页面从外部网站加载脚本或样式" >&2; exit 1)
+
 schemas: $(STAMP)
 	$(BIN)/python -c "import sys, kernel.tools.schemagen as g; sys.exit(g.main())"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info site
