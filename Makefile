@@ -70,7 +70,7 @@ $(DOCS_STAMP): $(STAMP)
 
 docs: $(DOCS_STAMP)
 	$(BIN)/python scripts/gen_docs.py --check
-	$(BIN)/mkdocs build --strict --quiet
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	@! grep -rlE '<(script|link)[^>]+(src|href)="(https?:)?//' site --include='*.html' \
 	  || (echo "错误：以上页面从外部网站加载脚本或样式" >&2; exit 1)
 
