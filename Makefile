@@ -36,7 +36,7 @@ system-deps:
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null)); \
 	elif [ -n "$$missing" ]; then echo "not installed (tests that need them skip):$$missing"; fi
 
-test: lint typecheck system-deps
+test: lint typecheck docs system-deps
 	$(BIN)/python -m pytest
 
 # The demo's chart needs a font with Chinese glyphs. Debian's WenQuanYi Micro Hei is small

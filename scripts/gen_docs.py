@@ -88,9 +88,9 @@ def synopsis(prog: str, parser: argparse.ArgumentParser) -> str:
     """A one-line synopsis: required arguments bare, optional ones in brackets, exclusive
     groups as ``(A | B)`` when one is required and ``[A | B]`` otherwise."""
     grouped: dict[int, Any] = {}
-    for group in parser._mutually_exclusive_groups:
-        for action in group._group_actions:
-            grouped[id(action)] = group
+    for exclusive in parser._mutually_exclusive_groups:
+        for action in exclusive._group_actions:
+            grouped[id(action)] = exclusive
     parts: list[str] = [prog]
     done: set[int] = set()
     actions = [a for a in parser._actions if _shown(a)]
@@ -249,9 +249,20 @@ def render_hooks(module: ModuleType, project: str) -> str:
     for func in hook_functions(module, project):
         opts = getattr(func, f"{project}_spec")
         signature = inspect.signature(func)
-        lines += [f"## `{func.__name__}`", "", "```python", f"def {func.__name__}{signature}", "```", ""]
+        lines += [
+            f"## `{func.__name__}`",
+            "",
+            "```python",
+            f"def {func.__name__}{signature}",
+            "```",
+            "",
+        ]
         if opts.get("firstresult"):
-            lines += ["*First result*: the call stops at the first implementation that returns", "a value other than `None`.", ""]
+            lines += [
+                "*First result*: the call stops at the first implementation that returns",
+                "a value other than `None`.",
+                "",
+            ]
         lines += [markdown_of(inspect.cleandoc(func.__doc__ or "")), ""]
     return "\n".join(lines).rstrip() + "\n"
 

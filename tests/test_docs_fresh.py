@@ -125,7 +125,7 @@ def test_code_collector_finds_codes_in_problem_calls_and_tables(tmp_path: Path) 
     assert gen_docs.raised_codes(package) == {"UNKNOWN-UNIT", "CALENDAR", "CONFIG"}
 
 
-_OUTSIDE = re.compile(r"ENGINEERING\.md|POLICY\.md|\.\./shared|/work/shared|docs/lint\.md")
+_OUTSIDE = re.compile(r"(?<![-\w])(?:ENGINEERING|POLICY)\.md|\.\./shared|/work/shared|docs/lint\.md")
 
 
 def test_docs_cite_no_document_outside_the_repository() -> None:
