@@ -125,7 +125,9 @@ def test_code_collector_finds_codes_in_problem_calls_and_tables(tmp_path: Path) 
     assert gen_docs.raised_codes(package) == {"UNKNOWN-UNIT", "CALENDAR", "CONFIG"}
 
 
-_OUTSIDE = re.compile(r"(?<![-\w])(?:ENGINEERING|POLICY)\.md|\.\./shared|/work/shared|docs/lint\.md")
+_OUTSIDE = re.compile(
+    r"(?<![-\w])(?:ENGINEERING|POLICY)\.md|\.\./shared|/work/shared|docs/lint\.md"
+)
 
 
 def test_docs_cite_no_document_outside_the_repository() -> None:
@@ -142,3 +144,11 @@ def test_docs_cite_no_document_outside_the_repository() -> None:
 def test_readme_fits_a_screen() -> None:
     lines = (ROOT / "README.md").read_text(encoding="utf-8").splitlines()
     assert len(lines) <= 150, f"README.md has {len(lines)} lines; move the detail into docs/"
+
+
+def test_schemas_page_lists_every_schema() -> None:
+    page = (ROOT / "docs" / "reference" / "schemas.md").read_text(encoding="utf-8")
+    names = sorted(p.name for p in (ROOT / "kernel" / "schemas").glob("*.schema.json"))
+    assert names
+    missing = [name for name in names if f"`{name}`" not in page]
+    assert not missing, f"docs/reference/schemas.md does not describe {missing}"
