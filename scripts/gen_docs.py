@@ -180,6 +180,13 @@ def render_cli(parser: argparse.ArgumentParser) -> str:
         "files, tickets, events, arguments), always with a located Chinese message and never a",
         "traceback.",
         "",
+        "`huhang --version` prints the version. Shell completion: `huhang completion bash` (or",
+        "`zsh`) prints a completion script generated from this same parser; save it where your",
+        "shell loads completions (for bash, for example, `huhang completion bash >",
+        "~/.local/share/bash-completion/completions/huhang`) and generate it again after an",
+        "upgrade that adds commands. Plugins can add commands (the `huhang_register_commands`",
+        "hook); they are listed here only when their plugin is installed.",
+        "",
         "| command | what it does |",
         "| --- | --- |",
     ]
