@@ -255,7 +255,7 @@ def render_hooks(module: ModuleType, project: str) -> str:
     ]
     for func in hook_functions(module, project):
         opts = getattr(func, f"{project}_spec")
-        signature = inspect.signature(func)
+        signature = str(inspect.signature(func)).replace("'", "")  # postponed annotations
         lines += [
             f"## `{func.__name__}`",
             "",
