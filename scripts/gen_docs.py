@@ -120,7 +120,7 @@ def _cell(text: str) -> str:
 
 
 def _default(action: argparse.Action) -> str:
-    if action.nargs == 0 or action.default in (None, argparse.SUPPRESS) or action.required:
+    if action.nargs == 0 or action.default in (None, "", argparse.SUPPRESS) or action.required:
         return ""
     if isinstance(action.default, list | tuple) and not action.default:
         return ""
