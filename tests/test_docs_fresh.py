@@ -152,3 +152,33 @@ def test_schemas_page_lists_every_schema() -> None:
     assert names
     missing = [name for name in names if f"`{name}`" not in page]
     assert not missing, f"docs/reference/schemas.md does not describe {missing}"
+
+
+#: command samples pasted into the docs, checked against what the command prints today
+SAMPLES = [
+    ("README.md", "huhang explain examples/tickets/c-land.yaml"),
+    ("docs/guide/tickets.md", "huhang explain examples/tickets/c-land.yaml"),
+    (
+        "docs/guide/deadlines.md",
+        "huhang deadlines examples/history/hz-2026-0003.yaml --as-of 2026-11-30",
+    ),
+    ("docs/guide/checking.md", "huhang lint"),
+]
+
+
+@pytest.mark.parametrize(("page", "command"), SAMPLES)
+def test_command_samples_print_what_the_command_prints(
+    page: str, command: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernel.cli.main import main
+
+    text = (ROOT / page).read_text(encoding="utf-8")
+    match = re.search(r"^\$ " + re.escape(command) + r"\n(.*?)\n```", text, re.S | re.M)
+    assert match, f"{page}: no sample of `{command}`"
+    monkeypatch.chdir(ROOT)
+    monkeypatch.delenv("HUHANG_RULES", raising=False)
+    main(command.split()[1:])
+    printed = capsys.readouterr().out.rstrip("\n")
+    assert match.group(1) == printed, (
+        f"{page}: the sample of `{command}` differs from what it prints today; paste the new output"
+    )
