@@ -295,7 +295,10 @@ def page_summary(path: Path) -> tuple[str, str]:
 
 
 def code_pages(directory: Path) -> list[Path]:
-    """The per-code pages of a folder (every ``*.md`` but the index), sorted by code."""
+    """The per-code pages of a folder (every ``*.md`` but the index), sorted by code.
+
+    A page is named after its code in lower case (``unknown-field.md`` for ``UNKNOWN-FIELD``).
+    """
     return sorted(p for p in directory.glob("*.md") if p.name != "index.md")
 
 
@@ -304,7 +307,7 @@ def render_code_index(directory: Path, heading: str, intro: str) -> str:
     lines = [GENERATED, "", f"# {heading}", "", intro, "", "| 代码 | 含义 |", "| --- | --- |"]
     for page in code_pages(directory):
         _, summary = page_summary(page)
-        lines.append(f"| [`{page.stem}`]({page.name}) | {_cell(summary)} |")
+        lines.append(f"| [`{page.stem.upper()}`]({page.name}) | {_cell(summary)} |")
     return "\n".join(lines) + "\n"
 
 

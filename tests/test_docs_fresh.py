@@ -79,7 +79,7 @@ def test_hooks_page_documents_every_hook() -> None:
 
 
 def _documented(folder: Path) -> set[str]:
-    return {p.stem for p in gen_docs.code_pages(folder)}
+    return {p.stem.upper() for p in gen_docs.code_pages(folder)}
 
 
 def test_every_code_raised_in_kernel_has_a_page() -> None:
@@ -106,7 +106,10 @@ def test_code_pages_have_a_heading_and_summary() -> None:
     for folder in (gen_docs.PROBLEMS_DIR, gen_docs.LINT_DIR):
         for page in gen_docs.code_pages(folder):
             title, summary = gen_docs.page_summary(page)
-            assert title.startswith(page.stem), f"{page.name}: heading should start with the code"
+            assert page.stem == page.stem.lower(), f"{page.name}: name the page in lower case"
+            assert title.startswith(page.stem.upper()), (
+                f"{page.name}: heading should start with the code"
+            )
             assert summary, f"{page.name}: the first paragraph (the summary) is missing"
 
 
