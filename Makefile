@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv test lint typecheck demo bench fonts system-deps schemas clean
+.PHONY: venv test lint typecheck docs demo bench fonts system-deps schemas clean
 
 venv: $(STAMP)
 
@@ -36,7 +36,7 @@ system-deps:
 	   (apt-get update -q >/dev/null 2>&1 && apt-get install -y -q --no-install-recommends $$missing >/dev/null)); \
 	elif [ -n "$$missing" ]; then echo "not installed (tests that need them skip):$$missing"; fi
 
-test: lint typecheck system-deps
+test: lint typecheck docs system-deps
 	$(BIN)/python -m pytest
 
 # The demo's chart needs a font with Chinese glyphs. Debian's WenQuanYi Micro Hei is small
@@ -59,8 +59,23 @@ bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python -m bench
 
+# The documentation site, built strictly (a broken link, a page missing from the nav or a stale
+# generated page fails): output in site/. Then check that no page loads a script, a style sheet
+# or a font from another host (the site must work without a CDN).
+DOCS_STAMP := $(VENV)/.docs-stamp
+
+$(DOCS_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[docs]'
+	@touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(BIN)/python scripts/gen_docs.py --check
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@! grep -rlE '<(script|link)[^>]+(src|href)="(https?:)?//' site --include='*.html' \
+	  || (echo "错误：以上页面从外部网站加载脚本或样式" >&2; exit 1)
+
 schemas: $(STAMP)
 	$(BIN)/python -c "import sys, kernel.tools.schemagen as g; sys.exit(g.main())"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info site
