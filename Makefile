@@ -17,8 +17,8 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check kernel plugins tests
-	$(BIN)/ruff format --check kernel plugins tests
+	$(BIN)/ruff check kernel plugins tests scripts
+	$(BIN)/ruff format --check kernel plugins tests scripts
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

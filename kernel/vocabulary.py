@@ -7,7 +7,7 @@ their own titles; these are the words for the kernel's fixed vocabulary.
 
 from __future__ import annotations
 
-#: problem grades, most to least serious: A 一般咨询, B 单一部门, C 多部门协调, D 重大
+#: problem grades, least to most serious: A 一般咨询, B 单一部门, C 多部门协调, D 重大
 GRADES: tuple[str, ...] = ("A", "B", "C", "D")
 
 #: ticket states (the projection's ``state``)

@@ -36,7 +36,9 @@ LINE = Pt(28.95)  # 22 lines in the 225 mm type area
 OFFICE = "汉中市助商稳企工作领导小组办公室"
 
 
-def _font(run: object, name: str, size: Pt, *, bold: bool = False, color: RGBColor | None = None) -> None:
+def _font(
+    run: object, name: str, size: Pt, *, bold: bool = False, color: RGBColor | None = None
+) -> None:
     run.font.name = name  # type: ignore[attr-defined]
     run.font.size = size  # type: ignore[attr-defined]
     run.font.bold = bold  # type: ignore[attr-defined]
@@ -47,9 +49,17 @@ def _font(run: object, name: str, size: Pt, *, bold: bool = False, color: RGBCol
         fonts.set(qn(attr), name)
 
 
-def _para(doc: Document, text: str, font: str = BODY_FONT, size: Pt = SIZE_3, *,
-          align: WD_ALIGN_PARAGRAPH | None = None, indent: bool = False, bold: bool = False,
-          color: RGBColor | None = None) -> Paragraph:
+def _para(
+    doc: Document,
+    text: str,
+    font: str = BODY_FONT,
+    size: Pt = SIZE_3,
+    *,
+    align: WD_ALIGN_PARAGRAPH | None = None,
+    indent: bool = False,
+    bold: bool = False,
+    color: RGBColor | None = None,
+) -> Paragraph:
     paragraph = doc.add_paragraph()
     fmt = paragraph.paragraph_format
     fmt.line_spacing_rule = WD_LINE_SPACING.EXACTLY
@@ -67,7 +77,12 @@ def _para(doc: Document, text: str, font: str = BODY_FONT, size: Pt = SIZE_3, *,
 def _red_rule(paragraph: Paragraph) -> None:
     borders = OxmlElement("w:pBdr")
     bottom = OxmlElement("w:bottom")
-    for key, value in (("w:val", "single"), ("w:sz", "12"), ("w:space", "4"), ("w:color", "E00000")):
+    for key, value in (
+        ("w:val", "single"),
+        ("w:sz", "12"),
+        ("w:space", "4"),
+        ("w:color", "E00000"),
+    ):
         bottom.set(qn(key), value)
     borders.append(bottom)
     paragraph._p.get_or_add_pPr().append(borders)
@@ -117,14 +132,21 @@ def _head(doc: Document, number_line: str) -> None:
     _para(doc, "")
 
 
-def _table(doc: Document, headers: list[str], fields: list[str], loop: str, size: Pt = Pt(12)) -> None:
+TABLE_SIZE = Pt(12)
+
+
+def _table(
+    doc: Document, headers: list[str], fields: list[str], loop: str, size: Pt = TABLE_SIZE
+) -> None:
     table = doc.add_table(rows=4, cols=len(headers))
     table.style = "Table Grid"
     table.alignment = WD_TABLE_ALIGNMENT.CENTER
     for cell, text in zip(table.rows[0].cells, headers, strict=True):
         cell.paragraphs[0].alignment = WD_ALIGN_PARAGRAPH.CENTER
         _font(cell.paragraphs[0].add_run(text), HEAD_FONT, size)
-    _font(table.rows[1].cells[0].paragraphs[0].add_run(f"{{%tr for r in {loop} %}}"), BODY_FONT, size)
+    _font(
+        table.rows[1].cells[0].paragraphs[0].add_run(f"{{%tr for r in {loop} %}}"), BODY_FONT, size
+    )
     for cell, name in zip(table.rows[2].cells, fields, strict=True):
         _font(cell.paragraphs[0].add_run(f"{{{{ r.{name} }}}}"), BODY_FONT, size)
     _font(table.rows[3].cells[0].paragraphs[0].add_run("{%tr endfor %}"), BODY_FONT, size)
@@ -151,14 +173,26 @@ def monthly_notice() -> Document:
     _para(doc, "{%p endfor %}", indent=True)
     _para(doc, "二、问题办理通报", HEAD_FONT)
     _para(doc, "{{ notice_text }}", indent=True)
-    _table(doc, ["编号", "企业", "时限", "到期日", "超期", "责任单位"],
-           ["ticket_id", "enterprise", "clock", "due", "overdue_workdays", "units"], "notice")
+    _table(
+        doc,
+        ["编号", "企业", "时限", "到期日", "超期", "责任单位"],
+        ["ticket_id", "enterprise", "clock", "due", "overdue_workdays", "units"],
+        "notice",
+    )
     _para(doc, "三、月末超期问题", HEAD_FONT)
     _para(doc, "{{ overdue_text }}", indent=True)
-    _table(doc, ["编号", "企业", "时限", "到期日", "超期", "责任单位"],
-           ["ticket_id", "enterprise", "clock", "due", "overdue_workdays", "units"], "overdue")
+    _table(
+        doc,
+        ["编号", "企业", "时限", "到期日", "超期", "责任单位"],
+        ["ticket_id", "enterprise", "clock", "due", "overdue_workdays", "units"],
+        "overdue",
+    )
     _para(doc, "四、下一步工作", HEAD_FONT)
-    _para(doc, "请各责任单位对照通报名单逐项整改，按时办结并向企业反馈，整改情况于下月 5 日前报助商稳企办。", indent=True)
+    _para(
+        doc,
+        "请各责任单位对照通报名单逐项整改，按时办结并向企业反馈，整改情况于下月 5 日前报助商稳企办。",
+        indent=True,
+    )
     _closing(doc)
     return doc
 
@@ -171,9 +205,23 @@ def agenda() -> Document:
     _para(doc, "{{ title }}", TITLE_FONT, SIZE_2, align=WD_ALIGN_PARAGRAPH.CENTER)
     _para(doc, "")
     _para(doc, "{{ agenda_text }}", indent=True)
-    _table(doc, ["编号", "企业", "县区", "类别", "等级", "问题", "主办单位", "协办单位", "状态"],
-           ["ticket_id", "enterprise", "territory", "category", "grade", "summary", "primary",
-            "co_handlers", "status"], "agenda", Pt(10.5))
+    _table(
+        doc,
+        ["编号", "企业", "县区", "类别", "等级", "问题", "主办单位", "协办单位", "状态"],
+        [
+            "ticket_id",
+            "enterprise",
+            "territory",
+            "category",
+            "grade",
+            "summary",
+            "primary",
+            "co_handlers",
+            "status",
+        ],
+        "agenda",
+        Pt(10.5),
+    )
     _closing(doc)
     return doc
 

@@ -2,7 +2,7 @@
 
 Every decision carries the rule id, title, clause, version and location, plus the condition tests
 with the ticket values that satisfied them. Explanations, coverage, lint and impact
-analysis, are built on these records. ``to_dict`` is the stable JSON form documented in README.
+analysis, are built on these records. ``to_dict`` is the stable JSON form documented in docs/reference/json-outputs.md.
 """
 
 from __future__ import annotations
@@ -254,7 +254,7 @@ class Evaluation:
         return self.grade.grade is not None and self.route.primary is not None
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON form (``format_version`` 1), documented in README."""
+        """The stable JSON form (``format_version`` 1), documented in docs/reference/json-outputs.md."""
         return {
             "format_version": JSON_FORMAT_VERSION,
             "ticket_id": self.ticket_id,

@@ -68,7 +68,7 @@ def paused_gc() -> Iterator[None]:
     """Pause the cyclic garbage collector while a replay builds millions of objects.
 
     Replays create no reference cycles worth collecting, and the collector's full passes over a
-    growing heap made a 10⁶-event replay 1.8× slower (docs/benchmarks.md, R3).
+    growing heap made a 10⁶-event replay 1.8× slower (docs/internals/benchmarks.md, R3).
     """
     enabled = gc.isenabled()
     gc.disable()
