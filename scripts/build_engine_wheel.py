@@ -66,11 +66,15 @@ def inputs_key() -> str:
     return hashlib.sha256(SDIST_SHA256.encode() + PATCH.read_bytes()).hexdigest()
 
 
-def run(command: list[str], cwd: Path | None = None) -> None:
+def run(command: list[str]) -> None:
+    """Run a pip step; its output (the engine's own build warnings) is shown only if it fails."""
     log("$ " + shlex.join(command))
-    result = subprocess.run(command, cwd=cwd, stdout=sys.stderr, check=False)
+    result = subprocess.run(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False
+    )
     if result.returncode != 0:
-        raise BuildError(f"command failed with exit code {result.returncode}: {command[0]} …")
+        sys.stderr.write(result.stdout)
+        raise BuildError(f"the command above failed with exit code {result.returncode}")
 
 
 # --- prerequisites -------------------------------------------------------------------------
