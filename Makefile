@@ -1,19 +1,40 @@
 # Two entry points do all set-up on a fresh machine: `make demo` and `make test`.
 PYTHON ?= python3
-VENV   := .venv
+VENV   ?= .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-stamp
+# PYTHON may name an interpreter that pyenv has installed but not activated (python3.13 beside a
+# global 3.11): then every installed pyenv version is searched for it.
+PY_ASK := -c 'import sys; print(sys.executable, "%d.%d" % sys.version_info[:2])'
+PY_EXE := $(shell $(PYTHON) $(PY_ASK) 2>/dev/null || \
+            PYENV_VERSION="$$(pyenv versions --bare 2>/dev/null | paste -sd: -)" $(PYTHON) $(PY_ASK) 2>/dev/null)
+PY_VER := $(word 2,$(PY_EXE))
+# One stamp per interpreter version: another PYTHON rebuilds the venv.
+STAMP  := $(VENV)/.installed-stamp-$(PY_VER)
+# durable-rules 2.0.28 does not import on Python 3.13: there its source is built with a
+# compatibility patch into .wheelhouse/ (docs/operations/install.md); 3.11 and 3.12 use it as
+# published.
+ifneq ($(filter 3.11 3.12,$(PY_VER)),)
+ENGINE_WHEEL :=
+else
+ENGINE_WHEEL := scripts/build_engine_wheel.py
+endif
 
 .PHONY: venv test lint typecheck docs demo bench fonts system-deps schemas clean
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; v = sys.version_info[:2]; \
-	  sys.exit(0 if (3, 11) <= v < (3, 13) else "Huhang needs Python 3.11 or 3.12 (durable-rules does not import on 3.13); set PYTHON=python3.11")'
-	$(PYTHON) -m venv $(VENV)
+$(STAMP): pyproject.toml $(if $(ENGINE_WHEEL),scripts/build_engine_wheel.py scripts/durable-rules-py313.patch)
+	@case "$(PY_VER)" in \
+	  3.11|3.12) ;; \
+	  3.13) echo "Python 3.13: durable-rules 2.0.28 will be built from its source with a one-line compatibility patch (docs/operations/install.md)";; \
+	  "") echo "$(PYTHON) was not found: set PYTHON to a Python 3.11, 3.12 or 3.13 interpreter" >&2; exit 1;; \
+	  *) echo "Huhang is tested on Python 3.11 to 3.13, $(PYTHON) is $(PY_VER): set PYTHON=python3.13 or python3.11" >&2; exit 1;; \
+	esac
+	@[ "$$($(BIN)/python $(PY_ASK) 2>/dev/null | cut -d' ' -f2)" = "$(PY_VER)" ] || \
+	  { echo "$(word 1,$(PY_EXE)) -m venv --clear $(VENV)"; $(word 1,$(PY_EXE)) -m venv --clear $(VENV); }
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev,demo]'
+	$(if $(ENGINE_WHEEL),$(BIN)/python $(ENGINE_WHEEL) >/dev/null)
+	$(BIN)/pip install --quiet $(if $(ENGINE_WHEEL),--find-links .wheelhouse) -e '.[dev,demo]'
 	@touch $(STAMP)
 
 lint: $(STAMP)
@@ -78,4 +99,4 @@ schemas: $(STAMP)
 	$(BIN)/python -c "import sys, kernel.tools.schemagen as g; sys.exit(g.main())"
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info site
+	rm -rf $(VENV) .wheelhouse .pytest_cache .mypy_cache .ruff_cache build *.egg-info site

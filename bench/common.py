@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from importlib import metadata
+from importlib import metadata, util
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,12 +247,30 @@ def memory_total() -> str:
     return "unknown"
 
 
+def engine_build() -> str:
+    """Which build of the engine's C extension is measured: as published, or patched for 3.13.
+
+    The published source calls ``PyEval_CallObject``; the build that
+    scripts/build_engine_wheel.py patches for Python 3.13 does not, so the name is in the
+    binary of the one and not of the other.
+    """
+    spec = util.find_spec("durable_rules_engine")
+    if spec is None or spec.origin is None:
+        return ""
+    try:
+        binary = Path(spec.origin).read_bytes()
+    except OSError:
+        return ""
+    return " (published source)" if b"PyEval_CallObject" in binary else " (patched for 3.13)"
+
+
 def machine() -> list[str]:
-    """Lines describing this machine and the versions measured."""
+    """Lines describing this machine and the versions measured (the interpreter's included)."""
     versions = []
     for name in ("durable_rules", "zen-engine", "PyYAML", "jsonschema", "huhang"):
         try:
-            versions.append(f"{name} {metadata.version(name)}")
+            build = engine_build() if name == "durable_rules" else ""
+            versions.append(f"{name} {metadata.version(name)}{build}")
         except metadata.PackageNotFoundError:
             versions.append(f"{name} (not installed)")
     try:

@@ -76,7 +76,9 @@ def cmd_notify(args: argparse.Namespace) -> int:
             for entry in ctx.config.notifiers
         }
         if not notifiers:
-            raise InputError("配置文件中没有 notifiers，无法发送通知（配置方法见文档 docs/operations/notifications.md）")
+            raise InputError(
+                "配置文件中没有 notifiers，无法发送通知（配置方法见文档 docs/operations/notifications.md）"
+            )
         report = deliver(
             ctx.ledger.storage,
             notifiers,
