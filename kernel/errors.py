@@ -68,6 +68,14 @@ class CalendarError(InputError):
     """The working-day calendar cannot answer (for example, a year without holiday data)."""
 
 
+class CalendarYearMissing(CalendarError):
+    """The calendar has no data for ``year`` (no official file and no provisional year)."""
+
+    def __init__(self, message: str, year: int) -> None:
+        super().__init__(message)
+        self.year = year
+
+
 class EngineError(HuhangError):
     """durable-rules answered with an error code the kernel did not expect (a bug, not input)."""
 

@@ -18,7 +18,7 @@ from kernel.errors import CalendarError
 CAL = WorkCalendar.default()
 MISSING_2027 = (
     "缺少 2027 年的节假日数据（现有 2020 至 2026 年），无法计算 2027 年的工作日；"
-    "请按国务院办公厅关于 2027 年部分节假日安排的通知添加 2027.yaml"
+    "请用 huhang calendar import 导入国务院办公厅关于 2027 年部分节假日安排的通知（生成 2027.yaml）"
 )
 
 

@@ -30,7 +30,7 @@ from typing import Any
 import jsonschema
 import yaml
 
-from kernel.errors import CalendarError
+from kernel.errors import CalendarError, CalendarYearMissing
 from kernel.inputs.sourcefile import SAFE_LOADER
 
 __all__ = [
@@ -118,6 +118,8 @@ class CalendarYear:
     amendments: tuple[Amendment, ...] = ()
     note: str = ""
     path: str = ""
+    #: Built from the law because the notice is not out yet (see kernel.calendar.provisional).
+    provisional: bool = False
 
 
 @dataclass(frozen=True)
@@ -382,7 +384,7 @@ def _describe_years(years: Iterable[int]) -> str:
 class WorkCalendar:
     """Working days of the covered years, precomputed for O(log n) counting."""
 
-    __slots__ = ("_data", "_holiday_names", "_run_of_year", "_workdays", "_years")
+    __slots__ = ("_data", "_holiday_names", "_provisional", "_run_of_year", "_workdays", "_years")
 
     def __init__(self, data: Iterable[CalendarYear]) -> None:
         """Build a calendar from already validated year files; cross-file conflicts raise."""
@@ -422,6 +424,7 @@ class WorkCalendar:
 
         self._data = dict(sorted(by_year.items()))
         self._years = frozenset(by_year)
+        self._provisional = frozenset(y for y, item in by_year.items() if item.provisional)
         self._holiday_names = {day: name for day, (name, _) in off.items()}
         workdays: set[int] = set()
         self._run_of_year: dict[int, _Run] = {}
@@ -467,8 +470,26 @@ class WorkCalendar:
 
     @property
     def years(self) -> frozenset[int]:
-        """The years with holiday data."""
+        """The years with holiday data (official or provisional)."""
         return self._years
+
+    @property
+    def official_years(self) -> frozenset[int]:
+        """The years with a file from the State Council's notice."""
+        return self._years - self._provisional
+
+    @property
+    def provisional_years(self) -> frozenset[int]:
+        """The years built from the law while their notice is not out (暂定)."""
+        return self._provisional
+
+    def is_provisional(self, d: date | None) -> bool:
+        """Whether ``d`` lies in a provisional year (a date computed through it is 暂定)."""
+        return d is not None and d.year in self._provisional
+
+    def year_files(self) -> tuple[CalendarYear, ...]:
+        """Every loaded year, official and provisional, in year order."""
+        return tuple(self._data.values())
 
     def year_data(self, year: int) -> CalendarYear:
         """The loaded year file for ``year``."""
@@ -487,11 +508,13 @@ class WorkCalendar:
 
     # ------------------------------------------------------------------ queries
 
-    def _missing(self, year: int) -> CalendarError:
-        return CalendarError(
+    def _missing(self, year: int) -> CalendarYearMissing:
+        return CalendarYearMissing(
             f"缺少 {year} 年的节假日数据（现有 {_describe_years(self._years)}），"
             f"无法计算 {year} 年的工作日；"
-            f"请按国务院办公厅关于 {year} 年部分节假日安排的通知添加 {year}.yaml"
+            f"请用 huhang calendar import 导入国务院办公厅关于 {year} 年部分节假日安排的通知"
+            f"（生成 {year}.yaml）",
+            year,
         )
 
     def _run(self, year: int) -> _Run:
