@@ -9,6 +9,9 @@ notifiers:                    # where notices go; secrets as ${ENV_VAR}
 plugins:
   block: [notify_smtp]        # plugin names not to load
   dir: plugins                # local plugin folder
+calendar:
+  missing_year: refuse        # refuse (default) | provisional: a year whose notice is not out
+                              # yet is built from the law and every date through it is 暂定
 ```
 
 Every key is optional. Command-line options win over the file, the file over the defaults.
@@ -40,6 +43,7 @@ class Config:
     block: tuple[str, ...] = ()
     plugin_dir: Path | None = None
     source: str = "（默认）"
+    missing_year: str = "refuse"  # kernel.calendar.provisional.POLICIES
 
 
 def load_config(path: Path | None = None) -> Config:
@@ -55,7 +59,7 @@ def load_config(path: Path | None = None) -> Config:
     problems = list(doc.problems)
     if not isinstance(data, dict):
         raise ProblemsError([doc.problem((), "CONFIG", "配置文件应为映射（键: 值）")])
-    known = {"db", "rules", "notifiers", "plugins"}
+    known = {"db", "rules", "notifiers", "plugins", "calendar"}
     for key in data:
         if key not in known:
             problems.append(
@@ -92,6 +96,35 @@ def load_config(path: Path | None = None) -> Config:
             doc.problem(("plugins",), "CONFIG", "plugins 应为映射，如 {block: [...], dir: plugins}")
         )
         plugins = {}
+    calendar = data.get("calendar") or {}
+    missing_year = "refuse"
+    if not isinstance(calendar, dict):
+        problems.append(
+            doc.problem(
+                ("calendar",), "CONFIG", "calendar 应为映射，如 {missing_year: provisional}"
+            )
+        )
+    else:
+        for key in calendar:
+            if key != "missing_year":
+                problems.append(
+                    doc.problem(
+                        ("calendar", key),
+                        "CONFIG",
+                        f"未知配置项 'calendar.{key}'（可用：missing_year）",
+                        key=True,
+                    )
+                )
+        missing_year = str(calendar.get("missing_year", "refuse"))
+        if missing_year not in ("refuse", "provisional"):
+            problems.append(
+                doc.problem(
+                    ("calendar", "missing_year"),
+                    "CONFIG",
+                    f"calendar.missing_year 应为 refuse（缺少当年日历时拒绝计算）"
+                    f"或 provisional（按暂定日历计算），实际为 '{missing_year}'",
+                )
+            )
     if problems:
         raise ProblemsError(problems, f"配置文件有 {len(problems)} 个问题")
     base = target.parent
@@ -104,4 +137,5 @@ def load_config(path: Path | None = None) -> Config:
         block=tuple(str(b) for b in plugins.get("block") or ()),
         plugin_dir=(base / str(plugin_dir)) if plugin_dir else None,
         source=str(target),
+        missing_year=missing_year,
     )

@@ -28,7 +28,11 @@ CLOCK_STATE_WORDS: dict[str, str] = {
     "warning": "预警",
     "met": "按时完成",
     "breached": "超期",
+    "undecided": "未能计算",  # needs a year the working-day calendar has no data for
 }
+
+#: after a date (or count) computed through a provisional calendar year
+PROVISIONAL_MARK = "（暂定）"
 
 #: the steps of the escalation ladder, as the rules name them (``action`` in deadlines.yaml)
 ESCALATION_WORDS: dict[str, str] = {

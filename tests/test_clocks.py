@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import pytest
 
+from kernel.clocks.compute import require_decided
 from kernel.errors import CalendarError
 from kernel.rules.model import RuleSet
 from tests.timeline import Timeline, d
@@ -99,10 +100,35 @@ def test_deadline_on_the_last_day_of_the_last_covered_year(tl: Timeline) -> None
     assert (item.due, item.state) == (d("2026-12-31"), "warning")
 
 
-def test_deadline_in_a_year_without_data_is_an_error(tl: Timeline) -> None:
+def test_deadline_in_a_year_without_data_is_due_after_the_data(tl: Timeline) -> None:
     dispatched(tl, "2026-12-24", "B")
-    with pytest.raises(CalendarError, match="缺少 2027 年的节假日数据"):
-        tl.clocks("2026-12-28")
+    item = tl.clock("2026-12-28", "T-RESOLVE#1")
+    # ten working days from 24 December run past 2026: not due in 2026, whatever 2027 holds
+    assert (item.due, item.due_after, item.state) == (None, d("2026-12-31"), "running")
+    assert not item.undecided and not item.warning_undecided
+    assert item.to_dict()["due"] is None and item.to_dict()["due_after"] == "2026-12-31"
+
+
+def test_warning_close_to_a_year_without_data_is_undecided_alone(tl: Timeline) -> None:
+    dispatched(tl, "2026-12-24", "B")
+    assert not tl.clock("2026-12-30", "T-RESOLVE#1").warning_undecided  # 31st still ahead
+    result = tl.clocks("2026-12-31")
+    item = next(i for i in result.instances if i.key == "T-RESOLVE#1")
+    # no working day left in 2026: the warning (1 working day ahead) may be due already
+    assert (item.state, item.warning_undecided, item.undecided) == ("running", True, "")
+    assert result.missing_years == (2027,)
+    assert all(not i.warning_undecided for i in result.instances if i is not item)
+
+
+def test_state_in_a_year_without_data_blocks_only_that_clock(tl: Timeline) -> None:
+    dispatched(tl, "2026-12-24", "B")
+    result = tl.clocks("2027-01-05")
+    by_key = {i.key: i for i in result.instances}
+    assert by_key["T-RESOLVE#1"].state == "undecided"
+    assert by_key["T-RESOLVE#1"].undecided == "的到期日和状态需要 2027 年的工作日历"
+    assert by_key["T-DISPATCH#1"].state == "met"  # decided in 2026
+    with pytest.raises(CalendarError, match="需要 2027 年的工作日历"):
+        require_decided(result, "考核")
 
 
 # --------------------------------------------------------------------------- T-RESOLVE by grade

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kernel.clocks.compute import BREACHED, ClockEvaluator
+from kernel.clocks.compute import BREACHED, ClockEvaluator, due_text
 from kernel.errors import CalendarError
 from kernel.ledger.ledger import Projector
 from kernel.outputs.tables import Table
@@ -33,6 +33,7 @@ COLUMNS = (
     ("overdue", "是否超期"),
     ("overdue_clocks", "超期事项"),
     ("overdue_workdays", "超期工作日"),
+    ("provisional", "暂定"),  # a date or count computed through a provisional calendar year
 )
 
 #: what the terminal shows; csv, json and xlsx carry every column
@@ -57,9 +58,10 @@ def ledger_table(projector: Projector, evaluator: ClockEvaluator, as_of: dt.date
     for state in sorted(projector.tickets.values(), key=lambda s: (s.collected_on, s.ticket_id)):
         data = state.ticket.data
         try:
-            clocks = evaluator.evaluate(state, as_of).instances
+            evaluated = evaluator.evaluate(state, as_of)
+            clocks, provisional = evaluated.instances, evaluated.provisional
         except CalendarError:
-            clocks = ()
+            clocks, provisional = (), False
         breached = [c for c in clocks if c.state == BREACHED]
         resolve = [c for c in clocks if c.clock.id.startswith("T-RESOLVE")]
         route = state.route
@@ -80,14 +82,15 @@ def ledger_table(projector: Projector, evaluator: ClockEvaluator, as_of: dt.date
                 state.collected_on.isoformat(),
                 state.reported_on.isoformat() if state.reported_on else None,
                 state.dispatched_on.isoformat() if state.dispatched_on else None,
-                resolve[-1].due.isoformat() if resolve else None,
+                due_text(resolve[-1]) if resolve else None,
                 state.resolved_on.isoformat() if state.resolved_on else None,
                 state.feedback_on.isoformat() if state.feedback_on else None,
                 state.rating,
                 max(len(state.rounds) - 1, 0),
                 bool(breached),
                 [c.key for c in breached],
-                max((c.overdue_workdays for c in breached), default=0),
+                max((c.overdue_workdays or 0 for c in breached), default=0),
+                provisional,
             )
         )
     return Table(

@@ -13,7 +13,12 @@ from typing import Any
 from tabulate import tabulate
 
 from kernel.assessment.scoring import Assessment, UnitResult
-from kernel.clocks.compute import BREACHED, ClockEvaluator
+from kernel.clocks.compute import (
+    BREACHED,
+    ClockEvaluator,
+    marked,
+    require_decided,
+)
 from kernel.clocks.monthly import missed_contacts, month_bounds, month_label
 from kernel.errors import InputError
 from kernel.ledger.events import Event
@@ -21,6 +26,11 @@ from kernel.ledger.ledger import Projector
 from kernel.outputs.tables import Table, cell, render, text_or_file, write_xlsx
 from kernel.rules.model import RuleSet
 from kernel.vocabulary import GRADES, TICKET_STATE_WORDS
+
+PROVISIONAL_NOTE = (
+    "注：标注“暂定”的日期按暂定日历计算（该年放假安排尚未公布，未计调休），"
+    "正式通知公布后可能变化（huhang calendar diff 可列出变化）。"
+)
 
 
 @dataclass
@@ -124,6 +134,7 @@ def monthly_report(
     overdue_rows: list[tuple[Any, ...]] = []
     notice_rows: list[tuple[Any, ...]] = []
     agenda_rows: list[tuple[Any, ...]] = []
+    provisional = False
     for state in sorted(projector.tickets.values(), key=lambda s: s.ticket_id):
         if state.collected_on > last:
             continue
@@ -132,16 +143,21 @@ def monthly_report(
             continue
         current = _state_at(state, last)
         status[current] += 1
-        clocks = evaluator.evaluate(state, last).instances
+        evaluated = evaluator.evaluate(state, last)
+        require_decided(evaluated, f"{month} 月度通报")
+        provisional = provisional or evaluated.provisional
         data = state.ticket.data
-        for item in clocks:
+        for item in evaluated.instances:
+            if item.due is None:
+                continue  # due after the last day with data: not overdue this month
+            due = marked(item.due, item.due_provisional)
             if item.state == BREACHED and item.stop is None:
                 overdue_rows.append(
                     (
                         state.ticket_id,
                         data["enterprise"]["name"],
                         item.clock.title,
-                        item.due.isoformat(),
+                        due,
                         item.overdue_workdays,
                         "、".join(item.owners),
                     )
@@ -155,7 +171,7 @@ def monthly_report(
                             data["category"],
                             state.grade,
                             item.clock.title,
-                            item.due.isoformat(),
+                            due,
                             item.overdue_workdays,
                             "、".join(esc.units),
                             esc.step.id,
@@ -299,11 +315,14 @@ def monthly_report(
             key="missed",
         ),
     ]
+    if provisional:
+        sections[0].lines.append(PROVISIONAL_NOTE)
     report = Report(
         f"助商稳企·护航发展 {first.year} 年 {first.month} 月服务动态与问题办理通报", sections
     )
     report.data = {
         "month": month,
+        "provisional": provisional,
         "contacts": len(contacts),
         "enterprises_contacted": len(contacted),
         "enterprises": len(registered),
@@ -385,11 +404,14 @@ def assessment_report(assessment: Assessment) -> Report:
         "考核结果：" + ("、".join(f"{k} {v} 个" for k, v in outcome_counts.items()) or "无"),
         "折算分 = 得分 ÷ 满分 × 权重，计入年度目标责任综合考核总分。",
     ]
+    provisional = any(d.provisional for u in assessment.units for d in u.deductions)
+    if provisional:
+        lines.append(PROVISIONAL_NOTE)
     table = Table(f"{assessment.label}考核排名", tuple(keys), tuple(headers), rows)
     report = Report(
         f"助商稳企·护航发展 {assessment.label}考核结果", [Section("考核排名", lines, table)]
     )
-    report.data = assessment.to_dict()
+    report.data = {**assessment.to_dict(), "provisional": provisional}
     return report
 
 
@@ -410,9 +432,11 @@ def unit_report(assessment: Assessment, unit: str) -> Report:
     ]
     for item in result.indicators:
         lines.append(f"{item.title}：{item.points:g} / {item.full:g}（{item.note}）——{item.clause}")
+    if any(d.provisional for d in result.deductions):
+        lines.append(PROVISIONAL_NOTE)
     rows = [
         (
-            d.day.isoformat(),
+            marked(d.day, d.provisional),
             d.rule,
             d.title,
             d.points,
@@ -437,7 +461,11 @@ def unit_report(assessment: Assessment, unit: str) -> Report:
             Section(f"扣分明细（共 {len(rows)} 项，{result.deduction_points:g} 分）", [], table),
         ],
     )
-    report.data = {"period": assessment.label, **result.to_dict()}
+    report.data = {
+        "period": assessment.label,
+        **result.to_dict(),
+        "provisional": any(d.provisional for d in result.deductions),
+    }
     return report
 
 

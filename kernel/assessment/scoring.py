@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.calendar.workdays import WorkCalendar
-from kernel.clocks.compute import BREACHED, ClockEvaluator, TicketClocks
+from kernel.clocks.compute import BREACHED, ClockEvaluator, TicketClocks, require_decided
 from kernel.clocks.monthly import missed_contacts, month_bounds, month_label, months_between
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Projector
@@ -55,6 +55,7 @@ class Deduction:
     ticket_id: str | None = None
     source: str = ""  # a clock instance key, an event id, or an enterprise-month
     events: tuple[str, ...] = ()
+    provisional: bool = False  # dated through a provisional year of the calendar (暂定)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -70,6 +71,7 @@ class Deduction:
             "ticket_id": self.ticket_id,
             "source": self.source,
             "events": list(self.events),
+            "provisional": self.provisional,
         }
 
 
@@ -156,26 +158,37 @@ class FactCollector:
     ) -> None:
         if known is not None and known.as_of != as_of:
             raise ValueError("clocks evaluated as of another day")
-        clocks = (known or self.evaluator.evaluate(state, as_of)).instances
+        evaluated = known or self.evaluator.evaluate(state, as_of)
+        # A clock due after the last day with data is not due by as_of: that needs no data of
+        # the next year. Only what as_of itself reaches into must be known.
+        require_decided(evaluated, f"截至 {as_of} 的考核")
         closure = self._closure_clocks()
-        for item in clocks:
-            if item.clock.id in closure and item.due <= as_of:
+        for item in evaluated.instances:
+            if item.clock.id in closure and item.due is not None and item.due <= as_of:
                 for unit in item.owners:
                     entry = tally(unit, item.due)
                     entry.due += 1
                     entry.on_time += int(item.stop is not None and item.stop <= item.due)
-            if item.state != BREACHED:
+            if item.state != BREACHED or item.due is None:
                 continue
             day = self.calendar.add_workdays(item.due, 1)
             if day > as_of:
                 continue
             clock_id = item.clock.id
             rules = self._rules_for(day, lambda r, c=clock_id: r.clock == c)
+            provisional = item.due_provisional or self.calendar.is_provisional(day)
             for version, rule in rules:
                 for unit in item.owners:
                     tally(unit, day).deductions.append(
                         _deduction(
-                            rule, version, unit, day, state.ticket_id, item.key, (item.start_event,)
+                            rule,
+                            version,
+                            unit,
+                            day,
+                            state.ticket_id,
+                            item.key,
+                            (item.start_event,),
+                            provisional,
                         )
                     )
         primary = state.route.get("primary")
@@ -274,6 +287,7 @@ def _deduction(
     ticket_id: str | None,
     source: str,
     events: tuple[str, ...],
+    provisional: bool = False,
 ) -> Deduction:
     return Deduction(
         unit=unit,
@@ -287,6 +301,7 @@ def _deduction(
         ticket_id=ticket_id,
         source=source,
         events=events,
+        provisional=provisional,
     )
 
 

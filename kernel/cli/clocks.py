@@ -17,6 +17,7 @@ def register(sub: Any) -> None:
     p.add_argument("history", metavar="HISTORY", help="事件记录 YAML/JSON 文件，- 表示标准输入")
     a.add_as_of(p)
     a.add_rules(p)
+    a.add_config(p)
     a.add_format(p)
     p.set_defaults(handler=cmd_deadlines)
 
@@ -36,16 +37,20 @@ def register(sub: Any) -> None:
 
 def cmd_deadlines(args: argparse.Namespace) -> int:
     """Every clock of every ticket in a history file, as of a day."""
+    from kernel.calendar.provisional import apply_policy
     from kernel.clocks.compute import ClockEvaluator
     from kernel.clocks.view import render_clocks
+    from kernel.config import load_config
     from kernel.ledger.history import load_history
     from kernel.rules.load import load_rules
 
-    ruleset = load_rules(args.rules)
+    config = load_config(getattr(args, "config", None))
+    ruleset = load_rules(args.rules or config.rules)
     assert ruleset.deadlines is not None and ruleset.calendar is not None
     ledger = load_history(args.history, ruleset.reference)
     as_of = args.as_of or today()
-    evaluator = ClockEvaluator(ruleset.deadlines, ruleset.calendar)
+    calendar = apply_policy(ruleset.calendar, config.missing_year)
+    evaluator = ClockEvaluator(ruleset.deadlines, calendar)
     projector = ledger.project()
     results = [(evaluator.evaluate(state, as_of), state) for state in projector.tickets.values()]
     if args.format == "json":

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from kernel.calendar.workdays import WorkCalendar
     from kernel.config import Config
     from kernel.ledger.ledger import Ledger
     from kernel.plugins import PluginHost
@@ -25,6 +26,13 @@ class Context:
     def close(self) -> None:
         """Close the storage."""
         self.ledger.storage.close()
+
+    def calendar(self) -> WorkCalendar:
+        """The plugins' calendar under huhang.yaml's ``calendar.missing_year``."""
+        from kernel.calendar.provisional import apply_policy
+
+        calendar = self.plugins.calendar(self.ruleset.directory)
+        return apply_policy(calendar, self.config.missing_year)
 
 
 def open_plugins(args: argparse.Namespace) -> tuple[Config, PluginHost]:

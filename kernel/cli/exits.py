@@ -7,3 +7,6 @@ EXIT_OK = 0
 EXIT_INCOMPLETE = 1
 #: bad input: a rule file, a ticket, an event, an argument; nothing was stored
 EXIT_INPUT = 2
+#: ``huhang sweep`` finished every ticket it could, but left some undecided because a clock
+#: needs a year the working-day calendar has no data for (the summary names them)
+EXIT_UNDECIDED = 3

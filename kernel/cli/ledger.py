@@ -116,8 +116,7 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     ctx = open_context(args)
     try:
         assert ctx.ruleset.deadlines is not None
-        calendar = ctx.plugins.calendar(ctx.ruleset.directory)
-        evaluator = ClockEvaluator(ctx.ruleset.deadlines, calendar)
+        evaluator = ClockEvaluator(ctx.ruleset.deadlines, ctx.calendar())
         table = ledger_table(ctx.ledger.project(), evaluator, args.as_of or today())
     finally:
         ctx.close()

@@ -12,7 +12,7 @@ from typing import Any
 from kernel.cli import args as a
 from kernel.cli.clock import now, today
 from kernel.cli.context import open_context
-from kernel.cli.exits import EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK
+from kernel.cli.exits import EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, EXIT_UNDECIDED
 from kernel.errors import InputError
 
 
@@ -44,9 +44,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     ctx = open_context(args)
     try:
         assert ctx.ruleset.deadlines is not None
-        evaluator = ClockEvaluator(
-            ctx.ruleset.deadlines, ctx.plugins.calendar(ctx.ruleset.directory)
-        )
+        evaluator = ClockEvaluator(ctx.ruleset.deadlines, ctx.calendar())
         as_of = args.as_of or today()
         if args.shard is None and hasattr(ctx.ledger.storage, "claim_tickets"):
             worker = f"{socket.gethostname()}:{os.getpid()}"
@@ -58,7 +56,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(result.summary())
     for error in result.errors:
         print(f"  {error}", file=sys.stderr)
-    return EXIT_INPUT if result.errors else EXIT_OK
+    if result.errors:
+        return EXIT_INPUT
+    return EXIT_UNDECIDED if result.undecided else EXIT_OK
 
 
 def cmd_notify(args: argparse.Namespace) -> int:

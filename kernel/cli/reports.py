@@ -80,7 +80,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     try:
         rules = ctx.ruleset
         assert rules.deadlines is not None and rules.scoring is not None
-        calendar = ctx.plugins.calendar(rules.directory)
+        calendar = ctx.calendar()
         projector = ctx.ledger.project()
         events = list(ctx.ledger.events())
         if args.report_command in ("monthly", "agenda"):

@@ -8,6 +8,14 @@ A clock *instance* opens at each of its start events and closes at the first sto
 it: reopening after 不满意 therefore opens a new resolution clock, and a second resolution a new
 feedback clock. A monthly clock (D-grade progress) has one instance per month in which the
 ticket is still open on the month's last working day.
+
+A clock that needs a year the calendar has no data for blocks only itself. Counting that runs
+past the last covered day means "due after that day": as long as ``as_of`` is covered, such a
+clock is running (or met, if it stopped in time), and nothing about it needs next year's data.
+What cannot be decided -- a state, an overdue count, a warning or an escalation step that
+depends on the missing year -- is named in :attr:`ClockInstance.undecided` (or
+:attr:`ClockInstance.warning_undecided`) with the year, and every other clock is computed as
+usual. Dates computed through a provisional year (暂定) carry ``provisional``.
 """
 
 from __future__ import annotations
@@ -17,12 +25,15 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.calendar.workdays import CountingRule, WorkCalendar
-from kernel.errors import CalendarError
+from kernel.errors import CalendarYearMissing
 from kernel.ledger.events import OFFICE, Event
 from kernel.ledger.projection import TicketState
 from kernel.rules.deadlines import ClockRule, DeadlineRules, EscalationStep
+from kernel.vocabulary import PROVISIONAL_MARK
 
 RUNNING, WARNING, MET, BREACHED = "running", "warning", "met", "breached"
+#: The state needs a year the calendar has no data for.
+UNDECIDED = "undecided"
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,7 @@ class EscalationDue:
     day: dt.date
     units: tuple[str, ...]
     month: str | None = None  # for notices and interviews: the month of the 通报 listing
+    provisional: bool = False  # the day was counted through a provisional year (暂定)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -44,6 +56,7 @@ class EscalationDue:
             "date": self.day.isoformat(),
             "units": list(self.units),
             "month": self.month,
+            "provisional": self.provisional,
         }
 
 
@@ -55,17 +68,29 @@ class ClockInstance:
     round: int
     start: dt.date
     start_event: str
-    due: dt.date
+    #: None when the due date lies beyond the calendar's data (then after ``due_after``).
+    due: dt.date | None
     limit: int | None
     state: str
     owners: tuple[str, ...]
     stop: dt.date | None = None
     stop_event: str | None = None
-    overdue_workdays: int = 0
+    #: None when the count needs a year without data.
+    overdue_workdays: int | None = 0
     warning_on: dt.date | None = None
     month: str | None = None
     paused_workdays: int = 0
     escalations: tuple[EscalationDue, ...] = ()
+    due_after: dt.date | None = None
+    #: What cannot be computed for lack of data (state, overdue count, escalation steps).
+    undecided: str = ""
+    #: Only whether the warning is due cannot be computed (the state itself is certain).
+    warning_undecided: bool = False
+    missing_year: int | None = None
+    #: A date or count of this instance was computed through a provisional year (暂定).
+    provisional: bool = False
+    #: The due date itself lies in a provisional year.
+    due_provisional: bool = False
 
     @property
     def key(self) -> str:
@@ -84,7 +109,8 @@ class ClockInstance:
             "start": self.start.isoformat(),
             "start_event": self.start_event,
             "limit_workdays": self.limit,
-            "due": self.due.isoformat(),
+            "due": self.due.isoformat() if self.due else None,
+            "due_after": self.due_after.isoformat() if self.due_after else None,
             "warning_on": self.warning_on.isoformat() if self.warning_on else None,
             "stop": self.stop.isoformat() if self.stop else None,
             "stop_event": self.stop_event,
@@ -94,7 +120,17 @@ class ClockInstance:
             "owner_role": self.clock.owner,
             "owners": list(self.owners),
             "escalations": [e.to_dict() for e in self.escalations],
+            "undecided": self.undecided or None,
+            "warning_undecided": self.warning_undecided,
+            "missing_year": self.missing_year,
+            "provisional": self.provisional,
+            "due_provisional": self.due_provisional,
         }
+
+    @property
+    def blocking(self) -> bool:
+        """Whether a state, a count or an escalation step of this instance is unknown."""
+        return bool(self.undecided)
 
 
 @dataclass(frozen=True)
@@ -113,6 +149,21 @@ class TicketClocks:
             sorted((e for i in self.instances for e in i.escalations), key=lambda e: e.day)
         )
 
+    @property
+    def undecided(self) -> tuple[ClockInstance, ...]:
+        """Instances with anything (even only the warning) left undecided for lack of data."""
+        return tuple(i for i in self.instances if i.undecided or i.warning_undecided)
+
+    @property
+    def missing_years(self) -> tuple[int, ...]:
+        """The years without data that left something undecided."""
+        return tuple(sorted({i.missing_year for i in self.undecided if i.missing_year}))
+
+    @property
+    def provisional(self) -> bool:
+        """Whether any date of this ticket was computed through a provisional year."""
+        return any(i.provisional for i in self.instances)
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form (``huhang deadlines --format json``)."""
         return {
@@ -121,7 +172,37 @@ class TicketClocks:
             "grade": self.grade,
             "clocks": [i.to_dict() for i in self.instances],
             "escalations": [e.to_dict() for e in self.escalations],
+            "provisional": self.provisional,
+            "missing_years": list(self.missing_years),
         }
+
+
+def require_decided(clocks: TicketClocks, purpose: str) -> None:
+    """Raise :class:`CalendarYearMissing` if a state, count or step of ``clocks`` is unknown."""
+    for item in clocks.instances:
+        if item.blocking:
+            year = item.missing_year or clocks.as_of.year
+            raise CalendarYearMissing(
+                f"{purpose}需要 {year} 年的工作日历：办理单 {clocks.ticket_id} 的时限 {item.key}"
+                f"{item.undecided}。请用 huhang calendar import 导入 {year} 年的放假安排通知，"
+                f"或在 huhang.yaml 中设置 calendar: {{missing_year: provisional}} 按暂定日历计算",
+                year,
+            )
+
+
+def marked(day: dt.date, provisional: bool) -> str:
+    """``2027-01-08`` or ``2027-01-08（暂定）``."""
+    return day.isoformat() + (PROVISIONAL_MARK if provisional else "")
+
+
+def due_text(item: ClockInstance) -> str:
+    """The due date as shown: marked 暂定, or "after" the last day with data, or unknown."""
+    if item.due is not None:
+        return marked(item.due, item.due_provisional)
+    if item.due_after is not None:
+        missing = f"，缺少 {item.missing_year} 年日历" if item.missing_year else ""
+        return f"{item.due_after} 之后{missing}"
+    return f"未能计算（缺少 {item.missing_year} 年日历）"
 
 
 def owners_of(role: str, state: TicketState) -> tuple[str, ...]:
@@ -183,11 +264,33 @@ class ClockEvaluator:
             if event.type not in clock.start:
                 continue
             stop = next((e for e in events[index + 1 :] if e.type in clock.stop), None)
-            paused = self._paused_workdays(clock, events[index + 1 :], stop, as_of)
-            due = self.calendar.add_workdays(event.date, limit + paused, self.counting)
+            number = len(out) + 1
+            try:
+                paused = self._paused_workdays(clock, events[index + 1 :], stop, as_of)
+            except CalendarYearMissing as exc:
+                out.append(self._undecided(clock, number, event, limit, stop, state, exc.year))
+                continue
+            due: dt.date | None
+            missing: int | None = None
+            try:
+                due = self.calendar.add_workdays(event.date, limit + paused, self.counting)
+            except CalendarYearMissing as exc:
+                if exc.year <= event.date.year:  # the start itself is in a year without data
+                    out.append(self._undecided(clock, number, event, limit, stop, state, exc.year))
+                    continue
+                due, missing = None, exc.year
             out.append(
                 self._instance(
-                    clock, len(out) + 1, event, due, limit, stop, state, as_of, paused=paused
+                    clock,
+                    number,
+                    event,
+                    due,
+                    limit,
+                    stop,
+                    state,
+                    as_of,
+                    paused=paused,
+                    missing=missing,
                 )
             )
         return out
@@ -211,12 +314,42 @@ class ClockEvaluator:
             total += self.calendar.workdays_between(paused_at, end)
         return total
 
+    def _undecided(
+        self,
+        clock: ClockRule,
+        number: int,
+        start: Event,
+        limit: int | None,
+        stop: Event | None,
+        state: TicketState,
+        year: int,
+        *,
+        month: str | None = None,
+    ) -> ClockInstance:
+        """An instance whose state needs ``year``, which the calendar has no data for."""
+        return ClockInstance(
+            clock=clock,
+            round=number,
+            start=start.date,
+            start_event=start.event_id,
+            due=None,
+            limit=limit,
+            state=UNDECIDED,
+            owners=owners_of(clock.owner, state),
+            stop=stop.date if stop is not None else None,
+            stop_event=stop.event_id if stop is not None else None,
+            overdue_workdays=None,
+            month=month,
+            undecided=f"的到期日和状态需要 {year} 年的工作日历",
+            missing_year=year,
+        )
+
     def _instance(
         self,
         clock: ClockRule,
         number: int,
         start: Event,
-        due: dt.date,
+        due: dt.date | None,
         limit: int | None,
         stop: Event | None,
         state: TicketState,
@@ -224,46 +357,108 @@ class ClockEvaluator:
         *,
         month: str | None = None,
         paused: int = 0,
+        missing: int | None = None,
     ) -> ClockInstance:
         stop_day = stop.date if stop is not None else None
-        end = stop_day if stop_day is not None else as_of
-        overdue = self.calendar.workdays_between(due, end)
-        if stop_day is not None:
-            status = MET if stop_day <= due else BREACHED
-        elif as_of > due:
-            status = BREACHED
-        elif clock.warn and self.calendar.workdays_between(as_of, due) <= self.rules.warning_lead:
-            status = WARNING
-        else:
-            status = RUNNING
-        warning_on = self._warning_day(due) if clock.warn else None
         owners = owners_of(clock.owner, state)
-        instance = ClockInstance(
+        base = ClockInstance(
             clock=clock,
             round=number,
             start=start.date,
             start_event=start.event_id,
             due=due,
             limit=limit,
-            state=status,
+            state=RUNNING,
             owners=owners,
             stop=stop_day,
             stop_event=stop.event_id if stop is not None else None,
-            overdue_workdays=overdue if status == BREACHED else 0,
-            warning_on=warning_on,
             month=month,
             paused_workdays=paused,
         )
+        if due is None:
+            assert missing is not None
+            return self._beyond_data(base, as_of, missing)
+        end = stop_day if stop_day is not None else as_of
+        if stop_day is not None:
+            status = MET if stop_day <= due else BREACHED
+        elif as_of > due:
+            status = BREACHED
+        else:
+            status = RUNNING
+        undecided, year = "", None
+        overdue: int | None = 0
+        if status == BREACHED:
+            try:
+                overdue = self.calendar.workdays_between(due, end)
+            except CalendarYearMissing as exc:
+                overdue, year = None, exc.year
+                undecided = f"的超期工作日数和其后的督办需要 {exc.year} 年的工作日历"
+        elif status == RUNNING and clock.warn:
+            try:
+                if self.calendar.workdays_between(as_of, due) <= self.rules.warning_lead:
+                    status = WARNING
+            except CalendarYearMissing as exc:
+                undecided, year = f"是否进入预警期需要 {exc.year} 年的工作日历", exc.year
+        warning_on = self._warning_day(due) if clock.warn else None
+        instance = replace(
+            base,
+            state=status,
+            overdue_workdays=overdue,
+            warning_on=warning_on,
+            undecided=undecided,
+            missing_year=year,
+        )
         if status == BREACHED and clock.escalate:
-            instance = replace(
-                instance, escalations=self._escalations(due, stop_day, as_of, owners)
-            )
-        return instance
+            steps, step_year = self._escalations(due, stop_day, as_of, owners)
+            instance = replace(instance, escalations=steps)
+            if step_year is not None and not undecided:
+                instance = replace(
+                    instance,
+                    undecided=f"其后的督办需要 {step_year} 年的工作日历",
+                    missing_year=step_year,
+                )
+        provisional = (
+            self.calendar.is_provisional(due)
+            or self.calendar.is_provisional(warning_on)
+            or (status == BREACHED and self.calendar.is_provisional(end))
+            or any(e.provisional for e in instance.escalations)
+        )
+        return replace(
+            instance, provisional=provisional, due_provisional=self.calendar.is_provisional(due)
+        )
 
-    def _warning_day(self, due: dt.date) -> dt.date:
+    def _beyond_data(self, base: ClockInstance, as_of: dt.date, missing: int) -> ClockInstance:
+        """An instance whose counting runs past the last day with data: due after it."""
+        horizon = dt.date(missing - 1, 12, 31)
+        base = replace(base, due_after=horizon, missing_year=missing)
+        need = f"需要 {missing} 年的工作日历"
+        if base.stop is not None:
+            if base.stop <= horizon:
+                return replace(base, state=MET, missing_year=None)
+            return replace(
+                base, state=UNDECIDED, overdue_workdays=None, undecided=f"的到期日和状态{need}"
+            )
+        if as_of > horizon:
+            return replace(
+                base, state=UNDECIDED, overdue_workdays=None, undecided=f"的到期日和状态{need}"
+            )
+        if base.clock.warn:
+            try:
+                left = self.calendar.workdays_between(as_of, horizon)
+            except CalendarYearMissing:
+                left = -1
+            if left < self.rules.warning_lead:
+                # due within the first days of the missing year: the warning may be due already
+                return replace(base, warning_undecided=True)
+        return replace(base, missing_year=None)
+
+    def _warning_day(self, due: dt.date) -> dt.date | None:
         day = due
-        for _ in range(self.rules.warning_lead):
-            day = self.calendar.previous_workday(day)
+        try:
+            for _ in range(self.rules.warning_lead):
+                day = self.calendar.previous_workday(day)
+        except CalendarYearMissing:
+            return None  # the year before the first one with data
         return day
 
     # ------------------------------------------------------------------ monthly clocks
@@ -283,7 +478,16 @@ class ClockEvaluator:
                 month_start = dt.date(year, month, 1)
                 if month_start > as_of:
                     break  # before asking the calendar: the next year may have no data yet
-                last = self.calendar.last_workday_of_month(year, month)
+                label = f"{year:04d}-{month:02d}"
+                try:
+                    last = self.calendar.last_workday_of_month(year, month)
+                except CalendarYearMissing as exc:
+                    out.append(
+                        self._undecided(
+                            clock, len(out) + 1, start, None, stop, state, exc.year, month=label
+                        )
+                    )
+                    break
                 if stop is not None and stop.date <= last:
                     break  # resolved before the month's deadline: no report owed
                 if start.date < last:
@@ -300,7 +504,6 @@ class ClockEvaluator:
                     if report is None or (stop is not None and stop.date < report.date):
                         # resolution ends the duty: a report still missing is late until then
                         report = stop
-                    label = f"{year:04d}-{month:02d}"
                     out.append(
                         self._instance(
                             clock,
@@ -321,8 +524,12 @@ class ClockEvaluator:
 
     def _escalations(
         self, due: dt.date, stop: dt.date | None, as_of: dt.date, owners: tuple[str, ...]
-    ) -> tuple[EscalationDue, ...]:
-        """Steps due by ``as_of`` for an instance that ran out at ``due`` (stopped at ``stop``)."""
+    ) -> tuple[tuple[EscalationDue, ...], int | None]:
+        """Steps due by ``as_of`` for an instance that ran out at ``due`` (stopped at ``stop``).
+
+        The second value is the year without data that leaves later steps undecided (None when
+        every step is decided).
+        """
         found: list[EscalationDue] = []
         days: dict[str, dt.date] = {"due": due}
         listed: dict[str, list[str]] = {}
@@ -330,6 +537,14 @@ class ClockEvaluator:
         def still_open(day: dt.date) -> bool:
             # A clock that stops on a step's day was still overdue when that day began.
             return stop is None or stop >= day
+
+        def unknown(exc: CalendarYearMissing) -> int | None:
+            # Beyond the data the step day is after its last day: undecided only if as_of is
+            # later than that and the clock may still be open then.
+            horizon = dt.date(exc.year - 1, 12, 31)
+            if exc.year > due.year and (as_of <= horizon or (stop is not None and stop <= horizon)):
+                return None
+            return exc.year
 
         for step in self.rules.escalation:
             base = days.get(step.after)
@@ -340,8 +555,8 @@ class ClockEvaluator:
                     break  # not due yet, whatever the calendar of a later year says
                 try:
                     day = self.calendar.add_workdays(base, step.workdays) if step.workdays else base
-                except CalendarError:
-                    break  # the step falls in a year without data: it cannot be due by as_of
+                except CalendarYearMissing as exc:
+                    return tuple(found), unknown(exc)
                 if day > as_of or not still_open(day):
                     break
                 days[step.id] = day
@@ -350,7 +565,9 @@ class ClockEvaluator:
                     months = self._listed_months(day, stop, as_of)
                     listed[step.id] = months
                     month = months[0]
-                found.append(EscalationDue(step, day, owners, month))
+                found.append(
+                    EscalationDue(step, day, owners, month, self.calendar.is_provisional(day))
+                )
             else:
                 months = listed.get(step.after, [])
                 needed = step.consecutive_months or 2
@@ -358,10 +575,16 @@ class ClockEvaluator:
                     break
                 label = months[needed - 1]
                 year, month_no = (int(x) for x in label.split("-"))
-                day = max(days[step.after], self.calendar.nth_workday_of_month(year, month_no, 1))
+                try:
+                    first = self.calendar.nth_workday_of_month(year, month_no, 1)
+                except CalendarYearMissing as exc:
+                    return tuple(found), unknown(exc)
+                day = max(days[step.after], first)
                 days[step.id] = day
-                found.append(EscalationDue(step, day, owners, label))
-        return tuple(found)
+                found.append(
+                    EscalationDue(step, day, owners, label, self.calendar.is_provisional(day))
+                )
+        return tuple(found), None
 
     @staticmethod
     def _listed_months(first: dt.date, stop: dt.date | None, as_of: dt.date) -> list[str]:

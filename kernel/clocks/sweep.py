@@ -6,6 +6,12 @@ ledger (``supervision.issued``, ``notice.published``, ``interview.recommended``)
 event ids are derived from the ticket, the clock instance and the step, so running the sweep
 again -- the same day, the next day, or on several workers at once -- issues each one exactly
 once.
+
+A clock that needs a year without calendar data blocks only itself: everything else of the
+ticket, and every other ticket, is swept, and the tickets left undecided are named once in the
+summary (:attr:`SweepResult.undecided`; ``huhang sweep`` then exits with status 3). Dates
+computed through a provisional year are marked 暂定 in the notices and ``provisional`` in the
+ledger events.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from kernel.clocks.compute import (
     ClockInstance,
     EscalationDue,
     TicketClocks,
+    marked,
 )
 from kernel.errors import CalendarError, InputError
 from kernel.ledger.events import OFFICE
 from kernel.ledger.ledger import Ledger
 from kernel.ledger.projection import TicketState
 from kernel.storage.contract import Notice
-from kernel.vocabulary import ESCALATION_WORDS, NOTICE_KIND_WORDS
+from kernel.vocabulary import ESCALATION_WORDS, NOTICE_KIND_WORDS, PROVISIONAL_MARK
 
 KIND_WORDS = NOTICE_KIND_WORDS
 ESCALATION_PREFIXES = frozenset(NOTICE_KIND_WORDS[k] for k in ESCALATION_WORDS)
@@ -37,6 +44,8 @@ EVENT_OF_ACTION = {
     "notice": "notice.published",
     "interview": "interview.recommended",
 }
+#: How many ticket ids the summary names for one missing year.
+NAMED = 20
 
 
 @dataclass
@@ -49,14 +58,42 @@ class SweepResult:
     events: int = 0
     by_kind: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    #: missing year -> the tickets with a clock left undecided for lack of that year's data
+    undecided: dict[int, list[str]] = field(default_factory=dict)
+    provisional: int = 0  # new notices with a date computed through a provisional year
 
     def summary(self) -> str:
-        """One Chinese line."""
+        """The Chinese summary: one line, plus one line per missing year."""
         kinds = (
             "、".join(f"{KIND_WORDS.get(k, k)} {n}" for k, n in sorted(self.by_kind.items()))
             or "无"
         )
-        return f"{self.as_of} 巡查 {self.tickets} 件：新发通知 {self.notices} 条（{kinds}），记录督办事件 {self.events} 条"
+        lines = [
+            f"{self.as_of} 巡查 {self.tickets} 件：新发通知 {self.notices} 条（{kinds}），"
+            f"记录督办事件 {self.events} 条"
+            + (f"；其中 {self.provisional} 条按暂定日历计算" if self.provisional else "")
+        ]
+        for year, ids in sorted(self.undecided.items()):
+            named = ", ".join(sorted(ids)[:NAMED]) + (
+                f" 等 {len(ids)} 件" if len(ids) > NAMED else ""
+            )
+            lines.append(
+                f"{len(ids)} 件因缺少 {year} 年日历未能计算：{named}"
+                f"（导入 {year} 年放假安排通知后重新巡查：huhang calendar import）"
+            )
+        return "\n".join(lines)
+
+    def merge(self, other: SweepResult) -> None:
+        """Add another part's counts (several batches of one sweep)."""
+        self.tickets += other.tickets
+        self.notices += other.notices
+        self.events += other.events
+        self.provisional += other.provisional
+        for kind, count in other.by_kind.items():
+            self.by_kind[kind] = self.by_kind.get(kind, 0) + count
+        self.errors.extend(other.errors)
+        for year, ids in other.undecided.items():
+            self.undecided.setdefault(year, []).extend(ids)
 
 
 def in_shard(ticket_id: str, shard: tuple[int, int] | None) -> bool:
@@ -68,37 +105,61 @@ def in_shard(ticket_id: str, shard: tuple[int, int] | None) -> bool:
 
 
 def _warning(state: TicketState, item: ClockInstance) -> Notice:
+    assert item.due is not None  # a warning is only due for a known due date
+    due = marked(item.due, item.due_provisional)
+    data: dict[str, Any] = {"clock": item.clock.id, "key": item.key, "due": item.due.isoformat()}
+    if item.provisional:
+        data["provisional"] = True
     return Notice(
         notice_id=f"预警:{state.ticket_id}:{item.key}",
         kind="warning",
         unit="、".join(item.owners),
-        title=f"【预警】办理单 {state.ticket_id}「{item.clock.title}」将于 {item.due} 到期",
+        title=f"【预警】办理单 {state.ticket_id}「{item.clock.title}」将于 {due} 到期",
         body=(
             f"{state.ticket.data['enterprise']['name']}：{state.ticket.data['summary']}\n"
-            f"时限：{item.clock.title}（{item.clock.clause}），到期日 {item.due}。请按时办理。"
+            f"时限：{item.clock.title}（{item.clock.clause}），到期日 {due}。请按时办理。"
+            + _provisional_line(item.provisional)
         ),
         day=item.warning_on or item.due,
         ticket_id=state.ticket_id,
-        data={"clock": item.clock.id, "key": item.key, "due": item.due.isoformat()},
+        data=data,
     )
 
 
+def _provisional_line(provisional: bool) -> str:
+    if not provisional:
+        return ""
+    return "\n注：日期按暂定日历计算（当年放假安排尚未公布，未计调休），正式通知公布后可能变化。"
+
+
 def _escalation(state: TicketState, item: ClockInstance, esc: EscalationDue, unit: str) -> Notice:
+    assert item.due is not None  # escalation follows a known due date
     word = NOTICE_KIND_WORDS.get(esc.step.action, esc.step.action)
     month = f"（列入 {esc.month} 通报）" if esc.month and esc.step.action != "supervision" else ""
+    provisional = esc.provisional or item.due_provisional
+    data: dict[str, Any] = {
+        "clock": item.clock.id,
+        "key": item.key,
+        "step": esc.step.id,
+        "month": esc.month,
+    }
+    if provisional:
+        data["provisional"] = True
     return Notice(
         notice_id=f"{word}:{state.ticket_id}:{item.key}:{unit}",
         kind=esc.step.action,
         unit=unit,
-        title=f"【{word}】办理单 {state.ticket_id}「{item.clock.title}」超期{month}",
+        title=f"【{word}】办理单 {state.ticket_id}「{item.clock.title}」超期{month}"
+        + (PROVISIONAL_MARK if provisional else ""),
         body=(
             f"{state.ticket.data['enterprise']['name']}：{state.ticket.data['summary']}\n"
-            f"{item.clock.title}，到期日 {item.due}，截至 {esc.day} 已超期。"
-            f"依据：{esc.step.title}（{esc.step.clause}）。"
+            f"{item.clock.title}，到期日 {marked(item.due, item.due_provisional)}，"
+            f"截至 {marked(esc.day, esc.provisional)} 已超期。"
+            f"依据：{esc.step.title}（{esc.step.clause}）。" + _provisional_line(provisional)
         ),
         day=esc.day,
         ticket_id=state.ticket_id,
-        data={"clock": item.clock.id, "key": item.key, "step": esc.step.id, "month": esc.month},
+        data=data,
     )
 
 
@@ -120,6 +181,8 @@ def escalations(state: TicketState, clocks: TicketClocks) -> list[tuple[Notice, 
                         "clock": item.key,
                         **({"month": esc.month} if esc.month else {}),
                         "reason": esc.step.title,
+                        # a step dated through a provisional year stays on record as such
+                        **({"provisional": True} if notice.data.get("provisional") else {}),
                     },
                 }
                 out.append((notice, event))
@@ -153,6 +216,8 @@ def sweep(
         except CalendarError as exc:
             result.errors.append(f"{state.ticket_id}：{exc}")
             continue
+        for year in clocks.missing_years:
+            result.undecided.setdefault(year, []).append(state.ticket_id)
         for item in clocks.instances:
             if item.state == WARNING and item.warning_on is not None and item.warning_on <= as_of:
                 notices.append(_warning(state, item))
@@ -163,6 +228,7 @@ def sweep(
     result.notices = len(new)
     for notice in new:
         result.by_kind[notice.kind] = result.by_kind.get(notice.kind, 0) + 1
+        result.provisional += int(bool(notice.data.get("provisional")))
     outcomes = ledger.submit_many([(e, None, ()) for e in events]) if events else []
     for outcome in outcomes:
         if isinstance(outcome, InputError):
@@ -193,9 +259,4 @@ def sweep_claimed(
             storage.ticket_batch_events(ids, until=as_of)
         )
         part = sweep(ledger, evaluator, as_of, states=projector.tickets.values())
-        total.tickets += part.tickets
-        total.notices += part.notices
-        total.events += part.events
-        for kind, count in part.by_kind.items():
-            total.by_kind[kind] = total.by_kind.get(kind, 0) + count
-        total.errors.extend(part.errors)
+        total.merge(part)

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-from kernel.clocks.compute import BREACHED, ClockInstance, TicketClocks
+from kernel.clocks.compute import BREACHED, ClockInstance, TicketClocks, due_text, marked
 from kernel.clocks.monthly import MissedContact, OfficeDuty
 from kernel.ledger.projection import TicketState
-from kernel.vocabulary import CLOCK_STATE_WORDS, NOTICE_KIND_WORDS, OWNER_WORDS
+from kernel.vocabulary import (
+    CLOCK_STATE_WORDS,
+    NOTICE_KIND_WORDS,
+    OWNER_WORDS,
+    PROVISIONAL_MARK,
+)
 
 
 def _instance_lines(item: ClockInstance) -> list[str]:
@@ -21,15 +26,20 @@ def _instance_lines(item: ClockInstance) -> list[str]:
     lines = [
         head,
         f"  依据：{clock.clause}",
-        f"  开始：{item.start}（事件 {item.start_event}）；{limit} → 到期 {item.due}",
+        f"  开始：{item.start}（事件 {item.start_event}）；{limit} → 到期 {due_text(item)}",
     ]
     if item.stop is not None:
         lines.append(f"  完成：{item.stop}（事件 {item.stop_event}）")
     state = CLOCK_STATE_WORDS[item.state]
-    if item.state == BREACHED:
-        state += f" {item.overdue_workdays} 个工作日"
+    if item.state == BREACHED and item.overdue_workdays is not None:
+        mark = PROVISIONAL_MARK if item.provisional else ""
+        state += f" {item.overdue_workdays} 个工作日{mark}"
     elif item.warning_on is not None and item.stop is None:
-        state += f"（{item.warning_on} 起预警）"
+        state += f"（{marked(item.warning_on, item.due_provisional)} 起预警）"
+    if item.undecided:
+        state += f"（{item.undecided.removeprefix('的')}）"
+    elif item.warning_undecided:
+        state += f"（是否预警需要 {item.missing_year} 年日历）"
     owners = "、".join(item.owners) or "（未确定）"
     role = OWNER_WORDS.get(clock.owner, clock.owner)
     who = owners if role == owners else f"{role} {owners}"
@@ -37,7 +47,8 @@ def _instance_lines(item: ClockInstance) -> list[str]:
     for esc in item.escalations:
         month = f"（{esc.month} 通报）" if esc.month and esc.step.action != "supervision" else ""
         lines.append(
-            f"  {NOTICE_KIND_WORDS.get(esc.step.action, esc.step.action)}：{esc.day} "
+            f"  {NOTICE_KIND_WORDS.get(esc.step.action, esc.step.action)}："
+            f"{marked(esc.day, esc.provisional)} "
             f"{esc.step.id}「{esc.step.title}」{month} → {'、'.join(esc.units)}"
         )
     return lines
@@ -49,6 +60,11 @@ def render_clocks(result: TicketClocks, state: TicketState) -> str:
     lines = [
         f"━━ 办理单 {result.ticket_id}（{grade}，{state.state_label}）时限情况，截至 {result.as_of} ━━"
     ]
+    if result.provisional:
+        lines.append(
+            "注：标注“暂定”的日期按暂定日历计算（该年放假安排尚未公布，未计调休），"
+            "正式通知公布后可能变化"
+        )
     if not result.instances:
         lines.append("（尚无开始计时的时限）")
     for item in result.instances:

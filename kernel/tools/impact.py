@@ -15,7 +15,13 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.assessment.scoring import Assessment, FactCollector, score_period
-from kernel.clocks.compute import BREACHED, ClockEvaluator, TicketClocks
+from kernel.clocks.compute import (
+    BREACHED,
+    ClockEvaluator,
+    TicketClocks,
+    due_text,
+    require_decided,
+)
 from kernel.clocks.sweep import escalations, is_sweep_event
 from kernel.errors import CalendarError
 from kernel.evaluation.kernel import Kernel
@@ -75,6 +81,7 @@ def replay(events: list[Event], ruleset: RuleSet, as_of: dt.date) -> Replay:
         out.states[ticket_id] = state
         try:
             clocks = evaluator.evaluate(state, as_of)
+            require_decided(clocks, f"截至 {as_of} 的重放")
         except CalendarError as exc:
             out.rejected[ticket_id] = str(exc)
             continue
@@ -190,8 +197,8 @@ def compare(base: Replay, cand: Replay) -> Impact:
         )
         for key in sorted(set(bc) | set(cc)):
             left, right = bc.get(key), cc.get(key)
-            due_l = left.due.isoformat() if left else None
-            due_r = right.due.isoformat() if right else None
+            due_l = due_text(left) if left else None
+            due_r = due_text(right) if right else None
             clock_rule = (key.split("#")[0].split("@")[0],)
             if due_l != due_r:
                 impact.tickets.append(Change(ticket_id, f"{key} 到期日", due_l, due_r, clock_rule))
