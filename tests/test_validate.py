@@ -207,7 +207,9 @@ def test_default_rules_are_valid(
     rules_copy: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     n = rule_counts(rules_copy)
-    code, out, err = run_cli(["validate", "--rules", str(rules_copy)], capsys)
+    code, out, err = run_cli(
+        ["validate", "--rules", str(rules_copy), "--as-of", "2026-10-31"], capsys
+    )
     assert code == 0
     assert out == (
         f"规则检查通过：rules（grading {n['grading']} 条、routing {n['routing']} 条；"
@@ -215,6 +217,30 @@ def test_default_rules_are_valid(
         "时限 6 项，督办步骤 3 级；工作日历 2020–2026 年）\n"
     )
     assert err == ""
+
+
+@pytest.mark.parametrize("command", ["validate", "lint"])
+def test_next_years_calendar_is_expected_from_1_november(
+    rules_copy: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str], command: str
+) -> None:
+    argv = [command, "--rules", str(rules_copy)]
+    assert run_cli([*argv, "--as-of", "2026-10-31"], capsys)[2] == ""
+    code, _, err = run_cli([*argv, "--as-of", "2026-11-01"], capsys)
+    assert code == 0  # a warning, not a failure
+    assert err.startswith("提醒：工作日历还没有 2027 年的正式文件")
+    assert "huhang calendar import 通知.txt" in err and err.count("提醒：") == 1
+    # the year itself is always expected
+    assert "还没有 2027 年" in run_cli([*argv, "--as-of", "2027-03-01"], capsys)[2]
+
+
+def test_the_warning_says_what_provisional_mode_does(
+    rules_copy: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (in_tmp / "huhang.yaml").write_text("calendar: {missing_year: provisional}\n", "utf-8")
+    argv = ["validate", "--rules", str(rules_copy), "--as-of", "2026-12-01", "--format", "json"]
+    code, out, _ = run_cli(argv, capsys)
+    (warning,) = json.loads(out)["warnings"]
+    assert code == 0 and "2027 年的日期按暂定日历计算并标注“暂定”" in warning
 
 
 def test_rules_folder_from_environment(
@@ -238,7 +264,7 @@ def test_json_format_lists_every_problem(
     assert code == 2
     assert err == ""
     report = json.loads(out)
-    assert list(report) == ["valid", "problems"]
+    assert list(report) == ["valid", "problems", "warnings"]
     assert report["valid"] is False
     expected = [
         dict(zip(("path", "line", "col", "code", "message"), sort_key(line), strict=True))
@@ -250,10 +276,13 @@ def test_json_format_lists_every_problem(
 def test_json_format_of_valid_rules(
     rules_copy: Path, in_tmp: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run_cli(["validate", "--rules", str(rules_copy), "--format", "json"], capsys)
+    code, out, err = run_cli(
+        ["validate", "--rules", str(rules_copy), "--format", "json", "--as-of", "2026-06-30"],
+        capsys,
+    )
     assert code == 0
     assert err == ""
-    assert json.loads(out) == {"valid": True, "problems": []}
+    assert json.loads(out) == {"valid": True, "problems": [], "warnings": []}
 
 
 def test_rules_folder_that_does_not_exist(in_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "PROVISIONAL",
     "REFUSE",
     "apply_policy",
+    "calendar_reminders",
     "provisional_year",
     "with_provisional",
 ]
@@ -110,3 +111,34 @@ def with_provisional(calendar: WorkCalendar, horizon: int = HORIZON) -> WorkCale
 def apply_policy(calendar: WorkCalendar, policy: str) -> WorkCalendar:
     """The calendar under ``calendar.missing_year`` of huhang.yaml."""
     return with_provisional(calendar) if policy == PROVISIONAL else calendar
+
+
+#: From this month on, the next year's file is expected (the notice comes out from late October).
+REMIND_FROM_MONTH = 11
+
+
+def calendar_reminders(calendar: WorkCalendar, as_of: dt.date, policy: str = REFUSE) -> list[str]:
+    """Early warnings about missing year files, as of ``as_of`` (Chinese, one per year).
+
+    The current year's file is always expected; the next year's from 1 November on.
+    """
+    wanted = [as_of.year]
+    if as_of.month >= REMIND_FROM_MONTH:
+        wanted.append(as_of.year + 1)
+    out = []
+    for year in wanted:
+        if year in calendar.official_years:
+            continue
+        if policy == PROVISIONAL:
+            meanwhile = f"在此之前，{year} 年的日期按暂定日历计算并标注“暂定”（没有调休上班日）。"
+        else:
+            meanwhile = (
+                f"在此之前，到期日落在 {year} 年的时限无法计算（巡查会列出这些办理单）；"
+                f"也可在 huhang.yaml 中设置 calendar: {{missing_year: provisional}} 先按暂定日历计算。"
+            )
+        out.append(
+            f"工作日历还没有 {year} 年的正式文件（国务院办公厅一般在 10 月下旬至 12 月公布次年"
+            f"放假安排）。通知公布后，把全文保存为文本文件并运行：huhang calendar import 通知.txt。"
+            + meanwhile
+        )
+    return out

@@ -38,6 +38,8 @@ def register(sub: Any) -> None:
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Warnings, 督办, 通报 and 约谈 as of a day, into the ledger and the outbox."""
+    from kernel.calendar.provisional import calendar_reminders
+    from kernel.cli.rules import print_reminders
     from kernel.clocks.compute import ClockEvaluator
     from kernel.clocks.sweep import sweep, sweep_claimed
 
@@ -46,6 +48,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         assert ctx.ruleset.deadlines is not None
         evaluator = ClockEvaluator(ctx.ruleset.deadlines, ctx.calendar())
         as_of = args.as_of or today()
+        official = ctx.plugins.calendar(ctx.ruleset.directory)
+        reminders = calendar_reminders(official, as_of, ctx.config.missing_year)
         if args.shard is None and hasattr(ctx.ledger.storage, "claim_tickets"):
             worker = f"{socket.gethostname()}:{os.getpid()}"
             result = sweep_claimed(ctx.ledger, evaluator, as_of, worker)
@@ -56,6 +60,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(result.summary())
     for error in result.errors:
         print(f"  {error}", file=sys.stderr)
+    print_reminders(reminders)
     if result.errors:
         return EXIT_INPUT
     return EXIT_UNDECIDED if result.undecided else EXIT_OK

@@ -5,17 +5,23 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel.cli import args as a
+from kernel.cli.clock import today
 from kernel.cli.exits import EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK
 from kernel.errors import ProblemsError, TicketInvalid
+
+if TYPE_CHECKING:
+    from kernel.calendar.workdays import WorkCalendar
 
 
 def register(sub: Any) -> None:
     """``validate``, ``explain``, ``schema`` and ``lint``."""
     p = sub.add_parser("validate", help="检查规则文件；有问题时逐条列出并以代码 2 退出")
     a.add_rules(p)
+    a.add_config(p)
+    a.add_as_of(p, "检查工作日历是否齐全的日期")
     a.add_format(p)
     p.set_defaults(handler=cmd_validate)
 
@@ -33,20 +39,45 @@ def register(sub: Any) -> None:
 
     p = sub.add_parser("lint", help="检查规则之间的问题：被覆盖的规则、遗漏、冲突、无效扣分项等")
     a.add_rules(p)
+    a.add_config(p)
+    a.add_as_of(p, "检查工作日历是否齐全的日期")
     a.add_format(p)
     p.set_defaults(handler=cmd_lint)
 
 
+def calendar_reminders(calendar: WorkCalendar | None, args: argparse.Namespace) -> list[str]:
+    """The early warnings about missing calendar years, as of ``--as-of`` (today)."""
+    from kernel.calendar.provisional import calendar_reminders as reminders
+    from kernel.config import load_config
+
+    if calendar is None:
+        return []
+    policy = load_config(getattr(args, "config", None)).missing_year
+    return reminders(calendar, args.as_of or today(), policy)
+
+
+def print_reminders(reminders: list[str]) -> None:
+    """Warnings go to stderr: they never change the exit status."""
+    for line in reminders:
+        print(f"提醒：{line}", file=sys.stderr)
+
+
 def cmd_validate(args: argparse.Namespace) -> int:
     """Check a rule folder; list every problem."""
+    from kernel.config import load_config
     from kernel.rules.load import check_rules, default_rules_dir, display_path
 
-    directory = args.rules or default_rules_dir()
+    directory = args.rules or load_config(args.config).rules or default_rules_dir()
     ruleset, problems = check_rules(directory)
+    reminders = calendar_reminders(ruleset.calendar if ruleset else None, args)
     if args.format == "json":
         print(
             json.dumps(
-                {"valid": not problems, "problems": [p.as_dict() for p in problems]},
+                {
+                    "valid": not problems,
+                    "problems": [p.as_dict() for p in problems],
+                    "warnings": reminders,
+                },
                 ensure_ascii=False,
                 indent=2,
             )
@@ -69,6 +100,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"时限 {len(ruleset.deadlines.clocks)} 项，督办步骤 {len(ruleset.deadlines.escalation)} 级；"
         f"工作日历 {years[0]}–{years[-1]} 年）"
     )
+    print_reminders(reminders)
     return EXIT_OK
 
 
@@ -130,6 +162,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
     from kernel.rules.load import load_rules
     from kernel.tools.lint import exit_code, lint, render_findings
 
-    findings = lint(load_rules(args.rules))  # invalid rules: RuleSetInvalid, exit 2
+    ruleset = load_rules(args.rules)  # invalid rules: RuleSetInvalid, exit 2
+    findings = lint(ruleset)
     sys.stdout.write(render_findings(findings, args.format))
+    print_reminders(calendar_reminders(ruleset.calendar, args))
     return exit_code(findings)
