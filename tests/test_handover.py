@@ -266,3 +266,22 @@ def test_reminders() -> None:
     (warning,) = calendar_reminders(calendar, D("2026-11-01"))
     assert warning.startswith("工作日历还没有 2027 年的正式文件")
     assert calendar_reminders(with_provisional(calendar), D("2026-11-01"))  # official years only
+
+
+def test_deadlines_mark_counts_through_a_provisional_year(
+    office: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    history = str(ROOT / "examples" / "history" / "hz-2026-0003.yaml")
+    argv = ["deadlines", history, "--as-of", "2027-01-20"]
+    assert run(capsys, *argv)[0] == 0  # refuse: the clock is undecided, the command still runs
+    assert "状态：超期（超期工作日数和其后的督办需要 2027 年的工作日历）" in run(capsys, *argv)[1]
+    provisional_config(office)
+    code, out, _ = run(capsys, *argv)
+    assert code == 0 and "  状态：超期 52 个工作日（暂定）；责任：主办单位 洋县" in out
+    (ticket,) = json.loads(run(capsys, *argv, "--format", "json")[1])
+    resolve = next(c for c in ticket["clocks"] if c["key"] == "T-RESOLVE#1")
+    assert (resolve["provisional"], resolve["due_provisional"], ticket["provisional"]) == (
+        True,
+        False,  # due 2026-11-06: an official date
+        True,
+    )

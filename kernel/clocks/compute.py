@@ -361,23 +361,24 @@ class ClockEvaluator:
     ) -> ClockInstance:
         stop_day = stop.date if stop is not None else None
         owners = owners_of(clock.owner, state)
-        base = ClockInstance(
-            clock=clock,
-            round=number,
-            start=start.date,
-            start_event=start.event_id,
-            due=due,
-            limit=limit,
-            state=RUNNING,
-            owners=owners,
-            stop=stop_day,
-            stop_event=stop.event_id if stop is not None else None,
-            month=month,
-            paused_workdays=paused,
-        )
         if due is None:
             assert missing is not None
+            base = ClockInstance(
+                clock=clock,
+                round=number,
+                start=start.date,
+                start_event=start.event_id,
+                due=None,
+                limit=limit,
+                state=RUNNING,
+                owners=owners,
+                stop=stop_day,
+                stop_event=stop.event_id if stop is not None else None,
+                month=month,
+                paused_workdays=paused,
+            )
             return self._beyond_data(base, as_of, missing)
+        calendar = self.calendar
         end = stop_day if stop_day is not None else as_of
         if stop_day is not None:
             status = MET if stop_day <= due else BREACHED
@@ -389,42 +390,49 @@ class ClockEvaluator:
         overdue: int | None = 0
         if status == BREACHED:
             try:
-                overdue = self.calendar.workdays_between(due, end)
+                overdue = calendar.workdays_between(due, end)
             except CalendarYearMissing as exc:
                 overdue, year = None, exc.year
                 undecided = f"的超期工作日数和其后的督办需要 {exc.year} 年的工作日历"
         elif status == RUNNING and clock.warn:
             try:
-                if self.calendar.workdays_between(as_of, due) <= self.rules.warning_lead:
+                if calendar.workdays_between(as_of, due) <= self.rules.warning_lead:
                     status = WARNING
             except CalendarYearMissing as exc:
                 undecided, year = f"是否进入预警期需要 {exc.year} 年的工作日历", exc.year
         warning_on = self._warning_day(due) if clock.warn else None
-        instance = replace(
-            base,
-            state=status,
-            overdue_workdays=overdue,
-            warning_on=warning_on,
-            undecided=undecided,
-            missing_year=year,
-        )
+        steps: tuple[EscalationDue, ...] = ()
         if status == BREACHED and clock.escalate:
             steps, step_year = self._escalations(due, stop_day, as_of, owners)
-            instance = replace(instance, escalations=steps)
             if step_year is not None and not undecided:
-                instance = replace(
-                    instance,
-                    undecided=f"其后的督办需要 {step_year} 年的工作日历",
-                    missing_year=step_year,
-                )
+                undecided, year = f"其后的督办需要 {step_year} 年的工作日历", step_year
+        due_provisional = calendar.is_provisional(due)
         provisional = (
-            self.calendar.is_provisional(due)
-            or self.calendar.is_provisional(warning_on)
-            or (status == BREACHED and self.calendar.is_provisional(end))
-            or any(e.provisional for e in instance.escalations)
+            due_provisional
+            or calendar.is_provisional(warning_on)
+            or (status == BREACHED and calendar.is_provisional(end))
+            or any(e.provisional for e in steps)
         )
-        return replace(
-            instance, provisional=provisional, due_provisional=self.calendar.is_provisional(due)
+        return ClockInstance(
+            clock=clock,
+            round=number,
+            start=start.date,
+            start_event=start.event_id,
+            due=due,
+            limit=limit,
+            state=status,
+            owners=owners,
+            stop=stop_day,
+            stop_event=stop.event_id if stop is not None else None,
+            overdue_workdays=overdue,
+            warning_on=warning_on,
+            month=month,
+            paused_workdays=paused,
+            escalations=steps,
+            undecided=undecided,
+            missing_year=year,
+            provisional=provisional,
+            due_provisional=due_provisional,
         )
 
     def _beyond_data(self, base: ClockInstance, as_of: dt.date, missing: int) -> ClockInstance:

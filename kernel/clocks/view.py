@@ -31,9 +31,10 @@ def _instance_lines(item: ClockInstance) -> list[str]:
     if item.stop is not None:
         lines.append(f"  完成：{item.stop}（事件 {item.stop_event}）")
     state = CLOCK_STATE_WORDS[item.state]
-    if item.state == BREACHED and item.overdue_workdays is not None:
-        mark = PROVISIONAL_MARK if item.provisional else ""
-        state += f" {item.overdue_workdays} 个工作日{mark}"
+    if item.state == BREACHED:
+        if item.overdue_workdays is not None:
+            mark = PROVISIONAL_MARK if item.provisional else ""
+            state += f" {item.overdue_workdays} 个工作日{mark}"
     elif item.warning_on is not None and item.stop is None:
         state += f"（{marked(item.warning_on, item.due_provisional)} 起预警）"
     if item.undecided:
