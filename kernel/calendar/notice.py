@@ -53,12 +53,12 @@ _NUMERALS = "一二三四五六七八九十"
 
 # Traditional characters that occur in the notices, mapped to the simplified ones.
 _TRADITIONAL = str.maketrans(
-    "國務辦廳關於節勞動慶調週補與連開長農曆歷臘發電號華準現將為這後個單會帶勵結製實際場區轄屬機構"
-    "體們衛報處確眾過規時應當數並東車興職鬆薦議戰態歲賽禮貢獻頒佈經黨員團費傳遞據內協統計劃條"
-    "間隊優質觀設則導護療醫豐運輸強綜調遠進週週遊啟問題標準務業",
-    "国务办厅关于节劳动庆调周补与连开长农历历腊发电号华准现将为这后个单会带励结制实际场区辖属机构"
-    "体们卫报处确众过规时应当数并东车兴职松荐议战态岁赛礼贡献颁布经党员团费传递据内协统计划条"
-    "间队优质观设则导护疗医丰运输强综调远进周周游启问题标准务业",
+    "國務辦廳關於節勞動慶調週補與連開長農曆歷臘發電號華準現將為這後個單會帶勵結製實際"
+    "場區轄屬機構體們衛報處確眾過規時應當數並東車興職鬆薦議戰態歲賽禮貢獻頒佈經黨員團"
+    "費傳遞據內協統計劃條間隊優質觀設則導護療醫豐運輸強綜遠進遊啟問題標業",
+    "国务办厅关于节劳动庆调周补与连开长农历历腊发电号华准现将为这后个单会带励结制实际"
+    "场区辖属机构体们卫报处确众过规时应当数并东车兴职松荐议战态岁赛礼贡献颁布经党员团"
+    "费传递据内协统计划条间队优质观设则导护疗医丰运输强综远进游启问题标业",
 )
 _ASCII_TO_FULL = str.maketrans({":": "：", ",": "，", "(": "（", ")": "）", ";": "；"})
 
@@ -82,7 +82,7 @@ _RANGE = re.compile(
 )
 _WEEKDAY = re.compile(r"^(?:星期|周)([一二三四五六日天])$")
 _EXTEND = re.compile(
-    rf"^延长(?P<year>\d{{4}})年(?P<fest>{_FESTIVAL}|春节)假期至(?P<to>{_DATE.pattern.replace('?P<', '?P<a')})"
+    rf"^延长(?P<year>\d{{4}})年(?P<fest>{_FESTIVAL})假期至(?P<to>{_DATE.pattern.replace('?P<', '?P<a')})"
     rf"(?:，(?P<back>{_DATE.pattern.replace('?P<', '?P<b')})起正常上班)?$"
 )
 # Words that change the schedule: a sentence with one of them must be understood, not noted.

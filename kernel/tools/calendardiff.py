@@ -23,7 +23,7 @@ from kernel.errors import CalendarError, InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Projector
 from kernel.rules.model import RuleSet
-from kernel.vocabulary import CLOCK_STATE_WORDS
+from kernel.vocabulary import CLOCK_STATE_WORDS, PROVISIONAL_MARK
 
 __all__ = ["CalendarDiff", "ClockChange", "UnitChange", "calendar_diff", "provisional_calendar"]
 
@@ -145,7 +145,8 @@ def calendar_diff(
         right = {i.key: i for i in after[ticket_id].instances}
         for key in sorted(set(left) | set(right)):
             a, b = left.get(key), right.get(key)
-            title = (a or b).clock.title if (a or b) else key  # type: ignore[union-attr]
+            either = a or b
+            title = either.clock.title if either is not None else key
             pairs = [
                 ("到期日", due_text(a) if a else "—", due_text(b) if b else "—"),
                 (
@@ -160,9 +161,8 @@ def calendar_diff(
                 ),
             ]
             for name, x, y in pairs:
-                if x.removesuffix("（暂定）") != y.removesuffix("（暂定）") or (
-                    name != "到期日" and x != y
-                ):
+                # the same date, now official, is no change
+                if x.removesuffix(PROVISIONAL_MARK) != y.removesuffix(PROVISIONAL_MARK):
                     out.clocks.append(ClockChange(ticket_id, key, title, name, x, y))
     # escalations already on record with a provisional date: never rewritten, only compared
     official_steps: dict[str, str] = {}
