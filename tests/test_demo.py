@@ -277,7 +277,8 @@ def test_demo_writes_the_ledger_reports_and_assessment(
     data = json.loads((out / "assessment-2026.json").read_text(encoding="utf-8"))
     assert len(data["units"]) == 42
     book = load_workbook(out / "assessment-2026.xlsx")
-    assert book.active is not None and book.active.cell(1, 2).value == "单位"
+    assert book.sheetnames == ["概要", "总表", "扣分明细", "指标明细"]
+    assert book["总表"].cell(1, 2).value == "单位"
 
 
 def test_demo_draws_the_closure_chart(demo_run: tuple[Path, int, str, str]) -> None:

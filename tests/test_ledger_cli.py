@@ -131,7 +131,7 @@ def test_ledger_formats(workdir: Path, capsys: pytest.CaptureFixture[str]) -> No
         True,
         16,
     )
-    assert c["overdue_clocks"] == ["T-RESOLVE#1"]
+    assert c["overdue_clocks"] == ["交办后按等级限期办结（A 5、B 10、C 20 个工作日）"]
     b = rows["HZ-2026-0002"]
     assert (b["grade"], b["status"], b["rating"], b["overdue"]) == ("B", "已关闭", "满意", False)
     code, out, _ = run(capsys, "ledger", "--as-of", "2026-11-30", "--format", "csv")

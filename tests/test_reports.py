@@ -72,8 +72,15 @@ def test_assessment_report_formats(
         3.03,
         42,
     )
-    code, out, _ = run(capsys, "report", "assessment", "--year", "2026", "--format", "csv")
-    assert out.startswith("\ufeff排名,单位,类别,问题办结率（40）,")
+    code, out, _ = run(
+        capsys, "report", "assessment", "--year", "2026", "--format", "csv", "--output", "考核"
+    )
+    assert out == "已写入 考核\n"
+    assert (
+        (tmp_path / "考核" / "总表.csv")
+        .read_text(encoding="utf-8")
+        .startswith("\ufeff排名,单位,类别,问题办结率（40）,")
+    )
     code, out, _ = run(
         capsys,
         "report",
@@ -88,8 +95,9 @@ def test_assessment_report_formats(
     assert out == "已写入 考核.xlsx\n"
     from openpyxl import load_workbook
 
-    sheet = load_workbook(tmp_path / "考核.xlsx").active
-    assert sheet is not None and sheet.max_row == 43
+    book = load_workbook(tmp_path / "考核.xlsx")
+    assert book.sheetnames == ["概要", "总表", "扣分明细", "指标明细"]
+    assert book["总表"].max_row == 43
 
 
 def test_unit_report_lists_every_deduction(db: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -51,6 +51,8 @@ def _shown(value: Any) -> Any:
         return ""
     if isinstance(value, list | tuple):
         return "、".join(str(v) for v in value)
+    if isinstance(value, dt.date):
+        return value.isoformat()
     return value
 
 

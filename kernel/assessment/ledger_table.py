@@ -1,39 +1,45 @@
-"""The 台账: one row per problem, with its handlers, status, key dates and overdue flags."""
+"""The 台账: one row per problem, with its handlers, status, key dates and overdue flags.
+
+Dates are dates, counts are numbers, flags are 是/否 and overdue clocks are named by their titles
+(:func:`kernel.clocks.view.clock_label`), so the workbook sorts, filters and sums as an office
+expects. A due date computed through a provisional calendar year stays text (``…（暂定）``).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from kernel.clocks.compute import BREACHED, ClockEvaluator, due_text
+from kernel.clocks.compute import BREACHED, ClockEvaluator, ClockInstance, due_text
+from kernel.clocks.view import clock_label
 from kernel.errors import CalendarError
 from kernel.ledger.ledger import Projector
-from kernel.outputs.tables import Table
+from kernel.outputs.tables import DATE, LIST, NUMBER, TEXT, YES_NO, Table
 
 COLUMNS = (
-    ("ticket_id", "办理单编号"),
-    ("enterprise", "企业名称"),
-    ("credit_code", "统一社会信用代码"),
-    ("territory", "所在县区"),
-    ("lead_unit", "包抓单位"),
-    ("category", "问题类别"),
-    ("summary", "问题描述"),
-    ("grade", "等级"),
-    ("overridden", "是否改判"),
-    ("primary", "主办单位"),
-    ("co_handlers", "协办单位"),
-    ("status", "办理状态"),
-    ("collected_on", "收集日期"),
-    ("reported_on", "上报日期"),
-    ("dispatched_on", "交办日期"),
-    ("resolve_due", "办结期限"),
-    ("resolved_on", "办结日期"),
-    ("feedback_on", "反馈日期"),
-    ("rating", "满意度"),
-    ("reopened", "重新办理次数"),
-    ("overdue", "是否超期"),
-    ("overdue_clocks", "超期事项"),
-    ("overdue_workdays", "超期工作日"),
-    ("provisional", "暂定"),  # a date or count computed through a provisional calendar year
+    ("ticket_id", "办理单编号", TEXT),
+    ("enterprise", "企业名称", TEXT),
+    ("credit_code", "统一社会信用代码", TEXT),
+    ("territory", "所在县区", TEXT),
+    ("lead_unit", "包抓单位", TEXT),
+    ("category", "问题类别", TEXT),
+    ("summary", "问题描述", TEXT),
+    ("grade", "等级", TEXT),
+    ("overridden", "是否改判", YES_NO),
+    ("primary", "主办单位", TEXT),
+    ("co_handlers", "协办单位", LIST),
+    ("status", "办理状态", TEXT),
+    ("collected_on", "收集日期", DATE),
+    ("reported_on", "上报日期", DATE),
+    ("dispatched_on", "交办日期", DATE),
+    ("resolve_due", "办结期限", DATE),  # text when 暂定 or not yet computable
+    ("resolved_on", "办结日期", DATE),
+    ("feedback_on", "反馈日期", DATE),
+    ("rating", "满意度", TEXT),
+    ("reopened", "重新办理次数", NUMBER),
+    ("overdue", "是否超期", YES_NO),
+    ("overdue_clocks", "超期事项", LIST),
+    ("overdue_workdays", "超期工作日", NUMBER),
+    ("provisional", "暂定", YES_NO),  # a date or count computed through a provisional year
 )
 
 #: what the terminal shows; csv, json and xlsx carry every column
@@ -79,24 +85,25 @@ def ledger_table(projector: Projector, evaluator: ClockEvaluator, as_of: dt.date
                 route.get("primary"),
                 [u for u in route.get("co_handlers", []) if u != route.get("primary")],
                 state.state_label,
-                state.collected_on.isoformat(),
-                state.reported_on.isoformat() if state.reported_on else None,
-                state.dispatched_on.isoformat() if state.dispatched_on else None,
-                due_text(resolve[-1]) if resolve else None,
-                state.resolved_on.isoformat() if state.resolved_on else None,
-                state.feedback_on.isoformat() if state.feedback_on else None,
+                state.collected_on,
+                state.reported_on,
+                state.dispatched_on,
+                _due(resolve[-1]) if resolve else None,
+                state.resolved_on,
+                state.feedback_on,
                 state.rating,
                 max(len(state.rounds) - 1, 0),
                 bool(breached),
-                [c.key for c in breached],
+                [clock_label(c) for c in breached],
                 max((c.overdue_workdays or 0 for c in breached), default=0),
                 provisional,
             )
         )
-    return Table(
-        title=f"企业问题台账（截至 {as_of}）",
-        keys=tuple(k for k, _ in COLUMNS),
-        headers=tuple(h for _, h in COLUMNS),
-        rows=rows,
-        brief=BRIEF,
-    )
+    return Table.of(f"企业问题台账（截至 {as_of}）", COLUMNS, rows, brief=BRIEF, name="台账")
+
+
+def _due(item: ClockInstance) -> dt.date | str:
+    """A due date as a date, or as text when it is 暂定 or cannot be computed yet."""
+    if item.due is not None and not item.due_provisional:
+        return item.due
+    return due_text(item)

@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-
-from tabulate import tabulate
 
 from kernel.assessment.scoring import Assessment, UnitResult
 from kernel.clocks.compute import (
@@ -20,10 +19,24 @@ from kernel.clocks.compute import (
     require_decided,
 )
 from kernel.clocks.monthly import missed_contacts, month_bounds, month_label
+from kernel.clocks.view import clock_label, key_label
 from kernel.errors import InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Projector
-from kernel.outputs.tables import Table, cell, render, text_or_file, write_xlsx
+from kernel.outputs.tables import (
+    DATE,
+    LIST,
+    NUMBER,
+    PERCENT,
+    TEXT,
+    YES_NO,
+    Table,
+    render,
+    text_or_file,
+    text_table,
+    write_csv_files,
+    write_xlsx,
+)
 from kernel.rules.model import RuleSet
 from kernel.vocabulary import GRADES, TICKET_STATE_WORDS
 
@@ -31,6 +44,12 @@ PROVISIONAL_NOTE = (
     "注：标注“暂定”的日期按暂定日历计算（该年放假安排尚未公布，未计调休），"
     "正式通知公布后可能变化（huhang calendar diff 可列出变化）。"
 )
+
+
+def dated(day: dt.date, provisional: bool) -> dt.date | str:
+    """A date for a DATE column: the date itself, or its text marked 暂定 (a date computed
+    through a provisional calendar year is not firm, so it is not given as a date cell)."""
+    return marked(day, True) if provisional else day
 
 
 @dataclass
@@ -42,6 +61,8 @@ class Section:
     table: Table | None = None
     #: the section's name in document templates (``notice``, ``agenda`` …; see kernel.rules.templates)
     key: str = ""
+    #: a long table for files only: text and Markdown print one line about it instead
+    detail: bool = False
 
 
 @dataclass
@@ -56,30 +77,40 @@ class Report:
         """Every table, in order."""
         return [s.table for s in self.sections if s.table is not None]
 
+    def summary_table(self) -> Table:
+        """The report's title and the sentences of every section, one per row (概要)."""
+        rows: list[tuple[Any, ...]] = [("标题", self.title)]
+        rows += [(s.title, line) for s in self.sections for line in s.lines]
+        return Table.of(self.title, (("section", "栏目"), ("text", "内容")), rows, name="概要")
+
+    def workbook_tables(self) -> list[Table]:
+        """What a workbook or a set of CSV files holds: the 概要 first, then every table."""
+        return [self.summary_table(), *self.tables()]
+
+
+def _detail_line(table: Table) -> str:
+    return f"（{table.title}共 {len(table.rows)} 行，见 Excel 或 CSV 输出：--format xlsx 或 csv）"
+
 
 def render_report(report: Report, fmt: str) -> str:
-    """The report as text, Markdown, CSV or JSON."""
+    """The report as text, Markdown or JSON (CSV and xlsx are files: :func:`emit_report`)."""
     if fmt == "json":
         return json.dumps(report.data, ensure_ascii=False, indent=2, default=str)
-    if fmt == "csv":
-        parts = []
-        for table in report.tables():
-            parts.append(render(table, "csv").lstrip("\ufeff"))
-        return "\ufeff" + "\r\n".join(parts)
     out: list[str] = []
     if fmt == "md":
         out.append(f"# {report.title}\n")
         for section in report.sections:
             out.append(f"## {section.title}\n")
             out.extend(f"{line}\n" for line in section.lines)
-            if section.table is not None:
-                if section.table.rows:
-                    rows = [[cell(v) for v in row] for row in section.table.rows]
-                    out.append(
-                        tabulate(rows, headers=section.table.headers, tablefmt="github") + "\n"
-                    )
-                else:
-                    out.append("（无）\n")
+            table = section.table
+            if table is None:
+                continue
+            if section.detail:
+                out.append(_detail_line(table) + "\n")
+            elif table.rows:
+                out.append(text_table(table, tablefmt="github") + "\n")
+            else:
+                out.append("（无）\n")
         return "\n".join(out)
     out.append(report.title)
     out.append("=" * 40)
@@ -88,16 +119,37 @@ def render_report(report: Report, fmt: str) -> str:
         out.append(f"【{section.title}】")
         out.extend(section.lines)
         if section.table is not None:
-            out.append(render(section.table, "text").split("\n", 1)[1])
+            if section.detail:
+                out.append(_detail_line(section.table))
+            else:
+                out.append(render(section.table, "text").split("\n", 1)[1])
     return "\n".join(out)
 
 
 def emit_report(report: Report, fmt: str, output: Path | None) -> str | None:
-    """Write to ``output`` (required for xlsx) or return the text to print."""
+    """Write to ``output`` (required for xlsx and csv) or return the text to print.
+
+    xlsx is one workbook (a 概要 sheet, then a sheet per table); csv is one file per table, in
+    the folder ``output`` or in a .zip when ``output`` ends in ``.zip``.
+    """
     if fmt == "xlsx":
         if output is None:
             raise InputError("xlsx 格式需要用 --output 指定文件")
-        write_xlsx(report.tables(), output)
+        write_xlsx(report.workbook_tables(), output)
+        return None
+    if fmt == "csv":
+        tables = report.workbook_tables()
+        if output is None:
+            raise InputError(
+                f"CSV 格式的报告有 {len(tables)} 张表，每张表一个文件："
+                "请用 --output 指定文件夹或 .zip 文件"
+            )
+        if output.suffix.lower() == ".csv":
+            raise InputError(
+                f"CSV 格式的报告有 {len(tables)} 张表，每张表一个文件：--output 应是文件夹或 .zip 文件，"
+                f"而不是 {output.name}"
+            )
+        write_csv_files(tables, output)
         return None
     return text_or_file(render_report(report, fmt), output)
 
@@ -150,16 +202,16 @@ def monthly_report(
         for item in evaluated.instances:
             if item.due is None:
                 continue  # due after the last day with data: not overdue this month
-            due = marked(item.due, item.due_provisional)
+            due = dated(item.due, item.due_provisional)
             if item.state == BREACHED and item.stop is None:
                 overdue_rows.append(
                     (
                         state.ticket_id,
                         data["enterprise"]["name"],
-                        item.clock.title,
+                        clock_label(item),
                         due,
                         item.overdue_workdays,
-                        "、".join(item.owners),
+                        list(item.owners),
                     )
                 )
             for esc in item.escalations:
@@ -170,11 +222,11 @@ def monthly_report(
                             data["enterprise"]["name"],
                             data["category"],
                             state.grade,
-                            item.clock.title,
+                            clock_label(item),
                             due,
                             item.overdue_workdays,
-                            "、".join(esc.units),
-                            esc.step.id,
+                            list(esc.units),
+                            esc.step.title,
                         )
                     )
         open_now = current not in ("已关闭",)
@@ -188,7 +240,11 @@ def monthly_report(
                     state.grade,
                     data["summary"],
                     state.route.get("primary"),
-                    "、".join(state.route.get("co_handlers", [])),
+                    [
+                        u
+                        for u in state.route.get("co_handlers", [])
+                        if u != state.route.get("primary")
+                    ],
                     current,
                 )
             )
@@ -219,10 +275,13 @@ def monthly_report(
                 + ("、".join(f"{k} {v} 个" for k, v in sorted(status.items())) or "无")
                 + "。",
             ],
-            Table(
+            Table.of(
                 "问题分类",
-                ("category", "count", "A", "B", "C", "D"),
-                ("问题类别", "数量", "A 级", "B 级", "C 级", "D 级"),
+                (
+                    ("category", "问题类别"),
+                    ("count", "数量", NUMBER),
+                    *((g, f"{g} 级", NUMBER) for g in GRADES),
+                ),
                 category_rows,
             ),
             key="categories",
@@ -230,29 +289,18 @@ def monthly_report(
         Section(
             "问题办理通报",
             [f"督办后仍超期、列入 {month} 通报的问题 {len(notice_rows)} 个。"],
-            Table(
+            Table.of(
                 "通报名单",
                 (
-                    "ticket_id",
-                    "enterprise",
-                    "category",
-                    "grade",
-                    "clock",
-                    "due",
-                    "overdue_workdays",
-                    "units",
-                    "step",
-                ),
-                (
-                    "办理单编号",
-                    "企业",
-                    "类别",
-                    "等级",
-                    "时限",
-                    "到期日",
-                    "超期工作日",
-                    "责任单位",
-                    "依据",
+                    ("ticket_id", "办理单编号"),
+                    ("enterprise", "企业"),
+                    ("category", "类别"),
+                    ("grade", "等级"),
+                    ("clock", "时限"),
+                    ("due", "到期日", DATE),
+                    ("overdue_workdays", "超期工作日", NUMBER),
+                    ("units", "责任单位", LIST),
+                    ("step", "依据"),
                 ),
                 notice_rows,
             ),
@@ -261,10 +309,16 @@ def monthly_report(
         Section(
             "月末超期问题",
             [f"截至 {last} 仍超期未完成的事项 {len(overdue_rows)} 项。"],
-            Table(
+            Table.of(
                 "超期问题",
-                ("ticket_id", "enterprise", "clock", "due", "overdue_workdays", "units"),
-                ("办理单编号", "企业", "时限", "到期日", "超期工作日", "责任单位"),
+                (
+                    ("ticket_id", "办理单编号"),
+                    ("enterprise", "企业"),
+                    ("clock", "时限"),
+                    ("due", "到期日", DATE),
+                    ("overdue_workdays", "超期工作日", NUMBER),
+                    ("units", "责任单位", LIST),
+                ),
                 overdue_rows,
             ),
             key="overdue",
@@ -272,29 +326,18 @@ def monthly_report(
         Section(
             "调度会议程",
             [f"需市级部门协调研究的问题（C 级及列入调度会的问题）{len(agenda_rows)} 个。"],
-            Table(
+            Table.of(
                 "调度会议程",
                 (
-                    "ticket_id",
-                    "enterprise",
-                    "territory",
-                    "category",
-                    "grade",
-                    "summary",
-                    "primary",
-                    "co_handlers",
-                    "status",
-                ),
-                (
-                    "办理单编号",
-                    "企业",
-                    "县区",
-                    "类别",
-                    "等级",
-                    "问题",
-                    "主办单位",
-                    "协办单位",
-                    "状态",
+                    ("ticket_id", "办理单编号"),
+                    ("enterprise", "企业"),
+                    ("territory", "县区"),
+                    ("category", "类别"),
+                    ("grade", "等级"),
+                    ("summary", "问题"),
+                    ("primary", "主办单位"),
+                    ("co_handlers", "协办单位", LIST),
+                    ("status", "状态"),
                 ),
                 agenda_rows,
             ),
@@ -303,10 +346,15 @@ def monthly_report(
         Section(
             "未按月联系的企业",
             [f"本月未由包抓领导或对口服务干部联系的企业 {len(missed)} 户。"],
-            Table(
+            Table.of(
                 "未联系企业",
-                ("enterprise", "name", "lead_unit", "lead_leader", "liaison_cadre"),
-                ("统一社会信用代码", "企业", "包抓单位", "包抓领导", "对口服务干部"),
+                (
+                    ("enterprise", "统一社会信用代码"),
+                    ("name", "企业"),
+                    ("lead_unit", "包抓单位"),
+                    ("lead_leader", "包抓领导"),
+                    ("liaison_cadre", "对口服务干部"),
+                ),
                 [
                     (m.enterprise, m.name, m.lead_unit, m.lead_leader, m.liaison_cadre)
                     for m in missed
@@ -362,42 +410,148 @@ def _state_at(state: Any, day: dt.date) -> str:
 # --------------------------------------------------------------------------- assessment
 
 
-def _indicator_text(result: UnitResult, index: int) -> str:
-    item = result.indicators[index]
-    return f"{item.points:g}（{item.note}）" if item.note else f"{item.points:g}"
+#: the kinds of unit in an assessment's scope
+UNIT_KIND_WORDS = {
+    "territories": "县区",
+    "departments": "市级部门",
+    "offices": "协调机构",
+    "others": "其他",
+}
 
 
-def assessment_report(assessment: Assessment) -> Report:
-    """The ranking of every unit in scope, with indicators, deductions, score and outcome."""
-    headers = ["排名", "单位", "类别"]
-    keys = ["rank", "unit", "kind"]
+def _outcome_text(result: UnitResult) -> str:
+    return "、".join(t for _, t in result.outcomes) or "—"
+
+
+def _source_text(source: str, titles: Mapping[str, str]) -> str:
+    """Where a deduction comes from: a clock by its title, an event by its id, an enterprise
+    and month (a missed contact) as ``统一社会信用代码（2026-03）``."""
+    label = key_label(source, titles)
+    if label != source:
+        return label
+    code, sep, month = source.partition("@")
+    return f"{code}（{month}）" if sep and len(month) == 7 else source
+
+
+def deductions_table(
+    units: Iterable[UnitResult], titles: Mapping[str, str], name: str = "扣分明细"
+) -> Table:
+    """One row per deduction: unit, rule, clause, points, date and the facts behind it."""
+    rows = [
+        (
+            u.unit,
+            dated(d.day, d.provisional),
+            d.rule,
+            d.title,
+            d.points,
+            d.ticket_id,
+            _source_text(d.source, titles),
+            list(d.events),
+            d.clause,
+            d.version,
+        )
+        for u in units
+        for d in u.deductions
+    ]
+    return Table.of(
+        name,
+        (
+            ("unit", "单位"),
+            ("date", "日期", DATE),
+            ("rule", "扣分项"),
+            ("title", "名称"),
+            ("points", "扣分", NUMBER),
+            ("ticket_id", "办理单"),
+            ("source", "来源"),
+            ("events", "事件", LIST),
+            ("clause", "依据条款"),
+            ("version", "计分办法版本", NUMBER),
+        ),
+        rows,
+        name=name,
+    )
+
+
+def indicators_table(units: Iterable[UnitResult]) -> Table:
+    """One row per unit and indicator: points, full marks, numerator and denominator, rate."""
+    rows = [
+        (
+            u.unit,
+            i.id,
+            i.title,
+            i.full,
+            i.points,
+            i.numerator,
+            i.denominator,
+            (i.numerator or 0) / i.denominator if i.denominator else None,
+            i.applicable,
+            i.note,
+            i.clause,
+        )
+        for u in units
+        for i in u.indicators
+    ]
+    return Table.of(
+        "指标明细",
+        (
+            ("unit", "单位"),
+            ("indicator", "指标"),
+            ("title", "指标名称"),
+            ("full", "满分", NUMBER),
+            ("points", "得分", NUMBER),
+            ("numerator", "分子", NUMBER),
+            ("denominator", "分母", NUMBER),
+            ("rate", "比率", PERCENT),
+            ("applicable", "是否计算", YES_NO),
+            ("note", "说明"),
+            ("clause", "依据条款"),
+        ),
+        rows,
+        name="指标明细",
+    )
+
+
+def assessment_report(
+    assessment: Assessment, clock_titles: Mapping[str, str] | None = None
+) -> Report:
+    """The ranking of every unit in scope (总表), every deduction (扣分明细) and every
+    indicator's numerator and denominator (指标明细).
+
+    ``clock_titles`` (clock id -> title) names the clocks behind deductions by their titles.
+    """
+    titles = clock_titles or {}
+    columns: list[tuple[str, str, str]] = [
+        ("rank", "排名", NUMBER),
+        ("unit", "单位", TEXT),
+        ("kind", "类别", TEXT),
+    ]
     first = assessment.units[0] if assessment.units else None
     if first is not None:
         for item in first.indicators:
-            headers.append(f"{item.title}（{item.full:g}）")
-            keys.append(item.id)
-    headers += ["扣分", "总分", "折算分", "考核结果"]
-    keys += ["deduction_points", "score", "converted", "outcome"]
-    kinds = {
-        "territories": "县区",
-        "departments": "市级部门",
-        "offices": "协调机构",
-        "others": "其他",
-    }
+            columns.append((item.id, f"{item.title}（{item.full:g}）", NUMBER))
+    columns += [
+        ("deduction_points", "扣分", NUMBER),
+        ("score", "总分", NUMBER),
+        ("weight", "权重", NUMBER),
+        ("converted", "折算分", NUMBER),
+        ("outcome", "考核结果", TEXT),
+    ]
     rows = [
         (
             u.rank,
             u.unit,
-            kinds.get(u.kind, u.kind),
-            *[_indicator_text(u, i) for i in range(len(u.indicators))],
+            UNIT_KIND_WORDS.get(u.kind, u.kind),
+            *[i.points for i in u.indicators],
             u.deduction_points,
             u.score,
-            f"{u.converted:g}（权重 {u.weight:g}）",
-            "、".join(t for _, t in u.outcomes) or "—",
+            u.weight,
+            u.converted,
+            _outcome_text(u),
         )
         for u in assessment.units
     ]
     outcome_counts = Counter(t for u in assessment.units for _, t in u.outcomes)
+    empty = Counter(i.title for u in assessment.units for i in u.indicators if not i.applicable)
     lines = [
         f"考核期间：{assessment.start} 至 {assessment.end}；计分办法第 {assessment.version} 版；"
         f"参加考核单位 {len(assessment.units)} 个。",
@@ -407,15 +561,42 @@ def assessment_report(assessment: Assessment) -> Report:
     provisional = any(d.provisional for u in assessment.units for d in u.deductions)
     if provisional:
         lines.append(PROVISIONAL_NOTE)
-    table = Table(f"{assessment.label}考核排名", tuple(keys), tuple(headers), rows)
+    if empty:
+        lines.append(
+            "无应计事项、未按比率计算的指标（按计分办法计分，见指标明细）："
+            + "、".join(f"{title} {n} 个单位" for title, n in empty.items())
+            + "。"
+        )
+    ranking = Table.of(f"{assessment.label}考核排名", columns, rows, name="总表")
+    deductions = deductions_table(assessment.units, titles)
+    indicators = indicators_table(assessment.units)
     report = Report(
-        f"助商稳企·护航发展 {assessment.label}考核结果", [Section("考核排名", lines, table)]
+        f"助商稳企·护航发展 {assessment.label}考核结果",
+        [
+            Section("考核排名", lines, ranking, key="ranking"),
+            Section(
+                "扣分明细",
+                [f"扣分 {len(deductions.rows)} 项（各单位明细：huhang report unit 单位）。"],
+                deductions,
+                key="deductions",
+                detail=True,
+            ),
+            Section(
+                "指标明细",
+                ["各单位每项指标的分子、分母与得分。"],
+                indicators,
+                key="indicators",
+                detail=True,
+            ),
+        ],
     )
     report.data = {**assessment.to_dict(), "provisional": provisional}
     return report
 
 
-def unit_report(assessment: Assessment, unit: str) -> Report:
+def unit_report(
+    assessment: Assessment, unit: str, clock_titles: Mapping[str, str] | None = None
+) -> Report:
     """Every deduction of one unit, with its events and clause, so the unit can check it."""
     try:
         result = assessment.unit(unit)
@@ -427,38 +608,24 @@ def unit_report(assessment: Assessment, unit: str) -> Report:
     lines = [
         f"{result.name}（{result.unit}）{assessment.label}：总分 {result.score:g}，排名第 {result.rank} 位，"
         f"折算分 {result.converted:g}（权重 {result.weight:g}），考核结果："
-        + ("、".join(t for _, t in result.outcomes) or "—")
+        + _outcome_text(result)
         + "。"
     ]
     for item in result.indicators:
         lines.append(f"{item.title}：{item.points:g} / {item.full:g}（{item.note}）——{item.clause}")
     if any(d.provisional for d in result.deductions):
         lines.append(PROVISIONAL_NOTE)
-    rows = [
-        (
-            marked(d.day, d.provisional),
-            d.rule,
-            d.title,
-            d.points,
-            d.ticket_id or "",
-            d.source,
-            "、".join(d.events),
-            d.clause,
-            d.version,
-        )
-        for d in result.deductions
-    ]
-    table = Table(
-        "扣分明细",
-        ("date", "rule", "title", "points", "ticket_id", "source", "events", "clause", "version"),
-        ("日期", "扣分项", "名称", "扣分", "办理单", "来源", "事件", "依据条款", "计分办法版本"),
-        rows,
-    )
+    table = deductions_table([result], clock_titles or {})
     report = Report(
         f"{result.name}{assessment.label}考核扣分明细",
         [
             Section("得分情况", lines),
-            Section(f"扣分明细（共 {len(rows)} 项，{result.deduction_points:g} 分）", [], table),
+            Section(
+                f"扣分明细（共 {len(table.rows)} 项，{result.deduction_points:g} 分）",
+                [],
+                table,
+                key="deductions",
+            ),
         ],
     )
     report.data = {

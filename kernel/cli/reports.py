@@ -75,6 +75,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     )
     from kernel.assessment.scoring import FactCollector, assess
     from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.view import clock_titles
 
     ctx = open_context(args)
     try:
@@ -91,10 +92,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         else:
             collector = FactCollector(rules.scoring, rules.deadlines, calendar, rules.reference)
             assessment = assess(collector, projector, events, args.period or args.year)
+            titles = clock_titles(rules.deadlines)
             report = (
-                assessment_report(assessment)
+                assessment_report(assessment, titles)
                 if args.report_command == "assessment"
-                else unit_report(assessment, args.unit)
+                else unit_report(assessment, args.unit, titles)
             )
     finally:
         ctx.close()

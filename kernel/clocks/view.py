@@ -2,15 +2,49 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from kernel.clocks.compute import BREACHED, ClockInstance, TicketClocks, due_text, marked
 from kernel.clocks.monthly import MissedContact, OfficeDuty
 from kernel.ledger.projection import TicketState
+from kernel.rules.deadlines import DeadlineRules
 from kernel.vocabulary import (
     CLOCK_STATE_WORDS,
     NOTICE_KIND_WORDS,
     OWNER_WORDS,
     PROVISIONAL_MARK,
 )
+
+
+def clock_label(item: ClockInstance) -> str:
+    """A clock instance as a reader knows it: the clock's title, with its round or month.
+
+    ``交办后按等级限期办结（…）`` for the first round, ``…（第 2 轮）`` after a reopening,
+    ``…（2026-04）`` for a monthly clock.
+    """
+    if item.month:
+        return f"{item.clock.title}（{item.month}）"
+    if item.round > 1:
+        return f"{item.clock.title}（第 {item.round} 轮）"
+    return item.clock.title
+
+
+def key_label(key: str, titles: Mapping[str, str]) -> str:
+    """A clock instance key (``T-RESOLVE#2``, ``T-PROGRESS-D@2026-04``) as :func:`clock_label`
+    words it, given the clock titles by id; a key of an unknown clock is returned as it is."""
+    clock_id, sep, rest = key.partition("#")
+    if sep and clock_id in titles and rest.isdigit():
+        number = int(rest)
+        return titles[clock_id] + (f"（第 {number} 轮）" if number > 1 else "")
+    clock_id, sep, month = key.partition("@")
+    if sep and clock_id in titles:
+        return f"{titles[clock_id]}（{month}）"
+    return key
+
+
+def clock_titles(deadlines: DeadlineRules | None) -> dict[str, str]:
+    """Clock id -> title, for :func:`key_label`."""
+    return {c.id: c.title for c in deadlines.clocks} if deadlines is not None else {}
 
 
 def _instance_lines(item: ClockInstance) -> list[str]:

@@ -13,8 +13,8 @@ import datetime as dt
 import json
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ from kernel.assessment.reports import (
 from kernel.assessment.scoring import Assessment, FactCollector, Tallies, assess
 from kernel.clocks.compute import BREACHED, ClockEvaluator
 from kernel.clocks.monthly import missed_contacts, office_duties
+from kernel.clocks.view import clock_titles
 from kernel.config import Config
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_OUT, DEFAULT_PROBLEMS, DEFAULT_SEED
 from kernel.demo.chart import ChartError, ClosureGrid, Trends, draw_closure_chart, draw_trend_chart
@@ -36,7 +37,7 @@ from kernel.demo.generate import NOTIFIER, Simulation, simulate
 from kernel.errors import InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Ledger, Projector
-from kernel.outputs.tables import Table, render, write_xlsx
+from kernel.outputs.tables import render, write_xlsx
 from kernel.plugins import get_plugin_manager
 from kernel.rules.load import load_rules
 from kernel.rules.model import RuleSet
@@ -231,7 +232,7 @@ def trends_of(reports: list[Report], projector: Projector, year: int) -> Trends:
     overdue: dict[str, list[int]] = {}
     for index, report in enumerate(reports):
         for row in report.data.get("超期问题", []):
-            for unit in str(row["units"]).split("、"):
+            for unit in row["units"]:
                 if unit:
                     overdue.setdefault(unit, [0] * len(months))[index] += 1
     return Trends(
@@ -242,9 +243,11 @@ def trends_of(reports: list[Report], projector: Projector, year: int) -> Trends:
     )
 
 
-def write_assessment(folder: Path, assessment: Assessment, stem: str) -> list[Path]:
-    """The ranking as Markdown, Excel and JSON."""
-    report = assessment_report(assessment)
+def write_assessment(
+    folder: Path, assessment: Assessment, stem: str, titles: Mapping[str, str] | None = None
+) -> list[Path]:
+    """The ranking as Markdown, Excel (总表, 扣分明细, 指标明细) and JSON."""
+    report = assessment_report(assessment, titles)
     paths = [folder / f"{stem}.md", folder / f"{stem}.xlsx", folder / f"{stem}.json"]
     for path, fmt in zip(paths, ("md", "xlsx", "json"), strict=True):
         emit_report(report, fmt, path)
@@ -286,8 +289,8 @@ def ranking_tables(assessment: Assessment, top: int = 10, bottom: int = 5) -> st
     rows = table.rows
     if len(rows) <= top + bottom:
         return render(table, "text")
-    head = Table(f"{table.title}（前 {top} 名）", table.keys, table.headers, rows[:top])
-    tail = Table(f"（后 {bottom} 名）", table.keys, table.headers, rows[-bottom:])
+    head = replace(table, title=f"{table.title}（前 {top} 名）", rows=rows[:top])
+    tail = replace(table, title=f"（后 {bottom} 名）", rows=rows[-bottom:])
     return render(head, "text") + "\n\n" + render(tail, "text")
 
 
@@ -451,7 +454,10 @@ def run_demo(
             "年度考核", lambda: assess(collector, projector, events, str(year))
         )
         stem = f"assessment-{year}"
-        paths = timer.step("年度考核", lambda: write_assessment(out_dir, assessment, stem))
+        paths = timer.step(
+            "年度考核",
+            lambda: write_assessment(out_dir, assessment, stem, clock_titles(ruleset.deadlines)),
+        )
         files += [
             (paths[0], "年度考核排名（Markdown）"),
             (paths[1], "年度考核排名（Excel）"),
