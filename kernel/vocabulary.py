@@ -68,6 +68,16 @@ ROUTE_SLOT_WORDS: dict[str, str] = {
     "co_handlers": "协办单位",
     "feedback_owner": "反馈责任单位",
     "coordinators": "协调单位",
+    "agenda": "列入调度会议程",
+    "report_upward": "报领导小组",
+}
+
+#: the kinds of unit an assessment may take in scope (``scope`` in scoring.yaml)
+UNIT_KIND_WORDS: dict[str, str] = {
+    "territories": "县区",
+    "departments": "市级部门",
+    "offices": "协调机构",
+    "others": "其他",
 }
 
 #: ledger event types

@@ -11,10 +11,13 @@ import pytest
 from kernel import load_rules
 from kernel.cli.main import main
 from kernel.rules.model import RuleSet
-from kernel.tools.impact import compare, replay
+from kernel.tools.impact import compare, headline_lines, replay
+from kernel.tools.rulediff import rule_changes
+from tests.conftest import ROOT
 from tests.test_scoring import build
 
 AS_OF = dt.date(2026, 12, 31)
+RESOLVE_TITLE = "交办后按等级限期办结（A 5、B 10、C 20 个工作日）"
 
 
 def edit(rules: Path, name: str, old: str, new: str) -> Path:
@@ -41,9 +44,10 @@ def test_a_longer_c_limit_moves_a_due_date(ruleset: RuleSet, rules_copy: Path) -
     events = list(build(ruleset).ledger.events())
     impact = compare(replay(events, ruleset, AS_OF), replay(events, candidate, AS_OF))
     # T-3 is C: dispatched 1 April; 20 working days → 30 April, 30 → 18 May (劳动节 1–5 May, 9 May worked)
-    assert [(c.subject, c.what, c.baseline, c.candidate, c.rules) for c in impact.tickets] == [
-        ("T-3", "T-RESOLVE#1 到期日", "2026-04-30", "2026-05-18", ("T-RESOLVE",))
-    ]
+    assert [
+        (c.subject, c.field, c.clock, c.baseline, c.candidate, c.rules) for c in impact.tickets
+    ] == [("T-3", "clock.due", "T-RESOLVE#1", "2026-04-30", "2026-05-18", ("T-RESOLVE",))]
+    assert impact.tickets[0].what == f"{RESOLVE_TITLE}·到期日"
 
 
 def test_regrading_changes_grades_deadlines_and_scores(ruleset: RuleSet, rules_copy: Path) -> None:
@@ -86,8 +90,8 @@ def test_a_grade_change_is_traced_to_its_rules(ruleset: RuleSet, rules_copy: Pat
         (c.subject, c.baseline, c.candidate, c.rules) for c in impact.tickets if c.what == "等级"
     ]
     assert grades == [("T-1", "A", "B", ("G-A-OWN-AUTHORITY",))]  # T-2 is B and T-3 C already
-    assert ("T-1", "T-RESOLVE#1 到期日", "2026-03-12", "2026-03-19") in [
-        (c.subject, c.what, c.baseline, c.candidate) for c in impact.tickets
+    assert ("T-1", "T-RESOLVE#1", "2026-03-12", "2026-03-19") in [
+        (c.subject, c.clock, c.baseline, c.candidate) for c in impact.tickets
     ]
     assert impact.units == []  # T-1 was resolved on 11 March: on time under either limit
 
@@ -137,9 +141,140 @@ def test_cli_md_for_a_proposal(
     out = capsys.readouterr().out
     assert code == 0
     assert out.startswith("# 规则修改影响分析\n")
-    assert "| T-3      | T-RESOLVE#1 到期日 | 2026-04-30 | 2026-05-18   | T-RESOLVE  |" in out
+    assert (
+        f"| T-3      | 汉运物流 | {RESOLVE_TITLE}·到期日 | 2026-04-30 | 2026-05-18   | T-RESOLVE  |"
+        in out
+    )
     code = main(
         ["impact", "--candidate", str(rules_copy), "--events", str(events), "--format", "json"]
     )
     data = json.loads(capsys.readouterr().out)
-    assert data["tickets"][0]["what"] == "T-RESOLVE#1 到期日"
+    assert (data["tickets"][0]["field"], data["tickets"][0]["clock"]) == (
+        "clock.due",
+        "T-RESOLVE#1",
+    )
+    assert data["rule_changes"] == [
+        {
+            "file": "deadlines.yaml",
+            "rule": "T-RESOLVE",
+            "change": "changed",
+            "title": RESOLVE_TITLE,
+            "fields": ["limit.by_grade.C"],
+        }
+    ]
+
+
+def _events_file(ruleset: RuleSet, tmp_path: Path) -> Path:
+    events = tmp_path / "events.jsonl"
+    events.write_text(
+        "".join(
+            json.dumps(e.to_dict(), ensure_ascii=False) + "\n"
+            for e in build(ruleset).ledger.events()
+        ),
+        encoding="utf-8",
+    )
+    return events
+
+
+def test_the_headline_names_problems_left_without_a_grade_first(
+    ruleset: RuleSet, rules_copy: Path
+) -> None:
+    # 单一单位职权 now only for 政策咨询: T-1 (用工, no department) is matched by no grading rule
+    candidate = load_rules(
+        edit(
+            rules_copy,
+            "grading.yaml",
+            "        - field: assessment.departments\n          count: {le: 1}\n",
+            "",
+        )
+    )
+    events = list(build(ruleset).ledger.events())
+    impact = compare(replay(events, ruleset, AS_OF), replay(events, candidate, AS_OF))
+    headline = impact.headline()
+    assert headline.ungraded == ["T-1"] and headline.grades == {("A", None): 1}
+    lines = headline_lines(impact, baseline="rules", candidate="my-rules")
+    assert lines[0].startswith(
+        "1 个问题在拟修改规则下没有等级（现行规则下为 A 级 1 个，依据 G-A-OWN-AUTHORITY）：T-1。"
+    )
+    assert lines[1] == "等级改变 1 个问题：A 级 → 无等级 1 个。"
+    assert "时限到期日改变：1 个问题的 1 个时限（不再计时 1 个）。" in lines
+
+
+def test_a_grade_flip_shows_the_agenda_and_coordinators(ruleset: RuleSet, rules_copy: Path) -> None:
+    # without G-C-LEADER, T-3 (needs a leader's decision, no department) is A, off the agenda
+    text = (rules_copy / "grading.yaml").read_text(encoding="utf-8")
+    start = text.index("  - id: G-C-LEADER")
+    end = text.index("  - id: G-B-TERRITORY")
+    (rules_copy / "grading.yaml").write_text(text[:start] + text[end:], encoding="utf-8")
+    candidate = load_rules(rules_copy)
+    events = list(build(ruleset).ledger.events())
+    impact = compare(replay(events, ruleset, AS_OF), replay(events, candidate, AS_OF))
+    assert [(c.field, c.what, c.baseline, c.candidate) for c in impact.tickets[:3]] == [
+        ("grade", "等级", "C", "A"),
+        ("route.coordinators", "协调单位", ["助商稳企办"], []),
+        ("route.agenda", "列入调度会议程", True, False),
+    ]
+    headline = impact.headline()
+    assert headline.routes == {"coordinators": 1, "agenda": 1}
+    lines = headline_lines(impact, baseline="rules", candidate="my-rules")
+    assert lines[:2] == [
+        "等级改变 1 个问题：C 级 → A 级 1 个。",
+        "路由改变：协调单位 1 个问题、列入调度会议程 1 个问题。",
+    ]
+    # every label is Chinese
+    assert all(not c.what.isascii() for c in impact.tickets + impact.units)
+
+
+def test_rule_changes_by_id(rules_copy: Path) -> None:
+    text = (rules_copy / "grading.yaml").read_text(encoding="utf-8")
+    start = text.index("  - id: G-C-LEADER")
+    end = text.index("  - id: G-B-TERRITORY")
+    leader = text[start:end]
+    text = text[:start] + text[end:] + leader.replace("G-C-LEADER", "G-C-MAYOR")
+    text = text.replace("title: 问题分级", "title: 问题分级（征求意见稿）", 1)
+    (rules_copy / "grading.yaml").write_text(text, encoding="utf-8")
+    edit(rules_copy, "deadlines.yaml", "C: 20}", "C: 30}")
+    (rules_copy / "calendar" / "2020.yaml").unlink()
+    changes = [
+        (r.file, r.rule, r.change, r.fields) for r in rule_changes(ROOT / "rules", rules_copy)
+    ]
+    assert changes == [
+        ("calendar/2020.yaml", "", "removed", ()),
+        ("deadlines.yaml", "T-RESOLVE", "changed", ("limit.by_grade.C",)),
+        ("grading.yaml", "", "changed", ("title",)),
+        ("grading.yaml", "G-C-LEADER", "removed", ()),
+        ("grading.yaml", "G-C-MAYOR", "added", ()),
+    ]
+
+
+def test_impact_workbook(
+    ruleset: RuleSet, rules_copy: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from openpyxl import load_workbook
+
+    events = _events_file(ruleset, tmp_path)
+    edit(rules_copy, "deadlines.yaml", "C: 20}", "C: 30}")
+    output = tmp_path / "影响.xlsx"
+    argv = ["impact", "--candidate", str(rules_copy), "--events", str(events)]
+    assert main([*argv, "--format", "xlsx", "--output", str(output)]) == 0
+    assert capsys.readouterr().out == f"已写入 {output}\n"
+    book = load_workbook(output)
+    assert book.sheetnames == ["概要", "规则改动", "办理单", "考核单位"]
+    summary = [(a.value, b.value) for a, b in book["概要"].iter_rows(min_row=2)]
+    assert summary[1] == ("要点", "时限到期日改变：1 个问题的 1 个时限（推迟 1 个）。")
+    tickets = book["办理单"]
+    assert [c.value for c in tickets[2]] == [
+        "T-3",
+        "汉运物流",
+        f"{RESOLVE_TITLE}·到期日",
+        "2026-04-30",
+        "2026-05-18",
+        "T-RESOLVE",
+    ]
+    assert [c.value for c in book["规则改动"][2]] == [
+        "deadlines.yaml",
+        "T-RESOLVE",
+        "修改",
+        RESOLVE_TITLE,
+        "limit.by_grade.C",
+    ]

@@ -38,7 +38,7 @@ from kernel.outputs.tables import (
     write_xlsx,
 )
 from kernel.rules.model import RuleSet
-from kernel.vocabulary import GRADES, TICKET_STATE_WORDS
+from kernel.vocabulary import GRADES, TICKET_STATE_WORDS, UNIT_KIND_WORDS
 
 PROVISIONAL_NOTE = (
     "注：标注“暂定”的日期按暂定日历计算（该年放假安排尚未公布，未计调休），"
@@ -63,6 +63,8 @@ class Section:
     key: str = ""
     #: a long table for files only: text and Markdown print one line about it instead
     detail: bool = False
+    #: the lines are items of a list (Markdown ``- ``)
+    bullets: bool = False
 
 
 @dataclass
@@ -101,7 +103,10 @@ def render_report(report: Report, fmt: str) -> str:
         out.append(f"# {report.title}\n")
         for section in report.sections:
             out.append(f"## {section.title}\n")
-            out.extend(f"{line}\n" for line in section.lines)
+            if section.bullets:
+                out.append("".join(f"- {line}\n" for line in section.lines))
+            else:
+                out.extend(f"{line}\n" for line in section.lines)
             table = section.table
             if table is None:
                 continue
@@ -117,7 +122,7 @@ def render_report(report: Report, fmt: str) -> str:
     for section in report.sections:
         out.append("")
         out.append(f"【{section.title}】")
-        out.extend(section.lines)
+        out.extend(f"· {line}" if section.bullets else line for line in section.lines)
         if section.table is not None:
             if section.detail:
                 out.append(_detail_line(section.table))
@@ -408,15 +413,6 @@ def _state_at(state: Any, day: dt.date) -> str:
 
 
 # --------------------------------------------------------------------------- assessment
-
-
-#: the kinds of unit in an assessment's scope
-UNIT_KIND_WORDS = {
-    "territories": "县区",
-    "departments": "市级部门",
-    "offices": "协调机构",
-    "others": "其他",
-}
 
 
 def _outcome_text(result: UnitResult) -> str:

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from kernel.tools.scenarios import ScenarioResult
 
 DEFAULT_SCENARIOS = Path("tests") / "scenarios"
+IMPACT_FORMATS = ("text", "md", "json", "xlsx", "csv")
 
 
 def register(sub: Any) -> None:
@@ -56,8 +57,14 @@ def register(sub: Any) -> None:
         metavar="DATE",
         help="比较日期（默认最后一个事件的日期）",
     )
-    a.add_format(p, ("text", "json", "md"))
-    p.add_argument("--output", type=Path, default=None, metavar="FILE", help="写入文件")
+    a.add_format(p, IMPACT_FORMATS)
+    p.add_argument(
+        "--output",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="写入文件（xlsx 必须指定；csv 写入文件夹或 .zip）",
+    )
     a.add_config(p)
     p.set_defaults(handler=cmd_impact)
 
@@ -74,8 +81,10 @@ def _load_events(args: argparse.Namespace, reference: Reference) -> list[Event]:
 
 def cmd_impact(args: argparse.Namespace) -> int:
     """Replay the ledger under the current and the candidate rules; report what changes."""
+    from kernel.assessment.reports import emit_report
     from kernel.rules.load import default_rules_dir, display_path, load_rules
-    from kernel.tools.impact import compare, render_impact, replay
+    from kernel.tools.impact import compare, impact_report, replay
+    from kernel.tools.rulediff import rule_changes
 
     baseline_dir = args.baseline or default_rules_dir()
     baseline = load_rules(baseline_dir)
@@ -85,20 +94,17 @@ def cmd_impact(args: argparse.Namespace) -> int:
         raise InputError("没有事件可以重放")
     as_of = args.as_of or max(e.date for e in events)
     impact = compare(replay(events, baseline, as_of), replay(events, candidate, as_of))
-    names = {
-        "baseline": display_path(Path(baseline_dir)),
-        "candidate": display_path(args.candidate),
-    }
-    text = (
-        json.dumps(impact.to_dict() | names, ensure_ascii=False, indent=2)
-        if args.format == "json"
-        else render_impact(impact, args.format, **names)
+    impact.rule_changes = rule_changes(Path(baseline_dir), args.candidate)
+    report = impact_report(
+        impact,
+        baseline=display_path(Path(baseline_dir)),
+        candidate=display_path(args.candidate),
     )
-    if args.output is not None:
-        args.output.write_text(text, encoding="utf-8")
-        print(f"已写入 {args.output}")
-    else:
+    text = emit_report(report, args.format, args.output)
+    if text is not None:
         print(text)
+    else:
+        print(f"已写入 {args.output}")
     return EXIT_OK
 
 
