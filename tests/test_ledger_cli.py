@@ -205,16 +205,60 @@ def test_notify_sends_queued_notices_to_a_file(
             "督办:T-1:T-RESOLVE#1",
             "supervision",
             "汉台区",
-            "【督办】T-1 超期",
+            "办理单 T-1 超期",
             "请尽快办结",
             dt.date(2026, 3, 31),
             "T-1",
         )
         assert ledger.add_notices([notice, notice]) == [notice]
-    assert run(capsys, "notify") == (0, "通知发送：成功 1，待重试 0，失败 0，跳过 0\n", "")
+    assert run(capsys, "notify") == (
+        0,
+        "通知发送：成功 1，待重试 0，失败 0，跳过 0\n发件箱中已没有待发送的通知。\n",
+        "",
+    )
     [line] = (workdir / "outbox" / "notices.jsonl").read_text(encoding="utf-8").splitlines()
     assert json.loads(line)["notice_id"] == "督办:T-1:T-RESOLVE#1"
-    assert run(capsys, "notify")[1] == "通知发送：成功 0，待重试 0，失败 0，跳过 0\n"
+    assert run(capsys, "notify")[1].startswith("通知发送：成功 0，待重试 0，失败 0，跳过 0\n")
+
+
+def test_notify_sends_everything_due_with_a_progress_bar_or_up_to_a_limit(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import datetime as dt
+
+    from kernel.ledger.ledger import Ledger
+    from kernel.rules.load import load_rules
+    from kernel.storage.contract import Notice
+
+    (workdir / "huhang.yaml").write_text(
+        "notifiers:\n  - {name: 发件箱, type: file, path: notices.jsonl}\n", encoding="utf-8"
+    )
+    notices = [
+        Notice(f"督办:T-{n}:T-RESOLVE#1", "supervision", "汉台区", f"办理单 T-{n} 超期", "请办结",
+               dt.date(2026, 3, 31), f"T-{n}")
+        for n in range(250)
+    ]  # fmt: skip
+    with SqliteStorage("huhang.db") as store:
+        Ledger(store, load_rules(ROOT / "rules").reference, notifiers=["发件箱"]).add_notices(
+            notices
+        )
+    assert run(capsys, "notify", "--limit", "120") == (
+        0,
+        "通知发送：成功 120，待重试 0，失败 0，跳过 0\n"
+        "还有 130 条到期待发送（再次运行 huhang notify 继续发送）。\n",
+        "",
+    )
+    monkeypatch.setenv("HUHANG_PROGRESS", "1")
+    code, out, err = run(capsys, "notify")  # more than one batch of 100 in one run
+    assert (code, out) == (
+        0,
+        "通知发送：成功 130，待重试 0，失败 0，跳过 0\n发件箱中已没有待发送的通知。\n",
+    )
+    assert "发送通知 [" in err and "130/130" in err
+    sent = [
+        json.loads(x)["notice_id"] for x in Path("notices.jsonl").read_text("utf-8").splitlines()
+    ]
+    assert sorted(sent) == sorted(n.notice_id for n in notices)  # each once
 
 
 def test_notify_without_notifiers(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,8 +33,8 @@ NOTICE = Notice(
     notice_id="通报:HZ-7:C-NOTIFY:1",
     kind="notice",
     unit="汉台区人社局",
-    title="工单 T-0042 超期未办结",
-    body="该工单已超期 5 个工作日。\n请说明原因并于本周内办结。",
+    title="办理单 T-0042 超期未办结",
+    body="该办理单已超期 5 个工作日。\n请说明原因并于本周内办结。",
     day=dt.date(2026, 3, 9),
     ticket_id="T-0042",
 )
@@ -205,14 +205,14 @@ def test_chinese_subject_and_body_arrive_decoded(smtp_server: Callable[..., Smtp
     assert mail.recipients == ["duban@example.org", "zhang@example.org"]
     assert mail.login is None
     message = mail.parsed()
-    assert message["Subject"] == "【护航】通报：工单 T-0042 超期未办结"
+    assert message["Subject"] == "【护航】通报：办理单 T-0042 超期未办结"
     assert message["From"].addresses[0].display_name == "护航系统"
     assert message["X-Huhang-Notice-Id"] == NOTICE.notice_id
     assert message.get_content_type() == "text/plain"
     assert message.get_content_charset() == "utf-8"
     body = message.get_content()
     for part in (
-        "【通报】工单 T-0042 超期未办结",
+        "【通报】办理单 T-0042 超期未办结",
         "单位：汉台区人社局",
         "2026年3月9日",
         "请说明原因",
@@ -225,7 +225,7 @@ def test_chinese_subject_and_body_arrive_decoded(smtp_server: Callable[..., Smtp
 def test_subject_prefix_option(smtp_server: Callable[..., SmtpServer]) -> None:
     server = smtp_server()
     smtp_factory("邮件", options(server.port, subject_prefix="[测试] ")).send(NOTICE)
-    assert server.mails[0].parsed()["Subject"] == "[测试] 通报：工单 T-0042 超期未办结"
+    assert server.mails[0].parsed()["Subject"] == "[测试] 通报：办理单 T-0042 超期未办结"
 
 
 @BOTH

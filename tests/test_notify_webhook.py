@@ -45,7 +45,7 @@ NOTICE = Notice(
     notice_id="督办:HZ-1:C-RESOLVE:1",
     kind="supervision",
     unit="商务局",
-    title="工单 T-0001 办理超期",
+    title="办理单 T-0001 办理超期",
     body="请于3个工作日内办结。\n逾期将予以通报。",
     day=dt.date(2026, 3, 2),
     ticket_id="T-0001",
@@ -224,7 +224,7 @@ def test_wecom_markdown(serve: Callable[[Responder], Server]) -> None:
     assert body["msgtype"] == "markdown"
     content = body["markdown"]["content"]
     assert set(body["markdown"]) == {"content"}
-    assert content.startswith("### 【督办】工单 T-0001 办理超期")
+    assert content.startswith("### 【督办】办理单 T-0001 办理超期")
     for part in ("商务局", "2026年3月2日", "T-0001", NOTICE.notice_id, "逾期将予以通报。"):
         assert part in content
 
@@ -256,7 +256,7 @@ def test_dingtalk_markdown_and_signature(serve: Callable[[Responder], Server]) -
     body = got.json
     assert body["msgtype"] == "markdown"
     assert set(body["markdown"]) == {"title", "text"}
-    assert body["markdown"]["title"] == "【督办】工单 T-0001 办理超期"
+    assert body["markdown"]["title"] == "【督办】办理单 T-0001 办理超期"
     assert "商务局" in body["markdown"]["text"]
 
 
@@ -297,7 +297,7 @@ def test_feishu_text_and_signature(serve: Callable[[Responder], Server]) -> None
     assert isinstance(body["timestamp"], str)
     assert abs(int(body["timestamp"]) - time.time()) < 60  # seconds
     assert body["msg_type"] == "text"
-    assert body["content"]["text"].startswith("【督办】工单 T-0001 办理超期")
+    assert body["content"]["text"].startswith("【督办】办理单 T-0001 办理超期")
 
 
 def test_feishu_sign_known_value() -> None:

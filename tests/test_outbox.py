@@ -19,7 +19,8 @@ from kernel.notify import webhook as notify_webhook
 from kernel.notify.console import ConsoleNotifier, console_factory
 from kernel.notify.contract import Notifier, NotifierConfigError, NotifierError
 from kernel.notify.file import FileNotifier, file_factory
-from kernel.notify.outbox import backoff, deliver
+from kernel.notify.outbox import backoff, deliver, pending_counts
+from kernel.outputs.progress import Progress
 from kernel.plugins import DEFAULT_PLUGINS, get_plugin_manager
 from kernel.storage.contract import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Delivery, Notice
 from kernel.storage.memory import MemoryStorage
@@ -33,15 +34,17 @@ def notice(n: int = 1, kind: str = "supervision") -> Notice:
         notice_id=f"督办:HZ-{n}:C-RESOLVE:1",
         kind=kind,
         unit="商务局",
-        title=f"工单 T-{n:04d} 办理超期",
+        title=f"办理单 T-{n:04d} 办理超期",
         body="请于3个工作日内办结。",
         day=dt.date(2026, 3, 2),
         ticket_id=f"T-{n:04d}",
     )
 
 
-def queue(storage: MemoryStorage, notifiers: list[str], count: int = 1) -> list[Notice]:
-    notices = [notice(n) for n in range(1, count + 1)]
+def queue(
+    storage: MemoryStorage, notifiers: list[str], count: int = 1, first: int = 1
+) -> list[Notice]:
+    notices = [notice(n) for n in range(first, first + count)]
     with storage.transaction() as tx:
         for item in notices:
             assert tx.add_notice(item, notifiers)
@@ -298,10 +301,10 @@ def test_console_output_is_chinese() -> None:
     assert deliver(storage, {"终端": notifier}, now=T0).sent == 1
     text = stream.getvalue()
     for part in (
-        "【督办】工单 T-0001 办理超期",
+        "【督办】办理单 T-0001 办理超期",
         "单位：商务局",
         "日期：2026年3月2日",
-        "工单：T-0001",
+        "办理单：T-0001",
         "请于3个工作日内办结。",
         "通知编号：督办:HZ-1:C-RESOLVE:1",
     ):
@@ -310,7 +313,7 @@ def test_console_output_is_chinese() -> None:
 
 def test_console_defaults_to_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     console_factory("终端", {}).send(notice(2, kind="warning"))
-    assert "【预警】工单 T-0002 办理超期" in capsys.readouterr().out
+    assert "【预警】办理单 T-0002 办理超期" in capsys.readouterr().out
 
 
 # ---------------------------------------------------------------------- plugin registration
@@ -323,3 +326,54 @@ def test_modules_register_their_notifier_types(tmp_path: Path) -> None:
     assert {"console", "file", "webhook", "smtp"} <= set(host.notifiers)
     built = host.notifier("webhook", "群", {"url": "https://x.example/s?key=k", "format": "wecom"})
     assert built.describe() == "群: 企业微信机器人 https://x.example/s?key=***"
+
+
+# ---------------------------------------------------------------------- draining
+
+
+def test_one_run_drains_every_batch() -> None:
+    storage = MemoryStorage()
+    queue(storage, ["hook"], count=10)
+    hook = Recording()
+    report = deliver(storage, {"hook": hook}, now=T0, batch=3)
+    assert report.sent == 10 and len(hook.sent) == 10
+    assert pending_counts(storage, T0) == (0, 0)
+
+
+def test_a_limit_caps_the_run() -> None:
+    storage = MemoryStorage()
+    queue(storage, ["hook"], count=10)
+    report = deliver(storage, {"hook": Recording()}, now=T0, batch=3, limit=7)
+    assert report.sent == 7
+    assert pending_counts(storage, T0) == (3, 0)
+
+
+def test_unconfigured_deliveries_do_not_hold_up_the_rest() -> None:
+    storage = MemoryStorage()
+    queue(storage, ["gone"], count=5)  # older than every delivery the run can send
+    queue(storage, ["hook"], count=3, first=6)
+    hook = Recording()
+    report = deliver(storage, {"hook": hook}, now=T0, batch=2)
+    assert (report.sent, report.skipped) == (3, 5)  # each skipped once, not once per batch
+    assert pending_counts(storage, T0) == (5, 0)
+
+
+def test_a_lane_that_timed_out_is_left_for_the_next_run(release: threading.Event) -> None:
+    storage = MemoryStorage()
+    queue(storage, ["hang"], count=5)
+    hang = Hanging(release)
+    report = deliver(storage, {"hang": hang}, now=T0, batch=2)
+    assert hang.calls == 1  # the later batches do not try the hung destination again
+    assert (report.retried, report.skipped) == (1, 4)
+    assert pending_counts(storage, T0) == (4, 1)  # one waits for its retry time
+
+
+def test_progress_counts_every_delivery() -> None:
+    storage = MemoryStorage()
+    queue(storage, ["hook", "gone"], count=4)
+    stream = io.StringIO()
+    progress = Progress(8, "发送通知", stream=stream)
+    progress.enabled = True
+    deliver(storage, {"hook": Recording()}, now=T0, batch=3, progress=progress)
+    progress.close()
+    assert stream.getvalue().rstrip().endswith("8/8")

@@ -774,3 +774,46 @@ def test_cli_ingest_and_claimed_sweep(
     assert (
         capsys.readouterr().out == "2026-11-16 巡查 0 件：新发通知 0 条（无），记录督办事件 0 条\n"
     )
+
+
+NOTIFY_RUNNER = """
+import datetime as dt, json, os, sys, time
+sys.path.insert(0, @ROOT@)
+from pathlib import Path
+from kernel.notify.file import FileNotifier
+from kernel.notify.outbox import deliver
+from kernel.storage.postgres import PostgresStorage
+
+url, path, worker, go = sys.argv[1:5]
+
+
+class Slow(FileNotifier):
+    def send(self, notice):
+        time.sleep(0.002)  # a destination that takes a moment, so both runners get work
+        super().send(notice)
+
+
+store = PostgresStorage(url)
+print("ready", flush=True)
+while not os.path.exists(go):
+    time.sleep(0.001)
+now = dt.datetime(2026, 3, 2, 9, 0, tzinfo=dt.UTC)
+report = deliver(store, {"发件箱": Slow("发件箱", Path(path))}, now=now, batch=10, worker=worker)
+store.close()
+print(json.dumps({"sent": report.sent, "skipped": report.skipped}))
+"""
+
+
+@pytest.mark.slow
+def test_two_notify_runners_share_the_outbox(url: str, tmp_path: Path) -> None:
+    with PostgresStorage(url) as store:
+        for n in range(300):
+            queue(store, make_notice(f"N-{n:03d}"), ["发件箱"])
+    path = tmp_path / "notices.jsonl"
+    outputs = run_together(NOTIFY_RUNNER, [[url, str(path), "a"], [url, str(path), "b"]], tmp_path)
+    sent = [json.loads(line)["notice_id"] for line in path.read_text("utf-8").splitlines()]
+    assert sorted(sent) == [f"N-{n:03d}" for n in range(300)]  # every notice exactly once
+    assert sum(o["sent"] for o in outputs) == 300
+    assert all(o["sent"] > 0 for o in outputs)  # the work was shared
+    with PostgresStorage(url) as store:
+        assert {d.status for d in store.deliveries()} == {"sent"}

@@ -77,3 +77,23 @@ def test_shards_split_the_work_without_overlap(ruleset: RuleSet) -> None:
     )
     assert total == 6  # one 督办 per ticket, each issued by exactly one worker
     assert sweep(tl.ledger, tl.evaluator, d("2026-03-10")).events == 0
+
+
+def test_a_sweep_notice_shows_its_kind_once(tl: Timeline) -> None:
+    from kernel.notify.contract import render_text
+    from kernel.notify.webhook import render_markdown
+
+    sweep(tl.ledger, tl.evaluator, d("2026-03-31"))
+    for delivery in tl.ledger.storage.deliveries():
+        notice = delivery.notice
+        assert not notice.title.startswith("【")
+        text = render_text(notice)
+        assert text.count("【") == 1, text
+        assert render_markdown(notice).count("【") == 1
+        assert "工单" not in text and "办理单：T-1" in text
+    (supervision,) = [
+        x.notice for x in tl.ledger.storage.deliveries() if x.notice.kind == "supervision"
+    ]
+    assert render_text(supervision).splitlines()[0] == (
+        "【督办】办理单 T-1「交办后按等级限期办结（A 5、B 10、C 20 个工作日）」超期"
+    )

@@ -30,8 +30,17 @@ def register(sub: Any) -> None:
     a.add_store(p)
     p.set_defaults(handler=cmd_sweep)
 
-    p = sub.add_parser("notify", help="发送通知发件箱中待发的通知")
+    p = sub.add_parser(
+        "notify", help="发送通知发件箱中到期的全部通知（显示进度，最后报告剩余多少）"
+    )
     p.add_argument("--retry", action="store_true", help="同时重发已放弃（failed）的通知")
+    p.add_argument(
+        "--limit",
+        type=a.positive_arg,
+        default=None,
+        metavar="N",
+        help="本次最多发送 N 条（默认发完为止）",
+    )
     a.add_store(p)
     p.set_defaults(handler=cmd_notify)
 
@@ -67,8 +76,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_notify(args: argparse.Namespace) -> int:
-    """Hand the outbox's due notices to the configured notifiers."""
-    from kernel.notify.outbox import deliver
+    """Send every due notice of the outbox (or ``--limit`` of them); say how many remain.
+
+    On a storage that hands out claims (PostgreSQL), several ``notify`` runners share the work:
+    each batch is claimed by one of them.
+    """
+    from kernel.notify.outbox import deliver, pending_counts
+    from kernel.outputs.progress import Progress
 
     ctx = open_context(args)
     try:
@@ -84,15 +98,45 @@ def cmd_notify(args: argparse.Namespace) -> int:
             raise InputError(
                 "配置文件中没有 notifiers，无法发送通知（配置方法见文档 docs/operations/notifications.md）"
             )
-        report = deliver(
-            ctx.ledger.storage,
-            notifiers,
-            now=now().astimezone(dt.UTC),
-            retry_failed=args.retry,
-        )
+        storage = ctx.ledger.storage
+        at = now().astimezone(dt.UTC)
+        due, _ = pending_counts(storage, at)
+        total = due if args.limit is None else min(due, args.limit)
+        progress = Progress(total, "发送通知")
+        try:
+            report = deliver(
+                storage,
+                notifiers,
+                now=at,
+                retry_failed=args.retry,
+                limit=args.limit,
+                worker=f"{socket.gethostname()}:{os.getpid()}",
+                progress=progress,
+            )
+        finally:
+            progress.close()
+        left, waiting = pending_counts(storage, at)
     finally:
         ctx.close()
     print(report.summary())
+    print(remaining_text(left, waiting, limited=args.limit is not None))
     for outcome in report.errors:
         print(f"  {outcome.notice_id} → {outcome.notifier}：{outcome.error}", file=sys.stderr)
     return EXIT_INCOMPLETE if report.failed else EXIT_OK
+
+
+def remaining_text(due: int, waiting: int, *, limited: bool) -> str:
+    """What is left in the outbox after a run, in one Chinese line."""
+    if not due and not waiting:
+        return "发件箱中已没有待发送的通知。"
+    parts = []
+    if due:
+        how = (
+            "再次运行 huhang notify 继续发送"
+            if limited
+            else "其通知方式未配置、本轮超时，或正由其他进程发送"
+        )
+        parts.append(f"还有 {due:,} 条到期待发送（{how}）")
+    if waiting:
+        parts.append(f"{waiting:,} 条发送失败、等待重试时间")
+    return "；".join(parts) + "。"

@@ -114,7 +114,7 @@ def _warning(state: TicketState, item: ClockInstance) -> Notice:
         notice_id=f"预警:{state.ticket_id}:{item.key}",
         kind="warning",
         unit="、".join(item.owners),
-        title=f"【预警】办理单 {state.ticket_id}「{item.clock.title}」将于 {due} 到期",
+        title=f"办理单 {state.ticket_id}「{item.clock.title}」将于 {due} 到期",
         body=(
             f"{state.ticket.data['enterprise']['name']}：{state.ticket.data['summary']}\n"
             f"时限：{item.clock.title}（{item.clock.clause}），到期日 {due}。请按时办理。"
@@ -149,7 +149,7 @@ def _escalation(state: TicketState, item: ClockInstance, esc: EscalationDue, uni
         notice_id=f"{word}:{state.ticket_id}:{item.key}:{unit}",
         kind=esc.step.action,
         unit=unit,
-        title=f"【{word}】办理单 {state.ticket_id}「{item.clock.title}」超期{month}"
+        title=f"办理单 {state.ticket_id}「{item.clock.title}」超期{month}"
         + (PROVISIONAL_MARK if provisional else ""),
         body=(
             f"{state.ticket.data['enterprise']['name']}：{state.ticket.data['summary']}\n"

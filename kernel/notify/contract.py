@@ -76,14 +76,17 @@ def chinese_date(notice: Notice) -> str:
 
 
 def render_text(notice: Notice) -> str:
-    """The plain-text form of a notice (console, e-mail, robots without markdown)."""
+    """The plain-text form of a notice (console, e-mail, robots without markdown).
+
+    The kind is shown once, here (``【督办】``): a notice's title never carries it.
+    """
     lines = [
         f"【{kind_label(notice)}】{notice.title}",
         f"单位：{notice.unit}",
         f"日期：{chinese_date(notice)}",
     ]
     if notice.ticket_id:
-        lines.append(f"工单：{notice.ticket_id}")
+        lines.append(f"办理单：{notice.ticket_id}")
     lines += ["", notice.body.strip(), "", f"通知编号：{notice.notice_id}"]
     return "\n".join(lines)
 

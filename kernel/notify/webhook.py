@@ -66,7 +66,7 @@ def render_markdown(notice: Notice, *, paragraph: str = "\n") -> str:
     """The markdown form of a notice for robots; ``paragraph`` separates the lines."""
     meta = [f"**单位**：{notice.unit}", f"**日期**：{chinese_date(notice)}"]
     if notice.ticket_id:
-        meta.append(f"**工单**：{notice.ticket_id}")
+        meta.append(f"**办理单**：{notice.ticket_id}")
     meta.append(f"**编号**：{notice.notice_id}")
     body = paragraph.join(line for line in notice.body.strip().splitlines() if line.strip())
     return paragraph.join([f"### 【{kind_label(notice)}】{notice.title}", *meta, "", body])

@@ -40,7 +40,7 @@ class Notice:
     notice_id: str
     kind: str  # warning | supervision | notice | interview | report
     unit: str
-    title: str
+    title: str  # without the kind: notifiers show it once, in front (【督办】办理单 …)
     body: str
     day: dt.date
     ticket_id: str | None = None
