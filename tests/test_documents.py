@@ -241,3 +241,13 @@ def test_documents_render_to_pages(
         assert pages, f"{kind}: no page rendered"
         assert "汉中市助商稳企工作领导小组办公室" in text.replace(" ", "")
         assert re.search(r"—\s*1\s*—", text), "the page number of page 1"
+
+
+def test_the_guide_lists_every_template_field() -> None:
+    page = (ROOT / "docs" / "guide" / "documents.md").read_text(encoding="utf-8")
+    for kind in TEMPLATES:
+        assert f"`{kind}.docx`" in page
+        for name, columns in known_fields(kind).items():
+            assert f"`{name}`" in page, name
+            for column in columns or ():
+                assert f"`{column}`" in page, f"{name}.{column}"

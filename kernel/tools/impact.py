@@ -456,7 +456,7 @@ def headline_lines(impact: Impact, *, baseline: str, candidate: str) -> list[str
         lines.append(
             f"{len(h.ungraded)} 个问题在拟修改规则下没有等级（现行规则下为 {before}"
             + (f"，依据 {by}" if by else "")
-            + f"）：{_named(h.ungraded)}。没有等级就没有办结时限，也不会被督办"
+            + f"）：{_named(h.ungraded)}。没有等级的问题不计办结时限"
             "（huhang lint 的 LINT-GAP 会指出这样的空档）。"
         )
     if h.no_primary:
