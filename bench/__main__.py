@@ -17,6 +17,7 @@ BENCHMARKS = {
     "replay": "bench.replay",
     "scaling": "bench.scaling",
     "startup": "bench.startup",
+    "outbox": "bench.outbox",
 }
 
 
