@@ -460,7 +460,7 @@ def run_demo(
         )
         files += [
             (paths[0], "年度考核排名（Markdown）"),
-            (paths[1], "年度考核排名（Excel）"),
+            (paths[1], "年度考核（Excel：总表、扣分明细、指标明细）"),
             (paths[2], "年度考核明细（JSON：各单位指标、扣分及依据）"),
         ]
 
