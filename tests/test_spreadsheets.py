@@ -134,7 +134,8 @@ def test_ledger_workbook_has_dates_numbers_yes_no_and_clock_titles(
     assert column(sheet, "重新办理次数") == [0, 1, 0]
     assert column(sheet, "超期工作日") == [0, 2, 40]
     assert column(sheet, "超期事项")[2] == "交办后按等级限期办结（A 5、B 10、C 20 个工作日）"
-    assert sheet.auto_filter.ref == f"A1:W{sheet.max_row}"
+    assert column(sheet, "暂定") == ["否", "否", "否"]
+    assert sheet.auto_filter.ref == f"A1:X{sheet.max_row}"
 
 
 def test_assessment_workbook_has_ranking_deductions_and_indicators(
@@ -246,3 +247,18 @@ def test_report_csv_is_one_named_file_per_table(
         "未联系企业.csv",
     ]
     assert notice.startswith("\ufeff办理单编号,企业,类别,等级,时限,到期日,超期工作日,责任单位,依据")
+
+
+def test_a_provisional_date_stays_text(tmp_path: Path) -> None:
+    from kernel.assessment.reports import dated
+
+    table = Table.of(
+        "到期日",
+        (("due", "到期日", DATE),),
+        [(dated(dt.date(2027, 1, 8), True),), (dated(dt.date(2026, 12, 30), False),)],
+    )
+    write_xlsx([table], tmp_path / "d.xlsx")
+    sheet = load_workbook(tmp_path / "d.xlsx").active
+    assert sheet is not None
+    assert sheet["A2"].value == "2027-01-08（暂定）"  # not firm: no date cell to sort as one
+    assert sheet["A3"].value == dt.datetime(2026, 12, 30)
