@@ -64,6 +64,17 @@ class TicketInvalid(ProblemsError):
     """A ticket failed its contract."""
 
 
+class LedgerMissing(InputError):
+    """A command that only reads or extends a ledger was pointed at one that does not exist."""
+
+    def __init__(self, url: str, message: str) -> None:
+        self.url = url
+        super().__init__(
+            f"{message}；只有 huhang ingest、huhang roster import 和 huhang demo 会新建台账，"
+            "其他命令不会（请检查 --db 或配置文件中的 db）"
+        )
+
+
 class CalendarError(InputError):
     """The working-day calendar cannot answer (for example, a year without holiday data)."""
 

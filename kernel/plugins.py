@@ -140,6 +140,29 @@ class PluginHost:
         factory, _ = self.storage[scheme]
         return factory(url)
 
+    def open_store(self, url: str, *, create: bool) -> tuple[Storage, bool]:
+        """Open the ledger store at ``url``; the flag says whether it was created just now.
+
+        Without ``create`` a ledger that does not exist raises
+        :class:`kernel.errors.LedgerMissing` (only ingest, roster import and demo create one).
+        A backend says how to open without creating through an ``open_existing(url)``
+        attribute of its factory; a backend without one (``memory:``) always opens.
+        """
+        from kernel.errors import LedgerMissing
+
+        if storage_scheme(url) in self.storage:
+            factory, _ = self.storage[storage_scheme(url)]
+            opener = getattr(factory, "open_existing", None)
+            if opener is not None:
+                try:
+                    store: Storage = opener(url)
+                    return store, False
+                except LedgerMissing:
+                    if not create:
+                        raise
+                return self.open_storage(url), True
+        return self.open_storage(url), False
+
     def notifier(self, kind: str, name: str, options: Mapping[str, Any]) -> Notifier:
         """Build a notifier of ``kind`` from one configuration entry."""
         if kind not in self.notifiers:

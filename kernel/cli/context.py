@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -44,15 +45,22 @@ def open_plugins(args: argparse.Namespace) -> tuple[Config, PluginHost]:
     return config, get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
 
 
-def open_context(args: argparse.Namespace) -> Context:
-    """Open configuration, plugins, rules and the ledger store."""
+def open_context(args: argparse.Namespace, *, create: bool = False) -> Context:
+    """Open configuration, plugins, rules and the ledger store.
+
+    Only commands that add to a ledger from outside (ingest, roster import) pass ``create``;
+    every other command refuses a ledger that does not exist (a mistyped ``--db`` would
+    otherwise answer from a new, empty ledger). A new ledger is announced on stderr.
+    """
     from kernel.ledger.ledger import Ledger
     from kernel.rules.load import load_rules
 
     config, plugins = open_plugins(args)
     ruleset = load_rules(getattr(args, "rules", None) or config.rules)
     db = getattr(args, "db", None) or config.db
-    storage = plugins.open_storage(db)
+    storage, created = plugins.open_store(db, create=create)
+    if created:
+        print(f"新建台账：{storage.url}", file=sys.stderr)
     notifiers = [str(n["name"]) for n in config.notifiers]
     ledger = Ledger(storage, ruleset.reference, plugins=plugins, notifiers=notifiers)
     return Context(config, plugins, ruleset, ledger)

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from kernel.cli import args as a
+from kernel.cli.check import register_check
 from kernel.cli.clock import today
 from kernel.cli.context import open_context
 from kernel.cli.exits import EXIT_INPUT, EXIT_OK
@@ -33,6 +34,7 @@ def register(sub: Any) -> None:
     a.add_as_of(p, "超期判断日期")
     a.add_store(p)
     p.set_defaults(handler=cmd_ledger)
+    register_check(p)
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
@@ -43,7 +45,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from kernel.ledger.ingest import ingest_events
     from kernel.outputs.progress import Progress
 
-    ctx = open_context(args)
+    ctx = open_context(args, create=True)
     kernel = Kernel(ctx.ruleset) if args.grade else None
     progress = Progress(count_lines(args.file), "导入")
     bad_lines: list[tuple[int, str]] = []
@@ -113,6 +115,10 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     from kernel.clocks.compute import ClockEvaluator
     from kernel.outputs.tables import emit
 
+    handler = getattr(args, "ledger_handler", None)
+    if handler is not None:  # huhang ledger check
+        code: int = handler(args)
+        return code
     ctx = open_context(args)
     try:
         assert ctx.ruleset.deadlines is not None

@@ -40,7 +40,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     from kernel.ledger.ledger import SubmitResult
     from kernel.roster.importer import read_roster, roster_events
 
-    ctx = open_context(args)
+    ctx = open_context(args, create=True)
     try:
         rows = read_roster(args.file)
         existing = ctx.ledger.project().enterprises

@@ -74,7 +74,8 @@ def _load_events(args: argparse.Namespace, reference: Reference) -> list[Event]:
 
     if args.db:
         _, host = open_plugins(args)
-        with host.open_storage(args.db) as store:
+        store, _ = host.open_store(args.db, create=False)
+        with store:
             return list(store.events())
     return read_events(args.events, reference)
 

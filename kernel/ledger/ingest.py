@@ -1,4 +1,4 @@
-"""Ingesting events the way ``huhang ingest`` does: batched, with grading after each report.
+"""Ingesting events the way ``huhang ingest`` does: batched, each report graded with it.
 
 The command line and ``huhang demo`` both go through :func:`ingest_events`, so the demo's
 ledger is built exactly as an office's would be.
@@ -58,11 +58,12 @@ def ingest_events(
 ) -> IngestReport:
     """Store events the way ``huhang ingest [--grade]`` does.
 
-    Batches of :data:`BATCH` events, one transaction each; with a ``kernel``, a batch ends at
-    each ``ticket.reported`` and the ticket is graded (``ticket.graded``, event id
-    ``<ticket>:graded``, dated the report) before any later event is stored. ``label(index,
-    event)`` names a rejected event in the report (default: its id); ``on_batch(n)`` is told
-    how many items each batch held (for a progress bar).
+    Batches of :data:`BATCH` events, one transaction each. With a ``kernel``, every reported
+    ticket is graded in the transaction that stores its report (``ticket.graded``, event id
+    ``<ticket>:graded``, dated the report), and a ticket the input meets that an earlier run
+    left reported but ungraded is graded too. ``label(index, event)`` names a rejected event in
+    the report (default: its id); ``on_batch(n)`` is told how many items each batch held (for a
+    progress bar).
     """
     report = IngestReport()
     batch: list[tuple[int, tuple[dict[str, Any], SourceDoc | None, PathKey]]] = []
@@ -70,38 +71,28 @@ def ingest_events(
     def name(index: int, data: dict[str, Any]) -> str:
         return label(index, data) if label is not None else str(data.get("event_id", ""))
 
+    def graded(ticket_id: str, outcome: SubmitResult | InputError) -> None:
+        if isinstance(outcome, InputError):
+            report.rejected.append(f"分级 {ticket_id}：{reason(outcome)}")
+        elif outcome.accepted:
+            report.graded.append(ticket_id)
+
     def flush() -> None:
-        reported: list[SubmitResult] = []
-        outcomes = ledger.submit_many([item for _, item in batch])
+        outcomes = ledger.submit_many([item for _, item in batch], kernel=kernel, on_graded=graded)
         for (index, (data, _, _)), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, InputError):
                 report.rejected.append(f"{name(index, data)}：{reason(outcome)}")
             elif outcome.accepted:
                 report.accepted += 1
-                if outcome.event.type == "ticket.reported":
-                    reported.append(outcome)
             else:
                 report.duplicates += 1
         if on_batch is not None:
             on_batch(len(batch))
         batch.clear()
-        if kernel is None:
-            return
-        for result in reported:
-            ticket_id = str(result.event.ticket_id)
-            try:
-                graded = ledger.grade(
-                    ticket_id, kernel, result.event.date, event_id=f"{ticket_id}:graded"
-                )
-            except InputError as exc:
-                report.rejected.append(f"分级 {ticket_id}：{reason(exc)}")
-                continue
-            if graded.accepted:
-                report.graded.append(ticket_id)
 
     for index, item in enumerate(items):
         batch.append((index, item))
-        if len(batch) >= BATCH or (kernel is not None and item[0].get("type") == "ticket.reported"):
+        if len(batch) >= BATCH:
             flush()
     if batch:
         flush()

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -36,6 +36,8 @@ log = logging.getLogger("huhang.ledger")
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
+#: event types after which a ticket that is still only reported is graded first (ingest --grade)
+_NOT_BEFORE_GRADING = frozenset({"ticket.collected", "ticket.reported", "ticket.graded"})
 
 
 class EventConflict(InputError):
@@ -169,13 +171,23 @@ class Ledger:
         return result
 
     def submit_many(
-        self, items: Iterable[tuple[dict[str, Any] | Event, SourceDoc | None, PathKey]]
+        self,
+        items: Iterable[tuple[dict[str, Any] | Event, SourceDoc | None, PathKey]],
+        *,
+        kernel: Kernel | None = None,
+        on_graded: Callable[[str, SubmitResult | InputError], None] | None = None,
     ) -> list[SubmitResult | InputError]:
         """Store a batch in one transaction: one commit (one fsync) for many events.
 
         Each event is checked against the ledger *including the batch's earlier events*; a bad
         one is skipped and its error returned in its place, the others are stored. The batch is
         acknowledged (and the plugins told) only once the transaction has committed.
+
+        With a ``kernel``, every ticket the batch meets that is reported but not graded (its
+        report, new or a duplicate, or a later event of it) is graded in the same transaction
+        (``ticket.graded``, id ``<ticket>:graded``, dated the report), so no crash can leave a
+        report without its grade. ``on_graded(ticket_id, outcome)`` is told of each grading
+        after the commit.
         """
         # Validate first, outside the transaction: a shared store's write lock is held briefly.
         checked: list[Event | InputError] = []
@@ -185,18 +197,90 @@ class Ledger:
             except InputError as exc:
                 checked.append(exc)
         outcomes: list[SubmitResult | InputError] = []
+        grades: list[tuple[str, SubmitResult | InputError]] = []
         with self.storage.transaction() as tx:
             for item in checked:
                 if isinstance(item, InputError):
                     outcomes.append(item)
                     continue
                 try:
+                    if kernel is not None and item.type not in _NOT_BEFORE_GRADING:
+                        grades += self._grade_if_reported(tx, item.ticket_id, kernel)
                     outcomes.append(self._store(tx, item))
+                    if kernel is not None and item.type == "ticket.reported":
+                        grades += self._grade_if_reported(tx, item.ticket_id, kernel)
                 except InputError as exc:
                     outcomes.append(exc)
         for outcome in outcomes:
             if isinstance(outcome, SubmitResult) and outcome.accepted:
                 self._committed(outcome.event)
+        for ticket_id, grade in grades:
+            if isinstance(grade, SubmitResult) and grade.accepted:
+                self._committed(grade.event)
+            if on_graded is not None:
+                on_graded(ticket_id, grade)
+        return outcomes
+
+    def _grade_if_reported(
+        self, tx: Transaction, ticket_id: str | None, kernel: Kernel
+    ) -> list[tuple[str, SubmitResult | InputError]]:
+        """Grade ``ticket_id`` inside ``tx`` if it is reported but not yet graded."""
+        if ticket_id is None:
+            return []
+        history = [e for e in tx.ticket_events(ticket_id) if e.type in TICKET_EVENTS]
+        if not history or history[-1].type != "ticket.reported":
+            return []  # the only event that leaves a ticket in the reported state
+        enterprise = replay_enterprise(
+            _before(tx.enterprise_events(str(history[0].enterprise)), history[0])
+        )
+        state: TicketState | None = None
+        for past in history:
+            state = apply_ticket(
+                state, past, enterprise=enterprise, reference=self.reference, trusted=True
+            )
+        assert state is not None and state.state == "reported"
+        try:
+            event = self._validated(
+                self._graded_event(state, kernel, history[-1].date, f"{ticket_id}:graded"),
+                None,
+                (),
+            )
+            return [(ticket_id, self._store(tx, event))]
+        except InputError as exc:
+            return [(ticket_id, exc)]
+
+    def _graded_event(
+        self, state: TicketState, kernel: Kernel, day: dt.date, event_id: str
+    ) -> dict[str, Any]:
+        """The ``ticket.graded`` event recording what the rules decide for ``state``."""
+        evaluation = kernel.evaluate(state.ticket)
+        if self.plugins is not None:
+            self.plugins.decision_made(state.ticket_id, evaluation)
+        if evaluation.grade.grade is None or evaluation.route.primary is None:
+            raise InputError(
+                f"规则未能确定办理单 {state.ticket_id} 的等级或主办单位，请用 huhang explain 查看"
+            )
+        return {
+            "event_id": event_id,
+            "type": "ticket.graded",
+            "date": day.isoformat(),
+            "actor": OFFICE,
+            "ticket_id": state.ticket_id,
+            "payload": graded_payload(evaluation, state.lead_unit),
+        }
+
+    def grade_reported(
+        self, ticket_ids: Iterable[str], kernel: Kernel
+    ) -> list[tuple[str, SubmitResult | InputError]]:
+        """Grade each ticket that is still reported but ungraded (``huhang ledger check``)."""
+        outcomes: list[tuple[str, SubmitResult | InputError]] = []
+        for ticket_id in ticket_ids:
+            with self.storage.transaction() as tx:
+                found = self._grade_if_reported(tx, ticket_id, kernel)
+            for _, grade in found:
+                if isinstance(grade, SubmitResult) and grade.accepted:
+                    self._committed(grade.event)
+            outcomes += found
         return outcomes
 
     def _validated(
@@ -272,24 +356,10 @@ class Ledger:
         state = self.ticket(ticket_id)
         if state is None:
             raise InputError(f"办理单 {ticket_id} 不存在")
-        evaluation = kernel.evaluate(state.ticket)
-        if self.plugins is not None:
-            self.plugins.decision_made(ticket_id, evaluation)
-        route = evaluation.route
-        if evaluation.grade.grade is None or route.primary is None:
-            raise InputError(
-                f"规则未能确定办理单 {ticket_id} 的等级或主办单位，请用 huhang explain 查看"
-            )
-        payload = graded_payload(evaluation, state.lead_unit)
         return self.submit(
-            {
-                "event_id": event_id or f"{ticket_id}:graded:{day.isoformat()}",
-                "type": "ticket.graded",
-                "date": day.isoformat(),
-                "actor": OFFICE,
-                "ticket_id": ticket_id,
-                "payload": payload,
-            }
+            self._graded_event(
+                state, kernel, day, event_id or f"{ticket_id}:graded:{day.isoformat()}"
+            )
         )
 
     # ------------------------------------------------------------------ reading

@@ -43,6 +43,7 @@ from kernel.storage.sqlite import (
     datetime_from_text,
     datetime_key,
     datetime_text,
+    existing_path,
     path_from_url,
     unique_notifiers,
 )
@@ -258,6 +259,12 @@ def _delivery_record(d: Delivery) -> dict[str, Any]:
 
 class JsonlStorage(Storage):
     """The ledger as JSON-lines files; safe for several threads and several processes."""
+
+    @classmethod
+    def open_existing(cls, url: str) -> JsonlStorage:
+        """Open a ledger file that exists; never create one (``LedgerMissing`` instead)."""
+        existing_path(url, "jsonl")
+        return cls(url)
 
     def __init__(self, url: str) -> None:
         self.url = url

@@ -291,11 +291,17 @@ class _PostgresTransaction:
 class PostgresStorage(Storage):
     """The ledger in a PostgreSQL schema; safe for many threads, processes and machines."""
 
-    def __init__(self, url: str) -> None:
+    @classmethod
+    def open_existing(cls, url: str) -> PostgresStorage:
+        """Open a ledger schema that exists; never create one (``LedgerMissing`` instead)."""
+        return cls(url, create=False)
+
+    def __init__(self, url: str, *, create: bool = True) -> None:
         try:
             import psycopg  # noqa: F401 - lazily: the kernel works without the driver
         except ImportError:
             raise InputError(INSTALL_HINT) from None
+        self._create = create
         self._conninfo, self.schema, self.url, self._secrets = split_url(url)
         self._ledger_key = lock_key(self.schema, "ledger")
         self._migrate_key = lock_key(self.schema, "migrate")
@@ -403,8 +409,15 @@ class PostgresStorage(Storage):
         conn = self._writer
         latest = MIGRATIONS[-1][0]
         try:
-            if self._schema_version(conn) == latest:
+            found_version = self._schema_version(conn)
+            if found_version == latest:
                 return
+            if found_version is None and not self._create:
+                from kernel.errors import LedgerMissing
+
+                raise LedgerMissing(
+                    self.url, f"PostgreSQL 账本 {self.url} 的模式 {self.schema} 中没有护航台账"
+                )
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (self._migrate_key,))
                 conn.execute(
@@ -694,13 +707,19 @@ class PostgresStorage(Storage):
                     conn.close()
 
 
-def open_postgres(url: str) -> Storage:
-    """The factory registered for ``postgresql:`` and ``postgres:``."""
-    return PostgresStorage(url)
+class _PostgresFactory:
+    """The factory registered for ``postgresql:`` and ``postgres:``, with ``open_existing``
+    for the commands that must not create a ledger."""
+
+    def __call__(self, url: str) -> Storage:
+        return PostgresStorage(url)
+
+    def open_existing(self, url: str) -> Storage:
+        return PostgresStorage.open_existing(url)
 
 
 @hookimpl
 def huhang_register_storage(register: Callable[[str, StorageFactory], None]) -> None:
     """Register ``postgresql:`` and ``postgres:`` (psycopg is imported only when opening)."""
-    register("postgresql", open_postgres)
-    register("postgres", open_postgres)
+    register("postgresql", _PostgresFactory())
+    register("postgres", _PostgresFactory())

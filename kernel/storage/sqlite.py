@@ -97,6 +97,51 @@ def path_from_url(url: str, scheme: str) -> Path:
     return path
 
 
+#: how many names of a folder are compared with a missing ledger's name (a bound, not a limit
+#: users meet: ledger folders hold a handful of files)
+NEAR_NAMES_SCANNED = 5_000
+
+
+def existing_path(url: str, scheme: str) -> Path:
+    """The file of a ledger URL that must already exist (read commands never create one).
+
+    A missing file raises :class:`kernel.errors.LedgerMissing` naming the path and, when the
+    folder holds a similar name, suggesting it.
+    """
+    from kernel.errors import LedgerMissing
+    from kernel.inputs.suggest import did_you_mean
+
+    rest = url
+    head, colon, tail = url.partition(":")
+    if colon and head.split("+", 1)[0] == scheme:
+        rest = tail[2:] if tail.startswith("//") else tail
+    path = Path(rest).expanduser() if rest and rest != ":memory:" else None
+    if path is None or path.is_file():
+        return path_from_url(url, scheme)  # its own errors for a URL without a file
+    names: list[str] = []
+    if path.parent.is_dir():
+        try:
+            with os.scandir(path.parent) as entries:
+                for entry in entries:
+                    if len(names) >= NEAR_NAMES_SCANNED:
+                        break
+                    if entry.name.endswith((".db", ".sqlite", ".sqlite3", ".jsonl", ".ndjson")):
+                        names.append(entry.name)
+        except OSError:
+            names = []
+    hint = did_you_mean(path.name, names)
+    if hint and path.parent != Path("."):
+        hint += f"（即 {path.parent / close_name(path.name, names)}）"
+    raise LedgerMissing(url, f"台账 {path} 不存在{hint}")
+
+
+def close_name(word: str, names: list[str]) -> str:
+    """The name most similar to ``word`` (``names`` must hold one)."""
+    from kernel.inputs.suggest import close_matches
+
+    return close_matches(word, names)[0]
+
+
 def datetime_text(value: dt.datetime | None) -> str | None:
     """ISO text of an outbox time: aware times in UTC (``+00:00``); naive ones are taken as UTC.
 
@@ -230,6 +275,12 @@ class _SqliteTransaction:
 
 class SqliteStorage(Storage):
     """The ledger in one SQLite file; safe for several threads and several processes."""
+
+    @classmethod
+    def open_existing(cls, url: str) -> SqliteStorage:
+        """Open a ledger file that exists; never create one (``LedgerMissing`` instead)."""
+        existing_path(url, "sqlite")
+        return cls(url)
 
     def __init__(self, url: str) -> None:
         self.url = url
