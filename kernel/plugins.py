@@ -1,4 +1,10 @@
-"""Building the plugin manager: built-ins, then entry points, then local plugins, then blocks.
+"""Building the plugin manager: built-ins, then entry points, then a configured local folder.
+
+Nothing is imported from the current folder on its own: local plugins are loaded only from a
+folder that the configuration names (``plugins.dir`` in ``huhang.yaml``, ``local_dir=`` or
+``$HUHANG_PLUGINS_DIR``), so running ``huhang`` inside a downloaded folder never runs that
+folder's code. The block list is applied *before* anything is imported: a blocked built-in,
+entry point or local file is never loaded.
 
 There is no global manager: :func:`get_plugin_manager` builds a fresh one each time, so tests
 and tools can have several with different plugins. :class:`PluginHost` is the typed facade the
@@ -224,11 +230,16 @@ def storage_scheme(url: str) -> str:
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")
 
 
-def _load_local(directory: Path) -> list[tuple[str, ModuleType]]:
+def local_plugin_files(directory: Path) -> list[Path]:
+    """The plugin files of a local folder: ``*.py`` not starting with ``_``, by name."""
+    return sorted(p for p in directory.glob("*.py") if not p.name.startswith("_"))
+
+
+def _load_local(directory: Path, blocked: set[str]) -> list[tuple[str, ModuleType]]:
     modules = []
-    for path in sorted(directory.glob("*.py")):
-        if path.name.startswith("_"):
-            continue
+    for path in local_plugin_files(directory):
+        if path.stem in blocked:
+            continue  # never imported: its code does not run
         name = f"huhang_local_{path.stem}"
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
@@ -244,6 +255,14 @@ def _load_local(directory: Path) -> list[tuple[str, ModuleType]]:
     return modules
 
 
+def local_plugin_dir(configured: Path | None = None) -> Path | None:
+    """The local plugin folder in force: ``configured`` or ``$HUHANG_PLUGINS_DIR``, else none."""
+    if configured is not None:
+        return configured
+    from_env = os.environ.get(LOCAL_DIR_ENV)
+    return Path(from_env) if from_env else None
+
+
 def get_plugin_manager(
     *,
     block: Iterable[str] = (),
@@ -254,9 +273,9 @@ def get_plugin_manager(
     """Build a plugin manager.
 
     Order: the built-ins (``DEFAULT_PLUGINS``), then the ``huhang`` entry-point group, then the
-    ``*.py`` files of the local plugin folder (``local_dir``, ``$HUHANG_PLUGINS_DIR``, or
-    ``./plugins``), then ``extra`` (objects registered directly, for tests and embedding). Names
-    in ``block`` or ``$HUHANG_BLOCK_PLUGINS`` (comma-separated) are not loaded.
+    ``*.py`` files of the local plugin folder (``local_dir`` or ``$HUHANG_PLUGINS_DIR``; there is
+    no default folder), then ``extra`` (objects registered directly, for tests and embedding).
+    Names in ``block`` or ``$HUHANG_BLOCK_PLUGINS`` (comma-separated) are not imported at all.
     """
     blocked = set(block)
     blocked.update(filter(None, (s.strip() for s in os.environ.get(BLOCK_ENV, "").split(","))))
@@ -277,10 +296,14 @@ def get_plugin_manager(
         sources[name] = source
 
     for plugin_name, module_name in DEFAULT_PLUGINS.items():
+        if plugin_name in blocked:
+            pm.set_blocked(plugin_name)
+            continue
         add(plugin_name, importlib.import_module(module_name), "builtin")
     if use_entry_points:
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.name in blocked:
+                pm.set_blocked(ep.name)
                 continue
             try:
                 plugin = ep.load()
@@ -290,9 +313,14 @@ def get_plugin_manager(
                 ) from exc
             dist = ep.dist.name if ep.dist is not None else "?"
             add(ep.name, plugin, f"entry point ({dist})")
-    folder = local_dir or Path(os.environ.get(LOCAL_DIR_ENV) or Path.cwd() / "plugins")
-    if folder.is_dir():
-        for name, module in _load_local(folder):
+    folder = local_plugin_dir(local_dir)
+    if folder is not None:
+        if not folder.is_dir():
+            raise PluginError(f"配置的本地插件目录 {folder} 不存在")
+        for name in blocked:
+            if (folder / f"{name}.py").is_file():
+                pm.set_blocked(name)
+        for name, module in _load_local(folder, blocked):
             add(name, module, f"local ({folder / (name + '.py')})")
     for name, plugin in extra:
         add(name, plugin, "registered")
