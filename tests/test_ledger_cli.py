@@ -271,7 +271,7 @@ def test_bad_config_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> N
     code, _, err = run(capsys, "ledger")
     assert code == 2
     assert (
-        "huhang.yaml:2:1: CONFIG 未知配置项 'notifier'（可用：calendar、db、notifiers、plugins、rules）"
+        "huhang.yaml:2:1: CONFIG 未知配置项 'notifier'（可用：calendar、date_window、db、notifiers、plugins、rules）"
         in err
     )
 

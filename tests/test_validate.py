@@ -392,7 +392,7 @@ def test_duplicate_key_does_not_hide_other_problems(rules_copy: Path, in_tmp: Pa
     )
     _, problems = check_rules(rules_copy)
     assert [str(p) for p in problems] == [
-        "rules/grading.yaml:20:5: YAML-DUPLICATE-KEY rules[1] 中的键 'title' 重复出现（以后一个为准）",
+        "rules/grading.yaml:20:5: YAML-DUPLICATE-KEY rules[1] 中的键 'title' 重复出现；每个键只能写一次",
         "rules/grading.yaml:21:5: SCHEMA-UNKNOWN-KEY rules[1] 中有未知字段 'descripton'，"
         "是否想写 'description'？",
     ]

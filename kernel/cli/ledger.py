@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ from kernel.cli.check import register_check
 from kernel.cli.clock import today
 from kernel.cli.context import open_context
 from kernel.cli.exits import EXIT_INPUT, EXIT_OK
+from kernel.errors import InputError
 
 if TYPE_CHECKING:
     from kernel.inputs.sourcefile import SourceDoc
@@ -25,6 +25,7 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--grade", action="store_true", help="办理单上报后立即按规则分级（生成 ticket.graded 事件）"
     )
+    a.add_as_of(p, "判断事件日期是否合理的基准日期（见配置 date_window）")
     a.add_store(p)
     p.set_defaults(handler=cmd_ingest)
 
@@ -38,49 +39,69 @@ def register(sub: Any) -> None:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    """Validate, check and store a JSON-lines file of events; grade reports with ``--grade``."""
+    """Validate, check and store a JSON-lines file of events; grade reports with ``--grade``.
+
+    Each line is read on its own (see :mod:`kernel.inputs.jsonlines`): a bad line is refused
+    with its number and the others are stored. Whatever stops an ingest half-way, the summary
+    says how many events were stored before it.
+    """
     from kernel.evaluation.kernel import Kernel
-    from kernel.inputs.jsonlines import count_lines, numbered_lines
+    from kernel.inputs.jsonlines import count_lines, open_lines, read_lines
     from kernel.inputs.sourcefile import SourceDoc
-    from kernel.ledger.ingest import ingest_events
+    from kernel.ledger.ingest import IngestReport, ingest_events
     from kernel.outputs.progress import Progress
 
-    ctx = open_context(args, create=True)
+    handle = open_lines(args.file)  # a missing file is refused before any ledger is opened
+    try:
+        ctx = open_context(args, create=True)
+    except BaseException:
+        handle.close()
+        raise
     kernel = Kernel(ctx.ruleset) if args.grade else None
+    window = ctx.config.date_window(args.as_of or today())
     progress = Progress(count_lines(args.file), "导入")
     bad_lines: list[tuple[int, str]] = []
     numbers: list[int] = []
 
     def items() -> Iterator[tuple[dict[str, Any], SourceDoc | None, tuple[()]]]:
-        for number, line in numbered_lines(args.file):
-            text = line.strip()
-            if not text:
+        for line in read_lines(handle, args.file):
+            if line.problem is not None:
+                bad_lines.append((line.number, f"  第 {line.number} 行：{line.problem.message}"))
                 progress.advance()
                 continue
-            try:
-                data = json.loads(text)
-            except json.JSONDecodeError as exc:
+            if not isinstance(line.data, dict):
                 bad_lines.append(
-                    (number, f"  第 {number} 行：不是有效的 JSON（第 {exc.colno} 列：{exc.msg}）")
+                    (line.number, f"  第 {line.number} 行：每行应是一个 JSON 对象（一个事件）")
                 )
                 progress.advance()
                 continue
-            if not isinstance(data, dict):
-                bad_lines.append((number, f"  第 {number} 行：每行应是一个 JSON 对象（一个事件）"))
-                progress.advance()
-                continue
-            numbers.append(number)
-            yield data, SourceDoc(args.file, data), ()
+            numbers.append(line.number)
+            yield line.data, SourceDoc(args.file, line.data), ()
 
     def label(index: int, data: dict[str, Any]) -> str:
         return f"  第 {numbers[index]} 行 {data.get('event_id', '')}"
 
+    report = IngestReport()
     try:
-        report = ingest_events(
-            ctx.ledger, items(), kernel=kernel, label=label, on_batch=progress.advance
+        ingest_events(
+            ctx.ledger,
+            items(),
+            kernel=kernel,
+            label=label,
+            on_batch=progress.advance,
+            dates=window,
+            report=report,
         )
+    except BaseException:
+        print(
+            f"导入中止：此前已写入 {report.accepted:,} 条（{ctx.ledger.storage.url}），"
+            "其余未写入；修正后重新导入即可（已写入的会计为重复）",
+            file=sys.stderr,
+        )
+        raise
     finally:
         progress.close()
+        handle.close()
         if kernel is not None:
             kernel.close()
         ctx.close()
@@ -119,6 +140,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     if handler is not None:  # huhang ledger check
         code: int = handler(args)
         return code
+    if args.format == "xlsx" and args.output is None:  # before any ledger is opened
+        raise InputError("xlsx 格式需要用 --output 指定文件")
     ctx = open_context(args)
     try:
         assert ctx.ruleset.deadlines is not None

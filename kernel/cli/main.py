@@ -87,8 +87,22 @@ def _needs_plugins(argv: Sequence[str], builtin: argparse.ArgumentParser) -> boo
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``huhang`` and ``python -m kernel``."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """Entry point of ``huhang`` and ``python -m kernel``.
+
+    Everything printed goes through :class:`kernel.outputs.escape.EscapingStream`: control
+    characters that came from input (ESC, CR, U+202E …) are shown escaped, never obeyed.
+    """
+    from kernel.outputs.escape import EscapingStream
+
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = EscapingStream(sys.stdout), EscapingStream(sys.stderr)
+    try:
+        return _run(list(sys.argv[1:] if argv is None else argv))
+    finally:
+        sys.stdout, sys.stderr = saved
+
+
+def _run(argv: list[str]) -> int:
     try:
         parser = build_parser()
         if _needs_plugins(argv, parser):

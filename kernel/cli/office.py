@@ -81,9 +81,12 @@ def cmd_notify(args: argparse.Namespace) -> int:
     On a storage that hands out claims (PostgreSQL), several ``notify`` runners share the work:
     each batch is claimed by one of them.
     """
+    from kernel.config import load_config
     from kernel.notify.outbox import deliver, pending_counts
     from kernel.outputs.progress import Progress
 
+    if not load_config(getattr(args, "config", None)).notifiers:  # before any ledger is opened
+        raise InputError("配置文件中没有 notifiers，无法发送通知（见文档“通知”一页）")
     ctx = open_context(args)
     try:
         notifiers = {

@@ -77,6 +77,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from kernel.clocks.compute import ClockEvaluator
     from kernel.clocks.view import clock_titles
 
+    if args.format == "xlsx" and args.output is None:  # before any ledger is opened
+        raise InputError("xlsx 格式需要用 --output 指定文件")
     ctx = open_context(args)
     try:
         rules = ctx.ruleset

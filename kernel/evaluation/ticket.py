@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import math
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,14 @@ from kernel.errors import Problem, TicketInvalid
 from kernel.inputs.contracts import describe_value, schema_problems
 from kernel.inputs.creditcode import check_character, well_formed
 from kernel.inputs.creditcode import is_valid as credit_code_valid
-from kernel.inputs.sourcefile import PathKey, SourceDoc, field_name, parse_text, read_file
+from kernel.inputs.sourcefile import (
+    PathKey,
+    SourceDoc,
+    field_name,
+    parse_text,
+    read_file,
+    read_stdin,
+)
 from kernel.rules.fields import FieldSpec, ticket_fields
 from kernel.rules.reference import Reference
 
@@ -146,7 +152,7 @@ def read_ticket_docs(location: str) -> list[tuple[SourceDoc, Any, PathKey]]:
     document, its data and its path inside the document.
     """
     if location == "-":
-        doc = parse_text(sys.stdin.read(), "<stdin>")
+        doc = parse_text(read_stdin(), "<stdin>")
     else:
         doc = read_file(Path(location), location)
     data = doc.data

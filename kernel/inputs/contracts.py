@@ -28,12 +28,21 @@ TYPE_WORDS = {
 }
 
 
+#: the pattern of ids (event, ticket, person): no control or direction-changing characters
+ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]+$"
+RECORDED_AT_PATTERN = (
+    "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?"
+    "(Z|[+-][0-9]{2}:?[0-9]{2})?$"
+)
+
 # Plain words for the patterns our schemas use, instead of the regular expression itself.
 PATTERN_WORDS = {
     "^[0-9A-HJ-NPQRTUWXY]{2}[0-9]{6}[0-9A-HJ-NPQRTUWXY]{10}$": (
         "应为 18 位统一社会信用代码（数字或大写字母，不含 I、O、Z、S、V，第 3–8 位为行政区划数字）"
     ),
     "^[A-Za-z][A-Za-z0-9_.-]*$": "应以英文字母开头，只含字母、数字和 - _ .",
+    ID_PATTERN: "不能含有控制字符（如换行、制表符、ESC）或改变文字方向的字符",
+    RECORDED_AT_PATTERN: "应为日期和时间，如 2026-03-02T09:30:00+08:00",
 }
 RANGE_WORDS = {
     "minimum": "最小为",
@@ -174,6 +183,24 @@ def _translate(doc: SourceDoc, error: jsonschema.ValidationError, prefix: PathKe
         ]
     if kind in ("minItems", "minLength", "minProperties"):
         return [doc.problem(path, "SCHEMA-EMPTY", f"{where} 不能为空")]
+    if kind == "maxLength":
+        size = len(error.instance) if isinstance(error.instance, str) else 0
+        return [
+            doc.problem(
+                path,
+                "SCHEMA-TOO-LONG",
+                f"{where} 过长（{size:,} 个字符，上限 {error.validator_value}）",
+            )
+        ]
+    if kind == "maxItems":
+        size = len(error.instance) if isinstance(error.instance, list) else 0
+        return [
+            doc.problem(
+                path,
+                "SCHEMA-TOO-MANY",
+                f"{where} 项数过多（{size:,} 项，上限 {error.validator_value}）",
+            )
+        ]
     if kind in ("maxProperties",):
         return [doc.problem(path, "SCHEMA-TOO-MANY", f"{where} 只能写一项")]
     if kind in ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"):
@@ -198,4 +225,4 @@ def _translate(doc: SourceDoc, error: jsonschema.ValidationError, prefix: PathKe
                 f"{where} 的值 {describe_value(error.instance)} 不是有效的日期",
             )
         ]
-    return [doc.problem(path, "SCHEMA-INVALID", f"{where} 不符合格式要求：{error.message}")]
+    return [doc.problem(path, "SCHEMA-INVALID", f"{where} 不符合格式要求（{kind}）")]

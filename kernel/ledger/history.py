@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from kernel.errors import InputError, Problem, ProblemsError
-from kernel.inputs.jsonlines import numbered_lines
-from kernel.inputs.sourcefile import PathKey, SourceDoc, parse_text, read_file
+from kernel.inputs.jsonlines import open_lines, read_lines
+from kernel.inputs.sourcefile import PathKey, SourceDoc, parse_text, read_file, read_stdin
 from kernel.ledger.events import Event, EventInvalid, validate_event
 from kernel.ledger.ledger import EventConflict, Ledger
 from kernel.ledger.projection import TransitionRejected
@@ -20,7 +18,7 @@ from kernel.storage.memory import MemoryStorage
 def read_event_docs(location: str) -> list[tuple[SourceDoc, Any, PathKey]]:
     """Events from a file or ``-``: a list of events, or ``{events: [...]}``."""
     doc = (
-        parse_text(sys.stdin.read(), "<stdin>")
+        parse_text(read_stdin(), "<stdin>")
         if location == "-"
         else read_file(Path(location), location)
     )
@@ -57,14 +55,18 @@ def read_events(location: str, reference: Reference) -> list[Event]:
     events: list[Event] = []
     problems: list[str] = []
     if str(location).endswith((".jsonl", ".ndjson")):
-        for number, line in numbered_lines(location):
-            if not line.strip():
-                continue
-            try:
-                data = json.loads(line)
-                events.append(validate_event(data, reference, doc=SourceDoc(location, data)))
-            except (ValueError, ProblemsError) as exc:
-                problems.append(f"{location}:{number}: {exc}")
+        with open_lines(location) as handle:
+            for line in read_lines(handle, location):
+                if line.problem is not None:
+                    problems.append(str(line.problem))
+                    continue
+                try:
+                    doc = SourceDoc(location, line.data)
+                    events.append(validate_event(line.data, reference, doc=doc))
+                except ProblemsError as exc:
+                    problems.extend(
+                        f"{location}:{line.number}: {p.code} {p.message}" for p in exc.problems
+                    )
     else:
         for doc, data, prefix in read_event_docs(location):
             try:

@@ -6,6 +6,7 @@ ledger is built exactly as an office's would be.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,45 @@ class IngestReport:
         self.rejected += other.rejected
 
 
+@dataclass(frozen=True)
+class DateWindow:
+    """Which business dates are plausible for new events, relative to an as-of date.
+
+    An event dated years ahead (a dispatch "on 2030-03-02") or before the programme could have
+    existed is a typing error far more often than the truth; it is refused with a reason.
+    """
+
+    as_of: dt.date
+    #: days after ``as_of`` an event may be dated (clock skew, events entered for tomorrow)
+    future_days: int = 7
+    #: days before ``as_of`` an event may be dated (None: no limit but ``earliest``)
+    past_days: int | None = None
+    earliest: dt.date = dt.date(2000, 1, 1)
+
+    def problem(self, data: dict[str, Any]) -> str | None:
+        """Why the event's ``date`` is implausible, or None (a malformed date is left to the
+        event's schema)."""
+        try:
+            day = dt.date.fromisoformat(str(data.get("date")))
+        except ValueError:
+            return None
+        latest = self.as_of + dt.timedelta(days=self.future_days)
+        if day > latest:
+            return (
+                f"日期 {day} 晚于 {self.as_of} 之后 {self.future_days} 天，不合常理"
+                "（确需导入时用 --as-of 指定日期，或在配置文件 date_window.future_days 中放宽）"
+            )
+        first = self.earliest
+        if self.past_days is not None:
+            first = max(first, self.as_of - dt.timedelta(days=self.past_days))
+        if day < first:
+            return (
+                f"日期 {day} 早于 {first}，不合常理"
+                "（确需导入时在配置文件 date_window 中放宽 past_days 或 earliest）"
+            )
+        return None
+
+
 def reason(exc: InputError) -> str:
     if isinstance(exc, EventInvalid):
         return "；".join(f"{p.code} {p.message}" for p in exc.problems)
@@ -55,6 +95,8 @@ def ingest_events(
     kernel: Kernel | None = None,
     label: Callable[[int, dict[str, Any]], str] | None = None,
     on_batch: Callable[[int], None] | None = None,
+    dates: DateWindow | None = None,
+    report: IngestReport | None = None,
 ) -> IngestReport:
     """Store events the way ``huhang ingest [--grade]`` does.
 
@@ -63,9 +105,11 @@ def ingest_events(
     ``<ticket>:graded``, dated the report), and a ticket the input meets that an earlier run
     left reported but ungraded is graded too. ``label(index, event)`` names a rejected event in
     the report (default: its id); ``on_batch(n)`` is told how many items each batch held (for a
-    progress bar).
+    progress bar). With ``dates``, an event dated outside the window is refused. The counts go
+    into ``report`` (a new one by default) as each batch commits, so a caller that is stopped
+    by an error can still say how many events were stored.
     """
-    report = IngestReport()
+    report = report if report is not None else IngestReport()
     batch: list[tuple[int, tuple[dict[str, Any], SourceDoc | None, PathKey]]] = []
 
     def name(index: int, data: dict[str, Any]) -> str:
@@ -91,6 +135,10 @@ def ingest_events(
         batch.clear()
 
     for index, item in enumerate(items):
+        implausible = dates.problem(item[0]) if dates is not None else None
+        if implausible is not None:
+            report.rejected.append(f"{name(index, item[0])}：{implausible}")
+            continue
         batch.append((index, item))
         if len(batch) >= BATCH:
             flush()

@@ -27,6 +27,8 @@ from typing import Any
 from tabulate import tabulate
 
 from kernel.errors import InputError
+from kernel.outputs.escape import FORMULA_START as ESCAPE_FORMULA_START
+from kernel.outputs.escape import visible
 from kernel.vocabulary import yes_no
 
 FORMATS = ("text", "json", "csv", "xlsx")
@@ -41,7 +43,7 @@ LIST = "list"  # a list of values, joined with 、
 KINDS = frozenset({TEXT, NUMBER, PERCENT, DATE, YES_NO, LIST})
 
 #: what a spreadsheet reads as the start of a formula
-FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ESCAPE_FORMULA_START  # what a spreadsheet reads as the start of a formula
 #: characters Excel refuses in sheet names (and, with the path separators, in file names)
 _UNSAFE_NAME = re.compile(r'[\[\]:*?/\\<>|"\x00-\x1f]')
 #: control characters a workbook cannot hold (written as \\u001b)
@@ -122,11 +124,14 @@ class Table:
 
 
 def cell(value: Any) -> Any:
-    """A value as a spreadsheet or terminal cell: lists joined with 、, booleans as 是/否."""
+    """A value as a spreadsheet or terminal cell: lists joined with 、, booleans as 是/否,
+    control characters escaped."""
     if isinstance(value, list | tuple):
-        return "、".join(str(v) for v in value)
+        return visible("、".join(str(v) for v in value), one_line=True)
     if isinstance(value, bool):
         return yes_no(value)
+    if isinstance(value, str):
+        return visible(value, one_line=True)
     return "" if value is None else value
 
 
@@ -153,7 +158,7 @@ def shown(value: Any, kind: str = TEXT) -> str:
         return value.isoformat()
     if isinstance(value, int | float):
         return f"{value:.1%}" if kind == PERCENT else number_text(value)
-    return str(value)
+    return visible(str(value), one_line=True)  # input's control characters shown escaped
 
 
 def formula_safe(text: str) -> str:
@@ -369,7 +374,7 @@ def text_or_file(text: str, output: Path | None) -> str | None:
     if output is None:
         return text
     try:
-        output.write_text(text, encoding="utf-8")
+        output.write_text(visible(text), encoding="utf-8")
     except OSError as exc:
         raise InputError(f"无法写入 {output}：{exc.strerror}") from exc
     return None
