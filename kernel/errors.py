@@ -87,6 +87,21 @@ class CalendarYearMissing(CalendarError):
         self.year = year
 
 
+class CalendarInvalid(ProblemsError, CalendarError):
+    """A calendar year file with problems, each located (``file:line:col``).
+
+    ``str()`` gives one line per problem naming the file and the field, as a calendar message
+    always has; ``problems`` carry the positions for ``huhang validate``.
+    """
+
+    def __init__(self, problems: list[Problem], text: str) -> None:
+        super().__init__(problems, f"工作日历文件有 {len(problems)} 个问题")
+        self.text = text
+
+    def __str__(self) -> str:
+        return self.text
+
+
 class EngineError(HuhangError):
     """durable-rules answered with an error code the kernel did not expect (a bug, not input)."""
 

@@ -260,8 +260,7 @@ def test_missing_field_and_bad_date_format(tmp_path: Path) -> None:
 def test_impossible_date(tmp_path: Path) -> None:
     path = _write(tmp_path, "2026.yaml", GOOD_2026.replace("2026-01-03", "2026-02-30"))
     assert (
-        _load_error(tmp_path)
-        == f"日历文件 {path} 的字段 holidays[0].to 不是有效的日期：'2026-02-30'"
+        _load_error(tmp_path) == f"日历文件 {path} holidays[0].to 的值 '2026-02-30' 不是有效的日期"
     )
 
 

@@ -152,7 +152,7 @@ def test_ticket_number_as_text_is_rejected(kernel: Kernel) -> None:
     with pytest.raises(TicketInvalid) as info:
         kernel.validate(make_ticket(amount="9"))
     assert [str(p) for p in info.value.problems] == [
-        "<ticket>:0:0: SCHEMA-TYPE amount 应为数字，实际为 '9'"
+        "<ticket>:0:0: SCHEMA-TYPE amount 应为数字，实际为 '9'（请只写阿拉伯数字，不带单位，如 1 或 0.5）"
     ]
 
 

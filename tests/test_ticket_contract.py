@@ -59,7 +59,7 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Problems]] = [
     (
         "amount-as-text",
         lambda: make_ticket(amount="9"),
-        [("SCHEMA-TYPE", "amount 应为数字，实际为 '9'")],
+        [("SCHEMA-TYPE", "amount 应为数字，实际为 '9'（请只写阿拉伯数字，不带单位，如 1 或 0.5）")],
     ),
     (
         "boolean-as-text",
@@ -178,7 +178,12 @@ CASES: list[tuple[str, Callable[[], dict[str, Any]], Problems]] = [
     (
         "impossible-date",
         lambda: make_ticket(collected_on="2026-02-30"),
-        [("SCHEMA-FORMAT", "collected_on 的值 '2026-02-30' 不是有效的日期")],
+        [
+            (
+                "SCHEMA-FORMAT",
+                "collected_on 的值 '2026-02-30' 不是有效的日期（应写成 YYYY-MM-DD，如 2026-01-01）",
+            )
+        ],
     ),
     (
         "amount-not-finite",

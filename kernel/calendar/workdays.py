@@ -28,10 +28,15 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
-from kernel.errors import CalendarError, CalendarYearMissing
-from kernel.inputs.sourcefile import SAFE_LOADER
+from kernel.errors import (
+    CalendarError,
+    CalendarInvalid,
+    CalendarYearMissing,
+    Problem,
+    ProblemsError,
+)
+from kernel.inputs.sourcefile import SourceDoc, read_file
 
 __all__ = [
     "DEFAULT_DIR",
@@ -134,6 +139,10 @@ class _Run:
 # --------------------------------------------------------------------------- loading
 
 
+#: year files in one calendar folder (a century of years is plenty)
+MAX_YEAR_FILES = 100
+
+
 @functools.cache
 def _schema() -> dict[str, Any]:
     with SCHEMA_PATH.open(encoding="utf-8") as handle:
@@ -210,37 +219,25 @@ def _natural(field: str) -> list[tuple[int, int | str]]:
     return [(0, int(part)) if part.isdigit() else (1, part) for part in re.split(r"(\d+)", field)]
 
 
-def _impossible_dates(text: str) -> list[tuple[str, str]]:
-    """Locate unquoted YAML dates that do not exist (``safe_load`` fails on them with no path)."""
-    problems: list[tuple[str, str]] = []
-
-    def walk(node: yaml.Node, path: list[str | int]) -> None:
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                walk(value, [*path, str(key.value)])
-        elif isinstance(node, yaml.SequenceNode):
-            for index, item in enumerate(node.value):
-                walk(item, [*path, index])
-        elif isinstance(node, yaml.ScalarNode) and node.tag.endswith(":timestamp"):
-            try:
-                date.fromisoformat(str(node.value)[:10])
-            except ValueError:
-                problems.append((_field(path), f"不是有效的日期：{node.value!r}"))
-
-    root = yaml.compose(text, Loader=SAFE_LOADER)  # nodes only, nothing constructed
-    if root is not None:
-        walk(root, [])
-    return problems
+def _path_of(field: str) -> tuple[str | int, ...]:
+    """``holidays[0].to`` as a document path ``("holidays", 0, "to")``."""
+    return tuple(
+        int(index) if index else name for name, index in re.findall(r"([^.\[\]]+)|\[(\d+)\]", field)
+    )
 
 
-def _raise_problems(path: str, problems: list[tuple[str, str]]) -> None:
+def _raise_problems(
+    path: str, problems: list[tuple[str, str]], doc: SourceDoc | None = None
+) -> None:
     if not problems:
         return
-    seen: dict[str, None] = {}
+    seen: dict[str, Problem] = {}
     for where, text in problems:
         line = f"日历文件 {path} 的字段 {where} {text}" if where else f"日历文件 {path} {text}"
-        seen.setdefault(line, None)
-    raise CalendarError("\n".join(seen))
+        row, col = doc.where(_path_of(where)) if doc is not None else (0, 0)
+        message = f"{where} {text}" if where else text
+        seen.setdefault(line, Problem(path, row, col, "CALENDAR", message))
+    raise CalendarInvalid(list(seen.values()), "\n".join(seen))
 
 
 def _parse_date(raw: str, where: str, problems: list[tuple[str, str]]) -> date | None:
@@ -252,28 +249,31 @@ def _parse_date(raw: str, where: str, problems: list[tuple[str, str]]) -> date |
 
 
 def load_year_file(path: Path) -> CalendarYear:
-    """Read, validate and check one year file; raise :class:`CalendarError` on any problem."""
+    """Read, validate and check one year file; raise :class:`CalendarError` on any problem.
+
+    The file is read like every other input (bounded, duplicate keys refused) and each problem
+    is located at its line.
+    """
     shown = str(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CalendarError(f"日历文件 {shown} 无法读取：{exc}") from exc
-    try:
-        raw = yaml.load(text, Loader=SAFE_LOADER)
-    except yaml.YAMLError as exc:
-        raise CalendarError(f"日历文件 {shown} 不是合法的 YAML：{exc}") from exc
-    except ValueError as exc:  # an unquoted date that does not exist, such as 2026-02-30
-        _raise_problems(shown, _impossible_dates(text))
-        raise CalendarError(f"日历文件 {shown} 含有无效的日期：{exc}") from exc
-    if raw is None:
-        raise CalendarError(f"日历文件 {shown} 是空的")
-    data = _to_plain(raw)
+        doc = read_file(path, shown)
+    except ProblemsError as exc:
+        raise CalendarInvalid(
+            exc.problems, "\n".join(f"日历文件 {shown} {p.message}" for p in exc.problems)
+        ) from None
+    if doc.problems:
+        raise CalendarInvalid(
+            doc.problems, "\n".join(f"日历文件 {shown} {p.message}" for p in doc.problems)
+        )
+    if doc.data is None:
+        _raise_problems(shown, [("", "是空的")], doc)
+    data = _to_plain(doc.data)
     problems = [p for error in _validator().iter_errors(data) for p in _schema_problems(error)]
-    _raise_problems(shown, sorted(problems, key=lambda p: _natural(p[0])))
-    return _check_year(data, path)
+    _raise_problems(shown, sorted(problems, key=lambda p: _natural(p[0])), doc)
+    return _check_year(data, path, doc)
 
 
-def _check_year(data: dict[str, Any], path: Path) -> CalendarYear:
+def _check_year(data: dict[str, Any], path: Path, doc: SourceDoc | None = None) -> CalendarYear:
     """Semantic checks on schema-valid data, and conversion to :class:`CalendarYear`."""
     shown = str(path)
     problems: list[tuple[str, str]] = []
@@ -347,7 +347,7 @@ def _check_year(data: dict[str, Any], path: Path) -> CalendarYear:
         if when is not None:
             amendments.append(Amendment(item["source"], when, item["summary"]))
 
-    _raise_problems(shown, problems)
+    _raise_problems(shown, problems, doc)
     assert published is not None  # a bad date was reported above
     return CalendarYear(
         year=year,
@@ -459,6 +459,10 @@ class WorkCalendar:
         files = sorted(folder.glob("*.yaml"))
         if not files:
             raise CalendarError(f"工作日历目录 {folder} 中没有 *.yaml 文件")
+        if len(files) > MAX_YEAR_FILES:
+            raise CalendarError(
+                f"工作日历目录 {folder} 中有 {len(files)} 个文件，超过上限 {MAX_YEAR_FILES}"
+            )
         return cls(load_year_file(file) for file in files)
 
     @classmethod

@@ -29,7 +29,7 @@ TYPE_WORDS = {
 
 
 #: the pattern of ids (event, ticket, person): no control or direction-changing characters
-ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]+$"
+ID_PATTERN = "^[^\\u0000-\\u001f\\u007f-\\u009f\\u200e\\u200f\\u2028-\\u202e\\u2066-\\u2069]*$"
 RECORDED_AT_PATTERN = (
     "^[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2}([.][0-9]{1,9})?)?"
     "(Z|[+-][0-9]{2}:?[0-9]{2})?$"
@@ -86,15 +86,23 @@ def _type_words(expected: Any) -> str:
     return TYPE_WORDS.get(str(expected), str(expected))
 
 
+#: characters of a value shown in a message (a longer one is cut, with its length)
+SHOWN_CHARS = 60
+
+
 def describe_value(value: Any) -> str:
-    """Show a value the way policy staff wrote it."""
+    """Show a value the way policy staff wrote it (cut short, control characters escaped)."""
+    from kernel.outputs.escape import visible
+
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str):
-        return f"'{value}'"
     if value is None:
         return "空值"
-    return json.dumps(value, ensure_ascii=False)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    if len(text) > SHOWN_CHARS:
+        text = f"{text[:SHOWN_CHARS]}…（共 {len(text):,} 个字符）"
+    text = visible(text, one_line=True)
+    return f"'{text}'" if isinstance(value, str) else text
 
 
 def schema_problems(
@@ -156,7 +164,15 @@ def _translate(doc: SourceDoc, error: jsonschema.ValidationError, prefix: PathKe
     if kind == "type":
         expected = _type_words(error.validator_value)
         got = describe_value(error.instance)
-        return [doc.problem(path, "SCHEMA-TYPE", f"{where} 应为{expected}，实际为 {got}")]
+        wanted = (
+            error.validator_value
+            if isinstance(error.validator_value, list)
+            else [error.validator_value]
+        )
+        hint = ""
+        if isinstance(error.instance, str) and {"number", "integer"} & set(map(str, wanted)):
+            hint = "（请只写阿拉伯数字，不带单位，如 1 或 0.5）"
+        return [doc.problem(path, "SCHEMA-TYPE", f"{where} 应为{expected}，实际为 {got}{hint}")]
     if kind in ("enum", "const"):
         options: list[Any] = (
             list(error.validator_value) if kind == "enum" else [error.validator_value]  # type: ignore[arg-type]
@@ -222,7 +238,8 @@ def _translate(doc: SourceDoc, error: jsonschema.ValidationError, prefix: PathKe
             doc.problem(
                 path,
                 "SCHEMA-FORMAT",
-                f"{where} 的值 {describe_value(error.instance)} 不是有效的日期",
+                f"{where} 的值 {describe_value(error.instance)} 不是有效的日期"
+                "（应写成 YYYY-MM-DD，如 2026-01-01）",
             )
         ]
     return [doc.problem(path, "SCHEMA-INVALID", f"{where} 不符合格式要求（{kind}）")]

@@ -41,6 +41,8 @@ ALLOWED_POLICIES = {
 # durable-rules limits (see docs/internals/engine.md): 4,096 rules per ruleset and a hang at 512 distinct
 # tests under one node. Stay well below both.
 MAX_RULES_PER_FILE = 4000
+#: versions of the scoring rules (scoring.yaml, scoring.*.yaml) in one rule folder
+MAX_SCORING_VERSIONS = 50
 MAX_DISTINCT_TESTS_PER_FIELD = 500
 
 UNIT_SLOTS = ("primary", "feedback_owner")
@@ -71,6 +73,8 @@ class _Loader:
         self.directory = directory
         self.problems: list[Problem] = []
         self.docs: dict[str, SourceDoc] = {}
+        #: documents that failed their schema: their semantic checks would read wrong types
+        self.invalid: set[str] = set()
 
     def read_all(self) -> None:
         if not self.directory.is_dir():
@@ -84,11 +88,27 @@ class _Loader:
             if doc is not None:
                 self.docs[kind] = doc
         # The scoring rules may have several versions: scoring.yaml and scoring.*.yaml.
-        for path in sorted(self.directory.glob("scoring*.yaml")):
-            if path.name == "scoring.yaml" or path.name.startswith("scoring."):
-                doc = self._read(path, "scoring")
-                if doc is not None:
-                    self.docs[path.stem] = doc
+        versions = sorted(
+            path
+            for path in self.directory.glob("scoring*.yaml")
+            if path.name == "scoring.yaml" or path.name.startswith("scoring.")
+        )
+        if len(versions) > MAX_SCORING_VERSIONS:
+            self.problems.append(
+                Problem(
+                    display_path(self.directory),
+                    0,
+                    0,
+                    "RULES-TOO-MANY",
+                    f"计分办法文件（scoring*.yaml）有 {len(versions)} 个，超过上限 "
+                    f"{MAX_SCORING_VERSIONS}",
+                )
+            )
+            versions = versions[:MAX_SCORING_VERSIONS]
+        for path in versions:
+            doc = self._read(path, "scoring", key=path.stem)
+            if doc is not None:
+                self.docs[path.stem] = doc
         if (
             not any(key.startswith("scoring") for key in self.docs)
             and not (self.directory / "scoring.yaml").exists()
@@ -103,7 +123,7 @@ class _Loader:
                 )
             )
 
-    def _read(self, path: Path, kind: str) -> SourceDoc | None:
+    def _read(self, path: Path, kind: str, key: str | None = None) -> SourceDoc | None:
         try:
             doc = read_file(path, display_path(path))
         except ProblemsError as exc:
@@ -115,7 +135,23 @@ class _Loader:
                 doc.problem((), "SCHEMA-TYPE", "文件内容应为映射（键: 值），实际为空或其他类型")
             )
             return None
-        self.problems.extend(schema_problems(doc, kind))
+        for list_key in ("rules", "clocks", "escalation", "indicators", "deductions"):
+            items = doc.data.get(list_key)
+            if isinstance(items, list) and len(items) > MAX_RULES_PER_FILE:
+                self.problems.append(
+                    doc.problem(
+                        (list_key,),
+                        "ENGINE-LIMIT",
+                        f"{list_key} 有 {len(items):,} 项，超过单个文件上限 "
+                        f"{MAX_RULES_PER_FILE}，请拆分文件",
+                    )
+                )
+                self.invalid.add(key or kind)
+                return doc
+        found = schema_problems(doc, kind)
+        self.problems.extend(found)
+        if found or doc.problems:
+            self.invalid.add(key or kind)
         return doc
 
     # ------------------------------------------------------------------ reference data
@@ -167,7 +203,7 @@ class _Loader:
 
     def rule_file(self, kind: str, reference: Reference, seen: dict[str, str]) -> RuleFile | None:
         doc = self.docs.get(kind)
-        if doc is None:
+        if doc is None or (kind in self.invalid and _too_many(doc)):
             return None
         data = doc.data
         fields = fields_for(kind)
@@ -361,6 +397,11 @@ def _list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else []
 
 
+def _too_many(doc: SourceDoc) -> bool:
+    items = doc.data.get("rules")
+    return isinstance(items, list) and len(items) > MAX_RULES_PER_FILE
+
+
 def _fingerprint(docs: dict[str, SourceDoc], directory: Path) -> str:
     digest = hashlib.sha256()
     for kind in sorted(docs):
@@ -371,6 +412,7 @@ def _fingerprint(docs: dict[str, SourceDoc], directory: Path) -> str:
 
 def _scoring_history(
     docs: dict[str, SourceDoc],
+    invalid: set[str],
     deadlines: DeadlineRules | None,
     reference: Reference,
     seen: dict[str, str],
@@ -380,6 +422,8 @@ def _scoring_history(
     by_version: dict[int, str] = {}
     by_date: dict[dt.date, str] = {}
     for key in sorted(k for k in docs if k.startswith("scoring")):
+        if key in invalid:
+            continue  # its schema problems are reported; its values may be of any type
         doc = docs[key]
         parsed = parse_scoring(doc, deadlines, seen, problems)
         if parsed is None:
@@ -432,7 +476,7 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
         if rule_file is not None:
             files[kind] = rule_file
     deadlines = None
-    if "deadlines" in loader.docs:
+    if "deadlines" in loader.docs and "deadlines" not in loader.invalid:
         grades = {
             str(rule.then.get("grade"))
             for rule in (files["grading"].rules if "grading" in files else ())
@@ -443,7 +487,9 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
     calendar = (
         _check_calendar(directory / "calendar", loader.problems) if directory.is_dir() else None
     )
-    scoring = _scoring_history(loader.docs, deadlines, reference, seen, loader.problems)
+    scoring = _scoring_history(
+        loader.docs, loader.invalid, deadlines, reference, seen, loader.problems
+    )
     if directory.is_dir():
         loader.problems.extend(check_templates(directory, display_path(directory)))
     problems = sorted(set(loader.problems))
@@ -478,7 +524,10 @@ def _check_calendar(folder: Path, problems: list[Problem]) -> WorkCalendar | Non
         return None
     try:
         return WorkCalendar.from_dir(folder)
-    except CalendarError as exc:
+    except ProblemsError as exc:  # a year file's problems, each located
+        problems.extend(exc.problems)
+        return None
+    except CalendarError as exc:  # about the folder as a whole (missing years …)
         for line in str(exc).splitlines():
             problems.append(Problem(display_path(folder), 0, 0, "CALENDAR", line))
         return None
