@@ -273,8 +273,8 @@ def get_plugin_manager(
     """Build a plugin manager.
 
     Order: the built-ins (``DEFAULT_PLUGINS``), then the ``huhang`` entry-point group, then the
-    ``*.py`` files of the local plugin folder (``local_dir`` or ``$HUHANG_PLUGINS_DIR``; there is
-    no default folder), then ``extra`` (objects registered directly, for tests and embedding).
+    ``*.py`` files of the local plugin folder (``local_dir`` or ``$HUHANG_PLUGINS_DIR``, when it
+    exists; there is no default folder), then ``extra`` (objects registered directly, for tests and embedding).
     Names in ``block`` or ``$HUHANG_BLOCK_PLUGINS`` (comma-separated) are not imported at all.
     """
     blocked = set(block)
@@ -314,9 +314,7 @@ def get_plugin_manager(
             dist = ep.dist.name if ep.dist is not None else "?"
             add(ep.name, plugin, f"entry point ({dist})")
     folder = local_plugin_dir(local_dir)
-    if folder is not None:
-        if not folder.is_dir():
-            raise PluginError(f"配置的本地插件目录 {folder} 不存在")
+    if folder is not None and folder.is_dir():
         for name in blocked:
             if (folder / f"{name}.py").is_file():
                 pm.set_blocked(name)

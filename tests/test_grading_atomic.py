@@ -23,6 +23,7 @@ from kernel.rules.load import load_rules
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = load_rules(ROOT / "rules")
+AS_OF = ("--as-of", "2026-12-31")  # the simulated year's events are plausible as of its end
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +51,7 @@ def stuck(url: str) -> list[str]:
 
 def ingest(url: str, path: Path) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "kernel", "ingest", str(path), "--grade", "--db", url],
+        [sys.executable, "-m", "kernel", "ingest", str(path), "--grade", "--db", url, *AS_OF],
         cwd=ROOT,
         env={**os.environ, "HUHANG_PROGRESS": "0"},
         stdout=subprocess.PIPE,
@@ -85,10 +86,12 @@ def test_an_earlier_ingest_without_grading_is_graded_by_the_next(
         "".join(line for line in lines[:400] if json.loads(line)["type"] in early),
         encoding="utf-8",
     )
-    assert main(["ingest", str(first), "--db", db]) == 0
+    assert main(["ingest", str(first), "--db", db, *AS_OF]) == 0
     before = stuck(db)
     assert before, "the first part holds reports"
-    assert main(["ingest", str(events_file), "--grade", "--db", db]) == 0  # no event refused
+    assert (
+        main(["ingest", str(events_file), "--grade", "--db", db, *AS_OF]) == 0
+    )  # no event refused
     assert stuck(db) == []
 
 
@@ -100,7 +103,7 @@ def test_ledger_check_lists_and_repairs_reported_tickets(
 ) -> None:
     monkeypatch.setenv("HUHANG_PROGRESS", "0")
     db = str(tmp_path / "l.db")
-    assert main(["ingest", str(events_file), "--db", db]) == 2  # dispatches need a grade
+    assert main(["ingest", str(events_file), "--db", db, *AS_OF]) == 2  # dispatches need a grade
     capsys.readouterr()
     reported = stuck(db)
     assert len(reported) == 80
@@ -115,7 +118,7 @@ def test_ledger_check_lists_and_repairs_reported_tickets(
     assert main(["ledger", "check", "--db", db]) == 0
     assert "台账检查通过" in capsys.readouterr().out
     # the rest of the file now goes in
-    assert main(["ingest", str(events_file), "--grade", "--db", db]) == 0
+    assert main(["ingest", str(events_file), "--grade", "--db", db, *AS_OF]) == 0
     assert "collected" not in states(db).values()
 
 

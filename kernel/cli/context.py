@@ -7,6 +7,8 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from kernel.errors import InputError
+
 if TYPE_CHECKING:
     from kernel.calendar.workdays import WorkCalendar
     from kernel.config import Config
@@ -42,6 +44,8 @@ def open_plugins(args: argparse.Namespace) -> tuple[Config, PluginHost]:
     from kernel.plugins import get_plugin_manager
 
     config = load_config(getattr(args, "config", None))
+    if config.plugin_dir is not None and not config.plugin_dir.is_dir():
+        raise InputError(f"配置的本地插件目录 {config.plugin_dir} 不存在（{config.source}）")
     return config, get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
 
 

@@ -89,10 +89,10 @@ def _needs_plugins(argv: Sequence[str], builtin: argparse.ArgumentParser) -> boo
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``huhang`` and ``python -m kernel``.
 
-    Everything printed goes through :class:`kernel.outputs.escape.EscapingStream`: control
+    Everything printed goes through :class:`kernel.escape.EscapingStream`: control
     characters that came from input (ESC, CR, U+202E …) are shown escaped, never obeyed.
     """
-    from kernel.outputs.escape import EscapingStream
+    from kernel.escape import EscapingStream
 
     saved = sys.stdout, sys.stderr
     sys.stdout, sys.stderr = EscapingStream(sys.stdout), EscapingStream(sys.stderr)

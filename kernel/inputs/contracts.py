@@ -11,6 +11,7 @@ import jsonschema
 from jsonschema import Draft202012Validator
 
 from kernel.errors import InputError, Problem
+from kernel.escape import visible
 from kernel.inputs.sourcefile import PathKey, SourceDoc, field_name
 from kernel.inputs.suggest import did_you_mean
 
@@ -92,8 +93,6 @@ SHOWN_CHARS = 60
 
 def describe_value(value: Any) -> str:
     """Show a value the way policy staff wrote it (cut short, control characters escaped)."""
-    from kernel.outputs.escape import visible
-
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:

@@ -27,8 +27,8 @@ from typing import Any
 from tabulate import tabulate
 
 from kernel.errors import InputError
-from kernel.outputs.escape import FORMULA_START as ESCAPE_FORMULA_START
-from kernel.outputs.escape import visible
+from kernel.escape import FORMULA_START as ESCAPE_FORMULA_START
+from kernel.escape import visible
 from kernel.vocabulary import yes_no
 
 FORMATS = ("text", "json", "csv", "xlsx")
