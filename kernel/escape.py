@@ -10,7 +10,9 @@ reports through :func:`visible` and :func:`spreadsheet_text`.
 from __future__ import annotations
 
 import re
+import threading
 from typing import Any, TextIO
+from urllib.parse import quote, quote_plus
 
 #: C0 and C1 controls (except tab and newline) and the characters that change text direction
 CONTROL = re.compile(
@@ -50,7 +52,8 @@ def is_formula_like(value: Any) -> bool:
 
 
 class EscapingStream:
-    """A text stream that escapes control characters on the way to ``target``.
+    """A text stream that escapes control characters (and masks secrets, see
+    :func:`add_secret`) on the way to ``target``.
 
     ``\\r`` is let through only at the start of a write (a progress bar redrawing its line).
     """
@@ -62,8 +65,43 @@ class EscapingStream:
         head = ""
         if text.startswith("\r"):
             head, text = "\r", text[1:]
-        self.target.write(head + visible(text))
+        self.target.write(head + visible(hide_secrets(text)))
         return len(text) + len(head)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.target, name)
+
+
+# --------------------------------------------------------------------------- secrets
+
+#: what a secret is replaced with
+MASK = "***"
+#: values shorter than this are flags or numbers, not secrets; masking them garbles messages
+MIN_SECRET = 4
+_secrets: set[str] = set()
+_secrets_lock = threading.Lock()
+
+
+def add_secret(value: str) -> None:
+    """Remember a value that must never be shown (one expanded from an environment variable).
+
+    From then on :func:`hide_secrets` masks it -- and its URL-encoded forms -- in everything
+    the command line prints and in every error an outbox stores.
+    """
+    if len(value) < MIN_SECRET:
+        return
+    with _secrets_lock:
+        _secrets.update((value, quote(value, safe=""), quote_plus(value)))
+
+
+def hide_secrets(text: str, extra: tuple[str, ...] = ()) -> str:
+    """``text`` with every remembered secret (and ``extra`` ones) replaced by ``***``."""
+    with _secrets_lock:
+        known = set(_secrets)
+    for value in extra:
+        if value:
+            known.update((value, quote(value, safe=""), quote_plus(value)))
+    for value in sorted(known, key=len, reverse=True):  # longest first: no partial leaks
+        if value and value in text:
+            text = text.replace(value, MASK)
+    return text

@@ -817,3 +817,80 @@ def test_two_notify_runners_share_the_outbox(url: str, tmp_path: Path) -> None:
     assert all(o["sent"] > 0 for o in outputs)  # the work was shared
     with PostgresStorage(url) as store:
         assert {d.status for d in store.deliveries()} == {"sent"}
+
+
+# ---------------------------------------------------------------------- a worker that died
+
+
+def _dead_worker_holds(schema: str, url: str, seconds_ago: float) -> list[str]:
+    """A worker claims a batch of the day and dies: its claim was taken ``seconds_ago``."""
+    with PostgresStorage(url) as store:
+        held = store.claim_tickets(AS_OF, "dead:1", batch=3)
+    _age_claims(schema, seconds_ago)
+    return held
+
+
+def _age_claims(schema: str, seconds_ago: float) -> None:
+    with admin() as conn:
+        conn.execute(
+            sql.SQL("UPDATE {}.sweep_claims SET claimed_at = now() - %s WHERE worker = %s").format(
+                sql.Identifier(schema)
+            ),
+            (dt.timedelta(seconds=seconds_ago), "dead:1"),
+        )
+
+
+def _ledger_with_tickets(url: str, ruleset: RuleSet) -> Ledger:
+    history = enterprise_history(credit_code(7), "DW", 8, progress=False)
+    ledger = Ledger(PostgresStorage(url), ruleset.reference, notifiers=["屏幕"])
+    assert all(
+        not isinstance(o, InputError) for o in ledger.submit_many([(e, None, ()) for e in history])
+    )
+    return ledger
+
+
+def test_a_sweep_waits_for_a_dead_workers_lease_and_finishes_its_tickets(
+    url: str, schema: str, ruleset: RuleSet
+) -> None:
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.sweep import sweep_claimed
+
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    ledger = _ledger_with_tickets(url, ruleset)
+    held = _dead_worker_holds(schema, url, seconds_ago=0)
+    evaluator = ClockEvaluator(ruleset.deadlines, ruleset.calendar)
+    try:
+        lease = dt.timedelta(seconds=2)
+        quick = sweep_claimed(ledger, evaluator, AS_OF, "alive:1", lease=lease, wait=0)
+        assert quick.incomplete and quick.pending[0].startswith("3 件办理单由 dead:1 占用")
+        assert "巡查未完成" in quick.summary()
+        start = time.monotonic()
+        done = sweep_claimed(ledger, evaluator, AS_OF, "alive:2", lease=lease)
+        assert not done.incomplete and done.tickets == len(held)  # the dead worker's batch
+        assert time.monotonic() - start < 10
+        assert scalar(schema, "SELECT COUNT(*) FROM sweep_claims WHERE NOT done") == 0
+    finally:
+        ledger.storage.close()
+
+
+def test_cli_sweep_says_incomplete_while_a_dead_worker_holds_tickets(
+    url: str,
+    schema: str,
+    ruleset: RuleSet,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from kernel.cli.main import main
+
+    monkeypatch.chdir(tmp_path)
+    _ledger_with_tickets(url, ruleset).storage.close()
+    _dead_worker_holds(schema, url, seconds_ago=0)
+    day = AS_OF.isoformat()
+    assert main(["sweep", "--as-of", day, "--db", url, "--wait", "0"]) == 1
+    out, err = capsys.readouterr()
+    assert "巡查未完成" in out and "未巡查：3 件办理单由 dead:1 占用" in err
+    # once the lease has run out, the next sweep takes the dead worker's tickets
+    _age_claims(schema, seconds_ago=3600)
+    assert main(["sweep", "--as-of", day, "--db", url, "--wait", "0"]) == 0
+    assert "巡查 3 件" in capsys.readouterr().out

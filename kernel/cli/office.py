@@ -27,6 +27,14 @@ def register(sub: Any) -> None:
         metavar="K/N",
         help="多个进程分工：本进程处理第 K 份（共 N 份）",
     )
+    p.add_argument(
+        "--wait",
+        type=_seconds_arg,
+        default=None,
+        metavar="SECONDS",
+        help="PostgreSQL 台账：等待其他进程占用的办理单多少秒（默认一个租约，60 秒）；"
+        "进程中途退出时，其办理单在租约到期后由本进程接手；仍未巡查完时以代码 1 退出",
+    )
     a.add_store(p)
     p.set_defaults(handler=cmd_sweep)
 
@@ -45,6 +53,16 @@ def register(sub: Any) -> None:
     p.set_defaults(handler=cmd_notify)
 
 
+def _seconds_arg(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 不是整数（秒数）") from None
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError("秒数应在 0 到 86400 之间")
+    return value
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     """Warnings, 督办, 通报 and 约谈 as of a day, into the ledger and the outbox."""
     from kernel.calendar.provisional import calendar_reminders
@@ -61,7 +79,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         reminders = calendar_reminders(official, as_of, ctx.config.missing_year)
         if args.shard is None and hasattr(ctx.ledger.storage, "claim_tickets"):
             worker = f"{socket.gethostname()}:{os.getpid()}"
-            result = sweep_claimed(ctx.ledger, evaluator, as_of, worker)
+            result = sweep_claimed(ctx.ledger, evaluator, as_of, worker, wait=args.wait)
         else:
             result = sweep(ctx.ledger, evaluator, as_of, shard=args.shard)
     finally:
@@ -69,9 +87,13 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(result.summary())
     for error in result.errors:
         print(f"  {error}", file=sys.stderr)
+    for held in result.pending:
+        print(f"  未巡查：{held}", file=sys.stderr)
     print_reminders(reminders)
     if result.errors:
         return EXIT_INPUT
+    if result.incomplete:
+        return EXIT_INCOMPLETE
     return EXIT_UNDECIDED if result.undecided else EXIT_OK
 
 

@@ -17,8 +17,9 @@ ledger events.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -61,6 +62,13 @@ class SweepResult:
     #: missing year -> the tickets with a clock left undecided for lack of that year's data
     undecided: dict[int, list[str]] = field(default_factory=dict)
     provisional: int = 0  # new notices with a date computed through a provisional year
+    #: claims other (dead or slow) workers still held when a claimed sweep stopped waiting
+    pending: list[str] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether some tickets of the day were not swept (see ``pending``)."""
+        return bool(self.pending)
 
     def summary(self) -> str:
         """The Chinese summary: one line, plus one line per missing year."""
@@ -81,6 +89,8 @@ class SweepResult:
                 f"{len(ids)} 件因缺少 {year} 年日历未能计算：{named}"
                 f"（导入 {year} 年放假安排通知后重新巡查：huhang calendar import）"
             )
+        if self.pending:
+            lines[0] += "；巡查未完成：其他进程占用的办理单尚未巡查，请稍后重新运行 huhang sweep"
         return "\n".join(lines)
 
     def merge(self, other: SweepResult) -> None:
@@ -239,22 +249,51 @@ def sweep(
 
 
 def sweep_claimed(
-    ledger: Ledger, evaluator: ClockEvaluator, as_of: dt.date, worker: str
+    ledger: Ledger,
+    evaluator: ClockEvaluator,
+    as_of: dt.date,
+    worker: str,
+    *,
+    lease: dt.timedelta | None = None,
+    wait: float | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
 ) -> SweepResult:
     """Sweep with work claimed from a shared store (PostgreSQL: ``FOR UPDATE SKIP LOCKED``).
 
     Several processes may run this for the same day at once: each claims batches of tickets
     until none are left, so every ticket is swept by one worker, and the notice and event ids
     keep every escalation single even if a lease runs out and a batch is swept twice.
+
+    When nothing is left to claim but other workers still hold claims, this waits -- at most
+    ``wait`` seconds, one lease by default -- for them to finish, and sweeps the tickets of a
+    worker that died once its lease runs out. Claims still held after that are listed in the
+    result's ``pending``: the sweep is incomplete, and running it again finishes them.
     """
     from kernel.ledger.ledger import Projector
+    from kernel.storage.postgres import SWEEP_LEASE
 
     storage: Any = ledger.storage
+    options = {} if lease is None else {"lease": lease}
+    patience = (lease or SWEEP_LEASE).total_seconds() + 1 if wait is None else wait
     total = SweepResult(as_of)
+    give_up: float | None = None
     while True:
-        ids = storage.claim_tickets(as_of, worker)
+        ids = storage.claim_tickets(as_of, worker, **options)
         if not ids:
-            return total
+            held = storage.held_claims(as_of, worker, **options)
+            if not held:
+                return total
+            give_up = clock() + patience if give_up is None else give_up
+            if clock() >= give_up:
+                total.pending = [
+                    f"{count} 件办理单由 {who} 占用（租约到 {until:%H:%M:%S} UTC）"
+                    for who, count, until in held
+                ]
+                return total
+            sleep(min(1.0, max(give_up - clock(), 0.0)))
+            continue
+        give_up = None
         projector = Projector(ledger.reference).feed_all(
             storage.ticket_batch_events(ids, until=as_of)
         )

@@ -16,6 +16,7 @@ from functools import partial
 from typing import Any
 
 from kernel.errors import InputError
+from kernel.escape import add_secret
 from kernel.inputs.suggest import did_you_mean
 from kernel.storage.contract import Notice
 from kernel.vocabulary import NOTICE_KIND_WORDS
@@ -94,6 +95,8 @@ def render_text(notice: Notice) -> str:
 def expand_env(value: str, error: Callable[[str], NotifierConfigError]) -> str:
     """Replace each ``${NAME}`` with the environment variable; unset or empty is an error.
 
+    Every value put in is remembered as a secret (:func:`kernel.escape.add_secret`).
+
     ``error(problem)`` builds the configuration error (it names the notifier and option).
     """
 
@@ -101,6 +104,7 @@ def expand_env(value: str, error: Callable[[str], NotifierConfigError]) -> str:
         found = os.environ.get(match.group(1))
         if not found:
             raise error(f"引用的环境变量 {match.group(1)} 未设置或为空")
+        add_secret(found)  # masked wherever it would be shown: URL paths, errors, the outbox
         return found
 
     return _ENV_REF.sub(lookup, value)

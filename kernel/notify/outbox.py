@@ -25,21 +25,21 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Iterable, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field, replace
-from urllib.parse import quote, quote_plus
 
+from kernel.escape import MASK as MASK  # re-exported: what redact() puts in place of a secret
+from kernel.escape import hide_secrets
 from kernel.notify.contract import Notifier, NotifierError
 from kernel.outputs.progress import Progress
 from kernel.storage.contract import NOTICE_FAILED, NOTICE_PENDING, NOTICE_SENT, Delivery, Storage
 
 log = logging.getLogger("huhang.outbox")
 
-#: what :func:`redact` puts in place of a secret
-MASK = "***"
 
 SENT = "sent"
 RETRY = "retry"
@@ -48,15 +48,9 @@ SKIPPED = "skipped"
 
 
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every secret (and its URL-encoded forms) replaced by ``***``."""
-    variants: set[str] = set()
-    for secret in secrets:
-        if secret:
-            variants.update((secret, quote(secret, safe=""), quote_plus(secret)))
-    for variant in sorted(variants, key=len, reverse=True):  # longest first: no partial leaks
-        if variant:
-            text = text.replace(variant, MASK)
-    return text
+    """``text`` with every secret (and its URL-encoded forms) replaced by ``***``: those given,
+    and every value that was expanded from an environment variable (:func:`add_secret`)."""
+    return hide_secrets(text, tuple(s for s in secrets if s))
 
 
 def notifier_secrets(notifier: Notifier) -> tuple[str, ...]:
@@ -267,13 +261,12 @@ class _Run:
         if not lanes:
             return 0
         attempted = 0
-        executor = ThreadPoolExecutor(max_workers=len(lanes), thread_name_prefix="huhang-outbox")
         running: dict[Future[None], tuple[Delivery, float]] = {}
 
         def start(name: str) -> None:
             delivery = lanes[name].popleft()
             notifier = self.notifiers[name]
-            future = executor.submit(notifier.send, delivery.notice)
+            future = _in_daemon_thread(notifier, delivery)
             running[future] = (delivery, time.monotonic() + max(float(notifier.timeout), 0.0))
 
         try:
@@ -307,8 +300,8 @@ class _Run:
                             self.skip(waiting, reason)
                         rest.clear()
         finally:
-            # A hung send must not block the caller: do not wait for its thread.
-            executor.shutdown(wait=False, cancel_futures=True)
+            for future in running:  # a hung send must not block the caller: not waited for
+                future.cancel()
         return attempted
 
     def release(self, claimed: bool) -> None:
@@ -324,6 +317,30 @@ class _Run:
                 next_attempt_at=delivery.next_attempt_at,
                 last_error=delivery.last_error,
             )
+
+
+def _in_daemon_thread(notifier: Notifier, delivery: Delivery) -> Future[None]:
+    """Run ``notifier.send`` in a daemon thread.
+
+    The outbox stops waiting for a send at its deadline; a daemon thread (unlike a thread pool's
+    worker, which the interpreter joins at exit) then cannot keep the process alive, so a
+    server that trickles its answer a byte at a time holds ``huhang notify`` no longer than
+    the notifier's ``timeout``.
+    """
+    future: Future[None] = Future()
+
+    def run() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            notifier.send(delivery.notice)
+        except BaseException as exc:
+            future.set_exception(exc)
+        else:
+            future.set_result(None)
+
+    threading.Thread(target=run, name="huhang-outbox", daemon=True).start()
+    return future
 
 
 def pending_counts(storage: Storage, now: dt.datetime) -> tuple[int, int]:

@@ -63,8 +63,12 @@ CONNECT_TIMEOUT = 10
 IDLE_IN_TRANSACTION_MS = 300_000
 #: rows fetched per query while streaming events
 CHUNK = 1000
-#: how long a sweep claim or a delivery claim stays with its worker before others may take it
+#: how long a delivery claim stays with its runner before others may take it
 CLAIM_LEASE = dt.timedelta(minutes=10)
+#: how long a sweep claim stays with its worker. A batch of 100 tickets sweeps in about a
+#: second; a worker that has not asked for its next batch after a minute has died, and its
+#: tickets go to the next worker that asks (a sweep waits that long before it says incomplete).
+SWEEP_LEASE = dt.timedelta(seconds=60)
 #: sweep claims of days this much older than the day being claimed are deleted
 CLAIMS_KEPT_DAYS = 60
 
@@ -642,7 +646,7 @@ class PostgresStorage(Storage):
         return [_delivery(row) for row in sorted(rows, key=lambda row: int(row[6]))]
 
     def claim_tickets(
-        self, as_of: dt.date, worker: str, batch: int = 100, *, lease: dt.timedelta = CLAIM_LEASE
+        self, as_of: dt.date, worker: str, batch: int = 100, *, lease: dt.timedelta = SWEEP_LEASE
     ) -> list[str]:
         """The next batch of ticket ids for ``worker`` to sweep as of ``as_of`` ([] when done).
 
@@ -695,6 +699,24 @@ class PostgresStorage(Storage):
                 (worker, as_of, lease, max(batch, 0), as_of),
             ).fetchall()
         return sorted(str(ticket_id) for (ticket_id,) in rows)
+
+    def held_claims(
+        self, as_of: dt.date, worker: str, *, lease: dt.timedelta = SWEEP_LEASE
+    ) -> list[tuple[str, int, dt.datetime]]:
+        """Claims of ``as_of`` still open and held by other workers: ``(worker, tickets, when
+        the lease of the oldest runs out)``, for a sweep to wait for or report.
+
+        A worker that died holds its last batch until the lease runs out; then
+        :meth:`claim_tickets` hands it to the next worker that asks.
+        """
+        with self._writing() as conn:
+            rows = conn.execute(
+                "SELECT worker, COUNT(*), MIN(claimed_at) + %s FROM sweep_claims"
+                " WHERE as_of = %s AND NOT done AND worker IS NOT NULL AND worker <> %s"
+                " GROUP BY worker ORDER BY worker",
+                (lease, as_of, worker),
+            ).fetchall()
+        return [(str(w), int(n), until) for w, n, until in rows]
 
     # ------------------------------------------------------------------ closing
 
