@@ -63,11 +63,13 @@ def ledger_table(projector: Projector, evaluator: ClockEvaluator, as_of: dt.date
     rows = []
     for state in sorted(projector.tickets.values(), key=lambda s: (s.collected_on, s.ticket_id)):
         data = state.ticket.data
+        unknown: str | None = None  # why the clocks cannot be computed (a missing year)
         try:
             evaluated = evaluator.evaluate(state, as_of)
             clocks, provisional = evaluated.instances, evaluated.provisional
-        except CalendarError:
+        except CalendarError as exc:
             clocks, provisional = (), False
+            unknown = f"无法计算：{str(exc).splitlines()[0]}"
         breached = [c for c in clocks if c.state == BREACHED]
         resolve = [c for c in clocks if c.clock.id.startswith("T-RESOLVE")]
         route = state.route
@@ -88,13 +90,13 @@ def ledger_table(projector: Projector, evaluator: ClockEvaluator, as_of: dt.date
                 state.collected_on,
                 state.reported_on,
                 state.dispatched_on,
-                _due(resolve[-1]) if resolve else None,
+                _due(resolve[-1]) if resolve else unknown,
                 state.resolved_on,
                 state.feedback_on,
                 state.rating,
                 max(len(state.rounds) - 1, 0),
-                bool(breached),
-                [clock_label(c) for c in breached],
+                bool(breached) if unknown is None else "未知",
+                [clock_label(c) for c in breached] if unknown is None else unknown,
                 max((c.overdue_workdays or 0 for c in breached), default=0),
                 provisional,
             )

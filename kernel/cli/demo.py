@@ -4,11 +4,26 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from kernel.cli import args as a
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_OUT, DEFAULT_PROBLEMS, DEFAULT_SEED, YEAR
+
+#: the largest simulation the demo builds (memory and time stay bounded)
+MAX_ENTERPRISES = 50_000
+MAX_PROBLEMS = 500_000
+
+
+def _at_most(limit: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        value = a.positive_arg(text)
+        if value > limit:
+            raise argparse.ArgumentTypeError(f"'{text}' 过大（上限 {limit:,}）")
+        return value
+
+    return parse
 
 
 def register(sub: Any) -> None:
@@ -28,13 +43,17 @@ def register(sub: Any) -> None:
     )
     p.add_argument(
         "--enterprises",
-        type=a.positive_arg,
+        type=_at_most(MAX_ENTERPRISES),
         default=DEFAULT_ENTERPRISES,
         metavar="N",
         help="企业数",
     )
     p.add_argument(
-        "--problems", type=a.positive_arg, default=DEFAULT_PROBLEMS, metavar="N", help="问题数"
+        "--problems",
+        type=_at_most(MAX_PROBLEMS),
+        default=DEFAULT_PROBLEMS,
+        metavar="N",
+        help="问题数",
     )
     p.add_argument(
         "--config", type=Path, default=None, metavar="FILE", help="配置文件（只用其插件设置）"

@@ -320,12 +320,16 @@ class Names:
 
     def new(self) -> str:
         """A name not handed out before."""
-        for _ in range(1000):
-            name = self.rng.choice(SURNAMES) + self.rng.choice(GIVEN)
-            if name not in self.used:
-                self.used.add(name)
-                return name
-        raise RuntimeError("ran out of names")  # pragma: no cover - 60 × 62 names
+        for length in (1, 2):  # two-character names first, then three-character ones
+            for _ in range(1000):
+                given = "".join(self.rng.choice(GIVEN) for _ in range(length))
+                name = self.rng.choice(SURNAMES) + given
+                if name not in self.used:
+                    self.used.add(name)
+                    return name
+        name = f"{self.rng.choice(SURNAMES)}{self.rng.choice(GIVEN)}{len(self.used)}"
+        self.used.add(name)  # a very large demo: unique by number
+        return name
 
 
 @dataclass(frozen=True)

@@ -63,9 +63,9 @@ def schema_names() -> list[str]:
 @cache
 def load_schema(name: str) -> dict[str, Any]:
     """The committed schema called ``name`` (for example ``grading`` or ``ticket``)."""
+    known = schema_names()
     path = SCHEMA_DIR / f"{name}.schema.json"
-    if not path.is_file():
-        known = schema_names()
+    if name not in known:  # only the published names: never a path (``../x``) outside
         raise InputError(
             f"没有名为 '{name}' 的 schema（可用：{'、'.join(known)}）{did_you_mean(name, known)}"
         )
