@@ -134,7 +134,7 @@ def _reference_problems(
     payload = data.get("payload")
     if not isinstance(payload, dict):
         return problems
-    kind = data.get("type")
+    kind = data.get("type") if isinstance(data.get("type"), str) else None
     if kind in ENTERPRISE_EVENTS:
         check("territories", payload.get("territory"), ("payload", "territory"))
         check("units", payload.get("lead_unit"), ("payload", "lead_unit"))
