@@ -273,8 +273,11 @@ def event_lines(draw: st.DrawFn) -> list[bytes]:
     lines = [line.encode("utf-8") for line in EVENT_LINES]
     for _ in range(draw(st.integers(min_value=1, max_value=3))):
         index = draw(st.integers(min_value=0, max_value=len(lines) - 1))
-        event = json.loads(lines[index])
         kind = draw(st.sampled_from(["value", "nest", "bytes", "duplicate", "surrogate"]))
+        try:
+            event = json.loads(lines[index])
+        except (ValueError, RecursionError):  # mutated already: mutate its bytes again
+            event, kind = None, "bytes"
         if kind == "value":
             where = draw(st.sampled_from(list(paths(event))))
             lines[index] = json.dumps(replace_at(event, where, _const(draw(HOSTILE)))).encode()

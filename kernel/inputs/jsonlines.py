@@ -102,6 +102,8 @@ def loads(text: str, shown: str, line: int = 1, *, limits: Limits = LIMITS) -> A
         ) from None
     except json.JSONDecodeError as exc:
         words = next((w for key, w in _JSON_WORDS if exc.msg.startswith(key)), exc.msg)
+        if exc.pos == 0 and exc.msg.startswith("Expecting value"):
+            words = "这一行不是 JSON（每行应是一个 {…} 对象）"
         raise problem("JSON-SYNTAX", f"不是有效的 JSON：{words}", exc.colno) from None
     if duplicates:
         raise problem("JSON-DUPLICATE-KEY", f"键 '{duplicates[0]}' 重复出现；每个键只能写一次")

@@ -16,7 +16,7 @@ from functools import partial
 from typing import Any
 
 from kernel.errors import InputError
-from kernel.escape import add_secret
+from kernel.escape import add_secret, visible
 from kernel.inputs.suggest import did_you_mean
 from kernel.storage.contract import Notice
 from kernel.vocabulary import NOTICE_KIND_WORDS
@@ -89,7 +89,7 @@ def render_text(notice: Notice) -> str:
     if notice.ticket_id:
         lines.append(f"办理单：{notice.ticket_id}")
     lines += ["", notice.body.strip(), "", f"通知编号：{notice.notice_id}"]
-    return "\n".join(lines)
+    return visible("\n".join(lines))  # names and summaries come from input: no raw controls
 
 
 def expand_env(value: str, error: Callable[[str], NotifierConfigError]) -> str:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from kernel.escape import visible
 from kernel.hookspecs import hookimpl
 from kernel.notify.contract import Notifier, NotifierError, NotifierFactory, Options
 from kernel.storage.contract import Notice
@@ -49,7 +50,7 @@ class FileNotifier(Notifier):
         record["notifier"] = self.name
         record["sent_at"] = self._clock().isoformat(timespec="seconds")
         text = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
-        return (text + "\n").encode("utf-8")
+        return (visible(text) + "\n").encode("utf-8")  # still JSON: controls as \uXXXX
 
     def send(self, notice: Notice) -> None:
         """Append one line and fsync it; any file error raises :class:`NotifierError`."""

@@ -38,6 +38,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 
+from kernel.escape import visible
 from kernel.hookspecs import hookimpl
 from kernel.notify.contract import (
     Notifier,
@@ -69,7 +70,7 @@ def render_markdown(notice: Notice, *, paragraph: str = "\n") -> str:
         meta.append(f"**办理单**：{notice.ticket_id}")
     meta.append(f"**编号**：{notice.notice_id}")
     body = paragraph.join(line for line in notice.body.strip().splitlines() if line.strip())
-    return paragraph.join([f"### 【{kind_label(notice)}】{notice.title}", *meta, "", body])
+    return visible(paragraph.join([f"### 【{kind_label(notice)}】{notice.title}", *meta, "", body]))
 
 
 def fit_bytes(text: str, limit: int, suffix: str = TRUNCATED) -> str:
