@@ -436,3 +436,49 @@ def test_a_trickling_server_holds_notify_no_longer_than_its_timeout(
     assert child.returncode == 0, child.stderr  # to be retried
     assert "发送超时（1 秒）" in child.stderr
     assert elapsed < 15  # the server would trickle for 60 s
+
+
+# ---------------------------------------------------------------------- scenarios, roster, links
+
+
+def test_a_scenario_cannot_override_a_file_outside_its_rule_copy(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (ROOT / "tests" / "scenarios" / "rule-override.yaml").read_text(encoding="utf-8")
+    victim = here / "victim.yaml"
+    victim.write_text("kept: true\n", encoding="utf-8")
+    outside = text.replace(
+        "{file: deadlines.yaml, path: counting",
+        "{file: ../../../../" + str(victim) + ", path: kept",
+    )
+    (here / "evil.yaml").write_text(outside, encoding="utf-8")
+    code, _, err = run(capsys, "test", "evil.yaml")
+    assert code == 2 and "evil.yaml:6:14: SCHEMA-FORMAT rules.override[1].file" in err
+    assert victim.read_text(encoding="utf-8") == "kept: true\n"
+
+
+def test_a_roster_row_dated_implausibly_is_refused(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "roster", "import", "missing.csv")
+    assert code == 2 and not (here / "huhang.db").exists()
+    header = "统一社会信用代码,企业名称,所在县区,牵头部门,包抓领导,生效日期\n"
+    row = "91610700MA6YT2A0X4,汉中市汉运物流有限公司,汉台区,商务局,张明,2099-01-01\n"
+    (here / "r.csv").write_text(header + row, encoding="utf-8")
+    code, _, err = run(capsys, "roster", "import", "r.csv")
+    assert code == 2 and "DATE-VALUE 91610700MA6YT2A0X4：日期 2099-01-01 晚于" in err
+    with SqliteStorage("huhang.db") as store:
+        assert store.count() == 0
+
+
+def test_a_symbolic_link_loop_is_a_located_problem(
+    here: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (here / "loop").symlink_to(here / "loop")
+    (here / "rules" / "scoring.x.yaml").symlink_to(here / "rules" / "scoring.x.yaml")
+    code, out, _ = run(capsys, "validate", "--rules", "loop")
+    assert code == 2 and "loop:0:0: RULES-DIR-MISSING" in out
+    code, out, _ = run(capsys, "validate", "--rules", "rules")
+    assert (
+        code == 2 and "rules/scoring.x.yaml:0:0: FILE-UNREADABLE 无法读取文件：符号链接循环" in out
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from kernel.cli import args as a
 from kernel.cli.clock import today
 from kernel.cli.context import open_context
 from kernel.cli.exits import EXIT_INPUT, EXIT_OK
-from kernel.errors import InputError
+from kernel.errors import InputError, Problem
 
 
 def register(sub: Any) -> None:
@@ -40,14 +41,29 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     from kernel.ledger.ledger import SubmitResult
     from kernel.roster.importer import read_roster, roster_events
 
+    rows = read_roster(args.file)  # a bad file is refused before any ledger is opened
     ctx = open_context(args, create=True)
     try:
-        rows = read_roster(args.file)
         existing = ctx.ledger.project().enterprises
         day = args.date or today()
         result = roster_events(
             rows, ctx.ruleset.reference, existing, day=day, actor=OFFICE, source=args.file.name
         )
+        window = ctx.config.date_window(today())
+        late = [(e, window.problem(e.to_dict())) for e in result.events]
+        if any(why for _, why in late):
+            result = replace(
+                result,
+                events=tuple(e for e, why in late if why is None),
+                problems=(
+                    *result.problems,
+                    *(
+                        Problem(str(args.file), 0, 0, "DATE-VALUE", f"{e.enterprise}：{why}")
+                        for e, why in late
+                        if why is not None
+                    ),
+                ),
+            )
         for warning in result.warnings:
             print(f"提示：{warning}", file=sys.stderr)
         if result.problems:

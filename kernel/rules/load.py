@@ -64,7 +64,7 @@ def display_path(path: Path) -> str:
     """A path as short as possible for messages: relative to the working folder if inside it."""
     try:
         return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except ValueError:
+    except (ValueError, OSError, RuntimeError):  # outside the folder; a symbolic-link loop
         return str(path)
 
 

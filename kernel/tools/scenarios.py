@@ -110,6 +110,16 @@ def rule_universe(ruleset: RuleSet) -> set[str]:
 _SEGMENT = re.compile(r"([^.\[\]]+)|\[([^\]]+)\]")
 
 
+def _rule_data(path: Path) -> Any:
+    """A rule file of the copied folder, read within bounds (its problems refuse the scenario)."""
+    doc = read_file(path, str(path))
+    if doc.problems:
+        raise ProblemsError(doc.problems, f"规则文件 {path.name} 有问题")
+    if not isinstance(doc.data, dict):
+        raise InputError(f"规则文件 {path.name} 应为映射（键: 值）")
+    return doc.data
+
+
 def _set_path(data: Any, path: str, value: Any) -> None:
     parts = [m.group(1) or m.group(2) for m in _SEGMENT.finditer(path)]
     if not parts:
@@ -163,7 +173,7 @@ def prepare_rules(data: dict[str, Any], base: Path, rules_dir: Path | None) -> P
     """Resolve the scenario's rules: a folder, plus overrides and extra units in a temp copy."""
     spec = data.get("rules") or {}
     folder = (
-        (base / spec["dir"]).resolve() if spec.get("dir") else (rules_dir or default_rules_dir())
+        (base / spec["dir"]).absolute() if spec.get("dir") else (rules_dir or default_rules_dir())
     )
     overrides = spec.get("override") or []
     units = data.get("units") or {}
@@ -171,24 +181,31 @@ def prepare_rules(data: dict[str, Any], base: Path, rules_dir: Path | None) -> P
         return PreparedRules(folder)
     temporary = Path(tempfile.mkdtemp(prefix="huhang-scenario-"))
     target = temporary / "rules"
-    shutil.copytree(folder, target)
-    for item in overrides:
-        path = target / item["file"]
-        if not path.is_file():
-            raise InputError(f"覆盖的规则文件 {item['file']} 不存在")
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-        _set_path(content, item["path"], item["value"])
-        path.write_text(
-            yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8"
-        )
-    if units:
-        path = target / "units.yaml"
-        content = yaml.safe_load(path.read_text(encoding="utf-8"))
-        for kind, entries in units.items():
-            content.setdefault(kind, []).extend(entries)
-        path.write_text(
-            yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8"
-        )
+    try:
+        shutil.copytree(folder, target)
+        for item in overrides:
+            path = target / item["file"]
+            inside = path.resolve().is_relative_to(
+                target.resolve()
+            )  # never a file outside the copy
+            if not inside or not path.is_file():
+                raise InputError(f"覆盖的规则文件 {item['file']} 不存在于规则目录中")
+            content = _rule_data(path)
+            _set_path(content, item["path"], item["value"])
+            path.write_text(
+                yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8"
+            )
+        if units:
+            path = target / "units.yaml"
+            content = _rule_data(path)
+            for kind, entries in units.items():
+                content.setdefault(kind, []).extend(entries)
+            path.write_text(
+                yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8"
+            )
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
     return PreparedRules(target, temporary)
 
 
