@@ -238,7 +238,8 @@ class Ledger:
             state = apply_ticket(
                 state, past, enterprise=enterprise, reference=self.reference, trusted=True
             )
-        assert state is not None and state.state == "reported"
+        if state is None or state.state != "reported":
+            return []
         try:
             event = self._validated(
                 self._graded_event(state, kernel, history[-1].date, f"{ticket_id}:graded"),
