@@ -10,7 +10,7 @@ plugins:
   block: [notify_smtp]        # plugin names never imported
   dir: plugins                # local plugin folder (none unless named here or $HUHANG_PLUGINS_DIR)
 date_window:                  # which event dates ingest and roster import accept
-  future_days: 7              # at most this many days after the as-of date
+  future_days: 31             # at most this many days after the as-of date
   past_days: 3650             # at most this many days before it (default: no limit)
   earliest: 2000-01-01        # and never before this day
 calendar:
@@ -52,7 +52,7 @@ class Config:
     plugin_dir: Path | None = None
     source: str = "（默认）"
     missing_year: str = "refuse"  # kernel.calendar.provisional.POLICIES
-    future_days: int = 7
+    future_days: int = 31
     past_days: int | None = None
     earliest: dt.date = dt.date(2000, 1, 1)
 

@@ -188,25 +188,29 @@ def test_deep_nesting_and_long_numbers_are_located(
     assert "digits.yaml:1:9: INPUT-NUMBER amount 的数字过长（5000 个字符，上限 32）" in err
 
 
+def _line_of(path: Path, text: str) -> int:
+    return path.read_text(encoding="utf-8").splitlines().index(text) + 1
+
+
 def test_a_calendar_file_with_a_duplicate_key_is_refused_at_its_line(
     here: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    edit(
-        here / "rules" / "calendar" / "2026.yaml",
-        "    to: 2026-10-07\n",
-        "    to: 2026-10-04\n    to: 2026-10-07\n",
-    )
+    path = here / "rules" / "calendar" / "2026.yaml"
+    line = _line_of(path, "    to: 2026-10-07") + 1  # the second "to:"
+    edit(path, "    to: 2026-10-07\n", "    to: 2026-10-04\n    to: 2026-10-07\n")
     code, out, _ = run(capsys, "validate", "--rules", "rules")
     assert code == 2
-    assert "rules/calendar/2026.yaml:29:5: YAML-DUPLICATE-KEY holidays[" in out
+    assert f"rules/calendar/2026.yaml:{line}:5: YAML-DUPLICATE-KEY holidays[" in out
     assert "calendar:0:0" not in out
 
 
 def test_a_calendar_problem_names_its_line(here: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    edit(here / "rules" / "calendar" / "2026.yaml", "    to: 2026-10-07\n", "    to: 2027-10-07\n")
+    path = here / "rules" / "calendar" / "2026.yaml"
+    line = _line_of(path, "    to: 2026-10-07")
+    edit(path, "    to: 2026-10-07\n", "    to: 2027-10-07\n")
     code, out, _ = run(capsys, "validate", "--rules", "rules")
     assert code == 2
-    assert "rules/calendar/2026.yaml:28:9: CALENDAR holidays[" in out
+    assert f"rules/calendar/2026.yaml:{line}:9: CALENDAR holidays[" in out
 
 
 # ---------------------------------------------------------------------- tickets and files
@@ -287,7 +291,7 @@ def test_a_bad_line_is_refused_with_its_number_and_the_others_are_stored(
         ({"recorded_at": "yesterday"}, "recorded_at 的值 'yesterday' 格式不正确，应为日期和时间"),
         ({"event_id": "E-\u001b[31m"}, "event_id 的值 'E-\\u001b[31m' 格式不正确"),
         ({"note": "x" * 10_000}, "note 过长（10,000 个字符，上限 2000）"),
-        ({"date": "2030-03-05"}, "日期 2030-03-05 晚于 2026-12-31 之后 7 天，不合常理"),
+        ({"date": "2030-03-05"}, "日期 2030-03-05 晚于 2026-12-31 之后 31 天，不合常理"),
         ({"date": "1999-03-05"}, "日期 1999-03-05 早于 2000-01-01，不合常理"),
     ],
 )

@@ -38,7 +38,7 @@ def test_ingest_then_again_is_all_duplicates(
     assert run(capsys, "ingest", str(EVENTS), "--grade") == (
         0,
         "导入完成：接受 13 条，重复 0 条，拒绝 0 条，自动分级 2 件（huhang.db）\n",
-        "",
+        "新建台账：huhang.db\n",
     )
     assert run(capsys, "ingest", str(EVENTS), "--grade")[1] == (
         "导入完成：接受 0 条，重复 13 条，拒绝 0 条，自动分级 0 件（huhang.db）\n"
@@ -87,9 +87,10 @@ def test_ingest_reports_each_rejection_with_its_line(
     assert code == 2
     assert out == "导入完成：接受 1 条，重复 0 条，拒绝 3 条（ledger.db）\n"
     assert err.splitlines() == [
+        "新建台账：ledger.db",
         "被拒绝的事件（未写入台账）：",
         "  第 2 行 E-9：办理单 HZ-9 不存在",
-        "  第 3 行：不是有效的 JSON（第 2 列：Expecting property name enclosed in double quotes）",
+        "  第 3 行：不是有效的 JSON：键应写在双引号中",
         "  第 5 行 E-10：SCHEMA-VALUE payload.by 的值 'boss' 不在允许范围内（允许：'lead_leader'、'liaison_cadre'、'other'）",
     ]
 
@@ -181,10 +182,10 @@ def test_plugins_lists_builtins(workdir: Path, capsys: pytest.CaptureFixture[str
     code, out, _ = run(capsys, "plugins")
     assert code == 0
     assert re.search(r"^storage_sqlite +builtin +huhang_register_storage$", out, re.M)
-    assert (
-        out.splitlines()[-1]
-        == "通知方式：console（notify_console）、file（notify_file）、smtp（notify_smtp）、webhook（notify_webhook）"
-    )
+    assert out.splitlines()[-2:] == [
+        "通知方式：console（notify_console）、file（notify_file）、smtp（notify_smtp）、webhook（notify_webhook）",
+        "本地插件目录：未配置（不加载任何本地插件代码）",
+    ]
 
 
 def test_notify_sends_queued_notices_to_a_file(

@@ -51,7 +51,7 @@ class DateWindow:
 
     as_of: dt.date
     #: days after ``as_of`` an event may be dated (clock skew, events entered for tomorrow)
-    future_days: int = 7
+    future_days: int = 31
     #: days before ``as_of`` an event may be dated (None: no limit but ``earliest``)
     past_days: int | None = None
     earliest: dt.date = dt.date(2000, 1, 1)
