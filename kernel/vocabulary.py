@@ -20,7 +20,19 @@ TICKET_STATE_WORDS: dict[str, str] = {
     "feedback_given": "已反馈",
     "rated": "已评价",
     "closed": "已关闭",
+    "returned": "已退回",
+    "suspended": "已挂起",
+    "disputed": "回访有异议",
+    "withdrawn": "已撤回",
+    "rejected": "不予受理",
+    "merged": "已合并",
 }
+
+#: states in which a problem's life has ended (no clock runs, no step but a callback)
+FINAL_STATES: tuple[str, ...] = ("closed", "withdrawn", "rejected", "merged")
+
+#: states that take a problem out of the closure-rate denominator (docs/policy.md §8.6)
+NOT_COUNTED_STATES: tuple[str, ...] = ("withdrawn", "rejected", "merged")
 
 #: clock states (a deadline clock's ``state``)
 CLOCK_STATE_WORDS: dict[str, str] = {
@@ -28,7 +40,8 @@ CLOCK_STATE_WORDS: dict[str, str] = {
     "warning": "预警",
     "met": "按时完成",
     "breached": "超期",
-    "undecided": "未能计算",  # needs a year the working-day calendar has no data for
+    "undecided": "未能计算",
+    "cancelled": "已取消",  # the step it timed was taken away (退回, 撤回, 不予受理, 合并)  # needs a year the working-day calendar has no data for
 }
 
 #: after a date (or count) computed through a provisional calendar year
@@ -94,12 +107,33 @@ EVENT_TYPE_WORDS: dict[str, str] = {
     "ticket.feedback_given": "反馈企业",
     "ticket.rated": "满意度评价",
     "ticket.reopened": "重新办理",
+    "ticket.returned": "退回",
+    "ticket.rerouted": "重新交办",
+    "ticket.extension_requested": "延期申请",
+    "ticket.extension_granted": "延期批准",
+    "ticket.extension_refused": "延期不予批准",
+    "ticket.suspended": "挂起",
+    "ticket.resumed": "恢复办理",
+    "ticket.withdrawn": "企业撤回",
+    "ticket.rejected": "不予受理",
+    "ticket.merged": "合并",
+    "ticket.callback_recorded": "电话回访",
+    "ticket.reopen_declined": "不予重新办理",
     "contact.recorded": "走访联系",
     "supervision.issued": "督办",
     "notice.published": "通报",
     "interview.recommended": "约谈建议",
     "report.published": "发布月度通报",
     "spot_check.defect": "抽查发现台账问题",
+}
+
+#: who may take a step of a problem's life (``actors`` in lifecycle.yaml)
+ACTOR_WORDS: dict[str, str] = {
+    "office": "助商稳企办",
+    "primary": "主办单位",
+    "handler": "办理单位（主办或协办）",
+    "lead_unit": "包抓单位",
+    "feedback_owner": "反馈责任单位",
 }
 
 #: yes and no in tables and spreadsheets

@@ -288,7 +288,9 @@ def test_result_names_rule_clause_and_location(tl: Timeline) -> None:
     item = tl.clock("2026-03-31", "T-RESOLVE#1")
     data = item.to_dict()
     assert data["clock"] == "T-RESOLVE"
-    assert data["clause"] == "政策 §5.4（默认）；不满意重新办理时重新计时"
+    assert (
+        data["clause"] == "政策 §5.4（默认）；不满意重新办理时重新计时；退回、延期、挂起见政策 §8"
+    )
     assert data["escalations"][0]["clause"].startswith("政策 §5.9")
     assert item.clock.path.endswith("deadlines.yaml") and item.clock.line > 0
 

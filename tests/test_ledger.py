@@ -199,7 +199,7 @@ def test_reopening_needs_a_not_satisfied_rating(tl: Timeline) -> None:
     tl.resolve("2026-03-05").feedback("2026-03-06").rate("2026-03-09", "满意")
     assert tl.state().closed
     assert rejected(tl, "ticket.reopened", "2026-03-10", OFFICE) == (
-        "只有评价为「不满意」的办理单才能重新办理（当前：已关闭）"
+        "只有评价为「不满意」或回访有异议的办理单才能重新办理（当前：已关闭）"
     )
 
 

@@ -49,19 +49,42 @@ def test_sweeping_again_issues_nothing_new(tl: Timeline) -> None:
     sweep(tl.ledger, tl.evaluator, d("2026-05-06"))
     again = sweep(tl.ledger, tl.evaluator, d("2026-05-06"))
     assert (again.notices, again.events) == (0, 0)
-    assert [k for k, _ in kinds(tl)] == ["supervision", "notice", "interview"]
+    assert sorted(k for k, _ in kinds(tl)) == ["interview", "notice", "notice", "supervision"]
 
 
 def test_a_late_first_sweep_catches_up(tl: Timeline) -> None:
     result = sweep(tl.ledger, tl.evaluator, d("2026-05-06"))
-    assert result.by_kind == {"interview": 1, "notice": 1, "supervision": 1}
+    assert result.by_kind == {"interview": 1, "notice": 2, "supervision": 1}
     dates = [
-        e.date.isoformat()
+        (e.type, e.date.isoformat(), e.payload.get("month"))
         for e in tl.ledger.events(
             types=("supervision.issued", "notice.published", "interview.recommended")
         )
     ]
-    assert dates == ["2026-03-31", "2026-04-08", "2026-05-06"]
+    # the 约谈 cites two consecutive months of 通报, and both are on record
+    assert dates == [
+        ("supervision.issued", "2026-03-31", None),
+        ("notice.published", "2026-04-08", "2026-04"),
+        ("notice.published", "2026-05-06", "2026-05"),
+        ("interview.recommended", "2026-05-06", "2026-05"),
+    ]
+
+
+def test_a_catch_up_sweep_notifies_nothing_about_closed_work(tl: Timeline) -> None:
+    tl.resolve("2026-04-02").feedback("2026-04-02")  # after the 督办 day, before the sweep
+    result = sweep(tl.ledger, tl.evaluator, d("2026-04-09"))
+    assert result.by_kind == {"warning": 1}  # the rating's; no 督办: the work was done
+    assert [e.type for e in tl.ledger.events(types=("supervision.issued",))] == [
+        "supervision.issued"
+    ]  # but the 督办 that was due on 31 March is on record
+
+
+def test_one_day_late_is_overdue_but_not_supervised(tl: Timeline) -> None:
+    tl.resolve("2026-03-31").feedback("2026-03-31")  # due 30 March; done on the 督办 day
+    result = sweep(tl.ledger, tl.evaluator, d("2026-04-09"))
+    assert (result.notices, result.events) == (0, 0)
+    resolve = tl.clock("2026-04-09", "T-RESOLVE#1")
+    assert (resolve.state, resolve.overdue_workdays, resolve.escalations) == ("breached", 1, ())
 
 
 def test_shards_split_the_work_without_overlap(ruleset: RuleSet) -> None:

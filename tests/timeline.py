@@ -7,6 +7,7 @@ import itertools
 from typing import Any
 
 from kernel.clocks.compute import ClockEvaluator, TicketClocks
+from kernel.clocks.steps import step_guard
 from kernel.ledger.events import OFFICE
 from kernel.ledger.ledger import Ledger, SubmitResult
 from kernel.ledger.projection import TicketState
@@ -27,7 +28,7 @@ class Timeline:
         self, ruleset: RuleSet, *, lead_unit: str = "商务局", territory: str = "汉台区"
     ) -> None:
         self.ruleset = ruleset
-        self.ledger = Ledger(MemoryStorage(), ruleset.reference)
+        self.ledger = Ledger(MemoryStorage(), ruleset.reference, guard=step_guard(ruleset))
         self.ids = itertools.count(1)
         self.lead_unit = lead_unit
         self.territory = territory

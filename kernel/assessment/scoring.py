@@ -100,6 +100,19 @@ class Tally:
 Tallies = dict[tuple[str, str], Tally]  # (unit, YYYY-MM) -> tally
 
 
+def effective_ratings(state: TicketState, as_of: dt.date) -> list[tuple[dt.date, str]]:
+    """Each rating by its date, as corrected by a later callback (回访) that verified it."""
+    out: list[tuple[dt.date, str]] = []
+    for event in state.events:
+        if event.date > as_of:
+            continue
+        if event.type == "ticket.rated":
+            out.append((event.date, str(event.payload.get("rating"))))
+        elif event.type == "ticket.callback_recorded" and out and event.payload.get("rating"):
+            out[-1] = (out[-1][0], str(event.payload["rating"]))
+    return out
+
+
 class FactCollector:
     """Turns the ledger into dated, scored facts per unit and month."""
 
@@ -192,11 +205,11 @@ class FactCollector:
                         )
                     )
         primary = state.route.get("primary")
-        for event in state.events:
-            if event.type == "ticket.rated" and event.date <= as_of and primary:
-                entry = tally(primary, event.date)
+        if primary:
+            for day, rating in effective_ratings(state, as_of):
+                entry = tally(primary, day)
                 entry.rated += 1
-                entry.satisfied += int(event.payload.get("rating") in SATISFIED)
+                entry.satisfied += int(rating in SATISFIED)
 
     # ------------------------------------------------------------------ events
 

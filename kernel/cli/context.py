@@ -67,4 +67,9 @@ def open_context(args: argparse.Namespace, *, create: bool = False) -> Context:
         print(f"新建台账：{storage.url}", file=sys.stderr)
     notifiers = [str(n["name"]) for n in config.notifiers]
     ledger = Ledger(storage, ruleset.reference, plugins=plugins, notifiers=notifiers)
-    return Context(config, plugins, ruleset, ledger)
+    context = Context(config, plugins, ruleset, ledger)
+    if ruleset.lifecycle is not None:
+        from kernel.clocks.steps import step_guard
+
+        ledger.guard = step_guard(ruleset, context.calendar())
+    return context

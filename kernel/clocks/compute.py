@@ -21,6 +21,7 @@ usual. Dates computed through a provisional year (暂定) carry ``provisional``.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -32,6 +33,8 @@ from kernel.rules.deadlines import ClockRule, DeadlineRules, EscalationStep
 from kernel.vocabulary import PROVISIONAL_MARK
 
 RUNNING, WARNING, MET, BREACHED = "running", "warning", "met", "breached"
+#: The step the clock timed was taken away (退回, 撤回, 合并 …): neither met nor breached.
+CANCELLED = "cancelled"
 #: The state needs a year the calendar has no data for.
 UNDECIDED = "undecided"
 
@@ -45,6 +48,7 @@ class EscalationDue:
     units: tuple[str, ...]
     month: str | None = None  # for notices and interviews: the month of the 通报 listing
     provisional: bool = False  # the day was counted through a provisional year (暂定)
+    repeat: bool = False  # a 通报 in a later month of the same overdue instance
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -57,6 +61,7 @@ class EscalationDue:
             "units": list(self.units),
             "month": self.month,
             "provisional": self.provisional,
+            "repeat": self.repeat,
         }
 
 
@@ -80,6 +85,8 @@ class ClockInstance:
     warning_on: dt.date | None = None
     month: str | None = None
     paused_workdays: int = 0
+    #: working days added by approved extensions (延期)
+    extended_workdays: int = 0
     escalations: tuple[EscalationDue, ...] = ()
     due_after: dt.date | None = None
     #: What cannot be computed for lack of data (state, overdue count, escalation steps).
@@ -117,6 +124,7 @@ class ClockInstance:
             "state": self.state,
             "overdue_workdays": self.overdue_workdays,
             "paused_workdays": self.paused_workdays,
+            "extended_workdays": self.extended_workdays,
             "owner_role": self.clock.owner,
             "owners": list(self.owners),
             "escalations": [e.to_dict() for e in self.escalations],
@@ -261,10 +269,22 @@ class ClockEvaluator:
             return []
         out: list[ClockInstance] = []
         for index, event in enumerate(events):
-            if event.type not in clock.start:
+            if not clock.starts(event.type, event.payload):
                 continue
-            stop = next((e for e in events[index + 1 :] if e.type in clock.stop), None)
+            later = events[index + 1 :]
+            at = next(
+                (i for i, e in enumerate(later) if e.type in clock.stop or e.type in clock.cancel),
+                len(later),
+            )
+            end = later[at] if at < len(later) else None
             number = len(out) + 1
+            if end is not None and end.type not in clock.stop:
+                out.append(self._cancelled(clock, number, event, limit, end, state))
+                continue
+            stop = end
+            extended = sum(
+                int(e.payload.get("workdays", 0)) for e in later[:at] if e.type in clock.extend
+            )
             try:
                 paused = self._paused_workdays(clock, events[index + 1 :], stop, as_of)
             except CalendarYearMissing as exc:
@@ -273,7 +293,9 @@ class ClockEvaluator:
             due: dt.date | None
             missing: int | None = None
             try:
-                due = self.calendar.add_workdays(event.date, limit + paused, self.counting)
+                due = self.calendar.add_workdays(
+                    event.date, limit + paused + extended, self.counting
+                )
             except CalendarYearMissing as exc:
                 if exc.year <= event.date.year:  # the start itself is in a year without data
                     out.append(self._undecided(clock, number, event, limit, stop, state, exc.year))
@@ -291,9 +313,36 @@ class ClockEvaluator:
                     as_of,
                     paused=paused,
                     missing=missing,
+                    extended=extended,
                 )
             )
         return out
+
+    @staticmethod
+    def _cancelled(
+        clock: ClockRule,
+        number: int,
+        start: Event,
+        limit: int | None,
+        end: Event,
+        state: TicketState,
+        *,
+        month: str | None = None,
+    ) -> ClockInstance:
+        """An instance ended by a cancelling step: no due date to meet, nothing to escalate."""
+        return ClockInstance(
+            clock=clock,
+            round=number,
+            start=start.date,
+            start_event=start.event_id,
+            due=None,
+            limit=limit,
+            state=CANCELLED,
+            owners=owners_of(clock.owner, state),
+            stop=end.date,
+            stop_event=end.event_id,
+            month=month,
+        )
 
     def _paused_workdays(
         self, clock: ClockRule, later: list[Event], stop: Event | None, as_of: dt.date
@@ -358,6 +407,7 @@ class ClockEvaluator:
         month: str | None = None,
         paused: int = 0,
         missing: int | None = None,
+        extended: int = 0,
     ) -> ClockInstance:
         stop_day = stop.date if stop is not None else None
         owners = owners_of(clock.owner, state)
@@ -376,6 +426,7 @@ class ClockEvaluator:
                 stop_event=stop.event_id if stop is not None else None,
                 month=month,
                 paused_workdays=paused,
+                extended_workdays=extended,
             )
             return self._beyond_data(base, as_of, missing)
         calendar = self.calendar
@@ -428,6 +479,7 @@ class ClockEvaluator:
             warning_on=warning_on,
             month=month,
             paused_workdays=paused,
+            extended_workdays=extended,
             escalations=steps,
             undecided=undecided,
             missing_year=year,
@@ -478,9 +530,13 @@ class ClockEvaluator:
         reports = [e for e in events if e.type in clock.monthly_report]
         used: set[str] = set()
         for index, start in enumerate(events):
-            if start.type not in clock.start:
+            if not clock.starts(start.type, start.payload):
                 continue
-            stop = next((e for e in events[index + 1 :] if e.type in clock.stop), None)
+            # a cancelling step (withdrawal, merge …) ends the duty like a resolution
+            stop = next(
+                (e for e in events[index + 1 :] if e.type in clock.stop or e.type in clock.cancel),
+                None,
+            )
             year, month = start.date.year, start.date.month
             while True:
                 month_start = dt.date(year, month, 1)
@@ -541,10 +597,12 @@ class ClockEvaluator:
         found: list[EscalationDue] = []
         days: dict[str, dt.date] = {"due": due}
         listed: dict[str, list[str]] = {}
+        at_end = self.rules.judged_at == "end"
 
         def still_open(day: dt.date) -> bool:
-            # A clock that stops on a step's day was still overdue when that day began.
-            return stop is None or stop >= day
+            # Judged at the end of the step's day (default): work finished that day is not
+            # escalated; judged at its start, a clock that stops that day still was overdue.
+            return stop is None or (stop > day if at_end else stop >= day)
 
         def unknown(exc: CalendarYearMissing) -> int | None:
             # Beyond the data the step day is after its last day: undecided only if as_of is
@@ -570,12 +628,15 @@ class ClockEvaluator:
                 days[step.id] = day
                 month = None
                 if step.action == "notice":
-                    months = self._listed_months(day, stop, as_of)
-                    listed[step.id] = months
-                    month = months[0]
+                    month = f"{day.year:04d}-{day.month:02d}"
+                    listed[step.id] = [month]
                 found.append(
                     EscalationDue(step, day, owners, month, self.calendar.is_provisional(day))
                 )
+                if step.action == "notice":
+                    year = self._relisted(step, day, still_open, as_of, owners, found, listed)
+                    if year is not None:
+                        return tuple(found), unknown(CalendarYearMissing("", year))
             else:
                 months = listed.get(step.after, [])
                 needed = step.consecutive_months or 2
@@ -594,13 +655,36 @@ class ClockEvaluator:
                 )
         return tuple(found), None
 
-    @staticmethod
-    def _listed_months(first: dt.date, stop: dt.date | None, as_of: dt.date) -> list[str]:
-        """Months in which the instance is still overdue, from the first listing on."""
-        last = as_of if stop is None else min(as_of, stop - dt.timedelta(days=1))
-        months = []
+    def _relisted(
+        self,
+        step: EscalationStep,
+        first: dt.date,
+        still_open: Callable[[dt.date], bool],
+        as_of: dt.date,
+        owners: tuple[str, ...],
+        found: list[EscalationDue],
+        listed: dict[str, list[str]],
+    ) -> int | None:
+        """A 通报 in every later month the instance is still overdue on its first working day.
+
+        Each is a step of its own (recorded, charged and in that month's report), so a 约谈
+        citing consecutive months cites 通报 that are on record. Returns a missing year.
+        """
         year, month = first.year, first.month
-        while (year, month) <= (last.year, last.month):
-            months.append(f"{year:04d}-{month:02d}")
+        while True:
             year, month = (year + 1, 1) if month == 12 else (year, month + 1)
-        return months or [f"{first.year:04d}-{first.month:02d}"]
+            if dt.date(year, month, 1) > as_of:
+                return None
+            try:
+                day = self.calendar.nth_workday_of_month(year, month, 1)
+            except CalendarYearMissing as exc:
+                return exc.year
+            if day > as_of or not still_open(day):
+                return None
+            label = f"{year:04d}-{month:02d}"
+            listed[step.id].append(label)
+            found.append(
+                EscalationDue(
+                    step, day, owners, label, self.calendar.is_provisional(day), repeat=True
+                )
+            )

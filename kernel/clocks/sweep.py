@@ -2,7 +2,10 @@
 
 For every ticket the sweep evaluates the clocks as of ``as_of`` and, for each warning or
 escalation step due by then, queues a notice in the outbox and records the escalation in the
-ledger (``supervision.issued``, ``notice.published``, ``interview.recommended``). Notice and
+ledger (``supervision.issued``, ``notice.published``, ``interview.recommended``); an overdue
+clock still open on the first working day of a later month is listed in that month's 通报 too.
+Each step is judged as of its own day; a sweep run late records the steps of the days it missed
+but sends no notice about a clock that stopped before it ran. Notice and
 event ids are derived from the ticket, the clock instance and the step, so running the sweep
 again -- the same day, the next day, or on several workers at once -- issues each one exactly
 once.
@@ -155,8 +158,10 @@ def _escalation(state: TicketState, item: ClockInstance, esc: EscalationDue, uni
     }
     if provisional:
         data["provisional"] = True
+    # a 通报 repeated in a later month is a notice of its own (the first keeps its old id)
+    again = f":{esc.month}" if esc.repeat else ""
     return Notice(
-        notice_id=f"{word}:{state.ticket_id}:{item.key}:{unit}",
+        notice_id=f"{word}:{state.ticket_id}:{item.key}:{unit}{again}",
         kind=esc.step.action,
         unit=unit,
         title=f"办理单 {state.ticket_id}「{item.clock.title}」超期{month}"
@@ -231,8 +236,12 @@ def sweep(
         for item in clocks.instances:
             if item.state == WARNING and item.warning_on is not None and item.warning_on <= as_of:
                 notices.append(_warning(state, item))
+        done = {i.key for i in clocks.instances if i.stop is not None and i.stop <= as_of}
         for notice, event in escalations(state, clocks):
-            notices.append(notice)
+            # A catch-up sweep records what was due on each day it catches up on, but notifies
+            # no one about work that was finished before it ran.
+            if notice.data.get("key") not in done:
+                notices.append(notice)
             events.append(event)
     new = ledger.add_notices(notices)
     result.notices = len(new)

@@ -25,6 +25,7 @@ from typing import Any
 
 from kernel.calendar.workdays import CountingRule, WorkCalendar
 from kernel.clocks.compute import WARNING, ClockEvaluator
+from kernel.clocks.steps import step_guard
 from kernel.clocks.sweep import sweep
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_PROBLEMS, DEFAULT_SEED, YEAR
 from kernel.errors import CalendarError, InputError
@@ -1218,7 +1219,9 @@ def generate(
     """The demo year in an in-memory ledger (for tests and experiments)."""
     ruleset = load_rules(rules_dir)
     assert ruleset.calendar is not None
-    ledger = Ledger(MemoryStorage(), ruleset.reference, notifiers=[NOTIFIER])
+    ledger = Ledger(
+        MemoryStorage(), ruleset.reference, notifiers=[NOTIFIER], guard=step_guard(ruleset)
+    )
     return simulate(
         ledger, ruleset, ruleset.calendar, seed=seed, enterprises=enterprises, problems=problems
     )

@@ -29,6 +29,7 @@ from kernel.assessment.reports import (
 from kernel.assessment.scoring import Assessment, FactCollector, Tallies, assess
 from kernel.clocks.compute import BREACHED, ClockEvaluator
 from kernel.clocks.monthly import missed_contacts, office_duties
+from kernel.clocks.steps import step_guard
 from kernel.clocks.view import clock_titles
 from kernel.config import Config
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_OUT, DEFAULT_PROBLEMS, DEFAULT_SEED
@@ -403,7 +404,13 @@ def run_demo(
     calendar = plugins.calendar(ruleset.directory)
     db = out_dir / "huhang.db"
     storage = plugins.open_storage(str(db))
-    ledger = Ledger(storage, ruleset.reference, plugins=plugins, notifiers=[NOTIFIER])
+    ledger = Ledger(
+        storage,
+        ruleset.reference,
+        plugins=plugins,
+        notifiers=[NOTIFIER],
+        guard=step_guard(ruleset, calendar),
+    )
     files: list[tuple[Path, str]] = []
     found: list[str] = []
     try:

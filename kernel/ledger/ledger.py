@@ -40,6 +40,12 @@ DUPLICATE = "duplicate"
 _NOT_BEFORE_GRADING = frozenset({"ticket.collected", "ticket.reported", "ticket.graded"})
 
 
+#: A check of a step against the rules in force (rules/lifecycle.yaml): given the ticket before
+#: the event and the event, it raises :class:`TransitionRejected` to refuse the step. The
+#: ledger consults it for new events only, after the projection has found the step legal.
+StepCheck = Callable[[TicketState, Event], None]
+
+
 class EventConflict(InputError):
     """An event id that is already stored with different content."""
 
@@ -146,11 +152,13 @@ class Ledger:
         *,
         plugins: PluginHost | None = None,
         notifiers: Iterable[str] = (),
+        guard: StepCheck | None = None,
     ) -> None:
         self.storage = storage
         self.reference = reference
         self.plugins = plugins
         self.notifiers = list(notifiers)
+        self.guard = guard
 
     # ------------------------------------------------------------------ writing
 
@@ -329,6 +337,12 @@ class Ledger:
                     state, past, enterprise=enterprise, reference=self.reference, trusted=True
                 )
             apply_ticket(state, event, enterprise=enterprise, reference=self.reference)
+            if event.type == "ticket.merged":
+                into = str(event.payload["into"])
+                if not any(e.type in TICKET_EVENTS for e in tx.ticket_events(into)):
+                    raise TransitionRejected(event, f"要并入的办理单 {into} 不存在")
+            if self.guard is not None and state is not None:
+                self.guard(state, event)
             return
         if event.type == "contact.recorded":
             if replay_enterprise(tx.enterprise_events(str(event.enterprise))) is None:

@@ -4,11 +4,16 @@
 ledger calls it before storing anything, so an illegal transition is rejected with a plain
 reason and nothing is written; replaying stored events through it rebuilds the same state.
 
-Life of a problem (docs/policy.md §2)::
+Life of a problem (docs/policy.md §2, §8)::
 
     collected → reported → graded → dispatched → resolved → feedback_given → rated → closed
-                                        ↑                                      │ 不满意
-                                        └──────────── reopened ←───────────────┘
+                                     ↑ │ ↑  ↑                                 │ 不满意 / 回访有异议
+                          rerouted ──┘ │ │  └──────── reopened ←──────────────┘ (or reopen_declined)
+                                returned │
+                         suspended ⇄ resumed     withdrawn / rejected / merged: final
+
+Which of these steps a rule folder allows further, and who may take them, is narrowed by
+rules/lifecycle.yaml through the ledger's step guard (:mod:`kernel.clocks.steps`).
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from kernel.errors import InputError
 from kernel.evaluation.ticket import Ticket, trusted_ticket, validate_ticket
 from kernel.ledger.events import OFFICE, Event
 from kernel.rules.reference import Reference
-from kernel.vocabulary import TICKET_STATE_WORDS
+from kernel.vocabulary import FINAL_STATES, TICKET_STATE_WORDS
 
 _T = TypeVar("_T")
 
@@ -115,6 +120,12 @@ class TicketState:
     rated_on: dt.date | None = None
     rating: str | None = None
     ratings: tuple[tuple[dt.date, str], ...] = ()
+    #: an extension request awaiting the office's decision: (date, working days)
+    extension_pending: tuple[dt.date, int] | None = None
+    #: approved extensions: (date, working days, round number)
+    extensions: tuple[tuple[dt.date, int, int], ...] = ()
+    returns: tuple[dt.date, ...] = ()
+    merged_into: str | None = None
     events: tuple[Event, ...] = ()
 
     @property
@@ -151,6 +162,16 @@ class TicketState:
     def closed(self) -> bool:
         """True once rated 满意 or 基本满意."""
         return self.state == "closed"
+
+    @property
+    def final(self) -> bool:
+        """True once closed, withdrawn, not accepted or merged."""
+        return self.state in FINAL_STATES
+
+    @property
+    def round_number(self) -> int:
+        """The number of the current resolution round (0 before dispatch)."""
+        return len(self.rounds)
 
     @property
     def state_label(self) -> str:
@@ -330,11 +351,15 @@ def apply_ticket(
             rating=rating,
             ratings=(*current.ratings, (event.date, rating)),
         )
-    if kind == "ticket.reopened":
-        if current.state != "rated" or current.rating != "不满意":
+    if kind in ("ticket.reopened", "ticket.reopen_declined"):
+        if not _awaits_reopening(current):
             raise TransitionRejected(
-                event, f"只有评价为「不满意」的办理单才能重新办理（当前：{current.state_label}）"
+                event,
+                f"只有评价为「不满意」或回访有异议的办理单才能{event.label}（当前：{current.state_label}）",
             )
+        if kind == "ticket.reopen_declined":
+            _office(event)
+            return _evolve(state, state="closed")
         return _evolve(
             state,
             state="dispatched",
@@ -342,8 +367,111 @@ def apply_ticket(
             feedback_on=None,
             rated_on=None,
             rating=None,
+            extension_pending=None,
+        )
+    return _apply_lifecycle_step(current, state, event)
+
+
+def _awaits_reopening(state: TicketState) -> bool:
+    return state.state == "disputed" or (state.state == "rated" and state.rating == "不满意")
+
+
+def _apply_lifecycle_step(current: TicketState, state: TicketState, event: Event) -> TicketState:
+    """Return, re-route, extension, suspension, withdrawal, rejection, merge and callback (§8)."""
+    kind, payload = event.type, event.payload
+    if kind == "ticket.returned":
+        _expect(event, current, "dispatched")
+        _handler(event, current)
+        return _evolve(
+            state,
+            state="returned",
+            returns=(*current.returns, event.date),
+            extension_pending=None,
+        )
+    if kind == "ticket.rerouted":
+        _expect(event, current, "returned")
+        _office(event)
+        route = dict(current.override_route)
+        route.update(payload.get("route") or {})
+        moved = _evolve(state, override_route=route)
+        if not moved.route.get("primary"):
+            raise TransitionRejected(event, "没有主办单位，不能重新交办")
+        return _evolve(moved, state="dispatched", rounds=(*current.rounds, Round(event.date, kind)))
+    if kind == "ticket.extension_requested":
+        _expect(event, current, "dispatched")
+        _handler(event, current)
+        if current.extension_pending is not None:
+            raise TransitionRejected(
+                event, f"已于 {current.extension_pending[0]} 申请延期，尚未审批，不能再次申请"
+            )
+        return _evolve(state, extension_pending=(event.date, int(payload["workdays"])))
+    if kind in ("ticket.extension_granted", "ticket.extension_refused"):
+        _office(event)
+        pending = current.extension_pending
+        if pending is None or current.state not in ("dispatched", "suspended"):
+            raise TransitionRejected(event, f"办理单 {current.ticket_id} 没有待审批的延期申请")
+        _not_before(event, pending[0], "延期申请")
+        if kind == "ticket.extension_refused":
+            return _evolve(state, extension_pending=None)
+        days = int(payload["workdays"])
+        if days > pending[1]:
+            raise TransitionRejected(
+                event, f"批准延长 {days} 个工作日，超过申请的 {pending[1]} 个工作日"
+            )
+        granted = (*current.extensions, (event.date, days, current.round_number))
+        return _evolve(state, extension_pending=None, extensions=granted)
+    if kind == "ticket.suspended":
+        _expect(event, current, "dispatched")
+        if event.actor != OFFICE:
+            _handler(event, current)
+        return _evolve(state, state="suspended")
+    if kind == "ticket.resumed":
+        _expect(event, current, "suspended")
+        if event.actor != OFFICE:
+            _handler(event, current)
+        return _evolve(state, state="dispatched")
+    if kind == "ticket.withdrawn":
+        _open(event, current)
+        if event.actor not in (OFFICE, current.lead_unit):
+            raise TransitionRejected(
+                event,
+                f"企业撤回应由包抓单位 {current.lead_unit} 或{OFFICE}登记，{event.actor} 不能",
+            )
+        return _evolve(state, state="withdrawn", extension_pending=None)
+    if kind == "ticket.rejected":
+        _expect(event, current, "reported", "graded")
+        _office(event)
+        return _evolve(state, state="rejected")
+    if kind == "ticket.merged":
+        _open(event, current)
+        _office(event)
+        into = str(payload["into"])
+        if into == current.ticket_id:
+            raise TransitionRejected(event, f"办理单 {into} 不能合并到它自己")
+        return _evolve(state, state="merged", merged_into=into, extension_pending=None)
+    if kind == "ticket.callback_recorded":
+        _expect(event, current, "resolved", "feedback_given", "rated", "closed")
+        _office(event)
+        if payload["resolution"] == "有异议":
+            return _evolve(state, state="disputed")
+        corrected = payload.get("rating")
+        if corrected is None or current.state not in ("rated", "closed"):
+            return state
+        return _evolve(
+            state,
+            state="rated" if corrected == "不满意" else "closed",
+            rating=str(corrected),
+            ratings=(*current.ratings, (event.date, str(corrected))),
         )
     raise TransitionRejected(event, f"{kind} 不是办理单事件")
+
+
+def _open(event: Event, state: TicketState) -> None:
+    if state.final or state.state in ("resolved", "feedback_given", "rated", "disputed"):
+        raise TransitionRejected(
+            event,
+            f"办理单 {state.ticket_id} 当前状态为「{state.state_label}」，已办结或已结束的问题不能{event.label}",
+        )
 
 
 def _office(event: Event) -> None:

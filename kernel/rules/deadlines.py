@@ -50,8 +50,19 @@ class ClockRule:
     resume: tuple[str, ...] = ()
     escalate: bool = True
     warn: bool = True
+    extend: tuple[str, ...] = ()
+    cancel: tuple[str, ...] = ()
+    #: payload conditions a start event must meet, by event type
+    start_when: dict[str, dict[str, Any]] = field(default_factory=dict)
     path: str = ""
     line: int = 0
+
+    def starts(self, event_type: str, payload: dict[str, Any]) -> bool:
+        """Whether an event of this type and payload starts an instance of the clock."""
+        if event_type not in self.start:
+            return False
+        wanted = self.start_when.get(event_type, {})
+        return all(payload.get(k) == v for k, v in wanted.items())
 
     def applies_to(self, grade: str | None) -> bool:
         """Whether the clock runs for a ticket of ``grade`` (ungraded tickets: grade-free clocks)."""
@@ -101,6 +112,8 @@ class DeadlineRules:
     clocks: tuple[ClockRule, ...]
     escalation: tuple[EscalationStep, ...]
     monthly: tuple[MonthlyDuty, ...]
+    #: when an escalation step's day is judged: at its ``end`` (default) or ``start``
+    judged_at: str = "end"
 
     def clock(self, clock_id: str) -> ClockRule:
         """A clock by id."""
@@ -198,6 +211,15 @@ def parse_deadlines(
                     )
                 )
         pause, resume = _kinds(raw.get("pause")), _kinds(raw.get("resume"))
+        for kind in raw.get("start_when") or {}:
+            if kind not in _kinds(raw.get("start")):
+                problems.append(
+                    doc.problem(
+                        (*path, "start_when", kind),
+                        "DEADLINE-START",
+                        f"时限 {raw['id']} 的 start_when 写了 {kind}，但它不是 start 事件",
+                    )
+                )
         if bool(pause) != bool(resume):
             problems.append(
                 doc.problem(
@@ -219,6 +241,9 @@ def parse_deadlines(
                 resume=resume,
                 escalate=bool(raw.get("escalate", True)),
                 warn=bool(raw.get("warn", True)),
+                extend=_kinds(raw.get("extend")),
+                cancel=_kinds(raw.get("cancel")),
+                start_when={str(k): dict(v) for k, v in (raw.get("start_when") or {}).items()},
                 path=doc.path,
                 line=doc.where(path)[0],
             )
@@ -322,4 +347,5 @@ def parse_deadlines(
         clocks=tuple(clocks),
         escalation=tuple(steps),
         monthly=tuple(duties),
+        judged_at=str(data.get("judged_at", "end")),
     )

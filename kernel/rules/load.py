@@ -23,6 +23,7 @@ from kernel.inputs.suggest import did_you_mean
 from kernel.rules.conditions import Condition, ConditionParser, leaves
 from kernel.rules.deadlines import DeadlineRules, parse_deadlines
 from kernel.rules.fields import FieldSpec, fields_for
+from kernel.rules.lifecycle import parse_lifecycle
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
 from kernel.rules.scoring import ScoringHistory, ScoringRules, parse_scoring
@@ -32,6 +33,8 @@ from kernel.vocabulary import GRADES
 REFERENCE_FILES = ("units", "categories")
 RULE_FILES = ("grading", "routing")
 OTHER_FILES = ("deadlines",)
+#: files a rule folder may leave out (then their rules do not apply)
+OPTIONAL_FILES = ("lifecycle",)
 # Which hit policies each file may use, and why.
 ALLOWED_POLICIES = {
     "grading": (("first", "priority"), "每张办理单只能得到一个等级"),
@@ -87,6 +90,12 @@ class _Loader:
             doc = self._read(self.directory / f"{kind}.yaml", kind)
             if doc is not None:
                 self.docs[kind] = doc
+        for kind in OPTIONAL_FILES:
+            path = self.directory / f"{kind}.yaml"
+            if path.exists():
+                doc = self._read(path, kind)
+                if doc is not None:
+                    self.docs[kind] = doc
         # The scoring rules may have several versions: scoring.yaml and scoring.*.yaml.
         versions = sorted(
             path
@@ -490,6 +499,9 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
     scoring = _scoring_history(
         loader.docs, loader.invalid, deadlines, reference, seen, loader.problems
     )
+    lifecycle = None
+    if "lifecycle" in loader.docs and "lifecycle" not in loader.invalid:
+        lifecycle = parse_lifecycle(loader.docs["lifecycle"], loader.problems)
     if directory.is_dir():
         loader.problems.extend(check_templates(directory, display_path(directory)))
     problems = sorted(set(loader.problems))
@@ -504,6 +516,7 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
             deadlines=deadlines,
             calendar=calendar,
             scoring=scoring,
+            lifecycle=lifecycle,
         ),
         [],
     )

@@ -9,6 +9,7 @@ from typing import Any
 from kernel.calendar.workdays import WorkCalendar
 from kernel.rules.conditions import Condition
 from kernel.rules.deadlines import DeadlineRules
+from kernel.rules.lifecycle import LifecycleRules
 from kernel.rules.reference import Reference
 from kernel.rules.scoring import ScoringHistory
 
@@ -71,6 +72,8 @@ class RuleSet:
     deadlines: DeadlineRules | None = None
     calendar: WorkCalendar | None = None
     scoring: ScoringHistory | None = None
+    #: rules/lifecycle.yaml (None when the folder has none: steps checked by the projection only)
+    lifecycle: LifecycleRules | None = None
 
     @property
     def grading(self) -> RuleFile:
@@ -97,4 +100,6 @@ class RuleSet:
             out["deadlines"] = self.deadlines.version
         if self.scoring is not None:
             out["scoring"] = self.scoring.versions[-1].version
+        if self.lifecycle is not None:
+            out["lifecycle"] = self.lifecycle.version
         return out

@@ -26,6 +26,7 @@ import yaml
 from kernel.assessment.scoring import Assessment, FactCollector, score_period
 from kernel.clocks.compute import ClockEvaluator
 from kernel.clocks.monthly import missed_contacts, month_label, months_between, office_duties
+from kernel.clocks.steps import step_guard
 from kernel.clocks.sweep import sweep
 from kernel.errors import InputError, Problem, ProblemsError, RuleSetInvalid
 from kernel.evaluation.kernel import Kernel
@@ -39,6 +40,9 @@ from kernel.storage.memory import MemoryStorage
 from kernel.vocabulary import TICKET_STATE_WORDS
 
 NOTIFIER = "scenario"
+
+#: steps taken by the primary handler when a scenario names no actor
+PRIMARY_STEPS = ("ticket.returned", "ticket.extension_requested")
 
 
 class ScenarioInvalid(ProblemsError):
@@ -104,6 +108,8 @@ def rule_universe(ruleset: RuleSet) -> set[str]:
         for version in ruleset.scoring.versions:
             ids |= {f"deduction:{d.id}" for d in version.deductions}
             ids |= {f"outcome:{o.id}" for o in version.outcomes}
+    if ruleset.lifecycle is not None:
+        ids |= {f"step:{s.id}" for s in ruleset.lifecycle.steps}
     return ids
 
 
@@ -221,7 +227,9 @@ class Runner:
         self.ruleset = ruleset
         self.result = result
         self.kernel = Kernel(ruleset)
-        self.ledger = Ledger(MemoryStorage(), ruleset.reference, notifiers=[NOTIFIER])
+        self.ledger = Ledger(
+            MemoryStorage(), ruleset.reference, notifiers=[NOTIFIER], guard=step_guard(ruleset)
+        )
         assert (
             ruleset.deadlines is not None
             and ruleset.calendar is not None
@@ -294,7 +302,9 @@ class Runner:
             lead = state.get("lead_unit") if state else None
         if kind in ("ticket.collected", "ticket.reported", "contact.recorded"):
             return str(lead or (ticket.lead_unit if ticket else OFFICE))
-        if kind in ("ticket.resolved", "ticket.progress_reported") and ticket is not None:
+        if kind == "ticket.withdrawn" and ticket is not None:
+            return ticket.lead_unit
+        if kind in ("ticket.resolved", "ticket.progress_reported", *PRIMARY_STEPS) and ticket:
             return str(ticket.route.get("primary") or OFFICE)
         if kind == "ticket.feedback_given" and ticket is not None:
             return str(ticket.route.get("feedback_owner") or ticket.lead_unit)
@@ -317,10 +327,13 @@ class Runner:
 
     def submit(self, event: dict[str, Any], where: Any, reject: str | None) -> None:
         label = f"事件 {event['event_id']}（{event['type']}，{event['date']}）"
+        step = self.ruleset.lifecycle.step(event["type"]) if self.ruleset.lifecycle else None
         try:
             result = self.ledger.submit(event, doc=self.doc, prefix=where)
         except InputError as exc:
             reason = exc.reason if hasattr(exc, "reason") else str(exc)
+            if step is not None and step.id in reason:
+                self.result.fired.add(f"step:{step.id}")  # the step's rule refused it
             if reject is None:
                 self.result.mismatches.append(
                     Mismatch(event["date"], label, "被接受", f"被拒绝：{reason}")
@@ -337,6 +350,8 @@ class Runner:
                 Mismatch(event["date"], label, f"被拒绝（{reject}）", "被接受")
             )
             return
+        if step is not None and result.accepted:
+            self.result.fired.add(f"step:{step.id}")
         if result.accepted and event["type"] == "ticket.reported" and self.auto_grade:
             graded = self.ledger.grade(
                 str(event["ticket_id"]), self.kernel, dt.date.fromisoformat(event["date"])

@@ -13,7 +13,7 @@ from typing import Any
 
 from kernel.inputs.contracts import SCHEMA_DIR
 from kernel.ledger.eventtypes import EVENT_TYPES
-from kernel.vocabulary import OWNER_WORDS
+from kernel.vocabulary import ACTOR_WORDS, FINAL_STATES, OWNER_WORDS, TICKET_STATE_WORDS
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 BASE_ID = "https://huhang.example/schemas/"
@@ -266,6 +266,24 @@ def deadlines_schema() -> dict[str, Any]:
             "stop": _event_kinds("停止计时的事件"),
             "pause": _event_kinds("暂停计时的事件（可选）"),
             "resume": _event_kinds("恢复计时的事件（与 pause 一起使用）"),
+            "extend": _event_kinds(
+                "延长时限的事件：其 payload.workdays 个工作日加到本轮的到期日上（如延期批准）"
+            ),
+            "cancel": _event_kinds(
+                "取消本轮计时的事件（如退回、撤回、不予受理、合并）：取消的时限不超期，"
+                "也不计入办结率"
+            ),
+            "start_when": {
+                "description": "开始事件须满足的 payload 条件，按事件类型写，"
+                "如 {ticket.rated: {rating: 不满意}}",
+                "type": "object",
+                "propertyNames": {"enum": EVENT_KINDS},
+                "additionalProperties": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "additionalProperties": {"type": ["string", "number", "boolean"]},
+                },
+            },
             "grades": {
                 "description": "只适用于这些等级（不写则适用全部）",
                 "type": "array",
@@ -386,6 +404,11 @@ def deadlines_schema() -> dict[str, Any]:
                 "type": "integer",
                 "minimum": 0,
             },
+            "judged_at": {
+                "description": "督办各步骤在其当天何时判定“仍未完成”：end（当天结束时，默认；"
+                "当天办结即不督办）或 start（当天开始时）",
+                "enum": ["end", "start"],
+            },
             "clocks": {"type": "array", "minItems": 1, "items": clock},
             "escalation": {"type": "array", "items": step},
             "monthly": {
@@ -393,6 +416,102 @@ def deadlines_schema() -> dict[str, Any]:
                 "type": "array",
                 "items": monthly_duty,
             },
+        },
+    }
+
+
+#: the states a lifecycle step may be limited to (the final ones take no step)
+LIFECYCLE_STATES = {k: v for k, v in TICKET_STATE_WORDS.items() if k not in FINAL_STATES}
+LIFECYCLE_STATES["closed"] = TICKET_STATE_WORDS["closed"]  # a callback may follow closing
+
+
+def lifecycle_schema() -> dict[str, Any]:
+    """Schema of rules/lifecycle.yaml: which steps of a problem's life are allowed, and how."""
+    text = {"type": "string", "minLength": 1}
+    days = {"type": "integer", "minimum": 1, "maximum": 250}
+    step = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "event", "title", "clause"],
+        "properties": {
+            "id": {
+                "description": "编号，如 L-RETURN",
+                "type": "string",
+                "pattern": RULE_ID_PATTERN,
+            },
+            "event": {
+                "description": "办理单事件类型",
+                "enum": [k for k in EVENT_KINDS if k.startswith("ticket.")],
+            },
+            "title": {"description": "中文名称", **text},
+            "clause": {"description": "所依据的条款（政策 §8.x）", **text},
+            "states": {
+                "description": "只在这些状态下允许："
+                + "；".join(f"{k} {v}" for k, v in LIFECYCLE_STATES.items()),
+                "type": "array",
+                "items": {"enum": list(LIFECYCLE_STATES)},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "actors": {
+                "description": "只允许这些单位："
+                + "；".join(f"{k} {v}" for k, v in ACTOR_WORDS.items()),
+                "type": "array",
+                "items": {"enum": list(ACTOR_WORDS)},
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "reasons": {
+                "description": "payload.reason 只能是其中之一",
+                "type": "array",
+                "items": text,
+                "minItems": 1,
+                "uniqueItems": True,
+            },
+            "within_workdays": {
+                "description": "退回：交办（或重新交办）后几个工作日内可以退回",
+                **days,
+            },
+            "late": {
+                "description": "超过 within_workdays 的退回：refuse 拒绝；count 接受，"
+                "但须注明 late: true，计为本单位延误",
+                "enum": ["refuse", "count"],
+            },
+            "before_due": {
+                "description": "延期：只能在办结时限到期日（含）之前申请或批准",
+                "type": "boolean",
+            },
+            "per_round": {
+                "description": "延期：每轮办理最多批准几次",
+                "type": "integer",
+                "minimum": 0,
+            },
+            "max_workdays": {
+                "description": "延期：每轮最多延长的工作日数，一个数或按等级",
+                "oneOf": [
+                    days,
+                    {
+                        "type": "object",
+                        "minProperties": 1,
+                        "propertyNames": {"enum": ["A", "B", "C", "D"]},
+                        "additionalProperties": {"type": "integer", "minimum": 0},
+                    },
+                ],
+            },
+        },
+    }
+    return {
+        "$schema": DRAFT,
+        "$id": f"{BASE_ID}lifecycle.schema.json",
+        "title": "退回、延期、挂起、撤回、合并与回访（lifecycle.yaml）",
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["kind", "version", "steps"],
+        "properties": {
+            "kind": {"const": "lifecycle"},
+            "version": {"type": "integer", "minimum": 1},
+            "title": {"type": "string"},
+            "steps": {"type": "array", "items": step},
         },
     }
 
@@ -558,6 +677,7 @@ def scoring_schema() -> dict[str, Any]:
 GENERATED = {
     "scoring": scoring_schema,
     "deadlines": deadlines_schema,
+    "lifecycle": lifecycle_schema,
     "grading": grading_schema,
     "routing": routing_schema,
     "units": units_schema,
