@@ -166,6 +166,10 @@ SAMPLES = [
         "huhang deadlines examples/history/hz-2026-0003.yaml --as-of 2026-11-30",
     ),
     ("docs/guide/checking.md", "huhang lint"),
+    (
+        "docs/guide/lifecycle.md",
+        "huhang deadlines examples/history/hz-2026-0007.yaml --as-of 2026-06-30",
+    ),
 ]
 
 

@@ -39,6 +39,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
     """Every clock of every ticket in a history file, as of a day."""
     from kernel.calendar.provisional import apply_policy
     from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.steps import step_guard
     from kernel.clocks.view import render_clocks
     from kernel.config import load_config
     from kernel.ledger.history import load_history
@@ -47,7 +48,7 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
     config = load_config(getattr(args, "config", None))
     ruleset = load_rules(args.rules or config.rules)
     assert ruleset.deadlines is not None and ruleset.calendar is not None
-    ledger = load_history(args.history, ruleset.reference)
+    ledger = load_history(args.history, ruleset.reference, step_guard(ruleset))
     as_of = args.as_of or today()
     calendar = apply_policy(ruleset.calendar, config.missing_year)
     evaluator = ClockEvaluator(ruleset.deadlines, calendar)
@@ -63,13 +64,14 @@ def cmd_deadlines(args: argparse.Namespace) -> int:
 def cmd_contacts(args: argparse.Namespace) -> int:
     """Enterprises without their monthly contact, month by month."""
     from kernel.clocks.monthly import missed_contacts, month_label, months_between
+    from kernel.clocks.steps import step_guard
     from kernel.clocks.view import render_missed
     from kernel.ledger.history import load_history
     from kernel.rules.load import load_rules
 
     ruleset = load_rules(args.rules)
     assert ruleset.deadlines is not None
-    ledger = load_history(args.history, ruleset.reference)
+    ledger = load_history(args.history, ruleset.reference, step_guard(ruleset))
     as_of = args.as_of or today()
     events = list(ledger.events())
     projector = ledger.project()

@@ -134,7 +134,7 @@ class StepGuard:
         most = rule.max_for(state.grade)
         used = sum(x[1] for x in this_round)
         if most is not None and used + days > most:
-            grade = f"{state.grade} 级" if state.grade else ""
+            grade = f" {state.grade} 级" if state.grade else ""
             raise self._refuse(
                 rule,
                 event,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from kernel.clocks.compute import BREACHED, ClockInstance, TicketClocks, due_text, marked
+from kernel.clocks.compute import BREACHED, CANCELLED, ClockInstance, TicketClocks, due_text, marked
 from kernel.clocks.monthly import MissedContact, OfficeDuty
 from kernel.ledger.projection import TicketState
 from kernel.rules.deadlines import DeadlineRules
@@ -55,14 +55,22 @@ def _instance_lines(item: ClockInstance) -> list[str]:
         if item.limit is not None
         else f"{item.month} 月最后一个工作日前报送"
     )
+    added = []
+    if item.extended_workdays:
+        added.append(f"批准延期 {item.extended_workdays} 个工作日")
     if item.paused_workdays:
-        limit += f"（暂停 {item.paused_workdays} 个工作日，顺延）"
-    lines = [
-        head,
-        f"  依据：{clock.clause}",
-        f"  开始：{item.start}（事件 {item.start_event}）；{limit} → 到期 {due_text(item)}",
-    ]
-    if item.stop is not None:
+        added.append(f"暂停 {item.paused_workdays} 个工作日顺延")
+    if added:
+        limit += f"（{'，'.join(added)}）"
+    lines = [head, f"  依据：{clock.clause}"]
+    if item.state == CANCELLED:
+        lines.append(f"  开始：{item.start}（事件 {item.start_event}）；{limit}")
+        lines.append(f"  取消：{item.stop}（事件 {item.stop_event}），不计超期，不计入办结率")
+    else:
+        lines.append(
+            f"  开始：{item.start}（事件 {item.start_event}）；{limit} → 到期 {due_text(item)}"
+        )
+    if item.stop is not None and item.state != CANCELLED:
         lines.append(f"  完成：{item.stop}（事件 {item.stop_event}）")
     state = CLOCK_STATE_WORDS[item.state]
     if item.state == BREACHED:
@@ -81,6 +89,8 @@ def _instance_lines(item: ClockInstance) -> list[str]:
     lines.append(f"  状态：{state}；责任：{who}")
     for esc in item.escalations:
         month = f"（{esc.month} 通报）" if esc.month and esc.step.action != "supervision" else ""
+        if esc.repeat:
+            month = f"（仍超期，列入 {esc.month} 通报）"
         lines.append(
             f"  {NOTICE_KIND_WORDS.get(esc.step.action, esc.step.action)}："
             f"{marked(esc.day, esc.provisional)} "

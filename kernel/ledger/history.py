@@ -9,7 +9,7 @@ from kernel.errors import InputError, Problem, ProblemsError
 from kernel.inputs.jsonlines import open_lines, read_lines
 from kernel.inputs.sourcefile import PathKey, SourceDoc, parse_text, read_file, read_stdin
 from kernel.ledger.events import Event, EventInvalid, validate_event
-from kernel.ledger.ledger import EventConflict, Ledger
+from kernel.ledger.ledger import EventConflict, Ledger, StepCheck
 from kernel.ledger.projection import TransitionRejected
 from kernel.rules.reference import Reference
 from kernel.storage.memory import MemoryStorage
@@ -33,9 +33,11 @@ def read_event_docs(location: str) -> list[tuple[SourceDoc, Any, PathKey]]:
     )
 
 
-def load_history(location: str, reference: Reference) -> Ledger:
-    """Replay a history file through a fresh in-memory ledger; every problem is reported."""
-    ledger = Ledger(MemoryStorage(), reference)
+def load_history(location: str, reference: Reference, guard: StepCheck | None = None) -> Ledger:
+    """Replay a history file through a fresh in-memory ledger; every problem is reported.
+
+    ``guard`` checks each step against the rules in force (rules/lifecycle.yaml)."""
+    ledger = Ledger(MemoryStorage(), reference, guard=guard)
     problems: list[Problem] = []
     for doc, data, prefix in read_event_docs(location):
         try:
