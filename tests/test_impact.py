@@ -60,7 +60,9 @@ def test_regrading_changes_grades_deadlines_and_scores(ruleset: RuleSet, rules_c
         )
     )
     events = list(build(ruleset).ledger.events())
-    base, cand = replay(events, ruleset, AS_OF), replay(events, candidate, AS_OF)
+    # by the end of June: later, T-3's 通报 of every month would take the daily score to 0
+    june = dt.date(2026, 6, 30)
+    base, cand = replay(events, ruleset, june), replay(events, candidate, june)
     impact = compare(base, cand)
     assert impact.tickets == []
     assert [(c.subject, c.what, c.baseline, c.candidate, c.rules) for c in impact.units] == [

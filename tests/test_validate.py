@@ -214,7 +214,7 @@ def test_default_rules_are_valid(
     assert out == (
         f"规则检查通过：rules（grading {n['grading']} 条、routing {n['routing']} 条；"
         f"单位 {n['units']} 个，类别 {n['categories']} 个；"
-        "时限 6 项，督办步骤 3 级；工作日历 2020–2026 年）\n"
+        "时限 9 项，督办步骤 3 级；办理步骤 12 项；工作日历 2020–2026 年）\n"
     )
     assert err == ""
 

@@ -98,7 +98,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"规则检查通过：{display_path(directory)}（{counts}；"
         f"单位 {len(ruleset.reference.units)} 个，类别 {len(ruleset.reference.categories)} 个；"
         f"时限 {len(ruleset.deadlines.clocks)} 项，督办步骤 {len(ruleset.deadlines.escalation)} 级；"
-        f"工作日历 {years[0]}–{years[-1]} 年）"
+        + (f"办理步骤 {len(ruleset.lifecycle.steps)} 项；" if ruleset.lifecycle else "")
+        + f"工作日历 {years[0]}–{years[-1]} 年）"
     )
     print_reminders(reminders)
     return EXIT_OK
