@@ -224,3 +224,87 @@ def test_judged_at_start_supervises_work_done_on_the_day(rules_copy: Path) -> No
         item = tl.clock("2026-06-30", "T-RESOLVE#1")
         assert (item.state, tuple(e.step.id for e in item.escalations)) == ("breached", expected)
         edit(rules_copy, "deadlines.yaml", f"judged_at: {judged}", "judged_at: end")
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def _month(tl: Timeline, month: str) -> dict[str, object]:
+    from kernel.assessment.reports import monthly_report
+
+    report = monthly_report(
+        month, tl.ruleset, tl.ledger.project(), list(tl.ledger.events()), tl.evaluator
+    )
+    return {s.key: s for s in report.sections}
+
+
+def test_the_second_months_notice_is_swept_charged_and_reported(ruleset: RuleSet) -> None:
+    from kernel.clocks.sweep import sweep
+
+    tl = Timeline(ruleset).register()
+    tl.collect("2026-03-02").report("2026-03-02").grade("2026-03-02", "C").dispatch("2026-03-02")
+    sweep(tl.ledger, tl.evaluator, d("2026-05-06"))
+    notices = [
+        (e.date.isoformat(), e.payload["month"])
+        for e in tl.ledger.events(types=("notice.published",))
+    ]
+    assert notices == [("2026-04-08", "2026-04"), ("2026-05-06", "2026-05")]
+    may = _month(tl, "2026-05")["notice"]
+    assert [row[0] for row in may.table.rows] == ["T-1"]  # type: ignore[attr-defined]
+    assert may.lines == ["督办后仍超期、列入 2026-05 通报的问题 1 个。"]  # type: ignore[attr-defined]
+
+
+def test_the_monthly_report_lists_the_months_steps_and_follows_an_override(
+    ruleset: RuleSet, kernel: object
+) -> None:
+    tl = dispatched(ruleset)
+    tl.submit("ticket.returned", "2026-06-03", "汉台区", {"reason": "应由其他单位主办"})
+    tl.submit("ticket.rerouted", "2026-06-04", OFFICE, {"route": {"primary": "人社局"}})
+    tl.submit(
+        "ticket.overridden",
+        "2026-06-04",
+        OFFICE,
+        {"grade": "C", "route": {"agenda": False}, "reason": "改判为 C 级，不上调度会"},
+    )
+    sections = _month(tl, "2026-06")
+    steps = sections["steps"]
+    assert steps.lines == ["本月退回 1 次、重新交办 1 次。"]  # type: ignore[attr-defined]
+    assert [r[2] for r in steps.table.rows] == ["退回", "重新交办"]  # type: ignore[attr-defined]
+    # the override says no 调度会: the report agrees with the route, not with the grade
+    assert sections["agenda"].table.rows == []  # type: ignore[attr-defined]
+
+
+def test_an_override_to_c_brings_the_coordinators_of_c(ruleset: RuleSet) -> None:
+    from kernel.evaluation.kernel import Kernel
+
+    tl = Timeline(ruleset).register()
+    tl.collect("2026-06-01", needs_territory=True, departments=["人社局"])
+    tl.submit("ticket.reported", "2026-06-02", tl.lead_unit)
+    with Kernel(ruleset) as kernel:
+        tl.ledger.grade("T-1", kernel, d("2026-06-02"))
+    graded = tl.state()
+    assert (graded.grade, graded.route["coordinators"], graded.route["agenda"]) == ("B", [], False)
+    assert graded.grade_routes["C"] == {"coordinators": ["助商稳企办"], "agenda": True}
+    tl.submit("ticket.overridden", "2026-06-02", OFFICE, {"grade": "C", "reason": "研判不全"})
+    state = tl.state()
+    assert (state.grade, state.route["coordinators"], state.route["agenda"]) == (
+        "C",
+        ["助商稳企办"],
+        True,
+    )
+    assert state.rule_grade == "B" and state.rule_route["agenda"] is False  # kept on record
+    tl.dispatch("2026-06-02")
+    assert [r[0] for r in _month(tl, "2026-06")["agenda"].table.rows] == ["T-1"]  # type: ignore[attr-defined]
+
+
+def test_the_ledger_table_counts_returns_and_extensions(ruleset: RuleSet) -> None:
+    from kernel.assessment.ledger_table import ledger_table
+
+    tl = dispatched(ruleset)
+    tl.submit("ticket.returned", "2026-06-03", "汉台区", {"reason": "应由其他单位主办"})
+    tl.submit("ticket.rerouted", "2026-06-04", OFFICE, {})
+    tl.submit("ticket.extension_requested", "2026-06-05", "汉台区", {"workdays": 4})
+    tl.submit("ticket.extension_granted", "2026-06-08", OFFICE, {"workdays": 4})
+    table = ledger_table(tl.ledger.project(), tl.evaluator, d("2026-06-30"))
+    row = dict(zip(table.keys, table.rows[0], strict=True))
+    assert (row["reopened"], row["returned"], row["extended"]) == (0, 1, 4)

@@ -135,7 +135,9 @@ def test_ledger_workbook_has_dates_numbers_yes_no_and_clock_titles(
     assert column(sheet, "超期工作日") == [0, 2, 40]
     assert column(sheet, "超期事项")[2] == "交办后按等级限期办结（A 5、B 10、C 20 个工作日）"
     assert column(sheet, "暂定") == ["否", "否", "否"]
-    assert sheet.auto_filter.ref == f"A1:X{sheet.max_row}"
+    assert column(sheet, "退回次数") == [0, 0, 0]
+    assert column(sheet, "批准延期工作日") == [0, 0, 0]
+    assert sheet.auto_filter.ref == f"A1:AA{sheet.max_row}"
 
 
 def test_assessment_workbook_has_ranking_deductions_and_indicators(
@@ -208,6 +210,7 @@ def test_monthly_workbook_carries_the_summary_lines(
         "超期问题",
         "调度会议程",
         "未联系企业",
+        "办理过程记录",
     ]
     summary = book["概要"]
     assert ("服务动态", "本月走访联系企业 1 次，覆盖 1 户（在册企业 1 户）。") in [
@@ -245,6 +248,7 @@ def test_report_csv_is_one_named_file_per_table(
         "超期问题.csv",
         "调度会议程.csv",
         "未联系企业.csv",
+        "办理过程记录.csv",
     ]
     assert notice.startswith("\ufeff办理单编号,企业,类别,等级,时限,到期日,超期工作日,责任单位,依据")
 

@@ -23,6 +23,7 @@ from kernel.clocks.view import clock_label, key_label
 from kernel.errors import InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Projector
+from kernel.ledger.projection import TicketState
 from kernel.outputs.tables import (
     DATE,
     LIST,
@@ -38,7 +39,13 @@ from kernel.outputs.tables import (
     write_xlsx,
 )
 from kernel.rules.model import RuleSet
-from kernel.vocabulary import GRADES, TICKET_STATE_WORDS, UNIT_KIND_WORDS
+from kernel.vocabulary import (
+    EVENT_TYPE_WORDS,
+    FINAL_STATES,
+    GRADES,
+    TICKET_STATE_WORDS,
+    UNIT_KIND_WORDS,
+)
 
 PROVISIONAL_NOTE = (
     "注：标注“暂定”的日期按暂定日历计算（该年放假安排尚未公布，未计调休），"
@@ -234,8 +241,8 @@ def monthly_report(
                             esc.step.title,
                         )
                     )
-        open_now = current not in ("已关闭",)
-        if open_now and (state.grade == "C" or state.route.get("agenda")):
+        open_now = current not in {TICKET_STATE_WORDS[s] for s in FINAL_STATES}
+        if open_now and on_agenda(state):
             agenda_rows.append(
                 (
                     state.ticket_id,
@@ -253,6 +260,21 @@ def monthly_report(
                     current,
                 )
             )
+    steps = [e for e in in_month if e.type in LIFECYCLE_STEPS]
+    step_counts = Counter(e.type for e in steps)
+    disputed = sum(1 for e in steps if e.payload.get("resolution") == "有异议")
+    names = {s.ticket_id: s.ticket.data["enterprise"]["name"] for s in projector.tickets.values()}
+    step_rows = [
+        (
+            e.ticket_id,
+            names.get(str(e.ticket_id), ""),
+            e.label,
+            e.date,
+            e.actor,
+            e.payload.get("reason") or e.payload.get("resolution") or e.payload.get("into") or "",
+        )
+        for e in sorted(steps, key=lambda e: (e.date, str(e.ticket_id)))
+    ]
     duty = (
         next((d for d in ruleset.deadlines.monthly if d.per == "enterprise"), None)
         if ruleset.deadlines
@@ -367,6 +389,36 @@ def monthly_report(
             ),
             key="missed",
         ),
+        Section(
+            "退回、延期、挂起与回访",
+            [
+                "本月"
+                + (
+                    "、".join(
+                        f"{EVENT_TYPE_WORDS[k]} {step_counts[k]} 次"
+                        for k in LIFECYCLE_STEPS
+                        if step_counts.get(k)
+                    )
+                    or "没有退回、延期、挂起、撤回、合并或回访"
+                )
+                + (f"（回访有异议 {disputed} 次）" if disputed else "")
+                + "。"
+            ],
+            Table.of(
+                "办理过程记录",
+                (
+                    ("ticket_id", "办理单编号"),
+                    ("enterprise", "企业"),
+                    ("step", "事项"),
+                    ("date", "日期", DATE),
+                    ("actor", "经办单位"),
+                    ("detail", "理由或结果"),
+                ),
+                step_rows,
+            ),
+            key="steps",
+            detail=True,
+        ),
     ]
     if provisional:
         sections[0].lines.append(PROVISIONAL_NOTE)
@@ -387,29 +439,69 @@ def monthly_report(
     return report
 
 
+def on_agenda(state: TicketState) -> bool:
+    """Whether a problem goes on the 调度会 agenda: as its route in force says.
+
+    The route follows an overridden grade when the grading recorded the routes of the other
+    grades (``by_grade``) or the override sets ``agenda`` itself; a ledger graded before that
+    (or by hand, without ``agenda``) falls back on the grade: every C-grade problem.
+    """
+    route = state.route
+    overridden = state.override_grade not in (None, state.rule_grade)
+    if "agenda" in state.override_route or (
+        "agenda" in route and (state.grade_routes or not overridden)
+    ):
+        return bool(route["agenda"])
+    return state.grade == "C" or bool(route.get("agenda"))
+
+
 def _state_at(state: Any, day: dt.date) -> str:
     """The ticket's state label as of ``day`` (replaying only its events up to then)."""
     label = "已收集"
-    words = {
-        "ticket.reported": "已上报",
-        "ticket.graded": "已分级",
-        "ticket.dispatched": "办理中",
-        "ticket.resolved": "已办结",
-        "ticket.feedback_given": "已反馈",
-        "ticket.reopened": "办理中",
-    }
+    words = {kind: TICKET_STATE_WORDS[state] for kind, state in _STATE_AFTER.items()}
     for event in state.events:
         if event.date > day:
             break
-        if event.type == "ticket.rated":
-            label = (
-                "已评价"
-                if event.payload.get("rating") == "不满意"
-                else TICKET_STATE_WORDS["closed"]
-            )
+        rating = event.payload.get("rating")
+        if event.type == "ticket.rated" or (event.type == "ticket.callback_recorded" and rating):
+            label = TICKET_STATE_WORDS["rated" if rating == "不满意" else "closed"]
+        if event.type == "ticket.callback_recorded" and event.payload.get("resolution") == "有异议":
+            label = TICKET_STATE_WORDS["disputed"]
         elif event.type in words:
             label = words[event.type]
     return label
+
+
+#: the state a ticket is in after each step (the rating and the callback depend on the payload)
+_STATE_AFTER = {
+    "ticket.reported": "reported",
+    "ticket.graded": "graded",
+    "ticket.dispatched": "dispatched",
+    "ticket.resolved": "resolved",
+    "ticket.feedback_given": "feedback_given",
+    "ticket.reopened": "dispatched",
+    "ticket.returned": "returned",
+    "ticket.rerouted": "dispatched",
+    "ticket.suspended": "suspended",
+    "ticket.resumed": "dispatched",
+    "ticket.withdrawn": "withdrawn",
+    "ticket.rejected": "rejected",
+    "ticket.merged": "merged",
+    "ticket.reopen_declined": "closed",
+}
+
+#: the steps of §8 the monthly report counts, in the order it lists them
+LIFECYCLE_STEPS = (
+    "ticket.returned",
+    "ticket.rerouted",
+    "ticket.extension_granted",
+    "ticket.extension_refused",
+    "ticket.suspended",
+    "ticket.withdrawn",
+    "ticket.rejected",
+    "ticket.merged",
+    "ticket.callback_recorded",
+)
 
 
 # --------------------------------------------------------------------------- assessment

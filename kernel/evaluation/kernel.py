@@ -83,6 +83,10 @@ class Kernel:
             rules={"fingerprint": self.ruleset.fingerprint, "versions": self.ruleset.versions()},
         )
 
+    def route_for(self, ticket: Ticket, grade: str) -> RouteResult:
+        """The route the rules give ``ticket`` if it had ``grade`` (for an office's override)."""
+        return self._route(ticket, grade)
+
     def grade_only(self, ticket: Ticket) -> str | None:
         """Just the grade, without building explanations (for bulk runs)."""
         return self._pick_grade(ticket.values)

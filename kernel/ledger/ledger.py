@@ -26,10 +26,12 @@ from kernel.ledger.projection import (
 )
 from kernel.rules.reference import Reference
 from kernel.storage.contract import Notice, Storage, Transaction
+from kernel.vocabulary import GRADES
 
 if TYPE_CHECKING:
-    from kernel.evaluation.decisions import Evaluation
+    from kernel.evaluation.decisions import Evaluation, RouteResult
     from kernel.evaluation.kernel import Kernel
+    from kernel.evaluation.ticket import Ticket
     from kernel.plugins import PluginHost
 
 log = logging.getLogger("huhang.ledger")
@@ -87,23 +89,50 @@ def paused_gc() -> Iterator[None]:
             gc.enable()
 
 
-def graded_payload(evaluation: Evaluation, lead_unit: str) -> dict[str, Any]:
-    """The payload of a ``ticket.graded`` event recording what the rules decided."""
-    route = evaluation.route
+def _route_slots(route: RouteResult, lead_unit: str) -> dict[str, Any]:
     return {
+        "primary": route.primary.unit if route.primary else None,
+        "co_handlers": [a.unit for a in route.co_handlers],
+        "feedback_owner": route.feedback_owner.unit if route.feedback_owner else lead_unit,
+        "coordinators": [a.unit for a in route.coordinators],
+        "agenda": route.agenda,
+        "report_upward": route.report_upward,
+    }
+
+
+def graded_payload(
+    evaluation: Evaluation,
+    lead_unit: str,
+    kernel: Kernel | None = None,
+    ticket: Ticket | None = None,
+) -> dict[str, Any]:
+    """The payload of a ``ticket.graded`` event recording what the rules decided.
+
+    With the ``kernel`` and the ``ticket``, it also records under ``by_grade`` the slots of the
+    route that the rules would give for each other grade, so that an override of the grade
+    carries the grade's consequences (coordinators, agenda, report upward) from the ledger
+    alone (docs/policy.md §2.4).
+    """
+    route = _route_slots(evaluation.route, lead_unit)
+    payload: dict[str, Any] = {
         "grade": evaluation.grade.grade,
         "grade_rule": evaluation.grade.decision.rule.id if evaluation.grade.decision else "",
-        "route": {
-            "primary": route.primary.unit if route.primary else None,
-            "co_handlers": [a.unit for a in route.co_handlers],
-            "feedback_owner": route.feedback_owner.unit if route.feedback_owner else lead_unit,
-            "coordinators": [a.unit for a in route.coordinators],
-            "agenda": route.agenda,
-            "report_upward": route.report_upward,
-        },
-        "route_rules": [d.rule.id for d in route.matched],
+        "route": route,
+        "route_rules": [d.rule.id for d in evaluation.route.matched],
         "rules": evaluation.rules,
     }
+    if kernel is not None and ticket is not None:
+        by_grade: dict[str, dict[str, Any]] = {}
+        for grade in GRADES:
+            if grade == evaluation.grade.grade:
+                continue
+            other = _route_slots(kernel.route_for(ticket, grade), lead_unit)
+            changed = {slot: value for slot, value in other.items() if value != route[slot]}
+            if changed:
+                by_grade[grade] = changed
+        if by_grade:
+            payload["by_grade"] = by_grade
+    return payload
 
 
 def _before(events: Iterable[Event], first: Event | None) -> Iterator[Event]:
@@ -275,7 +304,7 @@ class Ledger:
             "date": day.isoformat(),
             "actor": OFFICE,
             "ticket_id": state.ticket_id,
-            "payload": graded_payload(evaluation, state.lead_unit),
+            "payload": graded_payload(evaluation, state.lead_unit, kernel, state.ticket),
         }
 
     def grade_reported(

@@ -110,6 +110,8 @@ class TicketState:
     rule_grade: str | None = None
     rule_route: dict[str, Any] = field(default_factory=dict)
     rule_ids: tuple[str, ...] = ()
+    #: the route slots the rules give for each other grade (``by_grade`` of ticket.graded)
+    grade_routes: dict[str, dict[str, Any]] = field(default_factory=dict)
     override_grade: str | None = None
     override_route: dict[str, Any] = field(default_factory=dict)
     overrides: tuple[Event, ...] = ()
@@ -135,8 +137,11 @@ class TicketState:
 
     @property
     def route(self) -> dict[str, Any]:
-        """The route in force: the rules' route with the office's overrides on top."""
+        """The route in force: the rules' route, then what the rules give for an overridden
+        grade (coordinators, agenda …), then the slots the office's override sets itself."""
         merged = dict(self.rule_route)
+        if self.override_grade and self.override_grade != self.rule_grade:
+            merged.update(self.grade_routes.get(self.override_grade, {}))
         merged.update(self.override_route)
         return merged
 
@@ -297,6 +302,7 @@ def apply_ticket(
             rule_grade=payload["grade"],
             rule_route=dict(payload.get("route", {})),
             rule_ids=rules,
+            grade_routes=dict(payload.get("by_grade", {})),
         )
     if kind == "ticket.overridden":
         _expect(event, current, "graded", "dispatched")

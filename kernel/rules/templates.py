@@ -43,6 +43,7 @@ ROW_FIELDS: dict[str, tuple[str, ...]] = {
         "status",
     ),
     "missed": ("enterprise", "name", "lead_unit", "lead_leader", "liaison_cadre"),
+    "steps": ("ticket_id", "enterprise", "step", "date", "actor", "detail"),
 }
 #: fields every document has: the header, the title and the signature
 COMMON_FIELDS = ("doc_number", "date", "title", "month")
@@ -50,7 +51,7 @@ COMMON_FIELDS = ("doc_number", "date", "title", "month")
 TEMPLATES: dict[str, dict[str, tuple[str, ...]]] = {
     "monthly": {
         "fields": (*COMMON_FIELDS, "summary"),
-        "tables": ("categories", "notice", "overdue", "agenda", "missed"),
+        "tables": ("categories", "notice", "overdue", "agenda", "missed", "steps"),
     },
     "agenda": {"fields": COMMON_FIELDS, "tables": ("agenda",)},
 }

@@ -49,7 +49,8 @@ class Replay:
 
 
 def _graded(event: Event, state: TicketState, kernel: Kernel) -> Event:
-    return replace(event, payload=graded_payload(kernel.evaluate(state.ticket), state.lead_unit))
+    payload = graded_payload(kernel.evaluate(state.ticket), state.lead_unit, kernel, state.ticket)
+    return replace(event, payload=payload)
 
 
 def replay(events: list[Event], ruleset: RuleSet, as_of: dt.date) -> Replay:
