@@ -208,6 +208,23 @@ def test_the_year_has_every_kind_of_trouble(medium: Simulation) -> None:
     assert progress and all(medium.projector.tickets[e["ticket_id"]].grade == "D" for e in progress)
 
 
+def test_the_year_takes_the_other_steps_at_realistic_rates(medium: Simulation) -> None:
+    kinds = Counter(str(e["type"]) for e in medium.events)
+    problems = len(medium.problems)
+    # a few percent returned and re-routed, extended, suspended; a handful withdrawn or merged
+    assert 0 < kinds["ticket.returned"] == kinds["ticket.rerouted"] <= 0.08 * problems
+    assert 0 < kinds["ticket.extension_requested"] <= 0.1 * problems
+    assert kinds["ticket.extension_granted"] + kinds["ticket.extension_refused"] == (
+        kinds["ticket.extension_requested"]
+    )
+    assert 0 < kinds["ticket.suspended"] == kinds["ticket.resumed"] <= 0.05 * problems
+    assert kinds["ticket.withdrawn"] + kinds["ticket.merged"] + kinds["ticket.rejected"] <= 0.03 * (
+        problems
+    )
+    assert 0 < kinds["ticket.callback_recorded"] <= 0.15 * problems
+    assert medium.ingest.rejected == []  # every step met rules/lifecycle.yaml
+
+
 # ------------------------------------------------------------------ the command and its files
 
 

@@ -965,7 +965,13 @@ class Simulator:
     # -------------------------------------------------------------- after grading
 
     def plan_handling(self, state: TicketState, graded_on: dt.date) -> None:
-        """Dispatch, resolution rounds, feedback and rating, once the grade and route are known."""
+        """Dispatch, resolution rounds, feedback and rating, once the grade and route are known.
+
+        A few percent of problems take the other steps of docs/policy.md §8 on the way: a
+        return and re-route, an extension, a suspension, a withdrawal, a merge, a refusal before
+        dispatch, a callback after the rating (some disputed, then reopened), and a few 不满意
+        the office declines to reopen.
+        """
         rng, cal = self.rng, self.cal
         tid = state.ticket_id
         grade = state.grade
@@ -979,16 +985,33 @@ class Simulator:
         start = cal.add(graded_on, 1)
         if not self._fits(start, limit):
             return  # too late in the year to hand out: stays with the office
+        detour = rng.random() if limit is not None else 1.0
+        if detour < 0.004:
+            reason = self._reason("ticket.rejected", "不属于政府职能范围")
+            self.schedule(start, self._event(tid, "rejected", start, OFFICE, {"reason": reason}))
+            return
         if not self.schedule(start, self._event(tid, "dispatched", start, OFFICE)):
             return
         for number in (1, 2):
+            extra = 0
+            if number == 1 and limit is not None:
+                planned = self._plan_detour(state, detour, start, limit, primary, helpers)
+                if planned is None:
+                    return  # withdrawn, merged, or past the year's last action day
+                start, primary, extra, not_before = planned
+            else:
+                not_before = start
             if limit is None:
                 resolved = self._plan_long(tid, start, primary, factor)
             else:
-                resolved = self._resolution(start, limit, factor)
+                resolved = self._resolution(start, limit + extra, factor)
+                if resolved is not None and resolved <= not_before:
+                    resolved = cal.add(not_before, 1)
             if resolved is None or resolved > cal.last_action:
                 return  # still being handled at year end
             actor = rng.choice(helpers) if helpers and rng.random() < 0.15 else primary
+            if actor not in (primary, *state.handlers):
+                actor = primary
             self.schedule(resolved, self._event(tid, f"resolved:{number}", resolved, actor))
             late = rng.random() < 0.06 * self.world.factor(owner)
             told = cal.add(resolved, rng.randint(3, 5) if late else rng.randint(0, 2))
@@ -999,14 +1022,149 @@ class Simulator:
             draw = rng.random()
             rating = "不满意" if draw < unhappy else "基本满意" if draw < unhappy + 0.22 else "满意"
             event = self._event(tid, f"rated:{number}", rated, OFFICE, {"rating": rating})
-            if not self.schedule(rated, event) or rating != "不满意" or number == 2:
+            if not self.schedule(rated, event):
                 return
-            start = cal.add(rated, rng.randint(1, 3))
+            if rating != "不满意":
+                reopen_on = self._plan_callback(tid, rated, disputable=number == 1)
+                if reopen_on is None:
+                    return
+                start = reopen_on
+            elif number == 2:
+                return
+            elif rng.random() < 0.15:  # the demand is outside policy: declined, with a reason
+                day = cal.add(rated, 1)
+                why = {"reason": self._reason("ticket.reopen_declined", "企业诉求超出政策规定")}
+                self.schedule(day, self._event(tid, "reopen_declined", day, OFFICE, why))
+                return
+            else:
+                start = cal.add(rated, 1 if rng.random() < 0.85 else 2)
             if not self._fits(start, limit):
                 return
             summary = {"summary": "企业不满意，重新办理"}
             if not self.schedule(start, self._event(tid, "reopened:2", start, OFFICE, summary)):
                 return
+
+    def _reason(self, event_type: str, fallback: str) -> str:
+        """A reason the rules allow for a step (the first listed, or ``fallback``)."""
+        rules = self.ruleset.lifecycle
+        step = rules.step(event_type) if rules is not None else None
+        if step is None or not step.reasons:
+            return fallback
+        return self.rng.choice(step.reasons)
+
+    def _plan_detour(
+        self,
+        state: TicketState,
+        detour: float,
+        start: dt.date,
+        limit: int,
+        primary: str,
+        helpers: list[str],
+    ) -> tuple[dt.date, str, int, dt.date] | None:
+        """The first round's return, extension, suspension, withdrawal or merge, if any.
+
+        Returns the round's start (after a re-route), its primary handler, the working days
+        added to its limit, and the day before which it cannot be resolved; None when the
+        problem ends (withdrawn, merged) or its steps fall after the year's last action day.
+        """
+        rng, cal, tid = self.rng, self.cal, state.ticket_id
+        if detour < 0.034:  # returned: most within the window, some late
+            late = rng.random() < 0.15
+            day = cal.add(start, rng.randint(3, 5) if late else rng.randint(1, 2))
+            payload: dict[str, Any] = {
+                "reason": self._reason("ticket.returned", "不属于本单位职责")
+            }
+            if late:
+                payload["late"] = True
+            if not self.schedule(day, self._event(tid, "returned", day, primary, payload)):
+                return None
+            again = cal.add(day, 1 if rng.random() < 0.9 else 2)
+            moved: dict[str, Any] = {}
+            if helpers and rng.random() < 0.7:
+                new = rng.choice(helpers)
+                moved = {"route": {"primary": new, "co_handlers": [primary]}}
+                primary = new
+            else:
+                moved = {"summary": "经核实维持原交办"}
+            if not self.schedule(again, self._event(tid, "rerouted", again, OFFICE, moved)):
+                return None
+            return again, primary, 0, again
+        if detour < 0.074:  # an extension asked two working days before the due date
+            asked = cal.add(start, max(1, limit - 2))
+            rules = self.ruleset.lifecycle
+            step = rules.step("ticket.extension_requested") if rules is not None else None
+            most = step.max_for(state.grade) if step is not None else None
+            days = min(most or 5, rng.randint(3, 8))
+            if days < 1 or not self._fits(start, limit + days):
+                return start, primary, 0, start
+            request = {"workdays": days, "reason": "需要协调的事项较多"}
+            if not self.schedule(
+                asked, self._event(tid, "extension_requested", asked, primary, request)
+            ):
+                return None
+            decided = cal.add(asked, 1)
+            if rng.random() < 0.8:
+                event = self._event(tid, "extension_granted", decided, OFFICE, {"workdays": days})
+                return start, primary, days if self.schedule(decided, event) else 0, decided
+            event = self._event(
+                tid, "extension_refused", decided, OFFICE, {"reason": "理由不充分，请按期办结"}
+            )
+            self.schedule(decided, event)
+            return start, primary, 0, decided
+        if detour < 0.094:  # suspended while the enterprise gathers its materials
+            held = cal.add(start, rng.randint(1, 3))
+            back = cal.add(held, rng.randint(3, 8))
+            if not self._fits(start, limit + self.cal_span(held, back)):
+                return start, primary, 0, start
+            reason = {"reason": self._reason("ticket.suspended", "等待企业补充材料")}
+            if not self.schedule(held, self._event(tid, "suspended", held, OFFICE, reason)):
+                return None
+            if not self.schedule(back, self._event(tid, "resumed", back, primary)):
+                return None
+            return start, primary, self.cal_span(held, back), back
+        if detour < 0.099:  # withdrawn by the enterprise
+            day = cal.add(start, rng.randint(1, 4))
+            reason = {"reason": self._reason("ticket.withdrawn", "企业自行解决")}
+            self.schedule(day, self._event(tid, "withdrawn", day, state.lead_unit, reason))
+            return None
+        if detour < 0.102:  # reported twice: merged into the enterprise's earlier problem
+            earlier = next(
+                (
+                    other.ticket_id
+                    for other in self.projector.tickets.values()
+                    if other.enterprise == state.enterprise and other.ticket_id != tid
+                ),
+                None,
+            )
+            if earlier is not None:
+                day = cal.add(start, 1)
+                into = {"into": earlier, "summary": "同一问题重复反映"}
+                self.schedule(day, self._event(tid, "merged", day, OFFICE, into))
+                return None
+        return start, primary, 0, start
+
+    def cal_span(self, first: dt.date, last: dt.date) -> int:
+        """Working days from ``first`` to ``last`` (how long a suspension paused the clock)."""
+        return self.cal.cal.workdays_between(first, last)
+
+    def _plan_callback(self, tid: str, rated: dt.date, *, disputable: bool) -> dt.date | None:
+        """The office's callback on a sample of satisfied ratings; a disputed one is reopened:
+        the day the new round starts, or None."""
+        rng, cal = self.rng, self.cal
+        if rng.random() >= 0.12:
+            return None
+        day = cal.add(rated, rng.randint(2, 6))
+        disputed = disputable and rng.random() < 0.08
+        payload = {
+            "resolution": "有异议" if disputed else "认可",
+            "summary": "企业反映问题仍未解决" if disputed else "企业认可办理结果",
+        }
+        if (
+            not self.schedule(day, self._event(tid, "callback", day, OFFICE, payload))
+            or not disputed
+        ):
+            return None
+        return cal.add(day, 1)
 
     def _fits(self, start: dt.date, limit: int | None) -> bool:
         """Whether a round started on ``start`` can run its course inside the year: a fixed
@@ -1078,6 +1236,18 @@ class Simulator:
                 "rated": "rated",
                 "reopened": "reopened",
                 "progress": "progress_reported",
+                "returned": "returned",
+                "rerouted": "rerouted",
+                "extension_requested": "extension_requested",
+                "extension_granted": "extension_granted",
+                "extension_refused": "extension_refused",
+                "suspended": "suspended",
+                "resumed": "resumed",
+                "withdrawn": "withdrawn",
+                "rejected": "rejected",
+                "merged": "merged",
+                "callback": "callback_recorded",
+                "reopen_declined": "reopen_declined",
             }[key.split(":")[0]]
         )
         return {
@@ -1144,7 +1314,7 @@ class Simulator:
             if event.type.startswith("ticket."):
                 ticket_id = str(event.ticket_id)
                 touched[ticket_id] = None
-                if self.projector.tickets[ticket_id].closed:
+                if self.projector.tickets[ticket_id].final:
                     self.open.pop(ticket_id, None)
                 else:
                     self.open[ticket_id] = None
@@ -1173,7 +1343,9 @@ class Simulator:
                 if item.state == WARNING and item.warning_on is not None and item.warning_on <= day:
                     steps.add(("warning", ticket_id, item.key))
                 for esc in item.escalations:
-                    steps.update((esc.step.id, ticket_id, item.key, u) for u in esc.units)
+                    steps.update(
+                        (esc.step.id, ticket_id, item.key, u, esc.month or "") for u in esc.units
+                    )
             if not steps <= self.issued:
                 self.issued |= steps
                 states.append(state)

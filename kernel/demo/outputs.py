@@ -64,6 +64,13 @@ class DemoStats:
     missed_progress: int = 0
     unsatisfied: int = 0
     reopened: int = 0
+    returned: int = 0
+    extended: int = 0
+    extension_refused: int = 0
+    suspended: int = 0
+    ended_early: int = 0  # withdrawn, not accepted or merged
+    callbacks: int = 0
+    disputed: int = 0
     reported_upward: int = 0
     open_at_year_end: int = 0
     supervisions: int = 0
@@ -112,10 +119,13 @@ def collect_stats(
     for state in projector.tickets.values():
         if state.grade:
             stats.grades[state.grade] += 1
-        stats.reopened += int(len(state.rounds) > 1)
+        stats.reopened += int(any(r.opened_by == "ticket.reopened" for r in state.rounds))
+        stats.returned += int(bool(state.returns))
+        stats.extended += int(bool(state.extensions))
+        stats.ended_early += int(state.final and not state.closed)
         stats.unsatisfied += sum(1 for _, rating in state.ratings if rating == "不满意")
         stats.reported_upward += int(bool(state.route.get("report_upward")))
-        stats.open_at_year_end += int(not state.closed)
+        stats.open_at_year_end += int(not state.final)
         for item in evaluator.evaluate(state, as_of).instances:
             if item.state != BREACHED:
                 continue
@@ -128,6 +138,14 @@ def collect_stats(
                 stats.overdue_resolutions += 1
     kinds = Counter(e.type for e in events)
     stats.contacts = kinds["contact.recorded"]
+    stats.extension_refused = kinds["ticket.extension_refused"]
+    stats.suspended = kinds["ticket.suspended"]
+    stats.callbacks = kinds["ticket.callback_recorded"]
+    stats.disputed = sum(
+        1
+        for e in events
+        if e.type == "ticket.callback_recorded" and e.payload.get("resolution") == "有异议"
+    )
     stats.supervisions = kinds["supervision.issued"]
     stats.notices = kinds["notice.published"]
     stats.interviews = kinds["interview.recommended"]
@@ -313,6 +331,9 @@ def summary_lines(stats: DemoStats, seed: int, year: int) -> list[str]:
         f"评价不满意 {stats.unsatisfied:,} 次，重新办理 {stats.reopened:,} 件；年末未办结 "
         f"{stats.open_at_year_end:,} 件；台账抽查问题 {stats.spot_checks:,} 处；月度通报 "
         f"{stats.monthly_reports} 期（逾期 {stats.late_monthly_reports} 期）。",
+        f"退回后重新交办 {stats.returned:,} 件，批准延期 {stats.extended:,} 件、不予批准 "
+        f"{stats.extension_refused:,} 次，挂起 {stats.suspended:,} 次，撤回、不予受理或合并 "
+        f"{stats.ended_early:,} 件；电话回访 {stats.callbacks:,} 次（有异议 {stats.disputed:,} 次）。",
         f"时限巡查每日运行：督办 {stats.supervisions:,} 次、通报 {stats.notices:,} 次、约谈建议 "
         f"{stats.interviews:,} 次；发件箱通知 {sum(stats.outbox.values()):,} 条（{outbox}）。",
         f"台账事件共 {stats.ledger_events:,} 条（其中导入 {stats.input_events:,} 条，其余为规则分级与"
