@@ -308,3 +308,15 @@ def test_the_ledger_table_counts_returns_and_extensions(ruleset: RuleSet) -> Non
     table = ledger_table(tl.ledger.project(), tl.evaluator, d("2026-06-30"))
     row = dict(zip(table.keys, table.rows[0], strict=True))
     assert (row["reopened"], row["returned"], row["extended"]) == (0, 1, 4)
+
+
+def test_lint_finds_a_deduction_the_lifecycle_rules_never_let_happen(rules_copy: Path) -> None:
+    from kernel.tools.lint.checks import lint
+
+    assert not [f for f in lint(load_rules(rules_copy)) if f.code == "LINT-DEAD-DEDUCTION"]
+    ruleset = load_rules(edit(rules_copy, "lifecycle.yaml", "late: count", "late: refuse"))
+    found = [f.message for f in lint(ruleset) if f.code == "LINT-DEAD-DEDUCTION"]
+    assert found == [
+        "扣分项 D-LATE-RETURN「逾期退回」永远不会触发：lifecycle.yaml 的 L-RETURN 拒绝逾期退回"
+        "（late: refuse），台账不会有 late: true 的ticket.returned（退回）"
+    ]

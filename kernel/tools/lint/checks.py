@@ -713,6 +713,7 @@ class _Linter:
                 "（请写 unit: primary、lead_unit 或 actor）",
                 (*path, "unit") if "unit" in self.raw_deduction(version, index) else path,
             )
+        self.forbidden_by_lifecycle(rule, label, dead, path)
         for key, value in rule.payload.items():
             at: PathKey = (*path, "payload", key)
             if closed and key not in props:
@@ -732,6 +733,28 @@ class _Linter:
                 dead(f"payload.unit 的值 {describe_value(value)} 不是已登记的单位", at)
             elif key == "clock" and action is not None:
                 self.clock_filter(str(value), deadlines, dead, at)
+
+    def forbidden_by_lifecycle(
+        self, rule: DeductionRule, label: str, dead: Callable[..., None], path: PathKey
+    ) -> None:
+        """A deduction on a step that rules/lifecycle.yaml never lets into the ledger."""
+        lifecycle = self.ruleset.lifecycle
+        step = lifecycle.step(str(rule.event)) if lifecycle is not None else None
+        if step is None:
+            return
+        if rule.payload.get("late") is True and step.late == "refuse":
+            dead(
+                f"lifecycle.yaml 的 {step.id} 拒绝逾期退回（late: refuse），台账不会有 late: true "
+                f"的{label}",
+                (*path, "payload", "late"),
+            )
+        reason = rule.payload.get("reason")
+        if reason is not None and step.reasons and reason not in step.reasons:
+            dead(
+                f"lifecycle.yaml 的 {step.id} 不允许理由 {describe_value(reason)}"
+                f"（可选：{'、'.join(step.reasons)}）",
+                (*path, "payload", "reason"),
+            )
 
     def raw_deduction(self, version: ScoringRules, index: int) -> dict[str, Any]:
         doc = self.docs.doc(version.path)
