@@ -998,7 +998,9 @@ class Simulator:
                 planned = self._plan_detour(state, detour, start, limit, primary, helpers)
                 if planned is None:
                     return  # withdrawn, merged, or past the year's last action day
-                start, primary, extra, not_before = planned
+                start, handler, extra, not_before = planned
+                if handler != primary:  # re-routed: the old primary helps the new one
+                    helpers, primary = [primary], handler
             else:
                 not_before = start
             if limit is None:
@@ -1010,8 +1012,6 @@ class Simulator:
             if resolved is None or resolved > cal.last_action:
                 return  # still being handled at year end
             actor = rng.choice(helpers) if helpers and rng.random() < 0.15 else primary
-            if actor not in (primary, *state.handlers):
-                actor = primary
             self.schedule(resolved, self._event(tid, f"resolved:{number}", resolved, actor))
             late = rng.random() < 0.06 * self.world.factor(owner)
             told = cal.add(resolved, rng.randint(3, 5) if late else rng.randint(0, 2))
@@ -1025,7 +1025,7 @@ class Simulator:
             if not self.schedule(rated, event):
                 return
             if rating != "不满意":
-                reopen_on = self._plan_callback(tid, rated, disputable=number == 1)
+                reopen_on = self._plan_callback(tid, rated, number)
                 if reopen_on is None:
                     return
                 start = reopen_on
@@ -1147,22 +1147,20 @@ class Simulator:
         """Working days from ``first`` to ``last`` (how long a suspension paused the clock)."""
         return self.cal.cal.workdays_between(first, last)
 
-    def _plan_callback(self, tid: str, rated: dt.date, *, disputable: bool) -> dt.date | None:
+    def _plan_callback(self, tid: str, rated: dt.date, number: int) -> dt.date | None:
         """The office's callback on a sample of satisfied ratings; a disputed one is reopened:
         the day the new round starts, or None."""
         rng, cal = self.rng, self.cal
         if rng.random() >= 0.12:
             return None
         day = cal.add(rated, rng.randint(2, 6))
-        disputed = disputable and rng.random() < 0.08
+        disputed = number == 1 and rng.random() < 0.08
         payload = {
             "resolution": "有异议" if disputed else "认可",
             "summary": "企业反映问题仍未解决" if disputed else "企业认可办理结果",
         }
-        if (
-            not self.schedule(day, self._event(tid, "callback", day, OFFICE, payload))
-            or not disputed
-        ):
+        event = self._event(tid, f"callback:{number}", day, OFFICE, payload)
+        if not self.schedule(day, event) or not disputed:
             return None
         return cal.add(day, 1)
 
