@@ -214,8 +214,9 @@ def test_the_year_takes_the_other_steps_at_realistic_rates(medium: Simulation) -
     # a few percent returned and re-routed, extended, suspended; a handful withdrawn or merged
     assert 0 < kinds["ticket.returned"] == kinds["ticket.rerouted"] <= 0.08 * problems
     assert 0 < kinds["ticket.extension_requested"] <= 0.1 * problems
-    assert kinds["ticket.extension_granted"] + kinds["ticket.extension_refused"] == (
-        kinds["ticket.extension_requested"]
+    assert (
+        kinds["ticket.extension_granted"] + kinds["ticket.extension_refused"]
+        == (kinds["ticket.extension_requested"])
     )
     assert 0 < kinds["ticket.suspended"] == kinds["ticket.resumed"] <= 0.05 * problems
     assert kinds["ticket.withdrawn"] + kinds["ticket.merged"] + kinds["ticket.rejected"] <= 0.03 * (

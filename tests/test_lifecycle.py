@@ -104,6 +104,10 @@ def test_the_resolution_clock_is_cancelled_by_a_merge_and_not_counted(ruleset: R
     assert (state.state, state.merged_into, state.final) == ("merged", "T-2", True)
     item = tl.clock("2026-07-31", "T-RESOLVE#1")
     assert (item.state, item.due, item.escalations) == (CANCELLED, None, ())
+    tl.collect("2026-06-01", ticket_id="T-3")
+    reason = refused(tl, "ticket.merged", "2026-06-03", OFFICE, {"into": "T-1"})
+    assert reason == "办理单 T-1 已合并到 T-2，请合并到 T-2"
+    tl.ticket_id = "T-1"
     assert refused(tl, "ticket.resolved", "2026-06-04", "汉台区", {}).startswith(
         "办理单 T-1 当前状态为「已合并」"
     )

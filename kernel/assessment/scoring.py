@@ -113,6 +113,22 @@ def effective_ratings(state: TicketState, as_of: dt.date) -> list[tuple[dt.date,
     return out
 
 
+def corrected_rating(state: TicketState, rated: Event, as_of: dt.date) -> str | None:
+    """The rating a callback (回访) recorded by ``as_of`` verified in place of ``rated``'s."""
+    corrected: str | None = None
+    after = False
+    for event in state.events:
+        if event.date > as_of:
+            break
+        if event.event_id == rated.event_id:
+            after = True
+        elif after and event.type == "ticket.rated":
+            break
+        elif after and event.type == "ticket.callback_recorded" and event.payload.get("rating"):
+            corrected = str(event.payload["rating"])
+    return corrected
+
+
 class FactCollector:
     """Turns the ledger into dated, scored facts per unit and month."""
 
@@ -152,7 +168,7 @@ class FactCollector:
         for event in events:
             if event.date > as_of:
                 continue
-            self._event_facts(event, projector, tally)
+            self._event_facts(event, projector, tally, as_of)
         self._monthly_facts(projector, events, as_of, tally)
         return dict(out)
 
@@ -213,13 +229,19 @@ class FactCollector:
 
     # ------------------------------------------------------------------ events
 
-    def _event_facts(self, event: Event, projector: Projector, tally: Any) -> None:
+    def _event_facts(self, event: Event, projector: Projector, tally: Any, as_of: dt.date) -> None:
         metric = ESCALATION_METRICS.get(event.type)
+        payload = event.payload
+        if event.type == "ticket.rated" and event.ticket_id:
+            state = projector.tickets.get(event.ticket_id)
+            corrected = corrected_rating(state, event, as_of) if state is not None else None
+            if corrected is not None:  # a callback verified another rating: charge that one
+                payload = {**payload, "rating": corrected}
         unit_in_payload = event.payload.get("unit")
         if metric and isinstance(unit_in_payload, str):
             tally(unit_in_payload, event.date).counts[metric] += 1
         for version, rule in self._rules_for(event.date, lambda r: r.event == event.type):
-            if any(event.payload.get(k) != v for k, v in rule.payload.items()):
+            if any(payload.get(k) != v for k, v in rule.payload.items()):
                 continue
             unit = self._unit_of(rule, event, projector)
             if unit:

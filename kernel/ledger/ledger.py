@@ -368,8 +368,14 @@ class Ledger:
             apply_ticket(state, event, enterprise=enterprise, reference=self.reference)
             if event.type == "ticket.merged":
                 into = str(event.payload["into"])
-                if not any(e.type in TICKET_EVENTS for e in tx.ticket_events(into)):
+                target = [e for e in tx.ticket_events(into) if e.type in TICKET_EVENTS]
+                if not target:
                     raise TransitionRejected(event, f"要并入的办理单 {into} 不存在")
+                if target[-1].type == "ticket.merged":
+                    further = target[-1].payload["into"]
+                    raise TransitionRejected(
+                        event, f"办理单 {into} 已合并到 {further}，请合并到 {further}"
+                    )
             if self.guard is not None and state is not None:
                 self.guard(state, event)
             return
