@@ -74,7 +74,7 @@ fonts: $(STAMP)
 demo: fonts
 	$(BIN)/huhang validate
 	$(BIN)/huhang explain examples/tickets/c-land.yaml
-	$(BIN)/huhang demo
+	$(BIN)/huhang demo --level examples/levels/hantai
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'

@@ -26,13 +26,15 @@ TICKET_STATE_WORDS: dict[str, str] = {
     "withdrawn": "已撤回",
     "rejected": "不予受理",
     "merged": "已合并",
+    "referred": "已报上级",
+    "sent_back": "已退回下级",
 }
 
 #: states in which a problem's life has ended (no clock runs, no step but a callback)
-FINAL_STATES: tuple[str, ...] = ("closed", "withdrawn", "rejected", "merged")
+FINAL_STATES: tuple[str, ...] = ("closed", "withdrawn", "rejected", "merged", "sent_back")
 
 #: states that take a problem out of the closure-rate denominator (docs/policy.md §8.6)
-NOT_COUNTED_STATES: tuple[str, ...] = ("withdrawn", "rejected", "merged")
+NOT_COUNTED_STATES: tuple[str, ...] = ("withdrawn", "rejected", "merged", "sent_back")
 
 #: clock states (a deadline clock's ``state``)
 CLOCK_STATE_WORDS: dict[str, str] = {
@@ -93,6 +95,14 @@ UNIT_KIND_WORDS: dict[str, str] = {
     "others": "其他",
 }
 
+#: the same kinds of unit at a county or zone level (its 块 are towns, its 条 its own departments)
+LOWER_UNIT_KIND_WORDS: dict[str, str] = {
+    "territories": "镇（街道）",
+    "departments": "县区部门",
+    "offices": "协调机构",
+    "others": "其他",
+}
+
 #: ledger event types
 EVENT_TYPE_WORDS: dict[str, str] = {
     "enterprise.registered": "企业登记",
@@ -119,6 +129,9 @@ EVENT_TYPE_WORDS: dict[str, str] = {
     "ticket.merged": "合并",
     "ticket.callback_recorded": "电话回访",
     "ticket.reopen_declined": "不予重新办理",
+    "ticket.referred_up": "报上级协调",
+    "ticket.upper_resolved": "上级办结",
+    "ticket.upper_declined": "上级退回",
     "contact.recorded": "走访联系",
     "supervision.issued": "督办",
     "notice.published": "通报",
@@ -143,3 +156,23 @@ YES, NO = "是", "否"
 def yes_no(value: bool) -> str:
     """是 or 否."""
     return YES if value else NO
+
+
+#: the level of a rule folder without level.yaml (分层分级: the top of the chain)
+TOP_LEVEL_CODE, TOP_LEVEL_NAME = "city", "市级"
+
+#: columns of ``huhang rules show --resolved`` and words of ``huhang level``
+LEVEL_WORDS: dict[str, str] = {
+    "list": "所在列表",
+    "id": "编号",
+    "title": "标题",
+    "level": "来自层级",
+    "where": "位置",
+    "replaces": "替换了",
+    "chain": "层级",
+    "carried_up": "已送达上级",
+    "carried_down": "已回传本级",
+    "dispatched_down": "上级交办、已送达本级",
+    "resolved_up": "本级办结、已报上级",
+    "waiting": "待上级办理",
+}

@@ -170,6 +170,7 @@ SAMPLES = [
         "docs/guide/lifecycle.md",
         "huhang deadlines examples/history/hz-2026-0007.yaml --as-of 2026-06-30",
     ),
+    ("docs/guide/levels.md", "huhang rules show --rules examples/levels/hantai"),
 ]
 
 

@@ -37,7 +37,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_default_suite_passes_with_full_rule_coverage(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "test", str(SCENARIOS), "--fail-under", "100")
     assert code == 0, out
-    assert "规则覆盖率：69/69（100.0%）" in out
+    assert "规则覆盖率：70/70（100.0%）" in out  # with 汉台区's HT-C-CITY-AUTHORITY
 
 
 def test_failure_shows_a_readable_diff(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -43,6 +43,7 @@ from kernel.vocabulary import (
     EVENT_TYPE_WORDS,
     FINAL_STATES,
     GRADES,
+    LOWER_UNIT_KIND_WORDS,
     TICKET_STATE_WORDS,
     UNIT_KIND_WORDS,
 )
@@ -608,6 +609,7 @@ def assessment_report(
     ``clock_titles`` (clock id -> title) names the clocks behind deductions by their titles.
     """
     titles = clock_titles or {}
+    kinds = LOWER_UNIT_KIND_WORDS if assessment.level else UNIT_KIND_WORDS
     columns: list[tuple[str, str, str]] = [
         ("rank", "排名", NUMBER),
         ("unit", "单位", TEXT),
@@ -628,7 +630,7 @@ def assessment_report(
         (
             u.rank,
             u.unit,
-            UNIT_KIND_WORDS.get(u.kind, u.kind),
+            kinds.get(u.kind, u.kind),
             *[i.points for i in u.indicators],
             u.deduction_points,
             u.score,
@@ -659,7 +661,7 @@ def assessment_report(
     deductions = deductions_table(assessment.units, titles)
     indicators = indicators_table(assessment.units)
     report = Report(
-        f"助商稳企·护航发展 {assessment.label}考核结果",
+        f"{assessment.level}助商稳企·护航发展 {assessment.label}考核结果",
         [
             Section("考核排名", lines, ranking, key="ranking"),
             Section(

@@ -406,6 +406,8 @@ class Assessment:
     end: dt.date
     version: int
     units: tuple[UnitResult, ...]
+    #: the level assessed, in a rule folder that extends another (汉台区); '' otherwise
+    level: str = ""
 
     def unit(self, unit_id: str) -> UnitResult:
         """One unit's result."""
@@ -444,7 +446,7 @@ def score_period(
     for (unit, month), tally in sorted(tallies.items()):
         if month in months:
             totals[unit].add(tally)
-    units = [u for u in reference.units.values() if u.kind in rules.scope]
+    units = [u for u in reference.units.values() if u.kind in rules.scope and reference.assessed(u)]
     results = [_score_unit(u.id, u.name, u.kind, totals.get(u.id, Tally()), rules) for u in units]
     ranked = sorted(results, key=lambda r: (-r.score, r.unit))
     final: list[UnitResult] = []
@@ -454,7 +456,7 @@ def score_period(
         if result.score != previous:
             rank, previous = position, result.score
         final.append(UnitResult(**{**result.__dict__, "rank": rank}))
-    return Assessment(label, start, end, rules.version, tuple(final))
+    return Assessment(label, start, end, rules.version, tuple(final), reference.own_level)
 
 
 def _score_unit(unit: str, name: str, kind: str, tally: Tally, rules: ScoringRules) -> UnitResult:

@@ -270,7 +270,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     ctx = open_context(args)
     try:
-        official = ctx.plugins.calendar(ctx.ruleset.directory)  # the files, without policy
+        official = ctx.plugins.calendar(ctx.ruleset.home("calendar"))  # the files, without policy
         as_of = args.as_of or today()
         diff = calendar_diff(
             ctx.ruleset,

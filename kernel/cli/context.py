@@ -34,7 +34,7 @@ class Context:
         """The plugins' calendar under huhang.yaml's ``calendar.missing_year``."""
         from kernel.calendar.provisional import apply_policy
 
-        calendar = self.plugins.calendar(self.ruleset.directory)
+        calendar = self.plugins.calendar(self.ruleset.home("calendar"))
         return apply_policy(calendar, self.config.missing_year)
 
 

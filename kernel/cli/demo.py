@@ -58,6 +58,13 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--config", type=Path, default=None, metavar="FILE", help="配置文件（只用其插件设置）"
     )
+    p.add_argument(
+        "--level",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="再模拟一个县区层级（如 examples/levels/hantai）：问题报市级协调、结果回传，两级考核",
+    )
     a.add_rules(p)
     p.set_defaults(handler=cmd_demo)
 
@@ -80,6 +87,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         enterprises=args.enterprises,
         problems=args.problems,
         config=config,
+        level_dir=args.level,
     )
     text = render_summary(result)
     print(text)

@@ -75,7 +75,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         assert ctx.ruleset.deadlines is not None
         evaluator = ClockEvaluator(ctx.ruleset.deadlines, ctx.calendar())
         as_of = args.as_of or today()
-        official = ctx.plugins.calendar(ctx.ruleset.directory)
+        official = ctx.plugins.calendar(ctx.ruleset.home("calendar"))
         reminders = calendar_reminders(official, as_of, ctx.config.missing_year)
         if args.shard is None and hasattr(ctx.ledger.storage, "claim_tickets"):
             worker = f"{socket.gethostname()}:{os.getpid()}"

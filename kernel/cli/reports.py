@@ -110,7 +110,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         write_docx(
             report,
             args.report_command,
-            rules.directory,
+            rules.home("templates"),
             args.output,
             doc_number=args.doc_number,
             issued=args.issued or today(),

@@ -101,8 +101,27 @@ def cmd_validate(args: argparse.Namespace) -> int:
         + (f"办理步骤 {len(ruleset.lifecycle.steps)} 项；" if ruleset.lifecycle else "")
         + f"工作日历 {years[0]}–{years[-1]} 年）"
     )
+    if len(ruleset.levels) > 1:  # a county folder over the city's: say what each level brings
+        print(f"层级：{level_summary(ruleset)}")
     print_reminders(reminders)
     return EXIT_OK
+
+
+def level_summary(ruleset: Any) -> str:
+    """``市级 rules（规则 … 条）→ 汉台区 …（本级新增 a、替换 b、删除 c）``."""
+    from kernel.rules.load import display_path
+    from kernel.rules.resolved import level_counts
+
+    parts = []
+    for level in ruleset.levels:
+        added, replaced, removed = level_counts(ruleset.sources, level.name)
+        what = (
+            f"{added} 项"
+            if level is ruleset.levels[0]
+            else f"新增 {added} 项、替换 {replaced} 项、删除 {removed} 项"
+        )
+        parts.append(f"{level.name} {display_path(level.directory)}（{what}）")
+    return " → ".join(parts)
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -78,6 +78,8 @@ def missed_contacts(
         counts[(str(event.enterprise), month_label(event.date))] += 1
     missed = []
     for enterprise in sorted(enterprises, key=lambda e: e.credit_code):
+        if enterprise.linked:  # a lower level's enterprise: the contacts are owed there
+            continue
         for month in months:
             first, last = month_bounds(month)
             if last > as_of or first < enterprise.registered_on:

@@ -35,6 +35,7 @@ from kernel.config import Config
 from kernel.demo import DEFAULT_ENTERPRISES, DEFAULT_OUT, DEFAULT_PROBLEMS, DEFAULT_SEED
 from kernel.demo.chart import ChartError, ClosureGrid, Trends, draw_closure_chart, draw_trend_chart
 from kernel.demo.generate import NOTIFIER, Simulation, simulate
+from kernel.demo.levels import CountyDemo, simulate_county
 from kernel.errors import InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Ledger, Projector
@@ -379,6 +380,8 @@ class DemoResult:
     #: what went wrong (rejected events, sweep errors, the chart); empty on success
     problems: list[str] = field(default_factory=list)
     font: Path | None = None
+    #: the county level (``--level``), when simulated
+    county: CountyDemo | None = None
 
     @property
     def exit_code(self) -> int:
@@ -408,6 +411,7 @@ def run_demo(
     config: Config | None = None,
     progress: bool = True,
     chart: bool = True,
+    level_dir: Path | None = None,
 ) -> DemoResult:
     """Simulate the year into ``out_dir/huhang.db`` and write every output file there.
 
@@ -422,7 +426,7 @@ def run_demo(
     ruleset = timer.step("准备", lambda: load_rules(rules_dir or config.rules))
     assert ruleset.deadlines is not None and ruleset.scoring is not None
     plugins = get_plugin_manager(block=config.block, local_dir=config.plugin_dir)
-    calendar = plugins.calendar(ruleset.directory)
+    calendar = plugins.calendar(ruleset.home("calendar"))
     db = out_dir / "huhang.db"
     storage = plugins.open_storage(str(db))
     ledger = Ledger(
@@ -452,6 +456,16 @@ def run_demo(
         year = sim.year
         as_of = dt.date(year, 12, 31)
         projector, events, evaluator = sim.projector, sim.stored, sim.evaluator
+        county: CountyDemo | None = None
+        if level_dir is not None:  # a county over the city: problems referred up and answered
+            county = timer.step(
+                "县区层级",
+                lambda: simulate_county(
+                    level_dir, ledger, ruleset, out_dir, plugins, seed=seed, year=year
+                ),
+            )
+            found += [f"联动核对：{f.ticket}：{f.message}" for f in county.findings]
+            events, projector = list(ledger.events()), ledger.project()
         files.append((db, "台账数据库（SQLite），可用 huhang report / ledger / impact 继续查询"))
 
         path = out_dir / "events.jsonl"
@@ -491,6 +505,17 @@ def run_demo(
             (paths[1], "年度考核（Excel：总表、扣分明细、指标明细）"),
             (paths[2], "年度考核明细（JSON：各单位指标、扣分及依据）"),
         ]
+        if county is not None and county.assessment is not None:
+            name, code = county.level.name, county.level.code
+            files.append((county.db, f"{name}的台账数据库（SQLite）"))
+            county_assessment = county.assessment
+            paths = write_assessment(
+                out_dir,
+                county_assessment,
+                f"assessment-{code}-{year}",
+                clock_titles(county.ruleset.deadlines),
+            )
+            files.append((paths[0], f"{name}年度考核排名（Markdown，本级单位）"))
 
         font = None
         if chart:
@@ -541,7 +566,24 @@ def run_demo(
         timings=timer.timings,
         problems=found,
         font=font,
+        county=county,
     )
+
+
+def county_lines(county: CountyDemo, out: Path, year: int) -> list[str]:
+    """The county level's figures and ranking (分层分级、上下联动)."""
+    name, code = county.level.name, county.level.code
+    assert county.assessment is not None
+    return [
+        f"【{name}】{county.problems} 个问题，报市级协调 {county.referred} 个"
+        f"（市级办结 {county.resolved_above} 个、退回 {county.declined_above} 个），"
+        f"两级台账联动核对不一致 {len(county.findings)} 项。",
+        "",
+        ranking_tables(county.assessment, top=5, bottom=3),
+        "",
+        f"{name}完整排名见 {out / f'assessment-{code}-{year}.md'}；"
+        f"huhang level check --rules <{name}规则目录> --db {county.db} --upper-db {out / 'huhang.db'}",
+    ]
 
 
 def render_summary(result: DemoResult) -> str:
@@ -552,6 +594,8 @@ def render_summary(result: DemoResult) -> str:
     lines = summary_lines(result.stats, result.seed, year)
     lines += ["", ranking_tables(result.assessment), ""]
     lines.append(f"完整排名见 {out / f'assessment-{year}.md'}。")
+    if result.county is not None and result.county.assessment is not None:
+        lines += ["", *county_lines(result.county, out, year)]
     lines += ["", "已写入的文件："]
     width = max((len(str(p)) for p, _ in result.files), default=0)
     lines += [f"  {str(p).ljust(width)}  {what}" for p, what in result.files]

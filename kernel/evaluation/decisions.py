@@ -30,11 +30,15 @@ class RuleRef:
     version: int
     path: str
     line: int
+    #: the level the rule comes from, in a folder that extends another ('' otherwise)
+    level: str = ""
 
     @classmethod
     def of(cls, rule: Rule, version: int) -> RuleRef:
         """The reference of a loaded rule."""
-        return cls(rule.id, rule.title, rule.clause, rule.kind, version, rule.path, rule.line)
+        return cls(
+            rule.id, rule.title, rule.clause, rule.kind, version, rule.path, rule.line, rule.level
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""

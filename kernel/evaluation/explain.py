@@ -37,7 +37,8 @@ def condition_text(cond: ConditionResult) -> str:
 
 def _rule_head(decision: Decision) -> str:
     rule = decision.rule
-    return f"{rule.id}「{rule.title}」 {rule.path}:{rule.line}"
+    level = f"（{rule.level}）" if rule.level else ""
+    return f"{rule.id}「{rule.title}」 {rule.path}:{rule.line}{level}"
 
 
 def _conditions(decision: Decision, indent: str) -> list[str]:

@@ -67,6 +67,10 @@ class SourceDoc:
             probe = probe[:-1]
         return self.locations.get((), (0, 0))
 
+    def file_of(self, path: PathKey) -> str:
+        """The file (as shown) the value at ``path`` was read from: this one, unless merged."""
+        return self.path
+
     def problem(self, path: PathKey, code: str, message: str, *, key: bool = False) -> Problem:
         """A :class:`Problem` located at ``path`` in this document."""
         line, col = self.where(path, key=key)

@@ -22,6 +22,8 @@ from kernel.rules.reference import Reference
 TICKET_EVENTS = frozenset(t for t in EVENT_TYPES if t.startswith("ticket."))
 ENTERPRISE_EVENTS = frozenset({"enterprise.registered", "enterprise.changed"})
 OFFICE = "助商稳企办"
+#: the start of the id of every event that 上下联动 writes (kernel/linkage)
+LINK_PREFIX = "联动"
 RATINGS = ("满意", "基本满意", "不满意")
 
 

@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 
 from kernel.errors import InputError
 from kernel.evaluation.ticket import Ticket, trusted_ticket, validate_ticket
-from kernel.ledger.events import OFFICE, Event
+from kernel.ledger.events import LINK_PREFIX, OFFICE, Event
 from kernel.rules.reference import Reference
 from kernel.vocabulary import FINAL_STATES, TICKET_STATE_WORDS
 
@@ -60,6 +60,8 @@ class Enterprise:
     assignment: dict[str, Any]
     registered_on: dt.date
     changes: tuple[tuple[dt.date, str, Any, Any], ...] = ()
+    #: registered by a lower level's referral (上下联动): its monthly contacts are owed there
+    linked: bool = False
 
     def get(self, name: str) -> Any:
         """One assignment field (None when not set)."""
@@ -72,7 +74,8 @@ def apply_enterprise(current: Enterprise | None, event: Event) -> Enterprise:
     if event.type == "enterprise.registered":
         if current is not None:
             raise TransitionRejected(event, f"企业 {code} 已于 {current.registered_on} 登记")
-        return Enterprise(code, dict(event.payload), event.date)
+        linked = event.event_id.startswith(LINK_PREFIX)
+        return Enterprise(code, dict(event.payload), event.date, linked=linked)
     if current is None:
         raise TransitionRejected(event, f"企业 {code} 尚未登记，不能变更")
     if event.date < current.registered_on:
@@ -469,6 +472,9 @@ def _apply_lifecycle_step(current: TicketState, state: TicketState, event: Event
             rating=str(corrected),
             ratings=(*current.ratings, (event.date, str(corrected))),
         )
+    if kind in LINK_EVENTS:
+        _office(event)
+        return _link_step(event, current, state)
     raise TransitionRejected(event, f"{kind} 不是办理单事件")
 
 
@@ -478,6 +484,27 @@ def _open(event: Event, state: TicketState) -> None:
             event,
             f"办理单 {state.ticket_id} 当前状态为「{state.state_label}」，已办结或已结束的问题不能{event.label}",
         )
+
+
+#: 上下联动 (docs/guide/levels.md): a lower level refers a problem up and gets the answer back
+LINK_EVENTS = ("ticket.referred_up", "ticket.upper_resolved", "ticket.upper_declined")
+
+
+def _link_step(event: Event, current: TicketState, state: TicketState) -> TicketState:
+    """A lower level's ticket waits on the upper level's; the upper level may decline its copy."""
+    if event.type == "ticket.referred_up":
+        _expect(event, current, "graded", "dispatched")
+        return _evolve(state, state="referred")
+    if event.type == "ticket.upper_resolved":
+        _expect(event, current, "referred")
+        rounds = current.rounds
+        if rounds:  # the round the referral interrupted ends with the upper level's resolution
+            rounds = (*rounds[:-1], _evolve(rounds[-1], resolved_on=event.date))
+        return _evolve(state, state="resolved", rounds=rounds)
+    if current.state == "referred":  # declined: the lower level handles it again
+        return _evolve(state, state="dispatched" if current.dispatched_on else "graded")
+    _expect(event, current, "reported", "graded")  # the upper level sends its copy back
+    return _evolve(state, state="sent_back")
 
 
 def _office(event: Event) -> None:

@@ -244,7 +244,7 @@ def parse_deadlines(
                 extend=_kinds(raw.get("extend")),
                 cancel=_kinds(raw.get("cancel")),
                 start_when={str(k): dict(v) for k, v in (raw.get("start_when") or {}).items()},
-                path=doc.path,
+                path=doc.file_of(path),
                 line=doc.where(path)[0],
             )
         )

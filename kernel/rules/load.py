@@ -23,9 +23,11 @@ from kernel.inputs.suggest import did_you_mean
 from kernel.rules.conditions import Condition, ConditionParser, leaves
 from kernel.rules.deadlines import DeadlineRules, parse_deadlines
 from kernel.rules.fields import FieldSpec, fields_for
+from kernel.rules.levels import LEVEL_FILE, Level, home, level_chain, top_level
 from kernel.rules.lifecycle import parse_lifecycle
 from kernel.rules.model import Rule, RuleFile, RuleSet, UnitValue
 from kernel.rules.reference import UNIT_KINDS, Category, Reference, Unit
+from kernel.rules.resolved import LayeredDoc, merge_docs
 from kernel.rules.scoring import ScoringHistory, ScoringRules, parse_scoring
 from kernel.rules.templates import check_templates
 from kernel.vocabulary import GRADES
@@ -78,6 +80,10 @@ class _Loader:
         self.docs: dict[str, SourceDoc] = {}
         #: documents that failed their schema: their semantic checks would read wrong types
         self.invalid: set[str] = set()
+        #: the levels of the folder, top first (one for a folder without level.yaml)
+        self.chain: tuple[Level, ...] = (top_level(directory),)
+        #: the files each document was read from (several for a folder that extends another)
+        self.files: dict[str, list[Path]] = {}
 
     def read_all(self) -> None:
         if not self.directory.is_dir():
@@ -86,22 +92,30 @@ class _Loader:
                 Problem(display_path(self.directory), 0, 0, "RULES-DIR-MISSING", what)
             )
             return
+        if (self.directory / LEVEL_FILE).is_file():
+            chain, problems = level_chain(self.directory)
+            self.problems.extend(problems)
+            self.chain = chain
+            if not chain:  # the level file is wrong: the folder cannot be read further
+                return
         for kind in (*REFERENCE_FILES, *RULE_FILES, *OTHER_FILES):
             doc = self._read(self.directory / f"{kind}.yaml", kind)
             if doc is not None:
                 self.docs[kind] = doc
         for kind in OPTIONAL_FILES:
             path = self.directory / f"{kind}.yaml"
-            if path.exists():
+            if any((level.directory / path.name).exists() for level in self.chain):
                 doc = self._read(path, kind)
                 if doc is not None:
                     self.docs[kind] = doc
         # The scoring rules may have several versions: scoring.yaml and scoring.*.yaml.
-        versions = sorted(
-            path
-            for path in self.directory.glob("scoring*.yaml")
+        names = {
+            path.name
+            for level in self.chain
+            for path in level.directory.glob("scoring*.yaml")
             if path.name == "scoring.yaml" or path.name.startswith("scoring.")
-        )
+        }
+        versions = sorted(self.directory / name for name in names)
         if len(versions) > MAX_SCORING_VERSIONS:
             self.problems.append(
                 Problem(
@@ -118,10 +132,7 @@ class _Loader:
             doc = self._read(path, "scoring", key=path.stem)
             if doc is not None:
                 self.docs[path.stem] = doc
-        if (
-            not any(key.startswith("scoring") for key in self.docs)
-            and not (self.directory / "scoring.yaml").exists()
-        ):
+        if not any(key.startswith("scoring") for key in self.docs) and not names:
             self.problems.append(
                 Problem(
                     display_path(self.directory / "scoring.yaml"),
@@ -132,11 +143,38 @@ class _Loader:
                 )
             )
 
-    def _read(self, path: Path, kind: str, key: str | None = None) -> SourceDoc | None:
+    def _source(self, path: Path, key: str) -> SourceDoc | None:
+        """The file at ``path``, resolved over the levels when the folder extends another."""
+        layers: list[tuple[Level, SourceDoc, Path]] = []
+        for level in self.chain:
+            found = level.directory / path.name
+            if len(self.chain) > 1 and not found.is_file():
+                continue
+            try:
+                layers.append((level, read_file(found, display_path(found)), found))
+            except ProblemsError as exc:
+                self.problems.extend(exc.problems)
+                return None
+        if not layers:  # no level has it: reported as missing
+            self._source_missing(path)
+            return None
+        self.files[key] = [found for _, _, found in layers]
+        doc, problems = merge_docs(layers, layered=len(self.chain) > 1)
+        self.problems.extend(problems)
+        if problems:
+            self.invalid.add(key)
+        return doc
+
+    def _source_missing(self, path: Path) -> None:
         try:
-            doc = read_file(path, display_path(path))
+            read_file(path, display_path(path))
         except ProblemsError as exc:
             self.problems.extend(exc.problems)
+        return None
+
+    def _read(self, path: Path, kind: str, key: str | None = None) -> SourceDoc | None:
+        doc = self._source(path, key or kind)
+        if doc is None:
             return None
         self.problems.extend(doc.problems)
         if not isinstance(doc.data, dict):
@@ -179,8 +217,11 @@ class _Loader:
                     if uid in units:
                         self._duplicate(doc, (kind, i, "id"), uid, "单位", first_seen)
                         continue
-                    first_seen[("单位", uid)] = f"{doc.path}:{doc.where((kind, i, 'id'))[0]}"
-                    units[uid] = Unit(uid, str(entry.get("name", uid)), kind)
+                    first_seen[("单位", uid)] = (
+                        f"{doc.file_of((kind, i))}:{doc.where((kind, i, 'id'))[0]}"
+                    )
+                    level = doc.level_of((kind, i)) if isinstance(doc, LayeredDoc) else ""
+                    units[uid] = Unit(uid, str(entry.get("name", uid)), kind, level)
         doc = self.docs.get("categories")
         if doc is not None:
             for i, entry in enumerate(_list(doc.data.get("categories"))):
@@ -190,10 +231,13 @@ class _Loader:
                 if cid in categories:
                     self._duplicate(doc, ("categories", i, "id"), cid, "类别", first_seen)
                     continue
-                first_seen[("类别", cid)] = f"{doc.path}:{doc.where(('categories', i, 'id'))[0]}"
+                first_seen[("类别", cid)] = (
+                    f"{doc.file_of(('categories', i))}:{doc.where(('categories', i, 'id'))[0]}"
+                )
                 categories[cid] = Category(cid, str(entry.get("title", cid)))
         loaded = frozenset(kind for kind in REFERENCE_FILES if kind in self.docs)
-        return Reference(units=units, categories=categories, loaded=loaded)
+        own = self.chain[-1].name if len(self.chain) > 1 else ""
+        return Reference(units=units, categories=categories, loaded=loaded, own_level=own)
 
     def _duplicate(
         self,
@@ -280,7 +324,7 @@ class _Loader:
                 ok = False
             else:
                 line, _ = doc.where((*path, "id"))
-                seen[rule_id] = f"{doc.path}:{line}"
+                seen[rule_id] = f"{doc.file_of(path)}:{line}"
         when: Condition | None = None
         if "when" in raw:
             when = parser.parse(raw["when"], (*path, "when"))
@@ -299,9 +343,10 @@ class _Loader:
             precedence=precedence if isinstance(precedence, int) else 0,
             index=index,
             kind=kind,
-            path=doc.path,
+            path=doc.file_of(path),
             line=line,
             col=col,
+            level=doc.level_of(path) if isinstance(doc, LayeredDoc) else "",
         )
 
     def _outcome(
@@ -411,11 +456,12 @@ def _too_many(doc: SourceDoc) -> bool:
     return isinstance(items, list) and len(items) > MAX_RULES_PER_FILE
 
 
-def _fingerprint(docs: dict[str, SourceDoc], directory: Path) -> str:
+def _fingerprint(docs: dict[str, SourceDoc], files: dict[str, list[Path]]) -> str:
     digest = hashlib.sha256()
     for kind in sorted(docs):
         digest.update(kind.encode())
-        digest.update((directory / f"{kind}.yaml").read_bytes())
+        for path in files[kind]:
+            digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
@@ -477,6 +523,8 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
     directory = directory or default_rules_dir()
     loader = _Loader(directory)
     loader.read_all()
+    if not loader.chain:
+        return None, sorted(set(loader.problems))
     reference = loader.reference()
     seen: dict[str, str] = {}
     files: dict[str, RuleFile] = {}
@@ -494,7 +542,9 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
             loader.docs["deadlines"], reference, grades, seen, loader.problems
         )
     calendar = (
-        _check_calendar(directory / "calendar", loader.problems) if directory.is_dir() else None
+        _check_calendar(home(loader.chain, "calendar", directory) / "calendar", loader.problems)
+        if directory.is_dir()
+        else None
     )
     scoring = _scoring_history(
         loader.docs, loader.invalid, deadlines, reference, seen, loader.problems
@@ -503,7 +553,8 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
     if "lifecycle" in loader.docs and "lifecycle" not in loader.invalid:
         lifecycle = parse_lifecycle(loader.docs["lifecycle"], loader.problems)
     if directory.is_dir():
-        loader.problems.extend(check_templates(directory, display_path(directory)))
+        templates = home(loader.chain, "templates", directory)
+        loader.problems.extend(check_templates(templates, display_path(templates)))
     problems = sorted(set(loader.problems))
     if problems or deadlines is None or calendar is None or scoring is None:
         return None, problems
@@ -512,11 +563,13 @@ def check_rules(directory: Path | None = None) -> tuple[RuleSet | None, list[Pro
             directory=directory,
             reference=reference,
             files=files,
-            fingerprint=_fingerprint(loader.docs, directory),
+            fingerprint=_fingerprint(loader.docs, loader.files),
             deadlines=deadlines,
             calendar=calendar,
             scoring=scoring,
             lifecycle=lifecycle,
+            levels=loader.chain,
+            sources=dict(loader.docs),
         ),
         [],
     )

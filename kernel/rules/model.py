@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Any
 
 from kernel.calendar.workdays import WorkCalendar
+from kernel.inputs.sourcefile import SourceDoc
 from kernel.rules.conditions import Condition
 from kernel.rules.deadlines import DeadlineRules
+from kernel.rules.levels import Level
 from kernel.rules.lifecycle import LifecycleRules
 from kernel.rules.reference import Reference
 from kernel.rules.scoring import ScoringHistory
@@ -41,6 +43,8 @@ class Rule:
     path: str
     line: int
     col: int
+    #: the level the rule comes from, in a folder that extends another ('' otherwise)
+    level: str = ""
 
     @property
     def location(self) -> str:
@@ -74,6 +78,23 @@ class RuleSet:
     scoring: ScoringHistory | None = None
     #: rules/lifecycle.yaml (None when the folder has none: steps checked by the projection only)
     lifecycle: LifecycleRules | None = None
+    #: the levels of the folder, top first (one for a folder that extends none)
+    levels: tuple[Level, ...] = ()
+    #: each rule file as read (resolved over the levels), by kind
+    sources: dict[str, SourceDoc] = field(default_factory=dict)
+
+    @property
+    def level(self) -> Level | None:
+        """The folder's own level (None when built without one)."""
+        return self.levels[-1] if self.levels else None
+
+    def home(self, name: str) -> Path:
+        """The folder holding ``name`` (``calendar``, ``templates``): this one, or the nearest
+        upper level's when this level has none."""
+        for level in reversed(self.levels):
+            if (level.directory / name).exists():
+                return level.directory
+        return self.directory
 
     @property
     def grading(self) -> RuleFile:

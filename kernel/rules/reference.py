@@ -29,6 +29,8 @@ class Unit:
     id: str
     name: str
     kind: str  # territories | departments | offices | others
+    #: the level whose units.yaml defines it ('' in a folder without levels)
+    level: str = ""
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,12 @@ class Reference:
     # Which files were read: a reference into a file that could not be read is not checked,
     # so a missing units.yaml is one problem, not one per unit named elsewhere.
     loaded: frozenset[str] = frozenset({"units", "categories"})
+    #: in a folder that extends another: its own level, whose units it assesses ('' otherwise)
+    own_level: str = ""
+
+    def assessed(self, unit: Unit) -> bool:
+        """Whether this level assesses ``unit``: its own units (every unit without levels)."""
+        return not self.own_level or unit.level == self.own_level
 
     def ids(self, ref: str) -> list[str]:
         """The ids that a reference list ``ref`` allows."""

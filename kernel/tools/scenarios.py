@@ -175,6 +175,20 @@ class PreparedRules:
             shutil.rmtree(self.temporary, ignore_errors=True)
 
 
+def _keep_upper_level(folder: Path, target: Path) -> None:
+    """A copied county folder still extends the same upper folder (its path made absolute)."""
+    level_file = target / "level.yaml"
+    if not level_file.is_file():
+        return
+    content = _rule_data(level_file)
+    extends = content.get("extends")
+    if isinstance(extends, str):
+        content["extends"] = str((folder / extends).resolve())
+        level_file.write_text(
+            yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8"
+        )
+
+
 def prepare_rules(data: dict[str, Any], base: Path, rules_dir: Path | None) -> PreparedRules:
     """Resolve the scenario's rules: a folder, plus overrides and extra units in a temp copy."""
     spec = data.get("rules") or {}
@@ -189,6 +203,7 @@ def prepare_rules(data: dict[str, Any], base: Path, rules_dir: Path | None) -> P
     target = temporary / "rules"
     try:
         shutil.copytree(folder, target)
+        _keep_upper_level(folder, target)
         for item in overrides:
             path = target / item["file"]
             inside = path.resolve().is_relative_to(

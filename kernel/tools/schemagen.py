@@ -21,6 +21,11 @@ BASE_ID = "https://huhang.example/schemas/"
 # Every policy the kernel knows; which one a file may use is a semantic check with a reason.
 HIT_POLICIES = ["first", "priority", "collect"]
 RULE_ID_PATTERN = r"^[A-Za-z][A-Za-z0-9_.-]*$"
+#: an upper level's item that a lower level (county, zone) may neither replace nor remove
+LOCKED: dict[str, Any] = {
+    "description": "锁定：下级层级（县区、开发区）不能替换或删除此项（见 docs/guide/levels.md）",
+    "type": "boolean",
+}
 
 SCALAR_OPS: dict[str, str] = {
     "eq": "等于",
@@ -110,6 +115,7 @@ def _rule(then: dict[str, Any], *, precedence: bool) -> dict[str, Any]:
         "description": {"description": "补充说明", "type": "string"},
         "when": {"$ref": "#/$defs/condition"},
         "then": then,
+        "locked": LOCKED,
     }
     if precedence:
         props["precedence"] = {
@@ -191,6 +197,7 @@ def _reference(kind: str, title: str, lists: dict[str, str]) -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id"],
         "properties": {
+            "locked": LOCKED,
             "id": {"description": "简称，规则文件中引用它", "type": "string", "minLength": 1},
             "name": {"description": "全称", "type": "string", "minLength": 1},
             "title": {"description": "说明", "type": "string", "minLength": 1},
@@ -255,6 +262,7 @@ def deadlines_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id", "title", "clause", "start", "stop", "owner"],
         "properties": {
+            "locked": LOCKED,
             "id": {
                 "description": "时限编号，如 T-RESOLVE",
                 "type": "string",
@@ -335,6 +343,7 @@ def deadlines_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id", "title", "clause", "action", "after"],
         "properties": {
+            "locked": LOCKED,
             "id": {"type": "string", "pattern": RULE_ID_PATTERN},
             "title": text,
             "clause": text,
@@ -360,6 +369,7 @@ def deadlines_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id", "title", "clause", "event", "owner"],
         "properties": {
+            "locked": LOCKED,
             "id": {"type": "string", "pattern": RULE_ID_PATTERN},
             "title": text,
             "clause": text,
@@ -539,6 +549,7 @@ def scoring_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id", "title", "clause", "points", "formula"],
         "properties": {
+            "locked": LOCKED,
             "id": ident,
             "title": text,
             "clause": text,
@@ -564,6 +575,7 @@ def scoring_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id", "title", "clause", "points"],
         "properties": {
+            "locked": LOCKED,
             "id": ident,
             "title": text,
             "clause": text,
@@ -606,6 +618,7 @@ def scoring_schema() -> dict[str, Any]:
         "additionalProperties": False,
         "required": ["id", "title", "clause", "any"],
         "properties": {
+            "locked": LOCKED,
             "id": ident,
             "title": text,
             "clause": text,

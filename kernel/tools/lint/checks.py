@@ -136,9 +136,14 @@ def lint(
 class _Docs:
     """Source positions, read again from the rule folder when a finding needs one."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, sources: dict[str, SourceDoc] | None = None) -> None:
         self.directory = directory
         self._docs: dict[str, SourceDoc | None] = {}
+        # The documents the rule set was built from: a folder that extends another has them
+        # merged over its levels, with positions in the file of each value.
+        for doc in (sources or {}).values():
+            for part in getattr(doc, "sources", [doc]):
+                self._docs[part.path] = doc
 
     def doc(self, shown: str) -> SourceDoc | None:
         """The document of the file shown as ``shown`` (None if it cannot be read again)."""
@@ -196,7 +201,7 @@ class _Linter:
     def __init__(self, ruleset: RuleSet, max_steps: int, max_total_steps: int) -> None:
         self.ruleset = ruleset
         self.space = ValueSpace(ruleset, max_steps, max_total_steps)
-        self.docs = _Docs(ruleset.directory)
+        self.docs = _Docs(ruleset.directory, ruleset.sources)
         self.findings: list[Finding] = []
         # Rule id -> True (fires for some ticket), False (never), None (could not decide).
         self.fires: dict[str, bool | None] = {}
