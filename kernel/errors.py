@@ -70,7 +70,7 @@ class LedgerMissing(InputError):
     def __init__(self, url: str, message: str) -> None:
         self.url = url
         super().__init__(
-            f"{message}；只有 huhang ingest、huhang roster import 和 huhang demo 会新建台账，"
+            f"{message}；只有 huhang ingest、huhang roster import、huhang demo、huhang token create 和 huhang serve 会新建台账，"
             "其他命令不会（请检查 --db 或配置文件中的 db）"
         )
 

@@ -150,7 +150,7 @@ class PluginHost:
         """Open the ledger store at ``url``; the flag says whether it was created just now.
 
         Without ``create`` a ledger that does not exist raises
-        :class:`kernel.errors.LedgerMissing` (only ingest, roster import and demo create one).
+        :class:`kernel.errors.LedgerMissing` (only ingest, roster import, demo, token create and serve create one).
         A backend says how to open without creating through an ``open_existing(url)``
         attribute of its factory; a backend without one (``memory:``) always opens.
         """

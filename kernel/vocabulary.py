@@ -73,7 +73,7 @@ OWNER_WORDS: dict[str, str] = {
     "co_handlers": "协办单位",
     "lead_unit": "包抓单位",
     "feedback_owner": "反馈责任单位",
-    "office": "助商稳企办",
+    "office": "办公室",
     "cadre": "对口服务干部",
 }
 
@@ -175,4 +175,35 @@ LEVEL_WORDS: dict[str, str] = {
     "dispatched_down": "上级交办、已送达本级",
     "resolved_up": "本级办结、已报上级",
     "waiting": "待上级办理",
+}
+
+
+#: API roles (``huhang token create --role``, ``huhang serve``)
+ROLE_WORDS: dict[str, str] = {
+    "office": "办公室",
+    "unit": "责任单位",
+    "auditor": "审计",
+}
+
+#: what became of one event submitted over the API
+EVENT_RESULT_WORDS: dict[str, str] = {
+    "accepted": "已接受",
+    "duplicate": "重复（已存在，未改变）",
+    "rejected": "已拒绝",
+}
+
+#: the title of each problem code the API answers with (RFC 9457 ``title``)
+API_PROBLEM_TITLES: dict[str, str] = {
+    "API-AUTH": "未认证：缺少、无效、过期或已吊销的访问令牌",
+    "API-FORBIDDEN": "无权执行此操作",
+    "API-ACTOR": "不能以其他单位的名义提交事件",
+    "API-NOT-FOUND": "未找到",
+    "API-BODY-SIZE": "请求体过大",
+    "API-JSON": "请求体不是有效的 JSON",
+    "API-JSON-DEPTH": "JSON 嵌套过深",
+    "API-PARAMETER": "请求参数无效",
+    "API-INPUT": "输入有误",
+    "API-ARCHIVE": "规则压缩包无效",
+    "API-FORMAT": "不支持的输出格式",
+    "API-UNAVAILABLE": "服务暂不可用",
 }

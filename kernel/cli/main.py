@@ -25,6 +25,7 @@ from kernel.cli import (
     reports,
     roster,
     rules,
+    service,
     tools,
 )
 from kernel.cli.exits import EXIT_INPUT, EXIT_OK
@@ -42,6 +43,7 @@ GROUPS: tuple[ModuleType, ...] = (
     reports,
     tools,
     level,
+    service,
     plugins,
     demo,
     completion,

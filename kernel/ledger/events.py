@@ -45,6 +45,8 @@ class Event:
     person: str | None = None
     note: str | None = None
     recorded_at: str | None = None
+    #: who entered it over the API: the token's principal (``名称（单位，角色）``)
+    recorded_by: str | None = None
     seq: int | None = field(default=None, compare=False)
 
     @classmethod
@@ -62,6 +64,7 @@ class Event:
             person=data.get("person"),
             note=data.get("note"),
             recorded_at=data.get("recorded_at"),
+            recorded_by=data.get("recorded_by"),
             seq=seq,
         )
 
@@ -73,7 +76,7 @@ class Event:
             "date": self.date.isoformat(),
             "actor": self.actor,
         }
-        for key in ("ticket_id", "enterprise", "person", "note", "recorded_at"):
+        for key in ("ticket_id", "enterprise", "person", "note", "recorded_at", "recorded_by"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -83,6 +86,13 @@ class Event:
     def to_json(self) -> str:
         """Canonical JSON text, used to compare a resubmitted event with the stored one."""
         return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    def content_json(self) -> str:
+        """:meth:`to_json` without ``recorded_by``: what a resubmission must repeat to be a
+        duplicate (the same event sent again through another channel is still the same)."""
+        data = self.to_dict()
+        data.pop("recorded_by", None)
+        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
     @property
     def label(self) -> str:

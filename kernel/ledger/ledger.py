@@ -331,7 +331,7 @@ class Ledger:
     def _store(self, tx: Transaction, event: Event) -> SubmitResult:
         existing = tx.get(event.event_id)
         if existing is not None:
-            if existing.to_json() != event.to_json():
+            if existing.content_json() != event.content_json():
                 raise EventConflict(
                     f"事件编号 {event.event_id} 已存在（{existing.label}，{existing.date}），内容不同；"
                     "台账只能追加，不能修改已有事件"

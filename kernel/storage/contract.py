@@ -21,6 +21,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from kernel.errors import InputError
 from kernel.ledger.events import Event
 
 # Outbox times (``next_attempt_at`` and the ``now`` of due_deliveries) are timezone-aware UTC.
@@ -86,6 +87,28 @@ class Delivery:
     attempts: int = 0
     next_attempt_at: dt.datetime | None = None
     last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class TokenRecord:
+    """One API access token as stored: never the token itself, only its SHA-256 digest.
+
+    ``token_id`` is the token's public part (shown by ``huhang token list``); ``role`` is
+    ``office``, ``unit`` or ``auditor``; times are timezone-aware UTC.
+    """
+
+    token_id: str
+    digest: str
+    name: str
+    unit: str
+    role: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None = None
+    revoked_at: dt.datetime | None = None
+
+
+class TokensUnsupported(InputError):
+    """A storage backend that keeps no API tokens (JSON lines, plugins without the methods)."""
 
 
 class Transaction(Protocol):
@@ -162,6 +185,26 @@ class Storage(ABC):
         last_error: str | None,
     ) -> None:
         """Record the outcome of a delivery attempt."""
+
+    # API access tokens (``huhang token``, ``huhang serve``). Optional: a backend without them
+    # refuses token commands; SQLite, PostgreSQL and memory keep them beside the events.
+
+    def add_token(self, record: TokenRecord) -> None:
+        """Store a new token record (its ``token_id`` is new)."""
+        raise TokensUnsupported(f"账本存储 {self.url} 不支持访问令牌（请用 SQLite 或 PostgreSQL）")
+
+    def tokens(self) -> list[TokenRecord]:
+        """Every token record, oldest first."""
+        raise TokensUnsupported(f"账本存储 {self.url} 不支持访问令牌（请用 SQLite 或 PostgreSQL）")
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        """The token record with this id, or None."""
+        found = [t for t in self.tokens() if t.token_id == token_id]
+        return found[0] if found else None
+
+    def revoke_token(self, token_id: str, at: dt.datetime) -> bool:
+        """Mark a token revoked at ``at``; False if there is no such token or it was revoked."""
+        raise TokensUnsupported(f"账本存储 {self.url} 不支持访问令牌（请用 SQLite 或 PostgreSQL）")
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release files or connections."""

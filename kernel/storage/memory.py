@@ -10,7 +10,14 @@ from dataclasses import replace
 
 from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event
-from kernel.storage.contract import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+from kernel.storage.contract import (
+    NOTICE_PENDING,
+    Delivery,
+    Notice,
+    Storage,
+    StorageFactory,
+    TokenRecord,
+)
 
 
 class _MemoryTransaction:
@@ -66,6 +73,7 @@ class MemoryStorage(Storage):
         self._in_transaction = threading.local()
         self._deliveries: list[Delivery] = []
         self._notice_ids: set[str] = set()
+        self._tokens: dict[str, TokenRecord] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTransaction]:
@@ -113,6 +121,27 @@ class MemoryStorage(Storage):
 
     def count(self) -> int:
         return len(self._events)
+
+    def add_token(self, record: TokenRecord) -> None:
+        """Keep a token record (its id must be new)."""
+        with self._lock:
+            if record.token_id in self._tokens:
+                raise ValueError(f"token {record.token_id} already stored")
+            self._tokens[record.token_id] = record
+
+    def tokens(self) -> list[TokenRecord]:
+        """Every token record, oldest first."""
+        with self._lock:
+            return list(self._tokens.values())
+
+    def revoke_token(self, token_id: str, at: dt.datetime) -> bool:
+        """Mark a token revoked; False if unknown or already revoked."""
+        with self._lock:
+            record = self._tokens.get(token_id)
+            if record is None or record.revoked_at is not None:
+                return False
+            self._tokens[token_id] = replace(record, revoked_at=at)
+            return True
 
     def deliveries(self, *, status: str | None = None) -> list[Delivery]:
         with self._lock:

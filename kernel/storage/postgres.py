@@ -47,7 +47,14 @@ from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event
 from kernel.notify.outbox import MASK, redact
-from kernel.storage.contract import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+from kernel.storage.contract import (
+    NOTICE_PENDING,
+    Delivery,
+    Notice,
+    Storage,
+    StorageFactory,
+    TokenRecord,
+)
 
 if TYPE_CHECKING:
     from psycopg import Connection
@@ -121,11 +128,28 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "ALTER TABLE outbox ADD COLUMN claimed_by TEXT, ADD COLUMN claimed_until TIMESTAMPTZ",
         ),
     ),
+    (
+        3,
+        (
+            # API access tokens (huhang token, huhang serve): only the SHA-256 digest is stored
+            """CREATE TABLE api_tokens (
+                token_id TEXT COLLATE "C" PRIMARY KEY,
+                digest TEXT NOT NULL,
+                name TEXT NOT NULL,
+                unit TEXT NOT NULL,
+                role TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL,
+                expires_at TIMESTAMPTZ,
+                revoked_at TIMESTAMPTZ
+            )""",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
 _SCHEMA_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _SECRET_KEYS = ("password", "sslpassword")
+_TOKEN_COLUMNS = "token_id, digest, name, unit, role, created_at, expires_at, revoked_at"
 
 
 # ---------------------------------------------------------------------- URLs and secrets
@@ -717,6 +741,52 @@ class PostgresStorage(Storage):
                 (lease, as_of, worker),
             ).fetchall()
         return [(str(w), int(n), until) for w, n, until in rows]
+
+    # ------------------------------------------------------------------ API tokens
+
+    def add_token(self, record: TokenRecord) -> None:
+        """Store a new token record (ValueError for an id that exists)."""
+        import psycopg
+
+        with self._writing() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO api_tokens (token_id, digest, name, unit, role, created_at,"
+                    " expires_at, revoked_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+                    (
+                        record.token_id,
+                        record.digest,
+                        record.name,
+                        record.unit,
+                        record.role,
+                        _utc(record.created_at),
+                        _utc(record.expires_at),
+                        _utc(record.revoked_at),
+                    ),
+                )
+            except psycopg.errors.UniqueViolation:
+                raise ValueError(f"token {record.token_id} already stored") from None
+
+    def tokens(self) -> list[TokenRecord]:
+        """Every token record, oldest first."""
+        rows = self._fetch(f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, token_id")
+        return [TokenRecord(*row) for row in rows]
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        """The token record with this id, or None."""
+        rows = self._fetch(
+            f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_id = %s", (token_id,)
+        )
+        return TokenRecord(*rows[0]) if rows else None
+
+    def revoke_token(self, token_id: str, at: dt.datetime) -> bool:
+        """Mark a token revoked; False if unknown or already revoked."""
+        with self._writing() as conn:
+            cur = conn.execute(
+                "UPDATE api_tokens SET revoked_at = %s WHERE token_id = %s AND revoked_at IS NULL",
+                (_utc(at), token_id),
+            )
+            return cur.rowcount > 0
 
     # ------------------------------------------------------------------ closing
 

@@ -35,11 +35,18 @@ from typing import Any
 from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event
-from kernel.storage.contract import NOTICE_PENDING, Delivery, Notice, Storage, StorageFactory
+from kernel.storage.contract import (
+    NOTICE_PENDING,
+    Delivery,
+    Notice,
+    Storage,
+    StorageFactory,
+    TokenRecord,
+)
 
 log = logging.getLogger("huhang.storage.sqlite")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: seconds SQLite itself waits for a lock before reporting "database is locked"
 BUSY_TIMEOUT = 30.0
 #: seconds a writer keeps retrying ``BEGIN IMMEDIATE`` after SQLite gave up waiting
@@ -74,6 +81,23 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS outbox_status ON outbox(status, created_seq)",
 )
+
+#: statements that bring a ledger of the version before each key to that version
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: (
+        # API access tokens (huhang token, huhang serve): only the SHA-256 digest is stored
+        """CREATE TABLE IF NOT EXISTS api_tokens (
+            token_id TEXT PRIMARY KEY,
+            digest TEXT NOT NULL,
+            name TEXT NOT NULL,
+            unit TEXT NOT NULL,
+            role TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            expires_at TEXT,
+            revoked_at TEXT
+        )""",
+    ),
+}
 
 
 # ---------------------------------------------------------------------- shared helpers
@@ -207,6 +231,23 @@ def _delivery(row: tuple[Any, ...]) -> Delivery:
 
 
 _DELIVERY_COLUMNS = "body, notifier, status, attempts, next_attempt_at, last_error"
+_TOKEN_COLUMNS = "token_id, digest, name, unit, role, created_at, expires_at, revoked_at"
+
+
+def _token(row: tuple[Any, ...]) -> TokenRecord:
+    token_id, digest, name, unit, role, created, expires, revoked = row
+    created_at = datetime_from_text(created)
+    assert created_at is not None
+    return TokenRecord(
+        token_id=token_id,
+        digest=digest,
+        name=name,
+        unit=unit,
+        role=role,
+        created_at=created_at,
+        expires_at=datetime_from_text(expires),
+        revoked_at=datetime_from_text(revoked),
+    )
 
 
 # ---------------------------------------------------------------------- the backend
@@ -326,12 +367,17 @@ class SqliteStorage(Storage):
                 raise
             raise InputError(f"{self.path} 不是可用的 SQLite 账本数据库：{exc}") from exc
         with self._write() as conn:
-            if self._schema_version() is None:  # still empty: create (another may have by now)
+            found = self._schema_version()  # another process may have created it by now
+            if found is None:
                 for statement in _SCHEMA:
                     conn.execute(statement)
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                )
+                conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', 1)")
+                found = 1
+            for version in range(found + 1, SCHEMA_VERSION + 1):
+                for statement in _MIGRATIONS[version]:
+                    conn.execute(statement)
+                conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
+                log.info("SQLite 账本 %s 升级到结构版本 %s", self.path, version)
 
     def _schema_version(self) -> int | None:
         """The database's schema version, None for an empty database; refuses what it can't use."""
@@ -352,7 +398,7 @@ class SqliteStorage(Storage):
                 f"账本数据库 {self.path} 的结构版本为 {found}，本程序只支持到版本 "
                 f"{SCHEMA_VERSION}；请升级 huhang 后再打开"
             )
-        if found < SCHEMA_VERSION:  # no older version has been released yet
+        if found < 1:
             raise InputError(f"账本数据库 {self.path} 的结构版本 {found} 无法识别")
         return found
 
@@ -508,6 +554,54 @@ class SqliteStorage(Storage):
                 (NOTICE_PENDING, bound, datetime_key(now), max(limit, 0)),
             ).fetchall()
         return [_delivery(row) for row in rows]
+
+    # ------------------------------------------------------------------ API tokens
+
+    def add_token(self, record: TokenRecord) -> None:
+        """Store a new token record (ValueError for an id that exists)."""
+        with self._write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO api_tokens (token_id, digest, name, unit, role, created_at,"
+                    " expires_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.token_id,
+                        record.digest,
+                        record.name,
+                        record.unit,
+                        record.role,
+                        datetime_text(record.created_at),
+                        datetime_text(record.expires_at),
+                        datetime_text(record.revoked_at),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise ValueError(f"token {record.token_id} already stored") from None
+
+    def tokens(self) -> list[TokenRecord]:
+        """Every token record, oldest first."""
+        with self._lock:
+            rows = self._conn.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens ORDER BY created_at, token_id"
+            ).fetchall()
+        return [_token(row) for row in rows]
+
+    def token(self, token_id: str) -> TokenRecord | None:
+        """The token record with this id, or None (one indexed read per request)."""
+        with self._lock:
+            row = self._conn.execute(
+                f"SELECT {_TOKEN_COLUMNS} FROM api_tokens WHERE token_id = ?", (token_id,)
+            ).fetchone()
+        return None if row is None else _token(row)
+
+    def revoke_token(self, token_id: str, at: dt.datetime) -> bool:
+        """Mark a token revoked; False if unknown or already revoked."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE api_tokens SET revoked_at = ? WHERE token_id = ? AND revoked_at IS NULL",
+                (datetime_text(at), token_id),
+            )
+            return cur.rowcount > 0
 
     def _close_queue(self) -> None:
         if self._queue_fd >= 0:
