@@ -19,7 +19,7 @@ else
 ENGINE_WHEEL := scripts/build_engine_wheel.py
 endif
 
-.PHONY: venv test lint typecheck docs demo bench fonts system-deps schemas clean
+.PHONY: venv test lint typecheck docs demo bench fonts system-deps schemas api-docs clean
 
 venv: $(STAMP)
 
@@ -91,9 +91,14 @@ $(DOCS_STAMP): $(STAMP)
 
 docs: $(DOCS_STAMP)
 	$(BIN)/python scripts/gen_docs.py --check
+	$(BIN)/python scripts/gen_api_docs.py --check
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 	@! grep -rlE '<(script|link)[^>]+(src|href)="(https?:)?//' site --include='*.html' \
 	  || (echo "错误：以上页面从外部网站加载脚本或样式" >&2; exit 1)
+
+# The HTTP API's OpenAPI document and its reference page (docs/reference/openapi.json, api.md)
+api-docs: $(STAMP)
+	$(BIN)/python scripts/gen_api_docs.py
 
 schemas: $(STAMP)
 	$(BIN)/python -c "import sys, kernel.tools.schemagen as g; sys.exit(g.main())"

@@ -73,7 +73,7 @@ OWNER_WORDS: dict[str, str] = {
     "co_handlers": "协办单位",
     "lead_unit": "包抓单位",
     "feedback_owner": "反馈责任单位",
-    "office": "办公室",
+    "office": "助商稳企办",
     "cadre": "对口服务干部",
 }
 

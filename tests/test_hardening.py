@@ -71,7 +71,10 @@ def test_read_commands_never_create_a_ledger(
     code, out, err = run(capsys, *argv, "--db", "huhang-typo.db")
     assert (code, out) == (2, "")
     assert "台账 huhang-typo.db 不存在，是否想写 'huhang.db'？" in err
-    assert "只有 huhang ingest、huhang roster import、huhang demo、huhang token create 和 huhang serve 会新建台账" in err
+    assert (
+        "只有 huhang ingest、huhang roster import、huhang demo、huhang token create 和 huhang serve 会新建台账"
+        in err
+    )
     assert sorted(p.name for p in here.iterdir()) == ["huhang.db", "rules"]
 
 

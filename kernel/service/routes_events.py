@@ -178,9 +178,9 @@ def _unit_refusal(
         state = projector.tickets.get(ticket_id)
         if state is not None and not can_read_ticket(principal, state):
             if kind == "ticket.collected":
-                refused.code, refused.reason = "EVENT-TRANSITION", f"办理单 {ticket_id} 已存在"
+                refused.code, refused.reason = "EVENT-REJECTED", f"办理单 {ticket_id} 已存在"
             else:
-                refused.code, refused.reason = "EVENT-TRANSITION", f"办理单 {ticket_id} 不存在"
+                refused.code, refused.reason = "EVENT-REJECTED", f"办理单 {ticket_id} 不存在"
             return refused
         if state is not None:
             return None
@@ -257,7 +257,7 @@ def submit(
                 elif isinstance(found, EventConflict):
                     outcome.code = "EVENT-CONFLICT"
                 elif isinstance(found, TransitionRejected):
-                    outcome.code = "EVENT-TRANSITION"
+                    outcome.code = "EVENT-REJECTED"
                 else:
                     outcome.code = "API-INPUT"
             else:
