@@ -162,15 +162,17 @@ def test_every_stored_event_records_the_principal(fresh: Api) -> None:
         "2026-11-20",
         "人社局",
         enterprise=CODE_B,
-        payload={"kind": "走访", "contact": "王经理"},
+        payload={"by": "liaison_cadre", "person": "赵敏", "method": "走访"},
+        recorded_by="冒充者",  # replaced by the token's principal
     )
     answer = fresh.post("/api/v1/events", "rsj", json=new).json()
-    assert answer["results"][0]["status"] in ("accepted", "rejected"), answer
-    for stored in fresh.context.ledger.events():
-        if stored.event_id in ("E-0001", "E-P1"):
-            assert stored.recorded_by is not None
-    first = next(fresh.context.ledger.events())
-    assert first.recorded_by == "office（助商稳企办，办公室）"
+    assert answer["results"][0]["status"] == "accepted", answer
+    stored = {e.event_id: e for e in fresh.context.ledger.events()}
+    assert stored["E-P1"].recorded_by == "rsj（人社局，责任单位）"
+    assert stored["E-0001"].recorded_by == "office（助商稳企办，办公室）"
+    assert all(e.recorded_by for e in stored.values() if not e.event_id.endswith(":graded"))
+    again = fresh.post("/api/v1/events", "office", json=new).json()  # same event, other token
+    assert again["results"][0]["status"] == "duplicate"
 
 
 def test_a_unit_cannot_submit_as_another_unit_and_nothing_is_stored(fresh: Api) -> None:

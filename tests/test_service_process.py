@@ -1,0 +1,186 @@
+"""A real ``huhang serve`` process: killed with SIGKILL under load, restarted, everything resent.
+
+Twenty clients send a few thousand events in batches, with deliberate duplicates (each batch
+repeats events of an earlier one) and retries; the server is killed midway; after a restart
+every batch is sent again. Every event must then be stored exactly once, with its content.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.service_support import CODE_B, CODE_C, EVENTS, NOW
+
+CLIENTS = 20
+EVENTS_TOTAL = 3_000
+BATCH = 50
+#: the server is killed once this many events were acknowledged
+KILL_AFTER = EVENTS_TOTAL // 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kernel", "serve", "--db", str(db), "--port", str(port)],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        cwd=db.parent,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"huhang serve exited: {log.read_text(encoding='utf-8')}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("huhang serve did not answer within 30 s")
+
+
+@pytest.fixture
+def ledger(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+    from kernel.service.context import open_service
+    from kernel.service.tokens import create_token
+
+    db = tmp_path / "ledger.db"
+    context = open_service(db=str(db), create=True)
+    token = create_token(
+        context.ledger.storage, name="load", unit="助商稳企办", role="office", now=NOW
+    ).token
+    context.close()
+    yield db, token
+
+
+def _contacts() -> list[dict[str, Any]]:
+    registered = [e for e in EVENTS if e["type"] == "enterprise.registered"]
+    out = list(registered)
+    for i in range(EVENTS_TOTAL - len(registered)):
+        code, unit = (CODE_B, "人社局") if i % 2 else (CODE_C, "发改委")
+        out.append(
+            {
+                "event_id": f"LOAD-{i:05d}",
+                "type": "contact.recorded",
+                "date": f"2026-11-{1 + i % 28:02d}",
+                "actor": unit,
+                "enterprise": code,
+                "payload": {"by": "liaison_cadre", "person": "赵敏", "method": "电话"},
+                "note": f"第 {i} 次联系",
+            }
+        )
+    return out
+
+
+def _send_all(
+    url: str,
+    token: str,
+    batches: list[list[dict[str, Any]]],
+    acknowledged: list[int],
+    stop_on_error: bool,
+) -> list[str]:
+    """Send every batch from CLIENTS threads; returns the problems seen (statuses, rejections)."""
+    problems: list[str] = []
+    lock = threading.Lock()
+    queue = list(enumerate(batches))
+
+    def client() -> None:
+        with httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {token}"}, timeout=30
+        ) as http:
+            while True:
+                with lock:
+                    if not queue:
+                        return
+                    index, batch = queue.pop(0)
+                body = batch + batches[index // 2][:3]  # duplicates of an earlier batch
+                for attempt in range(3):
+                    try:
+                        answer = http.post("/api/v1/events", json=body)
+                    except httpx.HTTPError:
+                        if stop_on_error:
+                            return
+                        time.sleep(0.2 * (attempt + 1))
+                        continue
+                    if answer.status_code != 200:
+                        with lock:
+                            problems.append(f"{answer.status_code} {answer.text[:200]}")
+                        return
+                    results = answer.json()["results"]
+                    rejected = [r for r in results if r["status"] == "rejected"]
+                    with lock:
+                        problems.extend(json.dumps(r, ensure_ascii=False) for r in rejected)
+                        acknowledged[0] += len(batch)
+                    break
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    return problems
+
+
+def test_killed_server_stores_every_resent_event_exactly_once(
+    ledger: tuple[Path, str], tmp_path: Path
+) -> None:
+    db, token = ledger
+    events = _contacts()
+    batches = [events[:2]] + [events[i : i + BATCH] for i in range(2, len(events), BATCH)]
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "serve.log"
+    server = _start(db, port, log)
+    acknowledged = [0]
+    try:
+        assert not _send_all(url, token, batches[:1], acknowledged, stop_on_error=False)
+
+        def killer() -> None:
+            while acknowledged[0] < KILL_AFTER and server.poll() is None:
+                time.sleep(0.005)
+            os.kill(server.pid, signal.SIGKILL)
+
+        watcher = threading.Thread(target=killer)
+        watcher.start()
+        _send_all(url, token, batches[1:], acknowledged, stop_on_error=True)
+        watcher.join()
+        assert server.wait(timeout=10) == -signal.SIGKILL
+        assert KILL_AFTER <= acknowledged[0] < len(events), "the kill came too late"
+        server = _start(db, port, log)
+        again = _send_all(url, token, batches, [0], stop_on_error=False)
+        assert again == [], again[:5]
+    finally:
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()
+    from kernel.storage.sqlite import SqliteStorage
+
+    with SqliteStorage(str(db)) as storage:
+        stored = list(storage.events())
+    ids = [e.event_id for e in stored]
+    assert len(ids) == len(set(ids)) == len(events)
+    sent = {e["event_id"]: e for e in events}
+    for event in stored:
+        expected = dict(sent[event.event_id], recorded_by="load（助商稳企办，办公室）")
+        assert json.loads(event.to_json()) == json.loads(json.dumps(expected, sort_keys=True))
