@@ -18,6 +18,7 @@ BENCHMARKS = {
     "scaling": "bench.scaling",
     "startup": "bench.startup",
     "outbox": "bench.outbox",
+    "http": "bench.http",
 }
 
 

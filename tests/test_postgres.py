@@ -206,7 +206,7 @@ def test_a_lost_connection_is_replaced(url: str) -> None:
 # ---------------------------------------------------------------------- migrations
 
 
-TABLES = ["events", "meta", "notices", "outbox", "sweep_claims", "sweep_days"]
+TABLES = ["api_tokens", "events", "meta", "notices", "outbox", "sweep_claims", "sweep_days"]
 
 
 def tables(schema: str) -> list[str]:

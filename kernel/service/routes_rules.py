@@ -138,7 +138,7 @@ async def post_rules_check(
 def impact(context: ServiceContext, root: Path, as_of: dt.date | None) -> Any:
     """The impact report of the candidate against the rules in force, on the live ledger."""
     from kernel.errors import InputError
-    from kernel.rules.load import load_rules
+    from kernel.rules.load import display_path, load_rules
     from kernel.tools.impact import compare, impact_report, replay
     from kernel.tools.rulediff import rule_changes
 
@@ -150,7 +150,9 @@ def impact(context: ServiceContext, root: Path, as_of: dt.date | None) -> Any:
     with context.kernel_lock:
         result = compare(replay(events, context.ruleset, day), replay(events, candidate, day))
     result.rule_changes = rule_changes(context.ruleset.directory, root)
-    return impact_report(result, baseline="现行规则", candidate="候选规则")
+    return impact_report(
+        result, baseline=display_path(context.ruleset.directory), candidate="上传的压缩包"
+    )
 
 
 @router.post(
