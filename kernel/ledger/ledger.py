@@ -213,6 +213,7 @@ class Ledger:
         *,
         kernel: Kernel | None = None,
         on_graded: Callable[[str, SubmitResult | InputError], None] | None = None,
+        recorded_by: str | None = None,
     ) -> list[SubmitResult | InputError]:
         """Store a batch in one transaction: one commit (one fsync) for many events.
 
@@ -224,7 +225,7 @@ class Ledger:
         report, new or a duplicate, or a later event of it) is graded in the same transaction
         (``ticket.graded``, id ``<ticket>:graded``, dated the report), so no crash can leave a
         report without its grade. ``on_graded(ticket_id, outcome)`` is told of each grading
-        after the commit.
+        after the commit. ``recorded_by`` (the API's principal) is recorded on those gradings.
         """
         # Validate first, outside the transaction: a shared store's write lock is held briefly.
         checked: list[Event | InputError] = []
@@ -242,10 +243,10 @@ class Ledger:
                     continue
                 try:
                     if kernel is not None and item.type not in _NOT_BEFORE_GRADING:
-                        grades += self._grade_if_reported(tx, item.ticket_id, kernel)
+                        grades += self._grade_if_reported(tx, item.ticket_id, kernel, recorded_by)
                     outcomes.append(self._store(tx, item))
                     if kernel is not None and item.type == "ticket.reported":
-                        grades += self._grade_if_reported(tx, item.ticket_id, kernel)
+                        grades += self._grade_if_reported(tx, item.ticket_id, kernel, recorded_by)
                 except InputError as exc:
                     outcomes.append(exc)
         for outcome in outcomes:
@@ -259,7 +260,11 @@ class Ledger:
         return outcomes
 
     def _grade_if_reported(
-        self, tx: Transaction, ticket_id: str | None, kernel: Kernel
+        self,
+        tx: Transaction,
+        ticket_id: str | None,
+        kernel: Kernel,
+        recorded_by: str | None = None,
     ) -> list[tuple[str, SubmitResult | InputError]]:
         """Grade ``ticket_id`` inside ``tx`` if it is reported but not yet graded."""
         if ticket_id is None:
@@ -278,11 +283,10 @@ class Ledger:
         if state is None or state.state != "reported":
             return []
         try:
-            event = self._validated(
-                self._graded_event(state, kernel, history[-1].date, f"{ticket_id}:graded"),
-                None,
-                (),
-            )
+            data = self._graded_event(state, kernel, history[-1].date, f"{ticket_id}:graded")
+            if recorded_by is not None:
+                data["recorded_by"] = recorded_by
+            event = self._validated(data, None, ())
             return [(ticket_id, self._store(tx, event))]
         except InputError as exc:
             return [(ticket_id, exc)]

@@ -14,7 +14,7 @@ Every stored event records the token's principal in ``recorded_by``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -30,6 +30,9 @@ from kernel.service.context import ServiceContext
 from kernel.service.deps import Context, json_body, writer_principal
 from kernel.service.problems import ApiProblem
 from kernel.vocabulary import EVENT_RESULT_WORDS
+
+if TYPE_CHECKING:
+    from kernel.ledger.ledger import Projector
 
 router = APIRouter(tags=["事件"])
 
@@ -159,15 +162,14 @@ def check_actors(principal: Principal, items: list[Any]) -> None:
 
 
 def _unit_refusal(
-    context: ServiceContext, principal: Principal, item: dict[str, Any]
+    projector: Projector | None, principal: Principal, item: dict[str, Any]
 ) -> Outcome | None:
     """Why a unit may not submit this event (None: it may), judged on the current projection.
 
     A ticket of another unit is refused as the ledger refuses a ticket that does not exist.
     """
-    if principal.reads_everything:
+    if principal.reads_everything or projector is None:
         return None
-    projector = context.projection()
     kind = item.get("type")
     refused = Outcome(index=0, event_id=item.get("event_id"), code="API-FORBIDDEN")
     if isinstance(kind, str) and kind.startswith("enterprise."):
@@ -210,6 +212,7 @@ def submit(
         ]
     )
     window = context.config.date_window(context.today())
+    projector = context.projection() if not principal.reads_everything else None
     batch: list[tuple[int, tuple[dict[str, Any], SourceDoc | None, tuple[()]]]] = []
     for index, item in enumerate(items):
         outcome = result.outcomes[index]
@@ -218,7 +221,7 @@ def submit(
             continue
         data = dict(item)
         data["recorded_by"] = principal.label
-        refused = _unit_refusal(context, principal, data)
+        refused = _unit_refusal(projector, principal, data)
         if refused is not None:
             outcome.code, outcome.reason = refused.code, refused.reason
             continue
@@ -246,7 +249,10 @@ def submit(
     if batch:
         with context.kernel_lock:
             outcomes = context.ledger.submit_many(
-                [item for _, item in batch], kernel=context.kernel(), on_graded=graded
+                [item for _, item in batch],
+                kernel=context.kernel(),
+                on_graded=graded,
+                recorded_by=principal.label,
             )
         for (index, _), found in zip(batch, outcomes, strict=True):
             outcome = result.outcomes[index]
