@@ -37,9 +37,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(db: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+def _start(db: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "kernel", "serve", "--db", str(db), "--port", str(port)],
+        [sys.executable, "-m", "kernel", "serve", "--db", str(db), "--port", str(port), *extra],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
         cwd=db.parent,
@@ -184,3 +184,25 @@ def test_killed_server_stores_every_resent_event_exactly_once(
     for event in stored:
         expected = dict(sent[event.event_id], recorded_by="load（助商稳企办，办公室）")
         assert json.loads(event.to_json()) == json.loads(json.dumps(expected, sort_keys=True))
+
+
+def test_several_workers_share_the_ledger(ledger: tuple[Path, str], tmp_path: Path) -> None:
+    """``--workers 2``: each worker opens the ledger from the environment ``serve`` leaves."""
+    db, token = ledger
+    port = _free_port()
+    server = _start(db, port, tmp_path / "workers.log", "--workers", "2")
+    try:
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"Authorization": f"Bearer {token}"}
+        ) as http:
+            stored = http.post("/api/v1/events", json=EVENTS, timeout=60).json()
+            assert stored["accepted"] == len(EVENTS)
+            for _ in range(8):  # whichever worker answers has every event
+                listed = http.get("/api/v1/tickets", timeout=30).json()
+                assert [t["ticket_id"] for t in listed["items"]] == ["HZ-2026-0002", "HZ-2026-0003"]
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
