@@ -76,6 +76,21 @@ def test_health_ready_and_metrics_need_no_token(api: Api) -> None:
     assert "huhang_outbox_backlog" in text and "huhang_sweep_duration_seconds_count" in text
 
 
+def test_not_ready_when_the_calendar_does_not_cover_today(tmp_path: Path) -> None:
+    import datetime as dt
+
+    made = make_api(tmp_path / "ledger.db", events=False)
+    made.context.clock = lambda: dt.datetime(2041, 1, 2, tzinfo=dt.UTC)
+    try:
+        answer = made.client.get("/readyz")
+        assert answer.status_code == 503
+        checks = answer.json()["checks"]
+        assert checks["ledger"]["ok"] and not checks["calendar"]["ok"]
+        assert "2041" in checks["calendar"]["detail"]
+    finally:
+        made.context.close()
+
+
 @pytest.mark.parametrize(
     "headers",
     [
@@ -208,6 +223,19 @@ def test_a_unit_writing_to_another_units_ticket_is_told_it_does_not_exist(fresh:
     )
     answer = fresh.post("/api/v1/events", "swj", json=registered).json()
     assert answer["results"][0]["code"] == "API-FORBIDDEN"
+    contact = event(
+        "E-B4",
+        "contact.recorded",
+        "2026-11-20",
+        "商务局",
+        enterprise=CODE_C,
+        payload={"by": "liaison_cadre", "person": "周婷", "method": "走访"},
+    )
+    answer = fresh.post("/api/v1/events", "swj", json=contact).json()
+    assert answer["results"][0]["code"] == "API-FORBIDDEN"
+    assert "不由 商务局 包抓" in answer["results"][0]["reason"]
+    accepted = fresh.post("/api/v1/events", "fgw", json=dict(contact, actor="发改委")).json()
+    assert accepted["results"][0]["status"] == "accepted"
 
 
 def test_an_implausible_date_is_rejected_per_event(fresh: Api) -> None:
