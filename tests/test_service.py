@@ -563,3 +563,38 @@ def test_the_api_page_is_served_from_the_package(api: Api) -> None:
     script = api.client.get("/api/v1/docs/static/swagger-ui-bundle.js")
     assert script.status_code == 200 and len(script.content) > 100_000
     assert api.client.get("/api/v1/docs/static/swagger-ui.css").status_code == 200
+
+
+def _tar(members: list[tuple[str, bytes | None, bytes]], mode: str = "w:gz") -> bytes:
+    """A tar archive: (name, link target or None, content) per member."""
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode=mode) as archive:
+        for name, target, data in members:
+            info = tarfile.TarInfo(name)
+            if target is not None:
+                info.type = tarfile.SYMTYPE
+                info.linkname = target.decode()
+                archive.addfile(info)
+            else:
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+def test_tar_archives_of_rules(api: Api, rules_copy: Path) -> None:
+    files = [
+        (f"rules/{p.relative_to(rules_copy)}", None, p.read_bytes())
+        for p in sorted(rules_copy.rglob("*"))
+        if p.is_file()
+    ]
+    good = api.post("/api/v1/rules/check", content=_tar(files)).json()
+    assert good["valid"] is True and good["fingerprint"] == api.context.ruleset.fingerprint
+    plain = api.post("/api/v1/rules/check", content=_tar(files, "w")).json()
+    assert plain["valid"] is True
+    for bad in (
+        [("rules/../../evil.yaml", None, b"x")],
+        [("rules/link.yaml", b"/etc/passwd", b"")],
+    ):
+        problem(api.post("/api/v1/rules/check", content=_tar(bad)), 422, "API-ARCHIVE")
