@@ -27,6 +27,7 @@ from kernel.cli import (
     rules,
     service,
     tools,
+    users,
 )
 from kernel.cli.exits import EXIT_INPUT, EXIT_OK
 from kernel.cli.parser import ChineseParser
@@ -44,6 +45,7 @@ GROUPS: tuple[ModuleType, ...] = (
     tools,
     level,
     service,
+    users,
     plugins,
     demo,
     completion,

@@ -109,6 +109,58 @@ class TokenRecord:
 
 class TokensUnsupported(InputError):
     """A storage backend that keeps no API tokens (JSON lines, plugins without the methods)."""
+class AccountRecord:
+    """One console sign-in account as stored: the password only as its Argon2 hash.
+
+    ``principal`` is the name the HTTP service knows the person by, ``role`` is ``office``,
+    ``unit`` or ``auditor`` and ``unit`` the unit the account acts for. ``generation`` rises with
+    every password change and with disabling, which ends the account's open sessions.
+    ``locked_until`` (timezone-aware UTC) is set after repeated failed sign-ins.
+    """
+
+    name: str
+    password_hash: str
+    principal: str
+    unit: str
+    role: str
+    disabled: bool = False
+    failures: int = 0
+    locked_until: dt.datetime | None = None
+    generation: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored JSON form."""
+        return {
+            "name": self.name,
+            "password_hash": self.password_hash,
+            "principal": self.principal,
+            "unit": self.unit,
+            "role": self.role,
+            "disabled": self.disabled,
+            "failures": self.failures,
+            "locked_until": self.locked_until.isoformat() if self.locked_until else None,
+            "generation": self.generation,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AccountRecord:
+        """Inverse of :meth:`to_dict`."""
+        locked = data.get("locked_until")
+        return cls(
+            name=str(data["name"]),
+            password_hash=str(data["password_hash"]),
+            principal=str(data["principal"]),
+            unit=str(data["unit"]),
+            role=str(data["role"]),
+            disabled=bool(data.get("disabled", False)),
+            failures=int(data.get("failures", 0)),
+            locked_until=dt.datetime.fromisoformat(locked) if locked else None,
+            generation=int(data.get("generation", 0)),
+        )
+
+
+class AccountsUnsupported(InputError):
+    """A storage backend that keeps no console accounts (JSON lines, plugins without them)."""
 
 
 class Transaction(Protocol):
@@ -205,6 +257,25 @@ class Storage(ABC):
     def revoke_token(self, token_id: str, at: dt.datetime) -> bool:
         """Mark a token revoked at ``at``; False if there is no such token or it was revoked."""
         raise TokensUnsupported(f"账本存储 {self.url} 不支持访问令牌（请用 SQLite 或 PostgreSQL）")
+    # Console accounts (``huhang user``, the web console). Optional: a backend without them
+    # refuses the user commands; SQLite, PostgreSQL and memory keep them beside the events.
+
+    def accounts(self) -> list[AccountRecord]:
+        """Every console account, by name."""
+        raise AccountsUnsupported(
+            f"账本存储 {self.url} 不支持控制台账号（请用 SQLite 或 PostgreSQL）"
+        )
+
+    def account(self, name: str) -> AccountRecord | None:
+        """The account with this name, or None."""
+        found = [a for a in self.accounts() if a.name == name]
+        return found[0] if found else None
+
+    def save_account(self, record: AccountRecord) -> None:
+        """Store an account, replacing the one of the same name."""
+        raise AccountsUnsupported(
+            f"账本存储 {self.url} 不支持控制台账号（请用 SQLite 或 PostgreSQL）"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release files or connections."""

@@ -12,6 +12,7 @@ from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event
 from kernel.storage.contract import (
     NOTICE_PENDING,
+    AccountRecord,
     Delivery,
     Notice,
     Storage,
@@ -74,6 +75,7 @@ class MemoryStorage(Storage):
         self._deliveries: list[Delivery] = []
         self._notice_ids: set[str] = set()
         self._tokens: dict[str, TokenRecord] = {}
+        self._accounts: dict[str, AccountRecord] = {}
 
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTransaction]:
@@ -179,6 +181,16 @@ class MemoryStorage(Storage):
                     )
                     return
         raise KeyError((notice_id, notifier))
+
+    def accounts(self) -> list[AccountRecord]:
+        """Every console account, by name."""
+        with self._lock:
+            return [self._accounts[name] for name in sorted(self._accounts)]
+
+    def save_account(self, record: AccountRecord) -> None:
+        """Store an account, replacing the one of the same name."""
+        with self._lock:
+            self._accounts[record.name] = record
 
 
 @hookimpl

@@ -49,6 +49,7 @@ from kernel.ledger.events import Event
 from kernel.notify.outbox import MASK, redact
 from kernel.storage.contract import (
     NOTICE_PENDING,
+    AccountRecord,
     Delivery,
     Notice,
     Storage,
@@ -143,6 +144,11 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
                 revoked_at TIMESTAMPTZ
             )""",
         ),
+    ),
+    (
+        4,
+        # the web console's sign-in accounts (kernel.storage.contract.AccountRecord as JSON)
+        ('CREATE TABLE accounts (name TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL)',),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -611,6 +617,26 @@ class PostgresStorage(Storage):
             (NOTICE_PENDING, _utc(now), max(limit, 0)),
         )
         return [_delivery(row) for row in rows]
+
+    def accounts(self) -> list[AccountRecord]:
+        """Every console account, by name."""
+        rows = self._fetch("SELECT body FROM accounts ORDER BY name")
+        return [AccountRecord.from_dict(json.loads(body)) for (body,) in rows]
+
+    def account(self, name: str) -> AccountRecord | None:
+        """The account with this name, or None."""
+        rows = self._fetch("SELECT body FROM accounts WHERE name = %s", (name,))
+        return AccountRecord.from_dict(json.loads(rows[0][0])) if rows else None
+
+    def save_account(self, record: AccountRecord) -> None:
+        """Store an account, replacing the one of the same name."""
+        body = json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True)
+        with self._writing() as conn:
+            conn.execute(
+                "INSERT INTO accounts (name, body) VALUES (%s, %s) "
+                "ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+                (record.name, body),
+            )
 
     def ticket_batch_events(
         self, ticket_ids: list[str], *, until: dt.date | None = None

@@ -12,8 +12,8 @@ on a ``flock`` of ``<path>.lock`` first (the kernel wakes a waiter when the lock
 which interleaves concurrent writers; ``BEGIN IMMEDIATE`` still guards against other programs.
 
 Tables: ``events`` (the log; ``seq`` is the ledger order), ``notices`` (one row per notice id,
-for idempotency), ``outbox`` (one delivery per notice and notifier) and ``meta``
-(``schema_version``).
+for idempotency), ``outbox`` (one delivery per notice and notifier), ``accounts`` (the web
+console's sign-in accounts, schema version 3) and ``meta`` (``schema_version``).
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event
 from kernel.storage.contract import (
     NOTICE_PENDING,
+    AccountRecord,
     Delivery,
     Notice,
     Storage,
@@ -46,7 +47,7 @@ from kernel.storage.contract import (
 
 log = logging.getLogger("huhang.storage.sqlite")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 #: seconds SQLite itself waits for a lock before reporting "database is locked"
 BUSY_TIMEOUT = 30.0
 #: seconds a writer keeps retrying ``BEGIN IMMEDIATE`` after SQLite gave up waiting
@@ -97,6 +98,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
             revoked_at TEXT
         )""",
     ),
+    # the web console's sign-in accounts (kernel.storage.contract.AccountRecord as JSON)
+    3: ("CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY, body TEXT NOT NULL)",),
 }
 
 
@@ -513,6 +516,28 @@ class SqliteStorage(Storage):
             if len(rows) < CHUNK:
                 return
             last = rows[-1][0]
+
+    def accounts(self) -> list[AccountRecord]:
+        """Every console account, by name."""
+        with self._lock:
+            rows = self._conn.execute("SELECT body FROM accounts ORDER BY name").fetchall()
+        return [AccountRecord.from_dict(json.loads(body)) for (body,) in rows]
+
+    def account(self, name: str) -> AccountRecord | None:
+        """The account with this name, or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT body FROM accounts WHERE name = ?", (name,)).fetchone()
+        return None if row is None else AccountRecord.from_dict(json.loads(row[0]))
+
+    def save_account(self, record: AccountRecord) -> None:
+        """Store an account, replacing the one of the same name."""
+        body = json.dumps(record.to_dict(), ensure_ascii=False, sort_keys=True)
+        with self._write() as conn:
+            conn.execute(
+                "INSERT INTO accounts (name, body) VALUES (?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET body = excluded.body",
+                (record.name, body),
+            )
 
     def count(self) -> int:
         """How many events are stored (committed)."""

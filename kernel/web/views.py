@@ -1,0 +1,262 @@
+"""The data of the console's pages, taken from the kernel's own tables, clocks and reports.
+
+Nothing here decides a grade, a route or a deadline: the 台账 is
+:func:`kernel.assessment.ledger_table.ledger_table`, the clocks are
+:class:`kernel.clocks.compute.ClockEvaluator`'s, the explanation is the kernel's evaluation.
+This module filters, sorts and pages what those return, for the signed-in person.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from kernel.ledger.projection import Enterprise, TicketState
+from kernel.outputs.tables import Table, shown
+from kernel.vocabulary import TICKET_STATE_WORDS
+from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket, units_of
+from kernel.web.state import Console
+
+PAGE_SIZE = 50
+#: the 台账 columns the page shows (every column goes into the export)
+SHOWN = (
+    "ticket_id",
+    "enterprise",
+    "category",
+    "grade",
+    "primary",
+    "status",
+    "collected_on",
+    "resolve_due",
+    "resolved_on",
+    "overdue",
+    "overdue_workdays",
+)
+FILTERS = ("state", "grade", "unit", "category", "territory", "overdue", "month", "q")
+
+
+@dataclass
+class LedgerView:
+    """One page of the filtered, sorted 台账."""
+
+    table: Table
+    rows: list[tuple[Any, ...]]
+    total: int
+    page: int
+    pages: int
+    sort: str
+    desc: bool
+    filters: dict[str, str]
+    choices: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def shown_columns(self) -> list[tuple[int, str, str]]:
+        """(index, key, header) of the columns on screen."""
+        index = {k: i for i, k in enumerate(self.table.keys)}
+        return [(index[k], k, self.table.headers[index[k]]) for k in SHOWN]
+
+    def cell(self, row: tuple[Any, ...], index: int) -> str:
+        """A cell as text."""
+        return shown(row[index], self.table.kinds.get(self.table.keys[index], "text"))
+
+
+def visible_states(console: Console, viewer: Viewer) -> dict[str, TicketState]:
+    """The problems this person may see, by number."""
+    tickets = console.projector().tickets
+    return {k: s for k, s in tickets.items() if may_see_ticket(viewer, s)}
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None or value == "":
+        return (2, "")
+    if isinstance(value, bool):
+        return (0, int(value))
+    if isinstance(value, int | float):
+        return (0, value)
+    if isinstance(value, dt.date):
+        return (0, value.isoformat())
+    if isinstance(value, list):
+        return (1, "、".join(map(str, value)))
+    return (1, str(value))
+
+
+def filtered_rows(
+    console: Console, viewer: Viewer, params: Mapping[str, str], as_of: dt.date
+) -> tuple[Table, list[tuple[Any, ...]], dict[str, str], str, bool]:
+    """Every 台账 row this person may see that passes the filters, in the asked order."""
+    table = console.ledger_table(as_of)
+    states = visible_states(console, viewer)
+    col = {k: i for i, k in enumerate(table.keys)}
+    filters = {k: params.get(k, "").strip() for k in FILTERS if params.get(k, "").strip()}
+    rows = []
+    for row in table.rows:
+        state = states.get(row[col["ticket_id"]])
+        if state is None:
+            continue
+        if "state" in filters and row[col["status"]] != filters["state"]:
+            continue
+        if "grade" in filters and row[col["grade"]] != filters["grade"]:
+            continue
+        if "unit" in filters and filters["unit"] not in units_of(state):
+            continue
+        if "category" in filters and row[col["category"]] != filters["category"]:
+            continue
+        if "territory" in filters and row[col["territory"]] != filters["territory"]:
+            continue
+        if "overdue" in filters and shown(row[col["overdue"]], "yes_no") != filters["overdue"]:
+            continue
+        if "month" in filters and not str(row[col["collected_on"]]).startswith(filters["month"]):
+            continue
+        if "q" in filters and not any(
+            filters["q"] in str(row[col[k]]) for k in ("ticket_id", "enterprise", "summary")
+        ):
+            continue
+        rows.append(row)
+    sort = params.get("sort", "collected_on")
+    if sort not in col:
+        sort = "collected_on"
+    desc = params.get("dir", "desc" if sort == "collected_on" else "asc") == "desc"
+    rows.sort(key=lambda r: _sort_key(r[col[sort]]), reverse=desc)
+    return table, rows, filters, sort, desc
+
+
+def ledger_view(
+    console: Console, viewer: Viewer, params: Mapping[str, str], as_of: dt.date
+) -> LedgerView:
+    """The 台账 page: filtered, sorted and cut into pages."""
+    table, rows, filters, sort, desc = filtered_rows(console, viewer, params, as_of)
+    pages = max(1, -(-len(rows) // PAGE_SIZE))
+    try:
+        page = min(max(1, int(params.get("page", "1"))), pages)
+    except ValueError:
+        page = 1
+    ref = console.ruleset.reference
+    choices = {
+        "state": list(TICKET_STATE_WORDS.values()),
+        "grade": ["A", "B", "C", "D"],
+        "unit": list(ref.units) if viewer.role != "unit" else [viewer.unit],
+        "category": list(ref.categories),
+        "territory": ref.ids("territories"),
+        "overdue": ["是", "否"],
+    }
+    return LedgerView(
+        table,
+        rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE],
+        len(rows),
+        page,
+        pages,
+        sort,
+        desc,
+        filters,
+        choices,
+    )
+
+
+def export_table(table: Table, rows: list[tuple[Any, ...]], filters: dict[str, str]) -> Table:
+    """The rows on screen (all pages of the filter, in the shown order) as a workbook table."""
+    note = "；".join(f"{k}={v}" for k, v in filters.items())
+    title = table.title + (f"（筛选：{note}）" if note else "")
+    return Table(title, table.keys, table.headers, list(rows), kinds=table.kinds, name=table.name)
+
+
+@dataclass
+class Workbench:
+    """The 工作台's numbers and lists."""
+
+    overdue: list[tuple[Any, ...]]
+    due_soon: list[tuple[Any, ...]]
+    waiting: list[TicketState]  # waiting for this unit's feedback (or the office's grading)
+    escalations: list[Any]
+    counts: dict[str, int]
+    outbox: dict[str, int]
+    ungraded: list[TicketState]
+    undispatched: list[TicketState]
+
+
+def workbench(console: Console, viewer: Viewer, as_of: dt.date) -> Workbench:
+    """Today's work for the signed-in person."""
+    table = console.ledger_table(as_of)
+    states = visible_states(console, viewer)
+    col = {k: i for i, k in enumerate(table.keys)}
+    mine = [r for r in table.rows if r[col["ticket_id"]] in states]
+    if viewer.role == "unit":
+        # a unit's own work: it handles it (primary or co-handler) or owes the feedback
+        mine = [
+            r
+            for r in mine
+            if viewer.unit in states[r[col["ticket_id"]]].handlers
+            or states[r[col["ticket_id"]]].route.get("feedback_owner") == viewer.unit
+        ]
+    open_rows = [r for r in mine if r[col["resolved_on"]] is None]
+    overdue = [r for r in open_rows if r[col["overdue"]] is True]
+    soon_until = as_of + dt.timedelta(days=7)
+    due_soon = [
+        r
+        for r in open_rows
+        if isinstance(r[col["resolve_due"]], dt.date)
+        and as_of <= r[col["resolve_due"]] <= soon_until
+        and r[col["overdue"]] is not True
+    ]
+    due_soon.sort(key=lambda r: r[col["resolve_due"]])
+    waiting = [
+        s
+        for s in states.values()
+        if s.state == "resolved"
+        and (viewer.role != "unit" or (s.route.get("feedback_owner") or s.lead_unit) == viewer.unit)
+    ]
+    month = as_of.strftime("%Y-%m")
+    counts = {
+        "本月收集": sum(1 for r in mine if str(r[col["collected_on"]]).startswith(month)),
+        "本月办结": sum(1 for r in mine if str(r[col["resolved_on"]] or "").startswith(month)),
+        "在办": len(open_rows),
+        "超期": len(overdue),
+    }
+    escalations = [
+        e
+        for e in console.ledger.events(
+            types=("supervision.issued", "notice.published", "interview.recommended")
+        )
+        if e.ticket_id in states
+    ][-10:]
+    escalations.reverse()
+    outbox: dict[str, int] = {}
+    if viewer.office:
+        outbox = dict(Counter(d.status for d in console.ledger.storage.deliveries()))
+    return Workbench(
+        overdue=overdue,
+        due_soon=due_soon,
+        waiting=waiting,
+        escalations=escalations,
+        counts=counts,
+        outbox=outbox,
+        ungraded=[s for s in states.values() if s.state == "reported"] if viewer.office else [],
+        undispatched=[s for s in states.values() if s.state == "graded"] if viewer.office else [],
+    )
+
+
+@dataclass
+class RosterRow:
+    """One enterprise with its 四个一 and its contacts per month."""
+
+    enterprise: Enterprise
+    months: list[int]
+    problems: int
+
+
+def roster(console: Console, viewer: Viewer, year: int) -> list[RosterRow]:
+    """The enterprises this person may see, with a month grid of contacts in ``year``."""
+    projector = console.projector()
+    counts: dict[str, list[int]] = {}
+    for event in console.ledger.events(types=("contact.recorded",)):
+        if event.date.year == year and event.enterprise:
+            counts.setdefault(event.enterprise, [0] * 12)[event.date.month - 1] += 1
+    problems = Counter(s.enterprise for s in projector.tickets.values())
+    rows = [
+        RosterRow(e, counts.get(code, [0] * 12), problems.get(code, 0))
+        for code, e in sorted(projector.enterprises.items(), key=lambda kv: str(kv[1].get("name")))
+        if may_see_enterprise(viewer, e)
+    ]
+    return rows
