@@ -28,6 +28,11 @@ def register(sub: Any) -> None:
         metavar="N",
         help="工作进程数（默认 1；多个进程共用台账时建议用 PostgreSQL）",
     )
+    p.add_argument(
+        "--insecure-cookies",
+        action="store_true",
+        help="网页控制台的登录 Cookie 也经 HTTP 发送（仅供本机测试；正式使用请经 HTTPS）",
+    )
     p.set_defaults(handler=cmd_serve)
 
     p = sub.add_parser("token", help="API 访问令牌：生成、列出、吊销")
@@ -92,16 +97,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"{args.workers} 个工作进程）；Ctrl+C 停止",
         file=sys.stderr,
     )
+    print(
+        f"网页控制台：http://{args.host}:{args.port}/（账号由 huhang user add 开设）",
+        file=sys.stderr,
+    )
+    from kernel.web.app import mount_console
+
+    secure = not args.insecure_cookies
     if args.workers == 1:
-        uvicorn.run(create_app(context), host=args.host, port=args.port, log_level="warning")
+        app = mount_console(create_app(context), secure_cookies=secure)
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
         context.close()
         return EXIT_OK
     context.close()
     os.environ[ENV_DB] = url if "***" not in url else (args.db or "")
     os.environ[ENV_RULES] = str(args.rules or "")
     os.environ[ENV_CONFIG] = str(args.config or "")
+    from kernel.web.asgi import ENV_INSECURE
+    from kernel.web.sessions import SECRET_ENV
+
+    if len(os.environ.get(SECRET_ENV, "")) < 32:  # one session secret for every worker
+        import secrets
+
+        os.environ[SECRET_ENV] = secrets.token_urlsafe(32)
+    os.environ[ENV_INSECURE] = "0" if secure else "1"
     uvicorn.run(
-        "kernel.service.asgi:create_from_environment",
+        "kernel.web.asgi:create_from_environment",
         factory=True,
         host=args.host,
         port=args.port,

@@ -109,6 +109,9 @@ class TokenRecord:
 
 class TokensUnsupported(InputError):
     """A storage backend that keeps no API tokens (JSON lines, plugins without the methods)."""
+
+
+@dataclass(frozen=True)
 class AccountRecord:
     """One console sign-in account as stored: the password only as its Argon2 hash.
 
@@ -257,6 +260,7 @@ class Storage(ABC):
     def revoke_token(self, token_id: str, at: dt.datetime) -> bool:
         """Mark a token revoked at ``at``; False if there is no such token or it was revoked."""
         raise TokensUnsupported(f"账本存储 {self.url} 不支持访问令牌（请用 SQLite 或 PostgreSQL）")
+
     # Console accounts (``huhang user``, the web console). Optional: a backend without them
     # refuses the user commands; SQLite, PostgreSQL and memory keep them beside the events.
 

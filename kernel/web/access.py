@@ -1,9 +1,10 @@
 """Who is signed in and what each role may see: a unit sees only its own work.
 
-A unit's problems are those where it is the primary handler, a co-handler, the feedback owner,
-a coordinator or the enterprise's lead unit; anything else is answered as if it did not exist
-(404), so a unit cannot even learn that another unit's problem number is taken. The office and
-the auditor see everything; the auditor changes nothing.
+The rules are the HTTP service's (:mod:`kernel.service.access`): a unit's problems are those
+where it is the primary handler, a co-handler, the feedback owner, a coordinator or the
+enterprise's lead unit; anything else is answered as if it did not exist (404), so a unit cannot
+even learn that another unit's problem number is taken. The office and the auditor see
+everything; the auditor changes nothing.
 """
 
 from __future__ import annotations
@@ -12,16 +13,21 @@ from dataclasses import dataclass
 
 from kernel.ledger.events import OFFICE
 from kernel.ledger.projection import Enterprise, TicketState
-
-ROLE_WORDS = {"office": "助商稳企办", "unit": "责任单位", "auditor": "审计查阅"}
+from kernel.service.access import (
+    Principal,
+    can_read_enterprise,
+    can_read_ticket,
+    ticket_units,
+)
+from kernel.vocabulary import ROLE_WORDS
 
 
 @dataclass(frozen=True)
 class Viewer:
-    """The signed-in person: account name, principal, unit and role."""
+    """The signed-in person: account name, the principal's name, unit and role."""
 
     account: str
-    principal: str
+    name: str
     unit: str
     role: str
 
@@ -45,28 +51,22 @@ class Viewer:
         """The role in Chinese."""
         return ROLE_WORDS.get(self.role, self.role)
 
+    @property
+    def principal(self) -> Principal:
+        """The HTTP service's principal of this person (recorded on events as ``recorded_by``)."""
+        return Principal(self.name, self.unit, self.role)
+
 
 def units_of(state: TicketState) -> set[str]:
     """Every unit with a part in a problem."""
-    route = state.route
-    units = {state.lead_unit}
-    for slot in ("primary", "feedback_owner"):
-        if route.get(slot):
-            units.add(str(route[slot]))
-    for slot in ("co_handlers", "coordinators"):
-        units.update(str(u) for u in route.get(slot) or [])
-    return units
+    return ticket_units(state)
 
 
 def may_see_ticket(viewer: Viewer, state: TicketState) -> bool:
     """Whether the viewer may open this problem."""
-    return viewer.role in ("office", "auditor") or viewer.unit in units_of(state)
+    return can_read_ticket(viewer.principal, state)
 
 
 def may_see_enterprise(viewer: Viewer, enterprise: Enterprise) -> bool:
-    """Whether the viewer may see this enterprise (a unit: in its working group or lead)."""
-    if viewer.role in ("office", "auditor"):
-        return True
-    group = {str(u) for u in enterprise.get("working_group") or []}
-    territory = enterprise.get("territory")
-    return viewer.unit in group | {enterprise.get("lead_unit"), territory}
+    """Whether the viewer may see this enterprise (a unit: it leads it or works for it)."""
+    return can_read_enterprise(viewer.principal, enterprise.assignment)

@@ -126,3 +126,10 @@ def sign_in(storage: Storage, name: str, password: str, now: dt.datetime) -> Acc
         record = replace(record, failures=0, locked_until=None)
         storage.save_account(record)
     return record
+
+
+def end_sessions(storage: Storage, name: str) -> None:
+    """End every open session of the account (signing out)."""
+    record = storage.account(name)
+    if record is not None:
+        storage.save_account(replace(record, generation=record.generation + 1))

@@ -90,7 +90,7 @@ def action_event(
         "type": action.event_type,
         "date": day.isoformat(),
         "actor": viewer.actor,
-        "person": viewer.principal,
+        "person": viewer.name,
         "ticket_id": ticket_id,
         "payload": payload,
     }

@@ -14,7 +14,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from starlette.applications import Starlette
@@ -36,8 +36,11 @@ from kernel.vocabulary import CLOCK_STATE_WORDS
 from kernel.web import accounts as acc
 from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket
 from kernel.web.actions import ACTIONS, action_event, new_event_id, next_actions
-from kernel.web.sessions import COOKIE, LOGIN_COOKIE, Session, same_token
-from kernel.web.state import Console, ConsoleSource, utc_now
+from kernel.web.sessions import COOKIE, LOGIN_COOKIE, Session, SessionSigner, same_token
+from kernel.web.state import Console
+
+if TYPE_CHECKING:
+    from kernel.service.context import ServiceContext
 
 HERE = Path(__file__).parent
 FLAGS = (
@@ -93,15 +96,33 @@ def _templates() -> Jinja2Templates:
     return templates
 
 
+def mount_console(app: Any, *, secure_cookies: bool = True, secret: bytes | None = None) -> Any:
+    """Mount the console at ``/`` of the service's app (its API routes keep precedence)."""
+    console = create_console(
+        app.state.context,
+        metrics=app.state.metrics,
+        secure_cookies=secure_cookies,
+        secret=secret,
+    )
+    app.mount("/", console, name="console")
+    return app
+
+
 def create_console(
-    source: ConsoleSource,
+    context: ServiceContext,
     *,
-    today: Callable[[], dt.date],
-    now: Callable[[], dt.datetime] = utc_now,
+    metrics: Any = None,
     secure_cookies: bool = True,
+    secret: bytes | None = None,
 ) -> Starlette:
-    """The console application for one ledger (mount it at ``/``)."""
-    console = Console(source, today=today, now=now, secure_cookies=secure_cookies)
+    """The console application for the service's ledger (mount it at ``/``)."""
+    if metrics is None:
+        from kernel.service.metrics import Metrics
+
+        metrics = Metrics()
+    console = Console(context, metrics, secure_cookies=secure_cookies)
+    if secret is not None:
+        console.signer = SessionSigner(secret)
     pages = _Pages(console, _templates())
     routes = [
         Route("/login", pages.login_form, methods=["GET"]),
@@ -181,12 +202,11 @@ class _Pages:
     def signed(self, request: Request) -> Signed:
         """The live session's person, or :class:`SignInNeeded`."""
         console = self.console
-        session = console.sessions.get(request.cookies.get(COOKIE), console.now())
+        session = console.signer.get(request.cookies.get(COOKIE), console.now())
         if session is None:
             raise SignInNeeded
         record = console.ledger.storage.account(session.account)
         if record is None or record.disabled or record.generation != session.generation:
-            console.sessions.close(session.sid)
             raise SignInNeeded
         viewer = Viewer(record.name, record.principal, record.unit, record.role)
         return Signed(viewer, session)
@@ -303,7 +323,7 @@ class _Pages:
             )
             self.cookie(response, LOGIN_COOKIE, fresh, max_age=3600)
             return response
-        session = console.sessions.open(record.name, record.generation, console.now())
+        session = console.signer.open(record.name, record.generation, console.now())
         redirect = RedirectResponse("/", status_code=303)
         self.cookie(redirect, COOKIE, session.sid, max_age=None)
         redirect.delete_cookie(LOGIN_COOKIE, path="/")
@@ -312,7 +332,7 @@ class _Pages:
     async def logout(self, request: Request) -> Response:
         signed = self.signed(request)
         await self.checked_form(request, signed)
-        self.console.sessions.close(signed.session.sid)
+        acc.end_sessions(self.console.ledger.storage, signed.viewer.account)
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -422,10 +442,12 @@ class _Pages:
         day = console.today()
         try:
             if action.name == "grade":
-                console.ledger.grade(ticket_id, console.kernel(), day)
+                console.grade(ticket_id)
             else:
                 fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
-                console.ledger.submit(action_event(action, signed.viewer, ticket_id, day, fields))
+                console.record(
+                    signed.viewer, [action_event(action, signed.viewer, ticket_id, day, fields)]
+                )
         except InputError as exc:
             return await self.ticket(request, error=f"未能{action.label}：{_words(exc)}")
         return RedirectResponse(f"/tickets/{ticket_id}?done={action.name}", status_code=303)
@@ -461,7 +483,7 @@ class _Pages:
             "type": "ticket.collected",
             "date": day,
             "actor": viewer.actor,
-            "person": viewer.principal,
+            "person": viewer.name,
             "enterprise": enterprise.credit_code,
             "ticket_id": ticket_id,
             "payload": {
@@ -545,16 +567,11 @@ class _Pages:
                 "type": "ticket.reported",
                 "date": draft["date"],
                 "actor": draft["actor"],
-                "person": viewer.principal,
+                "person": viewer.name,
                 "ticket_id": ticket_id,
                 "payload": {},
             }
-            outcomes = console.ledger.submit_many(
-                [(draft, None, ()), (report, None, ())], kernel=console.kernel()
-            )
-            failed = [o for o in outcomes if isinstance(o, InputError)]
-            if failed:
-                raise failed[0]
+            console.record(viewer, [draft, report])
         except InputError as exc:
             error = f"未能保存：{_words(exc)}"
         if error:
@@ -653,12 +670,12 @@ class _Pages:
             "type": "contact.recorded",
             "date": str(form.get("date") or self.console.today().isoformat()),
             "actor": signed.viewer.actor,
-            "person": signed.viewer.principal,
+            "person": signed.viewer.name,
             "enterprise": code,
             "payload": payload,
         }
         try:
-            self.console.ledger.submit(event)
+            self.console.record(signed.viewer, [event])
         except InputError as exc:
             return await self.enterprise(request, error=f"未能保存联系记录：{_words(exc)}")
         return RedirectResponse(f"/enterprises/{code}?done=contact", status_code=303)
@@ -730,7 +747,7 @@ class _Pages:
         rules = console.ruleset
         assert rules.scoring is not None and rules.deadlines is not None
         collector = FactCollector(
-            rules.scoring, rules.deadlines, console.source.calendar(), rules.reference
+            rules.scoring, rules.deadlines, console.context.calendar(), rules.reference
         )
         return assess(collector, console.projector(), list(console.ledger.events()), period)
 

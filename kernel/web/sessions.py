@@ -1,80 +1,91 @@
-"""Server-side sessions with a CSRF token each; the browser holds only a random session id.
+"""Signed session cookies with a CSRF token each; nothing about a session is kept on the server.
 
-The cookie is ``Secure`` (unless the operator turns that off for a plain-HTTP test), ``HttpOnly``
-and ``SameSite=Strict``. Sessions live in the serving process: a restart signs everyone out. A
-session ends on sign-out, after :data:`IDLE` without a request, after :data:`LIFETIME`, and when
-its account's ``generation`` changes (password changed, account disabled).
+The cookie holds the account name, the account's ``generation``, the time of sign-in and a random
+nonce, signed with HMAC-SHA256 under the console's secret, so every worker process of ``huhang
+serve`` that shares the secret accepts it. It is ``Secure`` (unless the operator turns that off
+for a plain-HTTP test), ``HttpOnly`` and ``SameSite=Strict``. A session ends after
+:data:`LIFETIME`, and for every browser of the account when its ``generation`` changes: signing
+out, a new password, disabling. The CSRF token is the HMAC of the nonce, so it is bound to the
+session and never guessable from outside.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
 import hmac
+import json
+import os
 import secrets
-import threading
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 COOKIE = "huhang_session"
 #: the cookie of the sign-in form's CSRF token (there is no session yet)
 LOGIN_COOKIE = "huhang_login_csrf"
-IDLE = dt.timedelta(hours=2)
 LIFETIME = dt.timedelta(hours=10)
+#: the environment variable that gives every worker the same secret
+SECRET_ENV = "HUHANG_WEB_SECRET"
 
 
 @dataclass(frozen=True)
 class Session:
-    """One signed-in browser."""
+    """One signed-in browser: ``sid`` is the cookie's value."""
 
     sid: str
     account: str
     generation: int
     csrf: str
     started: dt.datetime
-    seen: dt.datetime
 
 
-class SessionStore:
-    """The open sessions of this process, by id."""
+def console_secret() -> bytes:
+    """The secret from :data:`SECRET_ENV`, else a new random one (sessions end on restart)."""
+    text = os.environ.get(SECRET_ENV, "")
+    return text.encode() if len(text) >= 32 else secrets.token_bytes(32)
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._sessions: dict[str, Session] = {}
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class SessionSigner:
+    """Makes and checks session cookies under one secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+
+    def _mac(self, purpose: str, text: str) -> str:
+        return _b64(hmac.new(self._secret, f"{purpose}|{text}".encode(), hashlib.sha256).digest())
 
     def open(self, account: str, generation: int, now: dt.datetime) -> Session:
-        """A new session with a fresh id and CSRF token."""
-        session = Session(
-            secrets.token_urlsafe(32), account, generation, secrets.token_urlsafe(32), now, now
-        )
-        with self._lock:
-            self._sessions[session.sid] = session
-        return session
+        """A new session for the account."""
+        nonce = _b64(os.urandom(18))
+        body = {"a": account, "g": generation, "t": int(now.timestamp()), "n": nonce}
+        text = _b64(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
+        sid = f"{text}.{self._mac('session', text)}"
+        return Session(sid, account, generation, self._mac("csrf", nonce), now)
 
     def get(self, sid: str | None, now: dt.datetime) -> Session | None:
-        """The live session of this id (and mark it seen), or None."""
-        if not sid:
+        """The session of a cookie if its signature holds and it has not expired, else None."""
+        if not sid or sid.count(".") != 1:
             return None
-        with self._lock:
-            session = self._sessions.get(sid)
-            if session is None:
-                return None
-            if now - session.seen > IDLE or now - session.started > LIFETIME:
-                del self._sessions[sid]
-                return None
-            session = replace(session, seen=now)
-            self._sessions[sid] = session
-            return session
-
-    def close(self, sid: str | None) -> None:
-        """End a session (sign-out)."""
-        if sid:
-            with self._lock:
-                self._sessions.pop(sid, None)
-
-    def close_account(self, account: str) -> None:
-        """End every session of an account."""
-        with self._lock:
-            for sid in [s.sid for s in self._sessions.values() if s.account == account]:
-                del self._sessions[sid]
+        text, mac = sid.split(".")
+        if not hmac.compare_digest(mac, self._mac("session", text)):
+            return None
+        try:
+            body = json.loads(_unb64(text))
+            started = dt.datetime.fromtimestamp(int(body["t"]), dt.UTC)
+            account, generation, nonce = str(body["a"]), int(body["g"]), str(body["n"])
+        except (ValueError, KeyError, TypeError):
+            return None
+        if not started <= now <= started + LIFETIME:
+            return None
+        return Session(sid, account, generation, self._mac("csrf", nonce), started)
 
 
 def same_token(expected: str | None, given: str | None) -> bool:

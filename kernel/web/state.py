@@ -1,60 +1,46 @@
-"""What the console holds while it serves: the ledger, the rules, the clock and the sessions.
+"""What the console holds while it serves: the service's context, the secret and a 台账 cache.
 
-The projection of the ledger and the 台账 are computed once per ledger size and date: the
-ledger is append-only, so the same number of events is the same ledger. Every page reads these
-shared results; a write makes the next page recompute them.
+The console reads the ledger through the HTTP service's context (its projection, engine and
+deadline evaluator, shared with the API) and records every step through the API's own
+:func:`kernel.service.routes_events.submit`, so a form and an API call store the same event with
+the same checks. The 台账 is computed once per ledger size and date: the ledger is append-only,
+so the same number of events is the same ledger.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from kernel.web.sessions import SessionStore
+from kernel.errors import InputError
+from kernel.web.access import Viewer
+from kernel.web.sessions import SessionSigner, console_secret
 
 if TYPE_CHECKING:
-    from kernel.calendar.workdays import WorkCalendar
     from kernel.clocks.compute import ClockEvaluator
-    from kernel.evaluation.kernel import Kernel
+    from kernel.evaluation.decisions import Evaluation
     from kernel.ledger.ledger import Ledger, Projector
     from kernel.outputs.tables import Table
     from kernel.rules.model import RuleSet
+    from kernel.service.context import ServiceContext
 
 
-class ConsoleSource(Protocol):
-    """Where the console's ledger and rules come from (the CLI's or the service's context)."""
-
-    ruleset: RuleSet
-    ledger: Ledger
-
-    def calendar(self) -> WorkCalendar:
-        """The working-day calendar."""
-        ...
-
-
-def utc_now() -> dt.datetime:
-    """The wall clock in UTC (the serving command passes it in; tests pass their own)."""
-    return dt.datetime.now(dt.UTC)
+class StepRefused(InputError):
+    """A step the ledger (or the API's checks) refused; the message says why in plain words."""
 
 
 @dataclass
 class Console:
     """The console's shared state for one served ledger."""
 
-    source: ConsoleSource
-    #: the business date of new events and the 台账's "as of" (the CLI's today)
-    today: Callable[[], dt.date]
-    now: Callable[[], dt.datetime] = utc_now
+    context: ServiceContext
+    metrics: Any
     #: cookies only over HTTPS (turn off only for a plain-HTTP test on one machine)
     secure_cookies: bool = True
-    sessions: SessionStore = field(default_factory=SessionStore)
-    _lock: threading.RLock = field(default_factory=threading.RLock)
-    _kernel: Kernel | None = None
-    _evaluator: ClockEvaluator | None = None
-    _projection: tuple[int, Projector] | None = None
+    signer: SessionSigner = field(default_factory=lambda: SessionSigner(console_secret()))
+    _lock: threading.Lock = field(default_factory=threading.Lock)
     _tables: dict[tuple[int, dt.date], Table] = field(default_factory=dict)
     #: rule-change previews kept for their download (token -> Markdown)
     previews: dict[str, str] = field(default_factory=dict)
@@ -62,55 +48,63 @@ class Console:
     @property
     def ledger(self) -> Ledger:
         """The served ledger."""
-        return self.source.ledger
+        return self.context.ledger
 
     @property
     def ruleset(self) -> RuleSet:
         """The rules in force."""
-        return self.source.ruleset
+        return self.context.ruleset
 
-    def kernel(self) -> Kernel:
-        """The compiled rules (built on first use)."""
-        from kernel.evaluation.kernel import Kernel
+    def today(self) -> dt.date:
+        """The business date of new events and of "as of"."""
+        return self.context.today()
 
-        with self._lock:
-            if self._kernel is None:
-                self._kernel = Kernel(self.ruleset)
-            return self._kernel
+    def now(self) -> dt.datetime:
+        """The service's clock (sessions, lockout)."""
+        return self.context.clock()
 
-    def evaluate(self, ticket: Any) -> Any:
-        """Grade and route a ticket (the engine is used by one request at a time)."""
-        kernel = self.kernel()
-        with self._lock:
-            return kernel.evaluate(ticket)
+    def evaluate(self, ticket: Any) -> Evaluation:
+        """Grade and route a ticket with the service's engine."""
+        with self.context.kernel_lock:
+            return self.context.kernel().evaluate(ticket)
 
     def evaluator(self) -> ClockEvaluator:
         """The deadline clocks on the working-day calendar."""
-        from kernel.clocks.compute import ClockEvaluator
-
-        with self._lock:
-            if self._evaluator is None:
-                assert self.ruleset.deadlines is not None
-                self._evaluator = ClockEvaluator(self.ruleset.deadlines, self.source.calendar())
-            return self._evaluator
+        return self.context.evaluator()
 
     def projector(self) -> Projector:
-        """Every enterprise and problem, as the ledger now says."""
-        count = self.ledger.storage.count()
-        with self._lock:
-            if self._projection is None or self._projection[0] != count:
-                self._projection = (count, self.ledger.project())
-                self._tables.clear()
-            return self._projection[1]
+        """Every enterprise and problem, as the ledger now says (read only)."""
+        return self.context.projection()
 
     def ledger_table(self, as_of: dt.date) -> Table:
         """The 台账 as of a date (shared by the 台账 page, its export and the 工作台)."""
         from kernel.assessment.ledger_table import ledger_table
 
-        projector = self.projector()
+        key = (self.ledger.storage.count(), as_of)
         with self._lock:
-            count = self._projection[0] if self._projection else 0
-            key = (count, as_of)
             if key not in self._tables:
-                self._tables[key] = ledger_table(projector, self.evaluator(), as_of)
+                self._tables.clear()
+                self._tables[key] = ledger_table(self.projector(), self.evaluator(), as_of)
             return self._tables[key]
+
+    def record(self, viewer: Viewer, events: list[dict[str, Any]]) -> list[int]:
+        """Store events as the API does for this person; :class:`StepRefused` if any is refused.
+
+        The events are one batch: either every one is stored or, when one is refused, the
+        others of the batch may still be (as over the API); the refusal names the first.
+        """
+        from kernel.service.routes_events import submit
+
+        result = submit(self.context, viewer.principal, events, self.metrics)
+        refused = [o for o in result.outcomes if o.status == "rejected"]
+        if refused:
+            raise StepRefused(str(refused[0].reason or refused[0].code))
+        for graded in result.graded:
+            if graded.get("status") == "rejected":
+                raise StepRefused(f"已保存，但未能分级：{graded.get('reason')}")
+        return [o.seq or 0 for o in result.outcomes]
+
+    def grade(self, ticket_id: str) -> None:
+        """Grade a reported ticket that is still ungraded (as ``huhang ledger check``)."""
+        with self.context.kernel_lock:
+            self.ledger.grade(ticket_id, self.context.kernel(), self.today())
