@@ -1,0 +1,516 @@
+"""The web console in-process (Starlette's TestClient): every page, every role boundary, CSRF,
+sign-in and lockout, the forms that record events, the export and the rule-change preview."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import re
+import shutil
+import sqlite3
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from openpyxl import load_workbook
+from starlette.testclient import TestClient
+
+from kernel.web import accounts
+from kernel.web.app import create_console
+from tests.conftest import ROOT
+from tests.console_support import (
+    NANZHENG_TICKET,
+    PASSWORD,
+    YANGXIAN_ENTERPRISE,
+    YANGXIAN_TICKET,
+    Clock,
+    csrf_of,
+    served_context,
+)
+
+PAGES = (
+    "/",
+    "/ledger",
+    "/ledger?grade=C&sort=grade&dir=desc",
+    f"/tickets/{YANGXIAN_TICKET}",
+    "/tickets/new",
+    "/enterprises",
+    f"/enterprises/{YANGXIAN_ENTERPRISE}",
+    "/reports/monthly?month=2026-10",
+    "/reports/assessment?period=2026",
+    "/rules",
+)
+OFFICE_ONLY_TO_UNITS = ("/reports/monthly?month=2026-10", "/rules")
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def served(tmp_path: Path, clock: Clock) -> Iterator[Any]:
+    context = served_context(tmp_path, clock)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def app(served: Any) -> Any:
+    return create_console(served, secret=b"s" * 32)
+
+
+def client(app: Any) -> TestClient:
+    return TestClient(app, base_url="https://testserver", follow_redirects=False)
+
+
+def sign_in(app: Any, name: str, password: str = PASSWORD) -> TestClient:
+    c = client(app)
+    token = csrf_of(c.get("/login").text)
+    r = c.post("/login", data={"csrf": token, "name": name, "password": password})
+    assert r.status_code == 303, r.text
+    return c
+
+
+def events_of(served: Any, ticket_id: str) -> list[Any]:
+    return list(served.ledger.events(ticket_id=ticket_id))
+
+
+# ---------------------------------------------------------------------- sign-in
+
+
+def test_every_page_needs_a_session(app: Any) -> None:
+    c = client(app)
+    for path in (*PAGES, "/ledger.xlsx"):
+        r = c.get(path)
+        assert (r.status_code, r.headers["location"]) == (303, "/login"), path
+
+
+def test_sign_in_sets_a_secure_httponly_samesite_cookie(app: Any) -> None:
+    c = client(app)
+    page = c.get("/login")
+    assert "登录" in page.text and page.headers["content-security-policy"].startswith(
+        "default-src 'self'"
+    )
+    r = c.post("/login", data={"csrf": csrf_of(page.text), "name": "clerk", "password": PASSWORD})
+    cookie = r.headers["set-cookie"].split(",")[0].lower()
+    assert r.status_code == 303
+    assert "huhang_session=" in cookie
+    assert "secure" in cookie and "httponly" in cookie and "samesite=strict" in cookie
+
+
+def test_sign_in_without_its_csrf_token_is_refused(app: Any) -> None:
+    c = client(app)
+    c.get("/login")
+    r = c.post("/login", data={"name": "clerk", "password": PASSWORD})
+    assert r.status_code == 403 and "防伪令牌" in r.text
+    assert c.get("/").status_code == 303
+
+
+def test_lockout_after_five_failures_then_unlocks(app: Any, clock: Clock) -> None:
+    c = client(app)
+    for attempt in range(accounts.MAX_FAILURES):
+        r = c.post(
+            "/login",
+            data={"csrf": csrf_of(c.get("/login").text), "name": "clerk", "password": "wrong-pw"},
+        )
+        assert r.status_code == 401
+        assert ("已锁定" in r.text) == (attempt == accounts.MAX_FAILURES - 1)
+    right = {"csrf": csrf_of(c.get("/login").text), "name": "clerk", "password": PASSWORD}
+    r = c.post("/login", data=right)
+    assert r.status_code == 401 and "锁定" in r.text  # the right password does not help now
+    clock.now += accounts.LOCK_FOR + dt.timedelta(seconds=1)
+    right["csrf"] = csrf_of(c.get("/login").text)
+    assert c.post("/login", data=right).status_code == 303
+
+
+def test_wrong_name_and_wrong_password_say_the_same(app: Any) -> None:
+    c = client(app)
+    texts = []
+    for name in ("clerk", "nobody"):
+        r = c.post(
+            "/login",
+            data={"csrf": csrf_of(c.get("/login").text), "name": name, "password": "wrong-pw"},
+        )
+        texts.append(re.search(r'role="alert">([^<]+)<', r.text).group(1))  # type: ignore[union-attr]
+    assert texts == ["账号或密码不正确"] * 2
+
+
+def test_sign_out_password_change_and_disabling_end_sessions(app: Any, served: Any) -> None:
+    c = sign_in(app, "clerk")
+    r = c.post("/logout", data={"csrf": csrf_of(c.get("/").text)})
+    assert r.headers["location"] == "/login" and c.get("/").status_code == 303
+    c = sign_in(app, "clerk")
+    accounts.set_password(served.ledger.storage, "clerk", "another-password")
+    assert c.get("/").status_code == 303
+    c = sign_in(app, "clerk", "another-password")
+    accounts.disable_account(served.ledger.storage, "clerk")
+    assert c.get("/").status_code == 303
+    r = client(app).post(
+        "/login",
+        data={
+            "csrf": csrf_of(c.get("/login").text),
+            "name": "clerk",
+            "password": "another-password",
+        },
+    )
+    assert r.status_code in (401, 403)
+
+
+# ---------------------------------------------------------------------- pages and roles
+
+
+def test_every_page_answers_in_chinese_for_the_office(app: Any) -> None:
+    c = sign_in(app, "clerk")
+    for path in PAGES:
+        r = c.get(path)
+        assert r.status_code == 200, (path, r.text[:500])
+        assert '<html lang="zh-CN">' in r.text and "工作台" in r.text, path
+
+
+def test_units_see_their_pages_and_not_the_office_s(app: Any) -> None:
+    c = sign_in(app, "yangxian")
+    for path in PAGES:
+        r = c.get(path)
+        expected = 404 if path in OFFICE_ONLY_TO_UNITS else 200
+        assert r.status_code == expected, path
+    assert "月度通报" not in c.get("/").text  # not offered either
+
+
+def test_the_auditor_reads_everything_and_changes_nothing(app: Any, served: Any) -> None:
+    c = sign_in(app, "audit")
+    for path in PAGES:
+        if path != "/tickets/new":
+            assert c.get(path).status_code == 200, path
+    assert c.get("/tickets/new").status_code == 403
+    page = c.get(f"/tickets/{YANGXIAN_TICKET}")
+    assert "下一步" not in page.text
+    before = served.ledger.storage.count()
+    r = c.post(f"/tickets/{YANGXIAN_TICKET}/resolve", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 403 and served.ledger.storage.count() == before
+
+
+def test_a_unit_cannot_read_or_change_another_units_problem(app: Any, served: Any) -> None:
+    c = sign_in(app, "nanzheng")
+    assert c.get(f"/tickets/{NANZHENG_TICKET}").status_code == 200
+    hidden = c.get(f"/tickets/{YANGXIAN_TICKET}")
+    missing = c.get("/tickets/HZ-2099-9999")
+    assert hidden.status_code == missing.status_code == 404
+    assert YANGXIAN_TICKET not in hidden.text
+    token = csrf_of(c.get("/").text)
+    before = served.ledger.storage.count()
+    for action in ("resolve", "progress", "feedback", "dispatch"):
+        r = c.post(f"/tickets/{YANGXIAN_TICKET}/{action}", data={"csrf": token})
+        assert r.status_code == 404, action
+    assert served.ledger.storage.count() == before
+    assert YANGXIAN_TICKET not in c.get("/ledger").text
+    sheet = load_workbook(io.BytesIO(c.get("/ledger.xlsx").content)).active
+    assert sheet is not None
+    ids = [row[0] for row in sheet.iter_rows(values_only=True)]
+    assert NANZHENG_TICKET in ids and YANGXIAN_TICKET not in ids
+    assert c.get(f"/enterprises/{YANGXIAN_ENTERPRISE}").status_code == 404
+    r = c.post(f"/enterprises/{YANGXIAN_ENTERPRISE}/contacts", data={"csrf": token, "by": "other"})
+    assert r.status_code == 404 and served.ledger.storage.count() == before
+    assert c.get("/reports/assessment?period=2026").status_code == 200  # its own deductions
+
+
+def test_a_form_posted_without_its_csrf_token_is_refused(app: Any, served: Any) -> None:
+    c = sign_in(app, "clerk")
+    before = served.ledger.storage.count()
+    for path, data in (
+        (f"/tickets/{YANGXIAN_TICKET}/feedback", {}),
+        (f"/tickets/{YANGXIAN_TICKET}/feedback", {"csrf": "forged"}),
+        (f"/enterprises/{YANGXIAN_ENTERPRISE}/contacts", {"by": "other"}),
+        ("/tickets/new", {"enterprise": YANGXIAN_ENTERPRISE}),
+        ("/logout", {}),
+    ):
+        r = c.post(path, data=data)
+        assert r.status_code == 403 and "防伪令牌" in r.text, path
+    assert served.ledger.storage.count() == before
+    assert c.get("/").status_code == 200  # still signed in: the forged sign-out did nothing
+
+
+# ---------------------------------------------------------------------- the journey
+
+
+NEW_PROBLEM = {
+    "enterprise": YANGXIAN_ENTERPRISE,
+    "category": "用地",
+    "date": "2026-11-30",
+    "summary": "二期仓库消防验收需多部门协调",
+    "authority_level": "市级",
+    "departments": ["自然资源局", "住建局", "发改委"],
+    "needs_territory": "1",
+}
+
+
+def test_office_creates_previews_dispatches_unit_resolves(app: Any, served: Any) -> None:
+    office = sign_in(app, "clerk")
+    token = csrf_of(office.get("/tickets/new").text)
+    count = served.ledger.storage.count()
+    preview = office.post("/tickets/preview", data={**NEW_PROBLEM, "csrf": token})
+    assert preview.status_code == 200
+    assert "C 级" in preview.text and "G-C-DEPARTMENTS" in preview.text
+    assert "政策 §3.3" in preview.text and "实际：3" in preview.text
+    assert served.ledger.storage.count() == count  # a preview stores nothing
+    saved = office.post("/tickets/new", data={**NEW_PROBLEM, "csrf": token})
+    assert saved.status_code == 303
+    ticket_id = saved.headers["location"].split("/")[2].split("?")[0]
+    assert ticket_id == "HZ-2026-0004"
+    page = office.get(f"/tickets/{ticket_id}")
+    assert "已分级" in page.text and ">交办<" in page.text
+    office.post(f"/tickets/{ticket_id}/dispatch", data={"csrf": token})
+    kinds = [e.type for e in events_of(served, ticket_id)]
+    assert kinds == ["ticket.collected", "ticket.reported", "ticket.graded", "ticket.dispatched"]
+    assert events_of(served, ticket_id)[-1].recorded_by == "王芳（助商稳企办，办公室）"
+
+    unit = sign_in(app, "yangxian")
+    page = unit.get(f"/tickets/{ticket_id}")
+    assert "办理中" in page.text and ">办结<" in page.text
+    r = unit.post(
+        f"/tickets/{ticket_id}/resolve",
+        data={"csrf": csrf_of(page.text), "summary": "已完成消防验收"},
+    )
+    assert r.status_code == 303
+    last = events_of(served, ticket_id)[-1]
+    assert (last.type, last.actor, last.payload) == (
+        "ticket.resolved",
+        "洋县",
+        {"summary": "已完成消防验收"},
+    )
+    assert "已办结" in office.get(f"/ledger?q={ticket_id}").text
+
+    other = sign_in(app, "nanzheng")
+    assert other.get(f"/tickets/{ticket_id}").status_code == 404
+
+
+def test_a_refused_step_is_shown_in_plain_words(app: Any, served: Any) -> None:
+    office = sign_in(app, "clerk")
+    token = csrf_of(office.get("/tickets/new").text)
+    saved = office.post("/tickets/new", data={**NEW_PROBLEM, "csrf": token})
+    ticket_id = saved.headers["location"].split("/")[2].split("?")[0]
+    unit = sign_in(app, "yangxian")
+    before = served.ledger.storage.count()
+    r = unit.post(f"/tickets/{ticket_id}/resolve", data={"csrf": csrf_of(unit.get("/").text)})
+    assert r.status_code == 409
+    assert "只有「办理中」时才能办结" in r.text and "Traceback" not in r.text
+    assert served.ledger.storage.count() == before
+
+
+def test_a_new_problem_with_missing_fields_is_not_saved(app: Any, served: Any) -> None:
+    office = sign_in(app, "clerk")
+    token = csrf_of(office.get("/tickets/new").text)
+    before = served.ledger.storage.count()
+    r = office.post(
+        "/tickets/new", data={**NEW_PROBLEM, "csrf": token, "enterprise": "不存在的企业"}
+    )
+    assert r.status_code == 422 and "找不到企业" in r.text
+    r = office.post("/tickets/preview", data={**NEW_PROBLEM, "csrf": token, "category": "不存在"})
+    assert "还不能预览" in r.text
+    assert served.ledger.storage.count() == before
+
+
+# ---------------------------------------------------------------------- 台账, 企业, reports, rules
+
+
+def test_ledger_filters_sort_pages_and_export_what_is_shown(app: Any) -> None:
+    c = sign_in(app, "clerk")
+    page = c.get("/ledger?grade=C")
+    assert YANGXIAN_TICKET in page.text and NANZHENG_TICKET not in page.text
+    shown = re.findall(r'href="/tickets/(HZ-[^"]+)"', c.get("/ledger?sort=ticket_id&dir=asc").text)
+    assert shown == sorted(shown) and len(shown) == 2
+    backwards = re.findall(
+        r'href="/tickets/(HZ-[^"]+)"', c.get("/ledger?sort=ticket_id&dir=desc").text
+    )
+    assert backwards == shown[::-1]
+    workbook = load_workbook(io.BytesIO(c.get("/ledger.xlsx?sort=ticket_id&dir=desc").content))
+    sheet = workbook.active
+    assert sheet is not None
+    ids = [r[0] for r in sheet.iter_rows(values_only=True) if str(r[0]).startswith("HZ-")]
+    assert ids == backwards
+    only_c = load_workbook(io.BytesIO(c.get("/ledger.xlsx?grade=C").content)).active
+    assert only_c is not None
+    assert [r[0] for r in only_c.iter_rows(values_only=True) if str(r[0]).startswith("HZ-")] == [
+        YANGXIAN_TICKET
+    ]
+
+
+def test_contact_form_records_a_contact_and_fills_the_month_grid(app: Any, served: Any) -> None:
+    c = sign_in(app, "yangxian")
+    page = c.get(f"/enterprises/{YANGXIAN_ENTERPRISE}")
+    assert "四个一" in page.text and "周婷" in page.text
+    r = c.post(
+        f"/enterprises/{YANGXIAN_ENTERPRISE}/contacts",
+        data={
+            "csrf": csrf_of(page.text),
+            "date": "2026-11-27",
+            "by": "liaison_cadre",
+            "person": "周婷",
+            "method": "走访",
+            "summary": "了解二期用地进展",
+        },
+    )
+    assert r.status_code == 303
+    contact = list(
+        served.ledger.events(enterprise=YANGXIAN_ENTERPRISE, types=("contact.recorded",))
+    )
+    assert contact[-1].payload["summary"] == "了解二期用地进展"
+    grid = c.get("/enterprises?year=2026").text
+    row = grid[grid.index("洋县秦岭冷链物流有限公司") :].split("</tr>")[0]
+    months = re.findall(r'<td class="m (none|some)">(\d*)</td>', row)
+    assert months[10] == ("some", "1") and all(m == ("none", "") for m in months[:10])
+
+
+def test_reports_on_screen_and_downloads(app: Any) -> None:
+    c = sign_in(app, "clerk")
+    monthly = c.get("/reports/monthly?month=2026-10")
+    assert "2026年10月" in monthly.text or "2026-10" in monthly.text
+    md = c.get("/reports/monthly.md?month=2026-10")
+    assert md.status_code == 200 and md.text.startswith("# ")
+    xlsx = c.get("/reports/monthly.xlsx?month=2026-10")
+    assert load_workbook(io.BytesIO(xlsx.content)).sheetnames[0] == "概要"
+    assert c.get("/reports/monthly.docx?month=2026-10").content[:2] == b"PK"
+    assessment = c.get("/reports/assessment?period=2026")
+    assert (
+        "按期办结率" in assessment.text or "<meter" in assessment.text or "考核" in assessment.text
+    )
+    assert c.get("/reports/assessment.xlsx?period=2026").status_code == 200
+    assert c.get("/reports/monthly?month=2026-13").status_code == 422
+
+
+def test_rules_are_tables_with_clauses(app: Any) -> None:
+    page = sign_in(app, "clerk").get("/rules").text
+    assert "G-C-DEPARTMENTS" in page and "政策 §3.3" in page and "R-PRIMARY-TERRITORY" in page
+    assert "浏览器中不能直接修改" in page
+
+
+def _zip(folder: Path, extra: dict[str, str] | None = None) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"candidate/{path.relative_to(folder)}")
+        for name, text in (extra or {}).items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+def test_rule_change_preview_validates_lints_and_shows_the_impact(app: Any, tmp_path: Path) -> None:
+    candidate = tmp_path / "candidate"
+    shutil.copytree(ROOT / "rules", candidate)
+    grading = candidate / "grading.yaml"
+    grading.write_text(
+        grading.read_text(encoding="utf-8").replace("count: {ge: 3}", "count: {ge: 2}"),
+        encoding="utf-8",
+    )
+    c = sign_in(app, "clerk")
+    token = csrf_of(c.get("/rules").text)
+    r = c.post(
+        "/rules/preview",
+        data={"csrf": token},
+        files={"archive": ("candidate.zip", _zip(candidate), "application/zip")},
+    )
+    assert r.status_code == 200 and "校验通过" in r.text and "对现有台账的影响" in r.text
+    link = re.search(r'href="(/rules/preview/[^"]+\.md)"', r.text)
+    assert link is not None
+    report = c.get(link.group(1))
+    assert report.status_code == 200 and report.text.startswith("# ")
+
+    broken = _zip(candidate, {"candidate/../../evil.yaml": "x: 1"})
+    r = c.post(
+        "/rules/preview",
+        data={"csrf": token},
+        files={"archive": ("bad.zip", broken, "application/zip")},
+    )
+    assert r.status_code == 422 and "目录之外" in r.text
+    (candidate / "grading.yaml").write_text("rules: [", encoding="utf-8")
+    r = c.post(
+        "/rules/preview",
+        data={"csrf": token},
+        files={"archive": ("invalid.zip", _zip(candidate), "application/zip")},
+        headers={"HX-Request": "true"},
+    )
+    assert r.status_code == 422 and "校验未通过" in r.text
+    assert sign_in(app, "audit").post("/rules/preview", data={"csrf": token}).status_code == 403
+
+
+# ---------------------------------------------------------------------- storage and CLI
+
+
+def test_an_older_sqlite_ledger_gains_the_accounts_table(tmp_path: Path) -> None:
+    from kernel.storage.contract import AccountRecord
+    from kernel.storage.sqlite import SCHEMA_VERSION, SqliteStorage
+
+    path = tmp_path / "old.db"
+    SqliteStorage(str(path)).close()
+    raw = sqlite3.connect(path)
+    raw.execute("DROP TABLE accounts")
+    raw.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
+    raw.commit()
+    raw.close()
+    store = SqliteStorage(str(path))
+    try:
+        store.save_account(AccountRecord("a", "h", "甲", "洋县", "unit"))
+        assert store.account("a") == AccountRecord("a", "h", "甲", "洋县", "unit")
+        assert store.account("b") is None
+    finally:
+        store.close()
+    raw = sqlite3.connect(path)
+    (version,) = raw.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    assert int(version) == SCHEMA_VERSION
+    raw.close()
+
+
+def test_passwords_are_stored_only_as_argon2_hashes(served: Any) -> None:
+    record = served.ledger.storage.account("clerk")
+    assert record.password_hash.startswith("$argon2id$") and PASSWORD not in record.password_hash
+    with pytest.raises(accounts.InputError, match="至少"):
+        accounts.add_account(
+            served.ledger.storage, "new", "short", principal="x", unit="洋县", role="unit"
+        )
+    with pytest.raises(accounts.InputError, match="已存在"):
+        accounts.add_account(
+            served.ledger.storage, "clerk", PASSWORD, principal="x", unit="洋县", role="unit"
+        )
+
+
+def test_user_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    from kernel.cli.main import main
+    from kernel.storage.sqlite import SqliteStorage
+
+    db = str(tmp_path / "users.db")
+    monkeypatch.setattr("sys.stdin", io.StringIO("first-password\n"))
+    assert main(["user", "add", "clerk", "--role", "office", "--password-stdin", "--db", db]) == 0
+    monkeypatch.setattr("sys.stdin", io.StringIO("x\n"))
+    assert (
+        main(
+            [
+                "user",
+                "add",
+                "u1",
+                "--role",
+                "unit",
+                "--unit",
+                "洋县x",
+                "--password-stdin",
+                "--db",
+                db,
+            ]
+        )
+        == 2
+    )
+    assert "洋县" in capsys.readouterr().err
+    monkeypatch.setattr("sys.stdin", io.StringIO("second-password\n"))
+    assert main(["user", "passwd", "clerk", "--password-stdin", "--db", db]) == 0
+    assert main(["user", "disable", "clerk", "--db", db]) == 0
+    assert main(["user", "list", "--db", db]) == 0
+    assert "clerk\t clerk" not in capsys.readouterr().out
+    store = SqliteStorage(db)
+    try:
+        record = store.account("clerk")
+        assert record is not None and record.disabled and record.generation == 2
+        assert record.unit == "助商稳企办" and record.role == "office"
+    finally:
+        store.close()
