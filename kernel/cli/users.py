@@ -69,7 +69,11 @@ def _password(args: argparse.Namespace) -> str:
 def cmd_user(args: argparse.Namespace) -> int:
     """Change or list the accounts stored in the ledger database."""
     from kernel.ledger.events import OFFICE
-    from kernel.web import accounts
+
+    try:
+        from kernel.web import accounts
+    except ImportError:
+        raise InputError("huhang user 需要先安装：pip install 'huhang[serve]'") from None
 
     ctx = open_context(args, create=args.user_command == "add")
     try:
