@@ -46,9 +46,11 @@ typecheck: $(STAMP)
 	$(BIN)/mypy kernel
 
 # What the tests need from the system: LibreOffice and poppler render the Word documents to PNG
-# pages (tests/test_documents.py). As root with apt they are installed when missing; elsewhere
-# the rendering test skips (CI sets HUHANG_REQUIRE_OFFICE=1 so that it cannot skip there).
-SYSTEM_PACKAGES := libreoffice-writer-nogui poppler-utils fonts-wqy-microhei
+# pages (tests/test_documents.py); Debian's chromium is the browser of the console's tests
+# (tests/test_console_browser.py: Playwright for Python drives /usr/bin/chromium, it downloads no
+# browser of its own). As root with apt they are installed when missing; elsewhere those tests
+# skip (CI sets HUHANG_REQUIRE_OFFICE=1 and HUHANG_REQUIRE_BROWSER=1 so that they cannot skip).
+SYSTEM_PACKAGES := libreoffice-writer-nogui poppler-utils fonts-wqy-microhei chromium
 system-deps:
 	@missing=""; for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \

@@ -19,6 +19,7 @@ BENCHMARKS = {
     "startup": "bench.startup",
     "outbox": "bench.outbox",
     "http": "bench.http",
+    "console": "bench.console",
 }
 
 

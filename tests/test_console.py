@@ -482,6 +482,10 @@ def test_user_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
 
     db = str(tmp_path / "users.db")
     monkeypatch.setattr("sys.stdin", io.StringIO("first-password\n"))
+    assert main(["user", "add", "clerk", "--role", "office", "--password-stdin", "--db", db]) == 2
+    assert "不存在" in capsys.readouterr().err  # accounts go into an existing ledger only
+    SqliteStorage(db).close()
+    monkeypatch.setattr("sys.stdin", io.StringIO("first-password\n"))
     assert main(["user", "add", "clerk", "--role", "office", "--password-stdin", "--db", db]) == 0
     monkeypatch.setattr("sys.stdin", io.StringIO("x\n"))
     assert (
@@ -514,3 +518,23 @@ def test_user_commands(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: 
         assert record.unit == "助商稳企办" and record.role == "office"
     finally:
         store.close()
+
+
+def _section(html: str, heading: str) -> str:
+    start = html.index(heading)
+    return html[start : html.index("</section>", start)]
+
+
+def test_the_workbench_lists_each_kind_of_work_once(app: Any, clock: Clock) -> None:
+    unit = sign_in(app, "yangxian")
+    home = unit.get("/").text
+    assert YANGXIAN_TICKET in _section(home, "超期未办结（1）")
+    assert "（无）" in _section(home, "7 日内到期（0）")
+    assert YANGXIAN_TICKET in _section(home, "本单位在办（1）")
+    office = sign_in(app, "clerk").get("/").text
+    assert "待发通知" in office and "本单位在办" not in office
+    clock.now = dt.datetime(2026, 10, 12, 9, tzinfo=dt.UTC)  # 20 workdays not yet spent
+    earlier = sign_in(app, "yangxian").get("/").text
+    assert "（无）" in _section(earlier, "7 日内到期") and "超期未办结（0）" in earlier
+    clock.now = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)  # due 2026-11-06: within 7 days
+    assert YANGXIAN_TICKET in _section(sign_in(app, "yangxian").get("/").text, "7 日内到期（1）")

@@ -169,6 +169,8 @@ def test_office_creates_dispatches_unit_resolves_office_sees_it(
 
     unit = Person(browser, base)
     page = unit.sign_in("yangxian")
+    assert "HZ-2026-0004" in page.inner_text("main")  # its new work is on its 工作台
+    unit.shot("home-unit")
     unit.open("/tickets/HZ-2026-0004")
     page.fill("form[action$='/resolve'] textarea[name=summary]", "已完成消防验收")
     with page.expect_navigation():

@@ -75,7 +75,7 @@ def cmd_user(args: argparse.Namespace) -> int:
     except ImportError:
         raise InputError("huhang user 需要先安装：pip install 'huhang[serve]'") from None
 
-    ctx = open_context(args, create=args.user_command == "add")
+    ctx = open_context(args)  # accounts go into an existing ledger (serve or ingest makes one)
     try:
         storage = ctx.ledger.storage
         if args.user_command == "add":

@@ -698,12 +698,15 @@ class _Pages:
         from kernel.assessment.reports import monthly_report
 
         console = self.console
-        return monthly_report(
-            month,
-            console.ruleset,
-            console.projector(),
-            list(console.ledger.events()),
-            console.evaluator(),
+        return console.cached(
+            f"monthly:{month}",
+            lambda: monthly_report(
+                month,
+                console.ruleset,
+                console.projector(),
+                list(console.ledger.events()),
+                console.evaluator(),
+            ),
         )
 
     async def monthly(self, request: Request) -> Response:
@@ -749,7 +752,10 @@ class _Pages:
         collector = FactCollector(
             rules.scoring, rules.deadlines, console.context.calendar(), rules.reference
         )
-        return assess(collector, console.projector(), list(console.ledger.events()), period)
+        return console.cached(
+            f"assessment:{period}",
+            lambda: assess(collector, console.projector(), list(console.ledger.events()), period),
+        )
 
     def _assessment_report(self, signed: Signed, period: str) -> Any:
         from kernel.assessment.reports import assessment_report, unit_report

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ class Console:
     signer: SessionSigner = field(default_factory=lambda: SessionSigner(console_secret()))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tables: dict[tuple[int, dt.date], Table] = field(default_factory=dict)
+    _reports: dict[tuple[int, str], Any] = field(default_factory=dict)
     #: rule-change previews kept for their download (token -> Markdown)
     previews: dict[str, str] = field(default_factory=dict)
 
@@ -86,6 +88,19 @@ class Console:
                 self._tables.clear()
                 self._tables[key] = ledger_table(self.projector(), self.evaluator(), as_of)
             return self._tables[key]
+
+    def cached(self, name: str, compute: Callable[[], Any]) -> Any:
+        """A report computed once per ledger size (the ledger only grows)."""
+        key = (self.ledger.storage.count(), name)
+        with self._lock:
+            found = self._reports.get(key)
+        if found is None:
+            found = compute()
+            with self._lock:
+                if len(self._reports) > 32 or any(k[0] != key[0] for k in self._reports):
+                    self._reports.clear()
+                self._reports[key] = found
+        return found
 
     def record(self, viewer: Viewer, events: list[dict[str, Any]]) -> list[int]:
         """Store events as the API does for this person; :class:`StepRefused` if any is refused.

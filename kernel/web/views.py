@@ -168,6 +168,7 @@ class Workbench:
 
     overdue: list[tuple[Any, ...]]
     due_soon: list[tuple[Any, ...]]
+    open_rows: list[tuple[Any, ...]]  # a unit's problems in hand (the office: empty)
     waiting: list[TicketState]  # waiting for this unit's feedback (or the office's grading)
     escalations: list[Any]
     counts: dict[str, int]
@@ -228,6 +229,7 @@ def workbench(console: Console, viewer: Viewer, as_of: dt.date) -> Workbench:
     return Workbench(
         overdue=overdue,
         due_soon=due_soon,
+        open_rows=open_rows if viewer.role == "unit" else [],
         waiting=waiting,
         escalations=escalations,
         counts=counts,
