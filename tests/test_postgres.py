@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -206,7 +207,16 @@ def test_a_lost_connection_is_replaced(url: str) -> None:
 # ---------------------------------------------------------------------- migrations
 
 
-TABLES = ["api_tokens", "events", "meta", "notices", "outbox", "sweep_claims", "sweep_days"]
+TABLES = [
+    "accounts",
+    "api_tokens",
+    "events",
+    "meta",
+    "notices",
+    "outbox",
+    "sweep_claims",
+    "sweep_days",
+]
 
 
 def tables(schema: str) -> list[str]:
@@ -894,3 +904,17 @@ def test_cli_sweep_says_incomplete_while_a_dead_worker_holds_tickets(
     _age_claims(schema, seconds_ago=3600)
     assert main(["sweep", "--as-of", day, "--db", url, "--wait", "0"]) == 0
     assert "巡查 3 件" in capsys.readouterr().out
+
+
+def test_console_accounts_are_kept_and_replaced(url: str) -> None:
+    from kernel.storage.contract import AccountRecord
+
+    first = AccountRecord("clerk", "$argon2id$x", "王芳", "助商稳企办", "office")
+    with PostgresStorage(url) as store:
+        assert store.accounts() == [] and store.account("clerk") is None
+        store.save_account(first)
+        store.save_account(AccountRecord("yx", "$argon2id$y", "李雷", "洋县", "unit"))
+        store.save_account(replace(first, failures=2, generation=1))
+    with PostgresStorage(url) as store:
+        assert [a.name for a in store.accounts()] == ["clerk", "yx"]
+        assert store.account("clerk") == replace(first, failures=2, generation=1)
