@@ -114,6 +114,13 @@ class Person:
         self.page = self.context.new_page()
         self.errors: list[str] = []
         self.page.on("pageerror", lambda exc: self.errors.append(str(exc)))
+        # a script or style refused by the Content-Security-Policy is a console error
+        self.page.on(
+            "console",
+            lambda message: self.errors.append(message.text)
+            if message.type == "error" and "status of 4" not in message.text
+            else None,
+        )
 
     def open(self, path: str) -> Any:
         return self.page.goto(self.base + path)
@@ -195,6 +202,7 @@ def test_a_unit_cannot_open_another_units_problem_by_url(
     assert unit.open(f"/tickets/{NANZHENG_TICKET}").status == 200
     response = unit.open(f"/tickets/{YANGXIAN_TICKET}")
     assert response.status == 404 and "页面不存在" in unit.page.inner_text("h1")
+    unit.shot("not-found-for-another-unit")
     assert unit.open(f"/enterprises/{YANGXIAN_ENTERPRISE}").status == 404
     unit.close()
 
