@@ -378,6 +378,9 @@ def test_reports_on_screen_and_downloads(app: Any) -> None:
     )
     assert c.get("/reports/assessment.xlsx?period=2026").status_code == 200
     assert c.get("/reports/monthly?month=2026-13").status_code == 422
+    chart = c.get("/reports/monthly?month=2026-03").text  # HZ-2026-0002 fell due and was met
+    assert "各县区问题按期办结率" in chart
+    assert re.search(r'<span class="label">南郑区</span><meter[^>]*>100%（1/1）</meter>', chart)
 
 
 def test_rules_are_tables_with_clauses(app: Any) -> None:
@@ -538,3 +541,27 @@ def test_the_workbench_lists_each_kind_of_work_once(app: Any, clock: Clock) -> N
     assert "（无）" in _section(earlier, "7 日内到期") and "超期未办结（0）" in earlier
     clock.now = dt.datetime(2026, 11, 2, 9, tzinfo=dt.UTC)  # due 2026-11-06: within 7 days
     assert YANGXIAN_TICKET in _section(sign_in(app, "yangxian").get("/").text, "7 日内到期（1）")
+
+
+def test_the_office_overrides_a_grade_with_a_reason(app: Any, served: Any) -> None:
+    office = sign_in(app, "clerk")
+    token = csrf_of(office.get("/tickets/new").text)
+    saved = office.post("/tickets/new", data={**NEW_PROBLEM, "csrf": token})
+    ticket_id = saved.headers["location"].split("/")[2].split("?")[0]
+    page = office.get(f"/tickets/{ticket_id}").text
+    assert "改判理由" in page
+    r = office.post(
+        f"/tickets/{ticket_id}/override",
+        data={"csrf": token, "grade": "D", "primary": "", "reason": "涉及省级审批权限"},
+    )
+    assert r.status_code == 303
+    last = events_of(served, ticket_id)[-1]
+    assert (last.type, last.payload) == (
+        "ticket.overridden",
+        {"reason": "涉及省级审批权限", "grade": "D"},
+    )
+    assert "D 级" in office.get(f"/tickets/{ticket_id}").text
+    r = office.post(f"/tickets/{ticket_id}/override", data={"csrf": token, "reason": "x"})
+    assert r.status_code == 409 and "未能改判" in r.text
+    unit = sign_in(app, "yangxian")
+    assert "改判理由" not in unit.get(f"/tickets/{ticket_id}").text

@@ -36,6 +36,7 @@ ACTIONS: dict[str, Action] = {
     a.name: a
     for a in (
         Action("grade", "ticket.graded"),
+        Action("override", "ticket.overridden", ("grade", "primary", "reason")),
         Action("dispatch", "ticket.dispatched"),
         Action("progress", "ticket.progress_reported", ("summary",)),
         Action("resolve", "ticket.resolved", ("summary",)),
@@ -55,7 +56,8 @@ def next_actions(viewer: Viewer, state: TicketState) -> list[Action]:
     if viewer.office:
         names += {
             "reported": ["grade"],
-            "graded": ["dispatch"],
+            "graded": ["dispatch", "override"],
+            "dispatched": ["override"],
             "resolved": ["feedback"],
             "feedback_given": ["rate"],
         }.get(state.state, [])
@@ -85,6 +87,12 @@ def action_event(
         payload["summary"] = summary
     if "rating" in action.fields:
         payload["rating"] = form.get("rating", "")
+    if "reason" in action.fields:
+        payload["reason"] = form.get("reason", "").strip()
+        if form.get("grade"):
+            payload["grade"] = form["grade"]
+        if form.get("primary"):
+            payload["route"] = {"primary": form["primary"]}
     return {
         "event_id": new_event_id(action.name),
         "type": action.event_type,

@@ -32,7 +32,7 @@ from kernel.evaluation.explain import condition_text
 from kernel.ledger.events import RATINGS
 from kernel.ledger.projection import ticket_from_collection
 from kernel.outputs.tables import shown
-from kernel.vocabulary import CLOCK_STATE_WORDS
+from kernel.vocabulary import CLOCK_STATE_WORDS, GRADES
 from kernel.web import accounts as acc
 from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket
 from kernel.web.actions import ACTIONS, action_event, new_event_id, next_actions
@@ -424,6 +424,8 @@ class _Pages:
             timeline=timeline,
             actions=next_actions(signed.viewer, state),
             ratings=RATINGS,
+            grades=GRADES,
+            units=list(self.console.ruleset.reference.units),
             error=error,
             message=message,
         )
@@ -709,6 +711,37 @@ class _Pages:
             ),
         )
 
+    def _closure_chart(self, month: str) -> dict[str, Any] | None:
+        """Each territory's on-time closure rate in the month (the demo chart's figures)."""
+        from kernel.assessment.scoring import FactCollector
+        from kernel.clocks.monthly import month_bounds
+        from kernel.demo.outputs import closure_grid
+
+        console = self.console
+        rules = console.ruleset
+        if rules.scoring is None or rules.deadlines is None:
+            return None
+        first, last = month_bounds(month)
+        collector = FactCollector(
+            rules.scoring, rules.deadlines, console.context.calendar(), rules.reference
+        )
+        tallies = console.cached(
+            f"tallies:{month}",
+            lambda: collector.tallies(
+                console.projector(), list(console.ledger.events()), min(last, console.today())
+            ),
+        )
+        grid = closure_grid(tallies, rules.reference.ids("territories"), first.year)
+        column = first.month - 1
+        bars = []
+        for row, unit in enumerate(grid.units):
+            rate = grid.rate(row, column)
+            if rate is not None:
+                on_time, due = grid.on_time[row][column], grid.due[row][column]
+                bars.append((unit, rate, f"{rate:.0%}（{on_time}/{due}）"))
+        title = f"{first.year} 年 {first.month} 月各县区问题按期办结率（当月到期的办结时限）"
+        return {"title": title, "bars": bars} if bars else None
+
     async def monthly(self, request: Request) -> Response:
         signed = self.signed(request)
         self._office_or_auditor(signed)
@@ -726,7 +759,7 @@ class _Pages:
             base="/reports/monthly",
             query=urlencode({"month": month}),
             downloads=(("md", "Markdown"), ("xlsx", "Excel"), ("docx", "Word")),
-            chart=None,
+            chart=self._closure_chart(month),
         )
 
     async def monthly_file(self, request: Request) -> Response:
