@@ -117,9 +117,11 @@ class Person:
         # a script or style refused by the Content-Security-Policy is a console error
         self.page.on(
             "console",
-            lambda message: self.errors.append(message.text)
-            if message.type == "error" and "status of 4" not in message.text
-            else None,
+            lambda message: (
+                self.errors.append(message.text)
+                if message.type == "error" and "status of 4" not in message.text
+                else None
+            ),
         )
 
     def open(self, path: str) -> Any:
