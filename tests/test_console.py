@@ -330,6 +330,16 @@ def test_ledger_filters_sort_pages_and_export_what_is_shown(app: Any) -> None:
     assert sheet is not None
     ids = [r[0] for r in sheet.iter_rows(values_only=True) if str(r[0]).startswith("HZ-")]
     assert ids == backwards
+    page = load_workbook(
+        io.BytesIO(c.get("/ledger.xlsx?sort=ticket_id&dir=desc&page=1&scope=page").content)
+    ).active
+    assert page is not None
+    rows = list(page.iter_rows(values_only=True))
+    headers = re.findall(
+        r'<th><a href="/ledger\?[^"]*">([^<▲▼]+?)(?: [▲▼])?</a></th>', c.get("/ledger").text
+    )
+    assert list(rows[0]) == headers  # exactly the columns on screen
+    assert [r[0] for r in rows if str(r[0]).startswith("HZ-")] == backwards
     only_c = load_workbook(io.BytesIO(c.get("/ledger.xlsx?grade=C").content)).active
     assert only_c is not None
     assert [r[0] for r in only_c.iter_rows(values_only=True) if str(r[0]).startswith("HZ-")] == [
@@ -565,3 +575,66 @@ def test_the_office_overrides_a_grade_with_a_reason(app: Any, served: Any) -> No
     assert r.status_code == 409 and "未能改判" in r.text
     unit = sign_in(app, "yangxian")
     assert "改判理由" not in unit.get(f"/tickets/{ticket_id}").text
+
+
+def test_a_session_holds_on_every_worker_of_huhang_serve(tmp_path: Path, clock: Clock) -> None:
+    """``huhang serve --workers 2``: the workers share the session secret, so every request of a
+    signed-in browser is answered as signed in, whichever worker takes it."""
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    import httpx
+
+    served_context(tmp_path, clock).close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k != "HUHANG_WEB_SECRET"}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kernel",
+            "serve",
+            "--db",
+            str(tmp_path / "console.db"),
+            "--rules",
+            str(ROOT / "rules"),
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--insecure-cookies",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline and process.poll() is None, "serve did not start"
+            time.sleep(0.3)
+        with httpx.Client(base_url=base, follow_redirects=False, timeout=10) as browser:
+            token = csrf_of(browser.get("/login").text)
+            r = browser.post("/login", data={"csrf": token, "name": "clerk", "password": PASSWORD})
+            assert r.status_code == 303
+            cookies = dict(browser.cookies)
+        # a new connection each time: the kernel hands them to either worker
+        answers = [
+            httpx.get(f"{base}/ledger", cookies=cookies, follow_redirects=False).status_code
+            for _ in range(20)
+        ]
+        assert answers == [200] * 20
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

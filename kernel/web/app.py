@@ -380,14 +380,18 @@ class _Pages:
 
     async def ledger_xlsx(self, request: Request) -> Response:
         from kernel.outputs.tables import write_xlsx
-        from kernel.web.views import export_table, filtered_rows
+        from kernel.web.views import export_table, filtered_rows, ledger_view
 
         signed = self.signed(request)
         as_of = self.console.today()
-        table, rows, filters, _, _ = filtered_rows(
-            self.console, signed.viewer, dict(request.query_params), as_of
-        )
-        data = _file_bytes(lambda path: write_xlsx([export_table(table, rows, filters)], path))
+        params = dict(request.query_params)
+        if params.get("scope") == "page":  # this page, the columns on screen
+            view = ledger_view(self.console, signed.viewer, params, as_of)
+            sheet = export_table(view.table, view.rows, view.filters, shown_only=True)
+        else:  # every page of the filter, every column
+            table, rows, filters, _, _ = filtered_rows(self.console, signed.viewer, params, as_of)
+            sheet = export_table(table, rows, filters)
+        data = _file_bytes(lambda path: write_xlsx([sheet], path))
         return _download(data, XLSX, f"台账-{as_of}.xlsx")
 
     def _visible_ticket(self, viewer: Viewer, ticket_id: str) -> Any:

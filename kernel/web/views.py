@@ -155,11 +155,30 @@ def ledger_view(
     )
 
 
-def export_table(table: Table, rows: list[tuple[Any, ...]], filters: dict[str, str]) -> Table:
-    """The rows on screen (all pages of the filter, in the shown order) as a workbook table."""
+def export_table(
+    table: Table,
+    rows: list[tuple[Any, ...]],
+    filters: dict[str, str],
+    *,
+    shown_only: bool = False,
+) -> Table:
+    """Rows of the 台账 as a workbook table, in the order shown; every column, or
+    (``shown_only``) exactly the columns on screen."""
     note = "；".join(f"{k}={v}" for k, v in filters.items())
     title = table.title + (f"（筛选：{note}）" if note else "")
-    return Table(title, table.keys, table.headers, list(rows), kinds=table.kinds, name=table.name)
+    if not shown_only:
+        return Table(
+            title, table.keys, table.headers, list(rows), kinds=table.kinds, name=table.name
+        )
+    index = [table.keys.index(k) for k in SHOWN]
+    return Table(
+        title,
+        SHOWN,
+        tuple(table.headers[i] for i in index),
+        [tuple(row[i] for i in index) for row in rows],
+        kinds={k: v for k, v in table.kinds.items() if k in SHOWN},
+        name=table.name,
+    )
 
 
 @dataclass
