@@ -2,7 +2,7 @@
 
 Runs ``tests/test_console_browser.py`` (headless Chromium on the example ledger) with its
 screenshots going to a temporary folder, then keeps the ones the guides show, cut to the top of
-the page and reduced to a small palette PNG in ``docs/console/img/``::
+the page and reduced to a small palette PNG (128 colours) in ``docs/console/img/``::
 
     .venv/bin/python scripts/console_screenshots.py
 
@@ -36,7 +36,7 @@ KEPT = {
 
 
 def shrink(source: Path, target: Path, height: int, width: int) -> None:
-    """The top ``height`` CSS pixels, scaled to ``width`` and reduced to 64 colours."""
+    """The top ``height`` CSS pixels, scaled to ``width`` and reduced to 128 colours."""
     from PIL import Image
 
     with Image.open(source) as image:
@@ -44,7 +44,7 @@ def shrink(source: Path, target: Path, height: int, width: int) -> None:
         image = image.crop((0, 0, image.width, min(image.height, height)))
         if image.width > width:
             image = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-        image.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(target, optimize=True)
+        image.quantize(colors=128, method=Image.Quantize.FASTOCTREE).save(target, optimize=True)
 
 
 def main() -> int:

@@ -242,7 +242,7 @@ PAGES = {
     "new-ticket": "/tickets/new",
     "enterprises": "/enterprises?year=2026",
     "enterprise": f"/enterprises/{YANGXIAN_ENTERPRISE}",
-    "monthly": "/reports/monthly?month=2026-10",
+    "monthly": "/reports/monthly?month=2026-03",
     "assessment": "/reports/assessment?period=2026",
     "rules": "/rules",
 }
