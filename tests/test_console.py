@@ -638,3 +638,56 @@ def test_a_session_holds_on_every_worker_of_huhang_serve(tmp_path: Path, clock: 
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+def _dispatched(app: Any) -> tuple[TestClient, str, str]:
+    office = sign_in(app, "clerk")
+    token = csrf_of(office.get("/tickets/new").text)
+    saved = office.post("/tickets/new", data={**NEW_PROBLEM, "csrf": token})
+    ticket_id = saved.headers["location"].split("/")[2].split("?")[0]
+    office.post(f"/tickets/{ticket_id}/dispatch", data={"csrf": token})
+    return office, token, ticket_id
+
+
+def test_lifecycle_steps_are_offered_by_the_rules_and_recorded(app: Any, served: Any) -> None:
+    office, token, ticket_id = _dispatched(app)
+    unit = sign_in(app, "yangxian")
+    page = unit.get(f"/tickets/{ticket_id}").text
+    assert ">退回<" in page and ">延期申请<" in page and "L-RETURN" in page
+    assert ">挂起<" not in page  # the office's step
+    assert ">挂起<" in office.get(f"/tickets/{ticket_id}").text
+    unit_token = csrf_of(page)
+    r = unit.post(
+        f"/tickets/{ticket_id}/extension_requested",
+        data={"csrf": unit_token, "workdays": "5", "reason_text": "需等待省级批复"},
+    )
+    assert r.status_code == 303
+    decision = office.get(f"/tickets/{ticket_id}").text
+    assert ">延期批准<" in decision and ">延期不予批准<" in decision
+    office.post(
+        f"/tickets/{ticket_id}/extension_granted",
+        data={"csrf": token, "workdays": "5", "reason_text": "同意"},
+    )
+    kinds = [(e.type, e.actor, e.payload) for e in events_of(served, ticket_id)][-2:]
+    assert kinds == [
+        ("ticket.extension_requested", "洋县", {"workdays": 5, "reason": "需等待省级批复"}),
+        ("ticket.extension_granted", "助商稳企办", {"workdays": 5, "reason": "同意"}),
+    ]
+    r = unit.post(
+        f"/tickets/{ticket_id}/returned", data={"csrf": unit_token, "reason": "随便写的理由"}
+    )
+    assert r.status_code == 409 and "不在规则所列之中" in r.text
+    r = unit.post(
+        f"/tickets/{ticket_id}/returned",
+        data={"csrf": unit_token, "reason": "应由其他单位主办", "suggested": "汉台区"},
+    )
+    assert r.status_code == 303
+    returned = office.get(f"/tickets/{ticket_id}").text
+    assert "已退回" in returned and ">重新交办<" in returned
+    other = sign_in(app, "nanzheng")
+    r = other.post(
+        f"/tickets/{ticket_id}/withdrawn",
+        data={"csrf": csrf_of(other.get("/").text), "reason": "企业撤回"},
+    )
+    assert r.status_code == 404
+    assert office.post(f"/tickets/{ticket_id}/nothing", data={"csrf": token}).status_code == 404

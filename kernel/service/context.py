@@ -163,4 +163,10 @@ def open_service(
         print(f"新建台账：{storage.url}", file=sys.stderr)
     notifiers = [str(n["name"]) for n in cfg.notifiers]
     ledger = Ledger(storage, ruleset.reference, plugins=plugins, notifiers=notifiers)
-    return ServiceContext(cfg, plugins, ruleset, ledger, clock=clock, limits=limits or Limits())
+    context = ServiceContext(cfg, plugins, ruleset, ledger, clock=clock, limits=limits or Limits())
+    if ruleset.lifecycle is not None:
+        from kernel.clocks.steps import step_guard
+
+        # the same step guard as the CLI's: rules/lifecycle.yaml checks every new event
+        ledger.guard = step_guard(ruleset, context.calendar())
+    return context

@@ -1,8 +1,11 @@
 """The next steps a signed-in person may take on a problem, and the events they record.
 
 Each step is one ledger event, the same as the HTTP API records; the ledger's own checks
-(:func:`kernel.ledger.projection.apply_ticket`) decide whether it is allowed, so a refusal here
-is the ledger's refusal in its own words. The list below only decides which forms to show.
+(:func:`kernel.ledger.projection.apply_ticket` and the step guard of rules/lifecycle.yaml)
+decide whether it is allowed, so a refusal here is the ledger's refusal in its own words. This
+module only decides which forms to show: the main steps by role and state, and each step of
+rules/lifecycle.yaml (return, re-route, extension, suspension, withdrawal, merge, callback …)
+in the states and for the actors the file names.
 """
 
 from __future__ import annotations
@@ -14,40 +17,122 @@ from typing import Any
 
 from kernel.ledger.events import OFFICE, RATINGS
 from kernel.ledger.projection import TicketState
+from kernel.rules.lifecycle import LifecycleRules, StepRule
 from kernel.vocabulary import EVENT_TYPE_WORDS
 from kernel.web.access import Viewer
 
 
 @dataclass(frozen=True)
 class Action:
-    """One step: its name in URLs, the event type, the Chinese label and its form fields."""
+    """One step: its name in URLs, the event type, its form fields and, for a step of
+    rules/lifecycle.yaml, the rule (its title, clause and the reasons it allows)."""
 
     name: str
     event_type: str
-    fields: tuple[str, ...] = ()  # summary | rating
+    fields: tuple[str, ...] = ()
+    rule: StepRule | None = None
 
     @property
     def label(self) -> str:
         """The step in Chinese."""
-        return EVENT_TYPE_WORDS[self.event_type]
+        return EVENT_TYPE_WORDS.get(self.event_type, self.event_type)
+
+    @property
+    def reasons(self) -> tuple[str, ...]:
+        """The reasons the rule allows (free text when empty)."""
+        return self.rule.reasons if self.rule is not None else ()
 
 
-ACTIONS: dict[str, Action] = {
-    a.name: a
-    for a in (
-        Action("grade", "ticket.graded"),
-        Action("override", "ticket.overridden", ("grade", "primary", "reason")),
-        Action("dispatch", "ticket.dispatched"),
-        Action("progress", "ticket.progress_reported", ("summary",)),
-        Action("resolve", "ticket.resolved", ("summary",)),
-        Action("feedback", "ticket.feedback_given", ("summary",)),
-        Action("rate", "ticket.rated", ("rating", "summary")),
-        Action("reopen", "ticket.reopened", ("summary",)),
-    )
+#: the form fields of each step (names as in :func:`action_event`)
+FIELDS: dict[str, tuple[str, ...]] = {
+    "ticket.graded": (),
+    "ticket.overridden": ("grade", "primary", "reason"),
+    "ticket.dispatched": (),
+    "ticket.progress_reported": ("summary",),
+    "ticket.resolved": ("summary",),
+    "ticket.feedback_given": ("summary",),
+    "ticket.rated": ("rating", "summary"),
+    "ticket.reopened": ("summary",),
+    "ticket.returned": ("reason", "suggested", "summary"),
+    "ticket.rerouted": ("primary", "summary"),
+    "ticket.extension_requested": ("workdays", "reason_text"),
+    "ticket.extension_granted": ("workdays", "reason_text"),
+    "ticket.extension_refused": ("reason",),
+    "ticket.suspended": ("reason",),
+    "ticket.resumed": ("summary",),
+    "ticket.withdrawn": ("reason",),
+    "ticket.rejected": ("reason",),
+    "ticket.merged": ("into", "summary"),
+    "ticket.callback_recorded": ("resolution", "rating_opt", "summary"),
+    "ticket.reopen_declined": ("reason",),
+}
+MAIN = {
+    "grade": "ticket.graded",
+    "override": "ticket.overridden",
+    "dispatch": "ticket.dispatched",
+    "progress": "ticket.progress_reported",
+    "resolve": "ticket.resolved",
+    "feedback": "ticket.feedback_given",
+    "rate": "ticket.rated",
+    "reopen": "ticket.reopened",
+}
+#: states in which a step the lifecycle file lists without states is offered at all
+_OPEN = ("collected", "reported", "graded", "dispatched", "returned", "suspended")
+_IMPLIED_STATES = {
+    "ticket.withdrawn": _OPEN,
+    "ticket.reopen_declined": ("rated", "disputed"),
 }
 
 
-def next_actions(viewer: Viewer, state: TicketState) -> list[Action]:
+def action_named(name: str, lifecycle: LifecycleRules | None) -> Action | None:
+    """The step of a URL: ``dispatch``, ``resolve`` … or a lifecycle event's name (``returned``)."""
+    if name in MAIN:
+        return Action(name, MAIN[name], FIELDS[MAIN[name]])
+    event_type = f"ticket.{name}"
+    if event_type not in FIELDS or event_type in MAIN.values():
+        return None
+    rule = lifecycle.step(event_type) if lifecycle is not None else None
+    return Action(name, event_type, FIELDS[event_type], rule)
+
+
+def _actors(rule: StepRule, state: TicketState) -> set[str]:
+    """The units the rule lets take the step (as the step guard reads ``actors``)."""
+    allowed: set[str] = set()
+    route = state.route
+    for role in rule.actors:
+        if role == "office":
+            allowed.add(OFFICE)
+        elif role == "primary" and route.get("primary"):
+            allowed.add(str(route["primary"]))
+        elif role == "handler":
+            allowed.update(state.handlers)
+        elif role == "lead_unit":
+            allowed.add(state.lead_unit)
+        elif role == "feedback_owner":
+            allowed.add(str(route.get("feedback_owner") or state.lead_unit))
+    return allowed
+
+
+def _lifecycle_actions(
+    viewer: Viewer, state: TicketState, lifecycle: LifecycleRules
+) -> list[Action]:
+    found = []
+    for rule in lifecycle.steps:
+        if rule.event not in FIELDS or rule.event in MAIN.values():
+            continue
+        if rule.event in ("ticket.extension_granted", "ticket.extension_refused"):
+            offered = state.extension_pending is not None
+        else:
+            states = rule.states or _IMPLIED_STATES.get(rule.event, ())
+            offered = state.state in states
+        if offered and (not rule.actors or viewer.actor in _actors(rule, state)):
+            found.append(Action(rule.event.split(".", 1)[1], rule.event, FIELDS[rule.event], rule))
+    return found
+
+
+def next_actions(
+    viewer: Viewer, state: TicketState, lifecycle: LifecycleRules | None = None
+) -> list[Action]:
     """The steps this person may take now (the forms the problem's page shows)."""
     if not viewer.may_write:
         return []
@@ -69,7 +154,10 @@ def next_actions(viewer: Viewer, state: TicketState) -> list[Action]:
         owner = route.get("feedback_owner") or state.lead_unit
         if state.state == "resolved" and viewer.unit == owner:
             names.append("feedback")
-    return [ACTIONS[n] for n in names]
+    actions = [Action(n, MAIN[n], FIELDS[MAIN[n]]) for n in names]
+    if lifecycle is not None:
+        actions += _lifecycle_actions(viewer, state, lifecycle)
+    return actions
 
 
 def new_event_id(kind: str) -> str:
@@ -80,19 +168,24 @@ def new_event_id(kind: str) -> str:
 def action_event(
     action: Action, viewer: Viewer, ticket_id: str, day: dt.date, form: dict[str, str]
 ) -> dict[str, Any]:
-    """The ledger event of one step, from its form."""
+    """The ledger event of one step, from its form (the schema checks what is missing)."""
     payload: dict[str, Any] = {}
-    summary = form.get("summary", "").strip()
-    if "summary" in action.fields and summary:
-        payload["summary"] = summary
-    if "rating" in action.fields:
-        payload["rating"] = form.get("rating", "")
-    if "reason" in action.fields:
-        payload["reason"] = form.get("reason", "").strip()
-        if form.get("grade"):
-            payload["grade"] = form["grade"]
-        if form.get("primary"):
-            payload["route"] = {"primary": form["primary"]}
+    for name in action.fields:
+        value = form.get(name, "").strip()
+        if name in ("rating", "reason", "into", "resolution"):
+            payload[name] = value  # required by the event's schema
+        elif not value:
+            continue
+        elif name == "primary":
+            payload["route"] = {"primary": value}
+        elif name == "workdays":
+            payload["workdays"] = int(value) if value.isdigit() else value
+        elif name == "rating_opt":
+            payload["rating"] = value
+        elif name == "reason_text":
+            payload["reason"] = value
+        else:  # grade, suggested, summary
+            payload[name] = value
     return {
         "event_id": new_event_id(action.name),
         "type": action.event_type,
@@ -104,4 +197,4 @@ def action_event(
     }
 
 
-__all__ = ["ACTIONS", "OFFICE", "RATINGS", "Action", "action_event", "next_actions"]
+__all__ = ["FIELDS", "OFFICE", "RATINGS", "Action", "action_event", "action_named", "next_actions"]

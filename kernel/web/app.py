@@ -35,7 +35,7 @@ from kernel.outputs.tables import shown
 from kernel.vocabulary import CLOCK_STATE_WORDS, GRADES
 from kernel.web import accounts as acc
 from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket
-from kernel.web.actions import ACTIONS, action_event, new_event_id, next_actions
+from kernel.web.actions import action_event, action_named, new_event_id, next_actions
 from kernel.web.sessions import COOKIE, LOGIN_COOKIE, Session, SessionSigner, same_token
 from kernel.web.state import Console
 
@@ -426,7 +426,7 @@ class _Pages:
             clocks=clocks,
             clocks_error=clocks_error,
             timeline=timeline,
-            actions=next_actions(signed.viewer, state),
+            actions=next_actions(signed.viewer, state, self.console.ruleset.lifecycle),
             ratings=RATINGS,
             grades=GRADES,
             units=list(self.console.ruleset.reference.units),
@@ -439,7 +439,7 @@ class _Pages:
         ticket_id = request.path_params["ticket_id"]
         self._visible_ticket(signed.viewer, ticket_id)  # 404 before anything else
         form = await self.checked_form(request, signed)
-        action = ACTIONS.get(request.path_params["action"])
+        action = action_named(request.path_params["action"], self.console.ruleset.lifecycle)
         if action is None:
             raise HTTPException(404, "没有这个操作")
         if not signed.viewer.may_write:
