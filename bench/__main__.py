@@ -20,6 +20,7 @@ BENCHMARKS = {
     "outbox": "bench.outbox",
     "http": "bench.http",
     "console": "bench.console",
+    "readmodel": "bench.readmodel",
 }
 
 

@@ -214,6 +214,8 @@ TABLES = [
     "meta",
     "notices",
     "outbox",
+    "rm_enterprises",
+    "rm_tickets",
     "sweep_claims",
     "sweep_days",
 ]
@@ -252,7 +254,7 @@ def test_opening_again_is_a_no_op(schema: str, url: str) -> None:
     with opened[0] as store:
         assert [e.event_id for e in store.events()] == ["E-1"]
     assert tables(schema) == TABLES
-    assert scalar(schema, "SELECT COUNT(*) FROM meta") == 1
+    assert scalar(schema, "SELECT COUNT(*) FROM meta") == 2  # schema_version, read_model_seq
 
 
 def test_an_older_schema_is_migrated_in_order(

@@ -12,6 +12,7 @@ from kernel.ledger.events import OFFICE
 from kernel.ledger.ledger import Ledger, SubmitResult
 from kernel.ledger.projection import TicketState
 from kernel.rules.model import RuleSet
+from kernel.storage.contract import Storage
 from kernel.storage.memory import MemoryStorage
 
 CODE = "91610700MA6YT2A0X4"
@@ -25,10 +26,17 @@ class Timeline:
     """One enterprise and its tickets, event by event."""
 
     def __init__(
-        self, ruleset: RuleSet, *, lead_unit: str = "商务局", territory: str = "汉台区"
+        self,
+        ruleset: RuleSet,
+        *,
+        lead_unit: str = "商务局",
+        territory: str = "汉台区",
+        storage: Storage | None = None,
     ) -> None:
         self.ruleset = ruleset
-        self.ledger = Ledger(MemoryStorage(), ruleset.reference, guard=step_guard(ruleset))
+        self.ledger = Ledger(
+            storage or MemoryStorage(), ruleset.reference, guard=step_guard(ruleset)
+        )
         self.ids = itertools.count(1)
         self.lead_unit = lead_unit
         self.territory = territory

@@ -8,11 +8,13 @@ expects. A due date computed through a provisional calendar year stays text (``�
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 
 from kernel.clocks.compute import BREACHED, ClockEvaluator, ClockInstance, due_text
 from kernel.clocks.view import clock_label
 from kernel.errors import CalendarError
 from kernel.ledger.ledger import Projector
+from kernel.ledger.projection import TicketState
 from kernel.outputs.tables import DATE, LIST, NUMBER, TEXT, YES_NO, Table
 
 COLUMNS = (
@@ -61,10 +63,26 @@ BRIEF = (
 )
 
 
-def ledger_table(projector: Projector, evaluator: ClockEvaluator, as_of: dt.date) -> Table:
-    """The 台账 as of a date (overdue flags are computed on the working-day calendar)."""
+def ledger_table(
+    source: Projector | Iterable[TicketState],
+    evaluator: ClockEvaluator,
+    as_of: dt.date,
+    *,
+    part: str = "",
+) -> Table:
+    """The 台账 as of a date (overdue flags are computed on the working-day calendar).
+
+    ``source`` is every ticket (a projector: sorted by collection date, then id) or the
+    tickets of one page, already in that order (:class:`kernel.ledger.readmodel.ReadModel`);
+    ``part`` then says which part of the 台账 they are, in the title.
+    """
     rows = []
-    for state in sorted(projector.tickets.values(), key=lambda s: (s.collected_on, s.ticket_id)):
+    states = (
+        sorted(source.tickets.values(), key=lambda s: (s.collected_on, s.ticket_id))
+        if isinstance(source, Projector)
+        else source
+    )
+    for state in states:
         data = state.ticket.data
         unknown: str | None = None  # why the clocks cannot be computed (a missing year)
         try:
@@ -107,7 +125,8 @@ def ledger_table(projector: Projector, evaluator: ClockEvaluator, as_of: dt.date
                 provisional,
             )
         )
-    return Table.of(f"企业问题台账（截至 {as_of}）", COLUMNS, rows, brief=BRIEF, name="台账")
+    title = f"企业问题台账（截至 {as_of}{'，' + part if part else ''}）"
+    return Table.of(title, COLUMNS, rows, brief=BRIEF, name="台账")
 
 
 def _due(item: ClockInstance) -> dt.date | str:

@@ -441,6 +441,14 @@ class WorkCalendar:
             workdays.update(ordinals)
         self._workdays = frozenset(workdays)
 
+    def fingerprint(self) -> str:
+        """A digest of every working day, the covered years and which are provisional: equal
+        for calendars that count alike (the sweep's index is keyed by it)."""
+        import hashlib
+
+        text = repr((sorted(self._years), sorted(self._provisional), sorted(self._workdays)))
+        return hashlib.sha256(text.encode("ascii")).hexdigest()
+
     def _spans(self) -> list[tuple[int, int]]:
         spans: list[tuple[int, int]] = []
         for year in sorted(self._years):

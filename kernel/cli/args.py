@@ -53,6 +53,17 @@ def count_arg(text: str) -> int:
     return value
 
 
+def non_negative_arg(text: str) -> int:
+    """A whole number, zero or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{text}' 不是整数") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("不能为负数")
+    return value
+
+
 def positive_arg(text: str) -> int:
     """A whole number, one or more."""
     try:

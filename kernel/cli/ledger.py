@@ -15,7 +15,13 @@ from kernel.cli.exits import EXIT_INPUT, EXIT_OK
 from kernel.errors import InputError
 
 if TYPE_CHECKING:
+    import datetime as dt
+
+    from kernel.clocks.compute import ClockEvaluator
     from kernel.inputs.sourcefile import SourceDoc
+    from kernel.ledger.ledger import Ledger
+    from kernel.outputs.tables import Table
+    from kernel.storage.readmodel_sql import TicketQuery
 
 
 def register(sub: Any) -> None:
@@ -33,6 +39,14 @@ def register(sub: Any) -> None:
     a.add_format(p, a.TABLE_FORMATS)
     a.add_output(p)
     a.add_as_of(p, "超期判断日期")
+    p.add_argument("--state", metavar="STATE", help="只列出此办理状态的问题（如 已交办）")
+    p.add_argument("--primary", metavar="UNIT", help="只列出此主办单位的问题")
+    p.add_argument("--territory", metavar="NAME", help="只列出此县区企业的问题")
+    p.add_argument("--grade", metavar="GRADE", help="只列出此等级的问题")
+    p.add_argument("--limit", type=a.positive_arg, metavar="N", help="最多列出 N 件（分页）")
+    p.add_argument(
+        "--offset", type=a.non_negative_arg, default=0, metavar="N", help="跳过前 N 件（分页）"
+    )
     a.add_store(p)
     p.set_defaults(handler=cmd_ledger)
     register_check(p)
@@ -130,6 +144,43 @@ def _line_of(text: str) -> int:
     return 1 << 30
 
 
+def _query(args: argparse.Namespace) -> TicketQuery | None:
+    """The read-model query of ``huhang ledger``'s filters and page (None: the whole 台账)."""
+    from kernel.storage.readmodel_sql import TicketQuery
+    from kernel.vocabulary import TICKET_STATE_WORDS
+
+    filters: dict[str, str] = {}
+    if args.state is not None:
+        by_word = {word: state for state, word in TICKET_STATE_WORDS.items()}
+        state = by_word.get(args.state, args.state)
+        if state not in TICKET_STATE_WORDS:
+            words = "、".join(TICKET_STATE_WORDS.values())
+            raise InputError(f"--state 的值 '{args.state}' 不是办理状态（可用：{words}）")
+        filters["state"] = state
+    for option, column in (("primary", "primary_unit"), ("territory", "territory")):
+        if getattr(args, option) is not None:
+            filters[column] = getattr(args, option)
+    if args.grade is not None:
+        filters["grade"] = args.grade
+    if not filters and args.limit is None and not args.offset:
+        return None
+    return TicketQuery(filters=filters, offset=args.offset, limit=args.limit)
+
+
+def _page(ledger: Ledger, query: TicketQuery, evaluator: ClockEvaluator, as_of: dt.date) -> Table:
+    """One page of the 台账 from the read model (only its tickets' events are read)."""
+    from kernel.assessment.ledger_table import ledger_table
+    from kernel.ledger.readmodel import ReadModel
+
+    model = ReadModel(ledger)
+    page = model.tickets(query)
+    states = list(model.states([t.ticket_id for t in page.items]))
+    first, last = query.offset + 1, query.offset + len(states)
+    shown = f"第 {first} 件" if first == last else f"第 {first}–{last} 件"
+    part = f"{shown}，共 {page.total} 件" if states else f"共 {page.total} 件"
+    return ledger_table(states, evaluator, as_of, part=part)
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     """The 台账: one row per problem."""
     from kernel.assessment.ledger_table import ledger_table
@@ -142,11 +193,15 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         return code
     if args.format == "xlsx" and args.output is None:  # before any ledger is opened
         raise InputError("xlsx 格式需要用 --output 指定文件")
+    query = _query(args)
     ctx = open_context(args)
     try:
         assert ctx.ruleset.deadlines is not None
         evaluator = ClockEvaluator(ctx.ruleset.deadlines, ctx.calendar())
-        table = ledger_table(ctx.ledger.project(), evaluator, args.as_of or today())
+        if query is None:
+            table = ledger_table(ctx.ledger.project(), evaluator, args.as_of or today())
+        else:
+            table = _page(ctx.ledger, query, evaluator, args.as_of or today())
     finally:
         ctx.close()
     text = emit(table, args.format, args.output)

@@ -84,8 +84,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         rules = ctx.ruleset
         assert rules.deadlines is not None and rules.scoring is not None
         calendar = ctx.calendar()
-        projector = ctx.ledger.project()
-        events = list(ctx.ledger.events())
+        projector, events = ctx.ledger.project_with_events()
         if args.report_command in ("monthly", "agenda"):
             evaluator = ClockEvaluator(rules.deadlines, calendar)
             report = monthly_report(args.month, rules, projector, events, evaluator)

@@ -35,7 +35,7 @@ from kernel.clocks.compute import (
     marked,
 )
 from kernel.errors import CalendarError, InputError
-from kernel.ledger.events import OFFICE
+from kernel.ledger.events import OFFICE, Event
 from kernel.ledger.ledger import Ledger
 from kernel.ledger.projection import TicketState
 from kernel.storage.contract import Notice
@@ -217,9 +217,51 @@ def sweep(
     states: Iterable[TicketState] | None = None,
     shard: tuple[int, int] | None = None,
 ) -> SweepResult:
-    """Issue every warning and escalation due by ``as_of``; safe to repeat."""
-    result = SweepResult(as_of)
+    """Issue every warning and escalation due by ``as_of``; safe to repeat.
+
+    Without ``states``, on a backend whose read model is current, only the tickets the sweep's
+    index (:mod:`kernel.clocks.index`) does not mark quiet are read and evaluated.
+    """
+    if states is None and ledger.storage.has_read_model and ledger.storage.read_model_current():
+        return _sweep_indexed(ledger, evaluator, as_of, shard)
     tickets = states if states is not None else ledger.project(until=as_of).tickets.values()
+    return _sweep(ledger, evaluator, as_of, tickets, shard, None)
+
+
+#: tickets evaluated (and their notices stored) per round of an indexed sweep
+SWEEP_BATCH = 1000
+
+
+def _sweep_indexed(
+    ledger: Ledger, evaluator: ClockEvaluator, as_of: dt.date, shard: tuple[int, int] | None
+) -> SweepResult:
+    """The sweep over the tickets not marked quiet; marks those it finds quiet."""
+    from kernel.clocks.index import evaluator_key
+    from kernel.ledger.readmodel import ReadModel
+
+    key = evaluator_key(evaluator)
+    ids = [t for t in ledger.storage.sweep_candidates(as_of, key) if in_shard(t, shard)]
+    model = ReadModel(ledger)
+    total = SweepResult(as_of)
+    for start in range(0, len(ids), SWEEP_BATCH):
+        marks: list[tuple[str, int, dt.date, dt.date]] = []
+        states = list(model.states(ids[start : start + SWEEP_BATCH], until=as_of))
+        total.merge(_sweep(ledger, evaluator, as_of, states, None, marks))
+        ledger.storage.mark_quiet(marks, key)
+    return total
+
+
+def _sweep(
+    ledger: Ledger,
+    evaluator: ClockEvaluator,
+    as_of: dt.date,
+    tickets: Iterable[TicketState],
+    shard: tuple[int, int] | None,
+    marks: list[tuple[str, int, dt.date, dt.date]] | None,
+) -> SweepResult:
+    from kernel.clocks.index import next_check
+
+    result = SweepResult(as_of)
     notices: list[Notice] = []
     events: list[dict[str, Any]] = []
     for state in tickets:
@@ -233,6 +275,9 @@ def sweep(
             continue
         for year in clocks.missing_years:
             result.undecided.setdefault(year, []).append(state.ticket_id)
+        until = next_check(state, clocks, evaluator) if marks is not None else None
+        if marks is not None and until is not None:
+            marks.append((state.ticket_id, int(state.events[-1].seq or 0), as_of, until))
         for item in clocks.instances:
             if item.state == WARNING and item.warning_on is not None and item.warning_on <= as_of:
                 notices.append(_warning(state, item))
@@ -248,6 +293,9 @@ def sweep(
     for notice in new:
         result.by_kind[notice.kind] = result.by_kind.get(notice.kind, 0) + 1
         result.provisional += int(bool(notice.data.get("provisional")))
+    if events and marks is not None:  # indexed: leave out what is on record already
+        on_record = ledger.storage.stored_events([str(e["event_id"]) for e in events])
+        events = [e for e in events if not _recorded(e, on_record)]
     outcomes = ledger.submit_many([(e, None, ()) for e in events]) if events else []
     for outcome in outcomes:
         if isinstance(outcome, InputError):
@@ -255,6 +303,12 @@ def sweep(
         elif outcome.accepted:
             result.events += 1
     return result
+
+
+def _recorded(event: dict[str, Any], on_record: dict[str, Event]) -> bool:
+    """Whether ``event`` is stored already, with the same content (a resubmission)."""
+    stored = on_record.get(str(event["event_id"]))
+    return stored is not None and stored.to_json() == Event.from_dict(event).to_json()
 
 
 def sweep_claimed(

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jsonschema
 from jsonschema import Draft202012Validator
@@ -81,6 +82,131 @@ def validator(name: str) -> Draft202012Validator:
     )
 
 
+def _format(name: str) -> Callable[[Any], bool]:
+    """The format check of the reference validator, for the compiled one: both judge alike.
+
+    The same function and the same rule as ``FormatChecker.conforms`` (a format it does not
+    know passes; the function's own exceptions and a false result fail), without its
+    per-call overhead.
+    """
+    found = Draft202012Validator.FORMAT_CHECKER.checkers.get(name)
+    if found is None:
+        return lambda value: True
+    func, raises = found
+
+    def conforms(value: Any) -> bool:
+        try:
+            return bool(func(value))
+        except raises:
+            return False
+
+    return conforms
+
+
+@cache
+def compiled(name: str) -> Callable[[Any], Any]:
+    """The schema ``name`` compiled to Python by fastjsonschema (raises on any error).
+
+    Only a fast yes: :func:`schema_problems` asks it first and, when it refuses, asks the
+    reference validator (jsonschema) for the located problems. Formats are checked by the
+    reference validator's own functions, so the compiled one accepts no date it refuses
+    (``tests/test_contracts_compiled.py`` holds both to the same answers on a corpus).
+    """
+    import fastjsonschema
+
+    formats = {f: _format(f) for f in ("date", "date-time")}
+    return cast(
+        Callable[[Any], Any],
+        fastjsonschema.compile(load_schema(name), formats=formats, use_default=False),
+    )
+
+
+def _kinds_of(condition: Any) -> list[Any] | None:
+    """The values of ``type`` an ``if`` of the form ``{"properties": {"type": {"enum": …}}}``
+    holds for (None for any other form)."""
+    if not isinstance(condition, dict) or set(condition) != {"properties"}:
+        return None
+    props = condition["properties"]
+    if not isinstance(props, dict) or set(props) != {"type"} or not isinstance(props["type"], dict):
+        return None
+    test = props["type"]
+    if set(test) == {"enum"} and isinstance(test["enum"], list):
+        return list(test["enum"])
+    if set(test) == {"const"}:
+        return [test["const"]]
+    return None
+
+
+@cache
+def kind_parts(name: str) -> dict[str, tuple[int, ...]]:
+    """For a schema of the form ``allOf: [{if: type is one of …, then: …}]``: each type named
+    there and the indexes of the ``then`` parts it meets (empty for another form)."""
+    parts = load_schema(name).get("allOf")
+    if not isinstance(parts, list) or not all(
+        isinstance(p, dict) and set(p) == {"if", "then"} for p in parts
+    ):
+        return {}
+    kinds_of = [_kinds_of(part["if"]) for part in parts]
+    out: dict[str, list[int]] = {}
+    for index, kinds in enumerate(kinds_of):
+        if kinds is None:
+            return {}
+        for kind in kinds:
+            if isinstance(kind, str):
+                out.setdefault(kind, []).append(index)
+    return {kind: tuple(indexes) for kind, indexes in out.items()}
+
+
+@cache
+def compiled_kind(name: str, kind: str) -> Callable[[Any], Any]:
+    """Schema ``name`` compiled for documents whose ``type`` is ``kind`` (a key of
+    :func:`kind_parts`): only the ``then`` parts that type meets, so the same verdicts for
+    such a document without trying every ``if``."""
+    import fastjsonschema
+
+    schema = load_schema(name)
+    kept = [schema["allOf"][i]["then"] for i in kind_parts(name)[kind]]
+    formats = {f: _format(f) for f in ("date", "date-time")}
+    return cast(
+        Callable[[Any], Any],
+        fastjsonschema.compile({**schema, "allOf": kept}, formats=formats, use_default=False),
+    )
+
+
+#: schemas on hot paths, compiled; each uses only keywords fastjsonschema implements as
+#: jsonschema does (checked by tests/test_contracts_compiled.py)
+COMPILED = frozenset({"event", "ticket"})
+#: the keywords those schemas may use
+COMPILED_KEYWORDS = frozenset(
+    {
+        "$defs", "$id", "$ref", "$schema", "additionalProperties", "allOf", "default",
+        "description", "enum", "format", "if", "items", "maxLength", "minLength",
+        "minProperties", "minimum", "pattern", "properties", "required", "then", "title",
+        "type", "uniqueItems", "x-huhang-check", "x-huhang-ref",
+    }
+)  # fmt: skip
+
+
+def fast_valid(name: str, data: Any) -> bool:
+    """Whether ``data`` surely meets schema ``name`` (False: ask the reference validator)."""
+    import fastjsonschema
+
+    if name not in COMPILED:
+        return False
+    kind = data.get("type") if isinstance(data, dict) else None
+    if isinstance(kind, str) and kind in kind_parts(name):
+        check = compiled_kind(name, kind)
+    else:
+        check = compiled(name)
+    try:
+        check(data)
+    except fastjsonschema.JsonSchemaException:
+        return False
+    except (TypeError, ValueError, RecursionError):  # an input the generated code chokes on
+        return False
+    return True
+
+
 def _type_words(expected: Any) -> str:
     if isinstance(expected, list):
         return " 或 ".join(TYPE_WORDS.get(t, str(t)) for t in expected)
@@ -111,6 +237,8 @@ def schema_problems(
     ``name``; every error becomes a located problem."""
     problems: list[Problem] = []
     target = doc.data if data is None else data
+    if fast_valid(name, target):
+        return problems
     errors = list(validator(name).iter_errors(target))
     typed = {tuple(e.absolute_path) for e in errors if e.validator == "type"}
     for error in errors:

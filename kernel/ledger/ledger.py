@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from kernel.errors import InputError
 from kernel.inputs.sourcefile import PathKey, SourceDoc
@@ -24,8 +24,9 @@ from kernel.ledger.projection import (
     apply_enterprise,
     apply_ticket,
 )
+from kernel.ledger.rows import ModelRows, enterprise_row, ticket_row
 from kernel.rules.reference import Reference
-from kernel.storage.contract import Notice, Storage, Transaction
+from kernel.storage.contract import Notice, ReadModelTransaction, Storage, Transaction
 from kernel.vocabulary import GRADES
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 #: event types after which a ticket that is still only reported is graded first (ingest --grade)
 _NOT_BEFORE_GRADING = frozenset({"ticket.collected", "ticket.reported", "ticket.graded"})
+#: ticket states a ledger keeps between batches (then it starts afresh)
+STATE_CACHE = 100_000
 
 
 #: A check of a step against the rules in force (rules/lifecycle.yaml): given the ticket before
@@ -171,6 +174,205 @@ class Projector:
         return self
 
 
+class StateView(Protocol):
+    """Where a check finds the current states: the stored events (one at a time) or a batch's
+    states in memory."""
+
+    def ticket(self, ticket_id: str) -> TicketState | None:
+        """The ticket's state, None if it does not exist."""
+
+    def enterprise(self, code: str) -> Enterprise | None:
+        """The enterprise's current state, None if it is not registered."""
+
+
+class _StoredView:
+    """States replayed from the stored events inside a transaction (backends without a read
+    model)."""
+
+    def __init__(self, tx: Transaction, reference: Reference) -> None:
+        self.tx = tx
+        self.reference = reference
+
+    def ticket(self, ticket_id: str) -> TicketState | None:
+        history = [e for e in self.tx.ticket_events(ticket_id) if e.type in TICKET_EVENTS]
+        if not history:
+            return None
+        enterprise = replay_enterprise(
+            _before(self.tx.enterprise_events(str(history[0].enterprise)), history[0])
+        )
+        state: TicketState | None = None
+        for past in history:  # stored events passed these checks once: trusted
+            state = apply_ticket(
+                state, past, enterprise=enterprise, reference=self.reference, trusted=True
+            )
+        return state
+
+    def enterprise(self, code: str) -> Enterprise | None:
+        return replay_enterprise(self.tx.enterprise_events(code))
+
+
+def _with_seq(event: Event, seq: int) -> Event:
+    """``replace(event, seq=seq)`` without its per-call field walk (Event has no
+    ``__post_init__``, so copying the attributes is equivalent)."""
+    new = object.__new__(Event)
+    values = dict(event.__dict__)
+    values["seq"] = seq
+    object.__setattr__(new, "__dict__", values)
+    return new
+
+
+class _Batch:
+    """One write transaction on a backend with a read model: checks against states in memory.
+
+    Tickets and enterprises the batch touches are loaded once (their own events only), checked
+    and advanced in memory; at the end the new events and the changed read-model rows are
+    stored with a few batched statements, in the same transaction.
+    """
+
+    def __init__(self, ledger: Ledger, tx: ReadModelTransaction) -> None:
+        self.ledger = ledger
+        self.tx = tx
+        self.tickets: dict[str, TicketState | None] = {}
+        self.enterprises: dict[str, Enterprise | None] = {}
+        self.enterprise_seq: dict[str, int] = {}
+        self.enterprise_history: dict[str, list[Event]] = {}
+        self.known: dict[str, Event] = {}  # stored events of the batch's ids, and its new ones
+        self.pending: list[Event] = []
+        self.touched_tickets: set[str] = set()
+        self.touched_enterprises: set[str] = set()
+        if tx.read_model_seq() != tx.last_seq():
+            ledger.rebuild_read_model(tx)
+        self.seq = tx.last_seq()
+
+    def prefetch(self, events: list[Event]) -> None:
+        """Load what checking ``events`` needs in a few queries: the stored events of their ids,
+        the states of their tickets (kept from earlier batches while the stored row is still at
+        their seq, else replayed from the ticket's events) and their enterprises' events."""
+        self.known.update(self.tx.get_many([e.event_id for e in events]))
+        wanted = {e.ticket_id for e in events if e.ticket_id is not None} - set(self.tickets)
+        cache = self.ledger._states
+        if cache and wanted:
+            for ticket_id, seq in self.tx.ticket_seqs(sorted(wanted & set(cache))).items():
+                state = cache[ticket_id]
+                if state.events[-1].seq == seq:
+                    self.tickets[ticket_id] = state
+                    wanted.discard(ticket_id)
+        found = self.tx.ticket_events_many(sorted(wanted)) if wanted else {}
+        codes = {str(e.enterprise) for e in events if e.enterprise is not None}
+        codes |= {str(h[0].enterprise) for h in found.values() if h and h[0].enterprise}
+        codes -= set(self.enterprise_history)
+        if codes:
+            self.enterprise_history.update(self.tx.enterprise_events_many(sorted(codes)))
+        for ticket_id in wanted:
+            self.tickets[ticket_id] = self._replay(found.get(ticket_id, []))
+
+    def _replay(self, events: list[Event]) -> TicketState | None:
+        history = [e for e in events if e.type in TICKET_EVENTS]
+        if not history:
+            return None
+        code = str(history[0].enterprise)
+        if code not in self.enterprise_history:
+            self.enterprise_history[code] = self.tx.enterprise_events(code)
+        enterprise = replay_enterprise(_before(self.enterprise_history[code], history[0]))
+        state: TicketState | None = None
+        for past in history:
+            state = apply_ticket(
+                state, past, enterprise=enterprise, reference=self.ledger.reference, trusted=True
+            )
+        return state
+
+    def ticket(self, ticket_id: str) -> TicketState | None:
+        if ticket_id not in self.tickets:
+            self.tickets[ticket_id] = self._replay(self.tx.ticket_events(ticket_id))
+        return self.tickets[ticket_id]
+
+    def enterprise(self, code: str) -> Enterprise | None:
+        if code not in self.enterprises:
+            history = self.enterprise_history.get(code)
+            if history is None:
+                history = self.enterprise_history[code] = self.tx.enterprise_events(code)
+            self.enterprises[code] = replay_enterprise(history)
+            if history:
+                self.enterprise_seq[code] = int(history[-1].seq or 0)
+        return self.enterprises[code]
+
+    def store(self, event: Event) -> SubmitResult:
+        """Check and queue one validated event (or find it already stored)."""
+        existing = self.known.get(event.event_id)
+        if existing is not None:
+            if existing.to_json() != event.to_json():
+                raise EventConflict(
+                    f"事件编号 {event.event_id} 已存在（{existing.label}，{existing.date}），内容不同；"
+                    "台账只能追加，不能修改已有事件"
+                )
+            return SubmitResult(DUPLICATE, existing)
+        stored = _with_seq(event, self.seq + 1)
+        self._check(stored)
+        self.seq += 1
+        self.known[event.event_id] = stored
+        self.pending.append(stored)
+        return SubmitResult(ACCEPTED, stored)
+
+    def _check(self, event: Event) -> None:
+        after = self.ledger.check_event(self, event)
+        if isinstance(after, Enterprise):
+            code = str(event.enterprise)
+            self.enterprises[code] = after
+            self.enterprise_seq[code] = int(event.seq or 0)
+            self.touched_enterprises.add(code)
+        elif isinstance(after, TicketState):
+            self.tickets[after.ticket_id] = after
+            self.touched_tickets.add(after.ticket_id)
+
+    def grade_if_reported(
+        self, ticket_id: str | None, kernel: Kernel
+    ) -> list[tuple[str, SubmitResult | InputError]]:
+        """Grade ``ticket_id`` in this batch if it is reported but not yet graded."""
+        if ticket_id is None:
+            return []
+        state = self.ticket(ticket_id)
+        if state is None or state.state != "reported" or state.events[-1].type != "ticket.reported":
+            return []
+        try:
+            event = self.ledger._validated(
+                self.ledger._graded_event(
+                    state, kernel, state.events[-1].date, f"{ticket_id}:graded"
+                ),
+                None,
+                (),
+            )
+            return [(ticket_id, self.store(event))]
+        except InputError as exc:
+            return [(ticket_id, exc)]
+
+    def finish(self) -> None:
+        """Store the queued events and the changed rows (still inside the transaction)."""
+        if not self.pending:
+            return
+        self.tx.insert_many(self.pending)
+        tickets = []
+        for ticket_id in sorted(self.touched_tickets):
+            state = self.tickets[ticket_id]
+            if state is not None:
+                tickets.append(ticket_row(state))
+        enterprises = []
+        for code in sorted(self.touched_enterprises):
+            company = self.enterprises[code]
+            if company is not None:
+                enterprises.append(enterprise_row(company, self.enterprise_seq[code]))
+        self.tx.put_read_model(tickets, enterprises, self.seq)
+
+    def committed(self) -> None:
+        """Keep the batch's ticket states for the next batches (only after the commit)."""
+        cache = self.ledger._states
+        if len(cache) > STATE_CACHE:
+            cache.clear()
+        for ticket_id in self.touched_tickets:
+            state = self.tickets[ticket_id]
+            if state is not None:
+                cache[ticket_id] = state
+
+
 class Ledger:
     """Submitting and reading events on one storage backend."""
 
@@ -188,6 +390,8 @@ class Ledger:
         self.plugins = plugins
         self.notifiers = list(notifiers)
         self.guard = guard
+        #: ticket states written by this ledger (checked against the stored row before use)
+        self._states: dict[str, TicketState] = {}
 
     # ------------------------------------------------------------------ writing
 
@@ -201,8 +405,16 @@ class Ledger:
         id -- in each case nothing is stored.
         """
         event = self._validated(data, doc, prefix)
-        with self.storage.transaction() as tx:
-            result = self._store(tx, event)
+        if self.storage.has_read_model:
+            with self.storage.transaction() as tx:
+                batch = _Batch(self, tx)  # type: ignore[arg-type]
+                batch.prefetch([event])
+                result = batch.store(event)
+                batch.finish()
+            batch.committed()
+        else:
+            with self.storage.transaction() as tx:
+                result = self._store(tx, event)
         if result.accepted:
             self._committed(result.event)
         return result
@@ -236,6 +448,44 @@ class Ledger:
                 checked.append(exc)
         outcomes: list[SubmitResult | InputError] = []
         grades: list[tuple[str, SubmitResult | InputError]] = []
+        if self.storage.has_read_model:
+            with self.storage.transaction() as tx:
+                batch = _Batch(self, tx)  # type: ignore[arg-type]
+                batch.prefetch([e for e in checked if isinstance(e, Event)])
+                for item in checked:
+                    if isinstance(item, InputError):
+                        outcomes.append(item)
+                        continue
+                    try:
+                        if kernel is not None and item.type not in _NOT_BEFORE_GRADING:
+                            grades += batch.grade_if_reported(item.ticket_id, kernel)
+                        outcomes.append(batch.store(item))
+                        if kernel is not None and item.type == "ticket.reported":
+                            grades += batch.grade_if_reported(item.ticket_id, kernel)
+                    except InputError as exc:
+                        outcomes.append(exc)
+                batch.finish()
+            batch.committed()
+        else:
+            self._store_each(checked, kernel, outcomes, grades)
+        for outcome in outcomes:
+            if isinstance(outcome, SubmitResult) and outcome.accepted:
+                self._committed(outcome.event)
+        for ticket_id, grade in grades:
+            if isinstance(grade, SubmitResult) and grade.accepted:
+                self._committed(grade.event)
+            if on_graded is not None:
+                on_graded(ticket_id, grade)
+        return outcomes
+
+    def _store_each(
+        self,
+        checked: list[Event | InputError],
+        kernel: Kernel | None,
+        outcomes: list[SubmitResult | InputError],
+        grades: list[tuple[str, SubmitResult | InputError]],
+    ) -> None:
+        """``submit_many`` on a backend without a read model: one event at a time."""
         with self.storage.transaction() as tx:
             for item in checked:
                 if isinstance(item, InputError):
@@ -249,15 +499,6 @@ class Ledger:
                         grades += self._grade_if_reported(tx, item.ticket_id, kernel, recorded_by)
                 except InputError as exc:
                     outcomes.append(exc)
-        for outcome in outcomes:
-            if isinstance(outcome, SubmitResult) and outcome.accepted:
-                self._committed(outcome.event)
-        for ticket_id, grade in grades:
-            if isinstance(grade, SubmitResult) and grade.accepted:
-                self._committed(grade.event)
-            if on_graded is not None:
-                on_graded(ticket_id, grade)
-        return outcomes
 
     def _grade_if_reported(
         self,
@@ -318,7 +559,12 @@ class Ledger:
         outcomes: list[tuple[str, SubmitResult | InputError]] = []
         for ticket_id in ticket_ids:
             with self.storage.transaction() as tx:
-                found = self._grade_if_reported(tx, ticket_id, kernel)
+                if self.storage.has_read_model:
+                    batch = _Batch(self, tx)  # type: ignore[arg-type]
+                    found = batch.grade_if_reported(ticket_id, kernel)
+                    batch.finish()
+                else:
+                    found = self._grade_if_reported(tx, ticket_id, kernel)
             for _, grade in found:
                 if isinstance(grade, SubmitResult) and grade.accepted:
                     self._committed(grade.event)
@@ -354,45 +600,42 @@ class Ledger:
             log.exception("plugin failed in huhang_event_committed for %s", event.event_id)
 
     def _check(self, tx: Transaction, event: Event) -> None:
+        self.check_event(_StoredView(tx, self.reference), event)
+
+    def check_event(self, view: StateView, event: Event) -> TicketState | Enterprise | None:
+        """Whether ``event`` is a legal next step given the states ``view`` gives; raises
+        :class:`TransitionRejected` if not. Returns the ticket or enterprise state after it
+        (None for events that change neither). The one check of every write path."""
         if event.type in ENTERPRISE_EVENTS:
-            current = replay_enterprise(tx.enterprise_events(str(event.enterprise)))
-            apply_enterprise(current, event)
-            return
+            return apply_enterprise(view.enterprise(str(event.enterprise)), event)
         if event.type in TICKET_EVENTS:
-            history = [e for e in tx.ticket_events(str(event.ticket_id)) if e.type in TICKET_EVENTS]
-            code = history[0].enterprise if history else event.enterprise
-            enterprise = replay_enterprise(
-                _before(tx.enterprise_events(str(code)), history[0] if history else None)
-            )
-            state: TicketState | None = None
-            for past in history:  # stored events passed these checks once: trusted
-                state = apply_ticket(
-                    state, past, enterprise=enterprise, reference=self.reference, trusted=True
-                )
-            apply_ticket(state, event, enterprise=enterprise, reference=self.reference)
+            state = view.ticket(str(event.ticket_id))
+            enterprise = view.enterprise(str(event.enterprise)) if state is None else None
+            after = apply_ticket(state, event, enterprise=enterprise, reference=self.reference)
             if event.type == "ticket.merged":
                 into = str(event.payload["into"])
-                target = [e for e in tx.ticket_events(into) if e.type in TICKET_EVENTS]
-                if not target:
+                target = view.ticket(into)
+                if target is None:
                     raise TransitionRejected(event, f"要并入的办理单 {into} 不存在")
-                if target[-1].type == "ticket.merged":
-                    further = target[-1].payload["into"]
+                if target.events[-1].type == "ticket.merged":
+                    further = target.events[-1].payload["into"]
                     raise TransitionRejected(
                         event, f"办理单 {into} 已合并到 {further}，请合并到 {further}"
                     )
             if self.guard is not None and state is not None:
                 self.guard(state, event)
-            return
+            return after
         if event.type == "contact.recorded":
-            if replay_enterprise(tx.enterprise_events(str(event.enterprise))) is None:
+            if view.enterprise(str(event.enterprise)) is None:
                 raise TransitionRejected(event, f"企业 {event.enterprise} 尚未登记")
-            return
-        if event.ticket_id is not None and not tx.ticket_events(event.ticket_id):
+            return None
+        if event.ticket_id is not None and view.ticket(event.ticket_id) is None:
             raise TransitionRejected(event, f"办理单 {event.ticket_id} 不存在")
         if event.type in ("supervision.issued", "notice.published", "interview.recommended") and (
             event.actor != OFFICE
         ):
             raise TransitionRejected(event, f"{event.label}只能由{OFFICE}发出")
+        return None
 
     def add_notices(self, notices: Iterable[Notice]) -> list[Notice]:
         """Queue notices in the outbox for every configured notifier; returns the new ones."""
@@ -439,6 +682,49 @@ class Ledger:
                 state, event, enterprise=enterprise, reference=self.reference, trusted=True
             )
         return state
+
+    def replayed_rows(self) -> ModelRows:
+        """Every read-model row, computed from a full replay of the ledger (the truth)."""
+        projector = Projector(self.reference)
+        last_seq: dict[str, int] = {}
+        with paused_gc():
+            for event in self.storage.events():
+                projector.feed(event)
+                if event.type in ENTERPRISE_EVENTS:
+                    last_seq[str(event.enterprise)] = int(event.seq or 0)
+        tickets = sorted(ticket_row(s) for s in projector.tickets.values())
+        enterprises = sorted(
+            enterprise_row(e, last_seq[code]) for code, e in projector.enterprises.items()
+        )
+        return ModelRows(tickets, enterprises)
+
+    def rebuild_read_model(self, tx: ReadModelTransaction | None = None) -> tuple[int, int]:
+        """Recompute the stored read model from a full replay; (tickets, enterprises) rows.
+
+        Runs in ``tx`` when given (a writer catching an old ledger up), else in a transaction
+        of its own. Backends without a read model store nothing.
+        """
+        if not self.storage.has_read_model:
+            return 0, 0
+        if tx is None:
+            with self.storage.transaction() as own:
+                return self.rebuild_read_model(own)  # type: ignore[arg-type]
+        log.info("rebuilding the read model of %s", self.storage.url)
+        rows = self.replayed_rows()
+        tx.clear_read_model()
+        tx.put_read_model(rows.tickets, rows.enterprises, tx.last_seq())
+        return len(rows.tickets), len(rows.enterprises)
+
+    def project_with_events(self) -> tuple[Projector, list[Event]]:
+        """Every enterprise and ticket, and every event, from one pass over the ledger (what
+        the reports need: the events are read and parsed once, not twice)."""
+        projector = Projector(self.reference)
+        events: list[Event] = []
+        with paused_gc():
+            for event in self.storage.events():
+                projector.feed(event)
+                events.append(event)
+        return projector, events
 
     def project(self, *, until: dt.date | None = None) -> Projector:
         """Every enterprise and ticket, replayed from the ledger (optionally up to a date)."""

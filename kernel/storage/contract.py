@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from kernel.errors import InputError
 from kernel.ledger.events import Event
+from kernel.storage.readmodel_sql import TicketQuery
 
 # Outbox times (``next_attempt_at`` and the ``now`` of due_deliveries) are timezone-aware UTC.
 NOTICE_PENDING = "pending"
@@ -192,11 +193,53 @@ class Transaction(Protocol):
         """Queue a notice for each notifier; False (and nothing queued) if its id exists."""
 
 
+class ReadModelTransaction(Transaction, Protocol):
+    """What a backend with a read model adds to :class:`Transaction` (batched writes).
+
+    The ledger uses these when :attr:`Storage.has_read_model` is true: it checks a batch
+    against ticket states it keeps in memory, then stores the events and the changed read-model
+    rows in a few statements, all in the one transaction.
+    """
+
+    def last_seq(self) -> int:
+        """The highest stored ``seq`` (0 for an empty ledger), own inserts included."""
+
+    def get_many(self, event_ids: list[str]) -> dict[str, Event]:
+        """The stored events among ``event_ids``, by id."""
+
+    def ticket_events_many(self, ticket_ids: list[str]) -> dict[str, list[Event]]:
+        """Every stored event of each ticket, in ledger order (tickets without any left out)."""
+
+    def enterprise_events_many(self, codes: list[str]) -> dict[str, list[Event]]:
+        """Every stored enterprise.* event of each enterprise, in ledger order (all listed)."""
+
+    def ticket_seqs(self, ticket_ids: list[str]) -> dict[str, int]:
+        """The read model's last event seq of each ticket (tickets without a row left out)."""
+
+    def insert_many(self, events: list[Event]) -> None:
+        """Store events whose ``seq`` the caller set (``last_seq() + 1``, ``+ 2``, …)."""
+
+    def read_model_seq(self) -> int:
+        """The last event seq the stored read model covers (-1: none yet)."""
+
+    def put_read_model(
+        self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
+    ) -> None:
+        """Insert or replace rows (:mod:`kernel.storage.readmodel_sql` column order) and record
+        that the read model now covers events up to ``seq``."""
+
+    def clear_read_model(self) -> None:
+        """Delete every read-model row (before a rebuild)."""
+
+
 class Storage(ABC):
     """A ledger backend: the event log plus the notice outbox."""
 
     #: the URL this backend was opened with, shown to users (never contains a password)
     url: str = ""
+    #: whether the backend stores a read model (then its transactions are
+    #: :class:`ReadModelTransaction` and the ``read model`` methods below work)
+    has_read_model: bool = False
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]:
@@ -280,6 +323,53 @@ class Storage(ABC):
         raise AccountsUnsupported(
             f"账本存储 {self.url} 不支持控制台账号（请用 SQLite 或 PostgreSQL）"
         )
+
+    # ------------------------------------------------------------------ read model (optional)
+
+    def read_model_current(self) -> bool:
+        """Whether the stored read model covers every committed event (False without one)."""
+        return False
+
+    def ticket_rows(self, query: TicketQuery) -> tuple[int, list[tuple[Any, ...]]]:
+        """How many ticket rows match ``query`` and the rows of its page."""
+        raise NotImplementedError
+
+    def ticket_row(self, ticket_id: str) -> tuple[Any, ...] | None:
+        """One ticket's row, or None."""
+        raise NotImplementedError
+
+    def read_model_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Every ticket row (by id) and enterprise row (by credit code): for a rebuild check."""
+        raise NotImplementedError
+
+    def unit_counts(self) -> list[tuple[str, str, int]]:
+        """``(primary unit, state, tickets)`` for every unit and state with tickets."""
+        raise NotImplementedError
+
+    def events_of_tickets(
+        self, ticket_ids: list[str], *, until: dt.date | None = None
+    ) -> list[Event]:
+        """What projecting some tickets needs: their events and the enterprise.* events of
+        their enterprises, in ledger order, optionally only those dated ``<= until``."""
+        raise NotImplementedError
+
+    def stored_events(self, event_ids: list[str]) -> dict[str, Event]:
+        """The committed events among ``event_ids``, by id."""
+        raise NotImplementedError
+
+    def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
+        """The tickets a sweep as of ``as_of`` must look at, by id.
+
+        ``key`` identifies the deadline rules and calendar: when it differs from the one the
+        quiet marks were made under, every mark is dropped first (a write).
+        """
+        raise NotImplementedError
+
+    def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
+        """Record ``(ticket, its last event seq, day, until)``: the sweep as of ``day`` found
+        that nothing can become due for this ticket before ``until`` (``date.max``: never)
+        unless it has a new event."""
+        raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources
         """Release files or connections."""

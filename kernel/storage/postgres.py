@@ -10,7 +10,10 @@ message carry ``***`` instead. The driver, psycopg 3, is imported only when a st
 Tables live in one schema (``huhang`` unless ``?schema=`` names another): ``events`` (the log;
 the body is the exact ``Event.to_json()`` text), ``notices`` (one row per notice id, for
 idempotency), ``outbox`` (one delivery per notice and notifier), ``meta`` (``schema_version``)
-and, for splitting the deadline sweep between workers, ``sweep_days`` and ``sweep_claims``.
+and, for splitting the deadline sweep between workers, ``sweep_days`` and ``sweep_claims``;
+version 5 added the read model (``rm_tickets``, ``rm_enterprises``,
+:mod:`kernel.storage.readmodel_sql`), empty on an upgraded ledger until a writer or
+``huhang ledger rebuild`` fills it.
 
 * **Migrations.** :data:`MIGRATIONS` lists ``(version, statements)``; opening a store applies
   the missing ones in order, in one transaction holding a per-schema advisory lock, so workers
@@ -47,6 +50,7 @@ from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event
 from kernel.notify.outbox import MASK, redact
+from kernel.storage import readmodel_sql as rm
 from kernel.storage.contract import (
     NOTICE_PENDING,
     AccountRecord,
@@ -149,6 +153,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         4,
         # the web console's sign-in accounts (kernel.storage.contract.AccountRecord as JSON)
         ('CREATE TABLE accounts (name TEXT COLLATE "C" PRIMARY KEY, body TEXT NOT NULL)',),
+    ),
+    # 5 is the read model
+    (
+        5,
+        (
+            *rm.ddl(' COLLATE "C"'),
+            # -1: the read model covers nothing yet (an upgraded ledger: reads replay)
+            "INSERT INTO meta (key, value) VALUES ('read_model_seq', "
+            "  CASE WHEN EXISTS (SELECT 1 FROM events) THEN '-1' ELSE '0' END)",
+        ),
     ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
@@ -315,6 +329,80 @@ class _PostgresTransaction:
             raise ValueError(f"event {event.event_id} already stored")
         return int(row[0])
 
+    # ------------------------------------------------------------------ batched, read model
+
+    def last_seq(self) -> int:
+        return _scalar(self.conn, "SELECT COALESCE(MAX(seq), 0) FROM events")
+
+    def get_many(self, event_ids: list[str]) -> dict[str, Event]:
+        rows = self.conn.execute(
+            "SELECT seq, body FROM events WHERE event_id = ANY(%s)", (list(set(event_ids)),)
+        ).fetchall()
+        events = (_event(seq, body) for seq, body in rows)
+        return {e.event_id: e for e in events}
+
+    def ticket_events_many(self, ticket_ids: list[str]) -> dict[str, list[Event]]:
+        rows = self.conn.execute(
+            "SELECT seq, body FROM events WHERE ticket_id = ANY(%s) ORDER BY seq",
+            (list(set(ticket_ids)),),
+        ).fetchall()
+        found: dict[str, list[Event]] = {}
+        for seq, body in rows:
+            event = _event(seq, body)
+            found.setdefault(str(event.ticket_id), []).append(event)
+        return found
+
+    def enterprise_events_many(self, codes: list[str]) -> dict[str, list[Event]]:
+        found: dict[str, list[Event]] = {code: [] for code in codes}
+        rows = self.conn.execute(
+            "SELECT seq, body FROM events WHERE enterprise = ANY(%s) AND type LIKE %s ORDER BY seq",
+            (list(found), "enterprise.%"),
+        ).fetchall()
+        for seq, body in rows:
+            event = _event(seq, body)
+            found[str(event.enterprise)].append(event)
+        return found
+
+    def ticket_seqs(self, ticket_ids: list[str]) -> dict[str, int]:
+        rows = self.conn.execute(
+            "SELECT ticket_id, last_seq FROM rm_tickets WHERE ticket_id = ANY(%s)",
+            (list(set(ticket_ids)),),
+        ).fetchall()
+        return {str(t): int(n) for t, n in rows}
+
+    def insert_many(self, events: list[Event]) -> None:
+        with self.conn.cursor() as cur:
+            cur.executemany(
+                "INSERT INTO events (seq, event_id, type, date, ticket_id, enterprise, body)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                [
+                    (e.seq, e.event_id, e.type, e.date, e.ticket_id, e.enterprise, e.to_json())
+                    for e in events
+                ],
+            )
+
+    def read_model_seq(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'read_model_seq'").fetchone()
+        return -1 if row is None else int(row[0])
+
+    def put_read_model(
+        self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
+    ) -> None:
+        with self.conn.cursor() as cur:
+            if tickets:
+                cur.executemany(rm.upsert_tickets("%s"), tickets)
+            if enterprises:
+                cur.executemany(rm.upsert_enterprises("%s"), enterprises)
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('read_model_seq', %s) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (str(seq),),
+        )
+
+    def clear_read_model(self) -> None:
+        self.conn.execute("DELETE FROM rm_tickets")
+        self.conn.execute("DELETE FROM rm_enterprises")
+
     def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
         body = json.dumps(notice.to_dict(), ensure_ascii=False, sort_keys=True)
         names = list(dict.fromkeys(notifiers))
@@ -324,6 +412,8 @@ class _PostgresTransaction:
 
 class PostgresStorage(Storage):
     """The ledger in a PostgreSQL schema; safe for many threads, processes and machines."""
+
+    has_read_model = True
 
     @classmethod
     def open_existing(cls, url: str) -> PostgresStorage:
@@ -660,6 +750,86 @@ class PostgresStorage(Storage):
             (ticket_ids, ticket_ids, "enterprise.%", until, until),
         )
         return [_event(seq, body) for seq, body in rows]
+
+    # ------------------------------------------------------------------ read model
+
+    def read_model_current(self) -> bool:
+        """Whether ``rm_*`` cover every committed event."""
+        ((covered, top),) = self._fetch(
+            "SELECT (SELECT value FROM meta WHERE key = 'read_model_seq'),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM events)"
+        )
+        return covered is not None and int(covered) == int(top)
+
+    def ticket_rows(self, query: rm.TicketQuery) -> tuple[int, list[tuple[Any, ...]]]:
+        """The matching count and the page of ticket rows."""
+        count_sql, count_params = query.count_sql("%s")
+        page_sql, page_params = query.page_sql("%s")
+        ((total,),) = self._fetch(count_sql, count_params)
+        return int(total), [tuple(r) for r in self._fetch(page_sql, page_params)]
+
+    def ticket_row(self, ticket_id: str) -> tuple[Any, ...] | None:
+        """One ticket's row."""
+        rows = self._fetch(rm.TICKETS_BY_ID + "%s", (ticket_id,))
+        return tuple(rows[0]) if rows else None
+
+    def read_model_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Every stored row (a rebuild check compares them with a replay)."""
+        tickets = [tuple(r) for r in self._fetch(rm.ALL_TICKETS)]
+        return tickets, [tuple(r) for r in self._fetch(rm.ALL_ENTERPRISES)]
+
+    def unit_counts(self) -> list[tuple[str, str, int]]:
+        """Tickets per primary unit and state."""
+        return [(str(u), str(s), int(n)) for u, s, n in self._fetch(rm.UNIT_COUNTS)]
+
+    def events_of_tickets(
+        self, ticket_ids: list[str], *, until: dt.date | None = None
+    ) -> list[Event]:
+        """The tickets' events and their enterprises' enterprise.* events, in ledger order."""
+        return self.ticket_batch_events(ticket_ids, until=until)
+
+    def stored_events(self, event_ids: list[str]) -> dict[str, Event]:
+        """The committed events among ``event_ids``."""
+        rows = self._fetch(
+            "SELECT seq, body FROM events WHERE event_id = ANY(%s)", (list(set(event_ids)),)
+        )
+        events = (_event(seq, body) for seq, body in rows)
+        return {e.event_id: e for e in events}
+
+    def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
+        """Tickets not marked quiet as of ``as_of`` under ``key``."""
+        with self._writing() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
+            if row is None or row[0] != key:
+                conn.execute("UPDATE rm_tickets SET quiet_from = NULL, quiet_until = NULL")
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('sweep_key', %s) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key,),
+                )
+            rows = conn.execute(
+                rm.SWEEP_CANDIDATES.format(ph="%s"), (as_of.isoformat(), as_of.isoformat())
+            ).fetchall()
+        return [str(ticket_id) for (ticket_id,) in rows]
+
+    def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
+        """Mark tickets quiet (only those unchanged since the sweep read them)."""
+        if not marks:
+            return
+        with self._writing() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
+            if row is None or row[0] != key:
+                return
+            with conn.cursor() as cur:
+                cur.executemany(
+                    rm.mark_quiet("%s"),
+                    [
+                        (day.isoformat(), until.isoformat(), t, seq, day.isoformat())
+                        for t, seq, day, until in marks
+                    ],
+                )
 
     # ------------------------------------------------------------------ work splitting
 

@@ -13,7 +13,13 @@ which interleaves concurrent writers; ``BEGIN IMMEDIATE`` still guards against o
 
 Tables: ``events`` (the log; ``seq`` is the ledger order), ``notices`` (one row per notice id,
 for idempotency), ``outbox`` (one delivery per notice and notifier), ``accounts`` (the web
-console's sign-in accounts, schema version 3) and ``meta`` (``schema_version``).
+console's sign-in accounts, schema version 3), ``meta`` (``schema_version``,
+``read_model_seq``) and the read model (``rm_tickets``, ``rm_enterprises``;
+:mod:`kernel.storage.readmodel_sql`).
+
+Schema versions (``_MIGRATIONS``): 1 is the base; 4 added the read model. Opening an older
+file applies the missing versions in order; the read model's tables come empty, so reads replay
+the events until a writer or ``huhang ledger rebuild`` fills them.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Any
 from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event
+from kernel.storage import readmodel_sql as rm
 from kernel.storage.contract import (
     NOTICE_PENDING,
     AccountRecord,
@@ -47,7 +54,9 @@ from kernel.storage.contract import (
 
 log = logging.getLogger("huhang.storage.sqlite")
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+#: SQLite's default limit on ``?`` parameters in one statement is 32766; stay well below
+IN_CHUNK = 500
 #: seconds SQLite itself waits for a lock before reporting "database is locked"
 BUSY_TIMEOUT = 30.0
 #: seconds a writer keeps retrying ``BEGIN IMMEDIATE`` after SQLite gave up waiting
@@ -100,7 +109,22 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     ),
     # the web console's sign-in accounts (kernel.storage.contract.AccountRecord as JSON)
     3: ("CREATE TABLE IF NOT EXISTS accounts (name TEXT PRIMARY KEY, body TEXT NOT NULL)",),
+    # the read model: empty on an upgraded ledger (-1: it covers nothing yet, reads replay)
+    4: (
+        *rm.ddl(),
+        "INSERT INTO meta (key, value) SELECT 'read_model_seq', "
+        "CASE WHEN EXISTS (SELECT 1 FROM events) THEN -1 ELSE 0 END",
+    ),
 }
+
+
+def _chunks(items: list[str]) -> Iterator[list[str]]:
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
 
 
 # ---------------------------------------------------------------------- shared helpers
@@ -299,6 +323,99 @@ class _SqliteTransaction:
         )
         return int(cur.lastrowid or 0)
 
+    # ------------------------------------------------------------------ batched, read model
+
+    def last_seq(self) -> int:
+        (last,) = self.conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
+        return int(last)
+
+    def get_many(self, event_ids: list[str]) -> dict[str, Event]:
+        found: dict[str, Event] = {}
+        for part in _chunks(list(dict.fromkeys(event_ids))):
+            rows = self.conn.execute(
+                f"SELECT seq, body FROM events WHERE event_id IN ({_marks(len(part))})", part
+            )
+            for seq, body in rows:
+                event = _event(seq, body)
+                found[event.event_id] = event
+        return found
+
+    def ticket_events_many(self, ticket_ids: list[str]) -> dict[str, list[Event]]:
+        found: dict[str, list[Event]] = {}
+        for part in _chunks(list(dict.fromkeys(ticket_ids))):
+            rows = self.conn.execute(
+                f"SELECT seq, body FROM events WHERE ticket_id IN ({_marks(len(part))}) "
+                "ORDER BY seq",
+                part,
+            )
+            for seq, body in rows:
+                event = _event(seq, body)
+                found.setdefault(str(event.ticket_id), []).append(event)
+        return found
+
+    def enterprise_events_many(self, codes: list[str]) -> dict[str, list[Event]]:
+        found: dict[str, list[Event]] = {code: [] for code in codes}
+        for part in _chunks(list(found)):
+            rows = self.conn.execute(
+                f"SELECT seq, body FROM events WHERE enterprise IN ({_marks(len(part))}) "
+                "AND type >= 'enterprise.' AND type < 'enterprise/' ORDER BY seq",
+                part,
+            )
+            for seq, body in rows:
+                event = _event(seq, body)
+                found[str(event.enterprise)].append(event)
+        return found
+
+    def ticket_seqs(self, ticket_ids: list[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for part in _chunks(list(dict.fromkeys(ticket_ids))):
+            rows = self.conn.execute(
+                f"SELECT ticket_id, last_seq FROM rm_tickets WHERE ticket_id IN "
+                f"({_marks(len(part))})",
+                part,
+            )
+            found.update((str(t), int(n)) for t, n in rows)
+        return found
+
+    def insert_many(self, events: list[Event]) -> None:
+        self.conn.executemany(
+            "INSERT INTO events (seq, event_id, type, date, ticket_id, enterprise, body) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    e.seq,
+                    e.event_id,
+                    e.type,
+                    e.date.isoformat(),
+                    e.ticket_id,
+                    e.enterprise,
+                    e.to_json(),
+                )
+                for e in events
+            ],
+        )
+
+    def read_model_seq(self) -> int:
+        row = self.conn.execute("SELECT value FROM meta WHERE key = 'read_model_seq'").fetchone()
+        return -1 if row is None else int(row[0])
+
+    def put_read_model(
+        self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
+    ) -> None:
+        if tickets:
+            self.conn.executemany(rm.upsert_tickets("?"), tickets)
+        if enterprises:
+            self.conn.executemany(rm.upsert_enterprises("?"), enterprises)
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('read_model_seq', ?) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            (seq,),
+        )
+
+    def clear_read_model(self) -> None:
+        self.conn.execute("DELETE FROM rm_tickets")
+        self.conn.execute("DELETE FROM rm_enterprises")
+
     def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
         body = json.dumps(notice.to_dict(), ensure_ascii=False, sort_keys=True)
         cur = self.conn.execute(
@@ -319,6 +436,8 @@ class _SqliteTransaction:
 
 class SqliteStorage(Storage):
     """The ledger in one SQLite file; safe for several threads and several processes."""
+
+    has_read_model = True
 
     @classmethod
     def open_existing(cls, url: str) -> SqliteStorage:
@@ -377,7 +496,7 @@ class SqliteStorage(Storage):
                 conn.execute("INSERT INTO meta (key, value) VALUES ('schema_version', 1)")
                 found = 1
             for version in range(found + 1, SCHEMA_VERSION + 1):
-                for statement in _MIGRATIONS[version]:
+                for statement in _MIGRATIONS.get(version, ()):
                     conn.execute(statement)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
                 log.info("SQLite 账本 %s 升级到结构版本 %s", self.path, version)
@@ -627,6 +746,119 @@ class SqliteStorage(Storage):
                 (datetime_text(at), token_id),
             )
             return cur.rowcount > 0
+
+    # ------------------------------------------------------------------ read model
+
+    def _rows(self, sql: str, params: list[Any] | tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def read_model_current(self) -> bool:
+        """Whether ``rm_*`` cover every committed event."""
+        row = self._rows(
+            "SELECT (SELECT value FROM meta WHERE key = 'read_model_seq'),"
+            " (SELECT COALESCE(MAX(seq), 0) FROM events)"
+        )[0]
+        return row[0] is not None and int(row[0]) == int(row[1])
+
+    def ticket_rows(self, query: rm.TicketQuery) -> tuple[int, list[tuple[Any, ...]]]:
+        """The matching count and the page of ticket rows."""
+        count_sql, count_params = query.count_sql("?")
+        page_sql, page_params = query.page_sql("?")
+        with self._lock:  # one read transaction: the count and the page agree
+            self._conn.execute("BEGIN")
+            try:
+                (total,) = self._conn.execute(count_sql, count_params).fetchone()
+                rows = self._conn.execute(page_sql, page_params).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+        return int(total), rows
+
+    def ticket_row(self, ticket_id: str) -> tuple[Any, ...] | None:
+        """One ticket's row."""
+        rows = self._rows(rm.TICKETS_BY_ID + "?", (ticket_id,))
+        return rows[0] if rows else None
+
+    def read_model_rows(self) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Every stored row (a rebuild check compares them with a replay)."""
+        return self._rows(rm.ALL_TICKETS), self._rows(rm.ALL_ENTERPRISES)
+
+    def unit_counts(self) -> list[tuple[str, str, int]]:
+        """Tickets per primary unit and state."""
+        return [(str(u), str(s), int(n)) for u, s, n in self._rows(rm.UNIT_COUNTS)]
+
+    def events_of_tickets(
+        self, ticket_ids: list[str], *, until: dt.date | None = None
+    ) -> list[Event]:
+        """The tickets' events and their enterprises' enterprise.* events, in ledger order."""
+        found: dict[int, str] = {}
+        codes: set[str] = set()
+        for part in _chunks(list(dict.fromkeys(ticket_ids))):
+            for seq, body, code in self._rows(
+                f"SELECT seq, body, enterprise FROM events WHERE ticket_id IN "
+                f"({_marks(len(part))})",
+                part,
+            ):
+                found[seq] = body
+                if code is not None:
+                    codes.add(code)
+        for part in _chunks(sorted(codes)):
+            for seq, body in self._rows(
+                f"SELECT seq, body FROM events WHERE enterprise IN ({_marks(len(part))}) "
+                "AND type >= 'enterprise.' AND type < 'enterprise/'",
+                part,
+            ):
+                found[seq] = body
+        events = (_event(seq, found[seq]) for seq in sorted(found))
+        return [e for e in events if until is None or e.date <= until]
+
+    def stored_events(self, event_ids: list[str]) -> dict[str, Event]:
+        """The committed events among ``event_ids``."""
+        found: dict[str, Event] = {}
+        with self._lock:
+            bound, _ = self._bounds()
+            for part in _chunks(list(dict.fromkeys(event_ids))):
+                rows = self._conn.execute(
+                    f"SELECT seq, body FROM events WHERE event_id IN ({_marks(len(part))}) "
+                    "AND seq <= ?",
+                    [*part, bound],
+                ).fetchall()
+                for seq, body in rows:
+                    event = _event(seq, body)
+                    found[event.event_id] = event
+        return found
+
+    def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
+        """Tickets not marked quiet as of ``as_of`` under ``key``."""
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
+            if row is None or row[0] != key:
+                conn.execute("UPDATE rm_tickets SET quiet_from = NULL, quiet_until = NULL")
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('sweep_key', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                    (key,),
+                )
+            rows = conn.execute(
+                rm.SWEEP_CANDIDATES.format(ph="?"), (as_of.isoformat(), as_of.isoformat())
+            ).fetchall()
+        return [str(ticket_id) for (ticket_id,) in rows]
+
+    def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
+        """Mark tickets quiet (only those unchanged since the sweep read them)."""
+        if not marks:
+            return
+        with self._write() as conn:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
+            if row is None or row[0] != key:
+                return  # another sweep under other rules came between
+            conn.executemany(
+                rm.mark_quiet("?"),
+                [
+                    (day.isoformat(), until.isoformat(), t, seq, day.isoformat())
+                    for t, seq, day, until in marks
+                ],
+            )
 
     def _close_queue(self) -> None:
         if self._queue_fd >= 0:

@@ -1,0 +1,287 @@
+"""The read model (issue 16): ingest, rebuild, the indexed sweep, a 台账 page, the assessment.
+
+On copies of the cached synthetic ledgers (``bench/ledgergen.py``; 10⁵ and 10⁶ events, 10⁵
+only with ``--quick``):
+
+* ``huhang ledger rebuild``: the read model from a full replay (the cache is written around
+  the ledger, so its read model starts empty);
+* the sweep as of 30 December (every ticket is read: nothing is marked quiet yet), then as of
+  31 December (the steady state: only the open tickets) -- the target is for the latter;
+* one page of 50 filtered 台账 rows (``huhang ledger --state 办理中 --limit 50``): the query,
+  the page's ticket states and their clocks;
+* one ticket's detail (state and timeline);
+* the year's assessment (``huhang report assessment --year``): a replay, then the scoring.
+
+Timings of one process use the suite's clock (process CPU time unless ``--wall``); ingest is
+timed by the wall clock (it waits for fsync and, on PostgreSQL, for the server and the other
+writers). Ingest is measured on fresh ledgers: ``Ledger.submit_many`` in batches of 500 (what
+``huhang ingest`` does) on SQLite, and on PostgreSQL with 1, 2 and 4 processes each writing
+the events of its own enterprises (``HUHANG_PG_DSN``; skipped without it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import os
+import shutil
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from bench.common import CLOCK, RULES, YEAR, Report, load, timed
+from bench.ledgergen import build_database, generate
+
+SECTION = "readmodel"
+PAGE_RUNS = 20
+INGEST_EVENTS = 50_000
+PG_EVENTS = 20_000
+BATCH = 500
+
+
+def _ruleset() -> Any:
+    from kernel.rules.load import load_rules
+
+    return load_rules(RULES)
+
+
+def _copy(path: Path, folder: Path) -> Path:
+    target = folder / path.name
+    shutil.copyfile(path, target)
+    return target
+
+
+def _ms(action: Callable[[], object], runs: int) -> list[float]:
+    return [timed(action) * 1000 for _ in range(runs)]
+
+
+def _now() -> float:
+    return CLOCK["now"]()
+
+
+def measure_ledger(size: int, report: Report, log: Callable[[str], None]) -> None:
+    """Rebuild, sweeps, a 台账 page, a ticket and the assessment on a copy of one ledger."""
+    from kernel.assessment.ledger_table import ledger_table
+    from kernel.assessment.scoring import FactCollector, assess
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.sweep import sweep
+    from kernel.ledger.ledger import Ledger
+    from kernel.ledger.readmodel import ReadModel, TicketQuery
+    from kernel.storage.sqlite import SqliteStorage
+
+    ruleset = _ruleset()
+    cached = build_database(ruleset, size, log=log)
+    label = f"{size:,} events"
+    with tempfile.TemporaryDirectory() as folder:
+        path = _copy(cached, Path(folder))
+        storage = SqliteStorage(str(path))
+        ledger = Ledger(storage, ruleset.reference, notifiers=["file"])
+        evaluator = ClockEvaluator(ruleset.deadlines, ruleset.calendar)
+        try:
+            started = _now()
+            tickets, _ = ledger.rebuild_read_model()
+            rebuilt = _now() - started
+            log(f"{label}: read model rebuilt in {rebuilt:.1f} s ({tickets:,} tickets)")
+            report.summary(
+                SECTION,
+                f"ledger rebuild (full replay into the read model), {label}",
+                [size / rebuilt],
+                "events/s",
+                note=f"{tickets:,} tickets; load {load()}",
+            )
+            started = _now()
+            first = sweep(ledger, evaluator, dt.date(YEAR, 12, 30))
+            first_s = _now() - started
+            log(f"{label}: first sweep {first_s:.1f} s over {first.tickets:,} tickets")
+            report.summary(
+                SECTION,
+                f"first sweep (no ticket marked quiet yet), {label}",
+                [first_s],
+                "s",
+                note=f"{first.tickets:,} tickets read; {first.notices:,} notices; load {load()}",
+            )
+            started = _now()
+            second = sweep(ledger, evaluator, dt.date(YEAR, 12, 31))
+            second_s = _now() - started
+            log(f"{label}: next day's sweep {second_s:.2f} s over {second.tickets:,} tickets")
+            report.summary(
+                SECTION,
+                f"huhang sweep, next day (open work only), {label}",
+                [second_s],
+                "s",
+                target="< 2 s at 10⁶" if size >= 1_000_000 else "",
+                check=(lambda v: v < 2) if size >= 1_000_000 else None,
+                note=f"{second.tickets:,} of {tickets:,} tickets read; load {load()}",
+            )
+            model = ReadModel(ledger)
+            as_of = dt.date(YEAR, 12, 31)
+            query = TicketQuery(filters={"state": "dispatched"}, offset=100, limit=50)
+
+            def page() -> None:
+                found = model.tickets(query)
+                states = list(model.states([t.ticket_id for t in found.items]))
+                table = ledger_table(states, evaluator, as_of, part="page")
+                assert len(table.rows) == len(found.items) == 50, len(table.rows)
+
+            samples = _ms(page, PAGE_RUNS)
+            report.summary(
+                SECTION,
+                f"one 台账 page (50 rows of 办理中, with clocks), {label}",
+                samples,
+                "ms",
+                target="< 50 ms at 10⁶" if size >= 1_000_000 else "",
+                check=(lambda v: v < 50) if size >= 1_000_000 else None,
+                note=f"of {model.tickets(query).total:,} matching; load {load()}",
+            )
+            some = model.tickets(TicketQuery(limit=1, offset=tickets // 2)).items[0].ticket_id
+            report.summary(
+                SECTION,
+                f"one ticket's detail (state + timeline), {label}",
+                _ms(lambda: model.ticket(some), PAGE_RUNS),
+                "ms",
+            )
+            report.summary(
+                SECTION,
+                f"per-unit counts (GROUP BY on the read model), {label}",
+                _ms(model.unit_counts, 5),
+                "ms",
+            )
+            collector = FactCollector(
+                ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
+            )
+            started = _now()
+            projector, events = ledger.project_with_events()
+            read = _now()
+            assess(collector, projector, events, str(YEAR))
+            done = _now()
+            del projector, events
+            log(f"{label}: assessment {done - started:.1f} s (replay {read - started:.1f} s)")
+            report.summary(
+                SECTION,
+                f"report assessment --year (replay + scoring), {label}",
+                [done - started],
+                "s",
+                target="< 5 s at 10⁶" if size >= 1_000_000 else "",
+                check=(lambda v: v < 5) if size >= 1_000_000 else None,
+                note=f"replay {read - started:.1f} s, scoring {done - read:.1f} s; load {load()}",
+            )
+        finally:
+            storage.close()
+
+
+def _ingest(url: str, events: list[dict[str, Any]]) -> float:
+    """Submit ``events`` in batches; seconds taken."""
+    start, end = _ingest_span(url, events)
+    return end - start
+
+
+def _ingest_span(url: str, events: list[dict[str, Any]]) -> tuple[float, float]:
+    """Submit ``events`` in batches; when the first batch began and the last ended (epoch)."""
+    from kernel.ledger.ledger import Ledger
+    from kernel.storage.postgres import PostgresStorage
+    from kernel.storage.sqlite import SqliteStorage
+
+    ruleset = _ruleset()
+    storage = PostgresStorage(url) if url.startswith("postgres") else SqliteStorage(url)
+    ledger = Ledger(storage, ruleset.reference)
+    try:
+        started = time.time()
+        for start in range(0, len(events), BATCH):
+            batch = [(e, None, ()) for e in events[start : start + BATCH]]
+            for outcome in ledger.submit_many(batch):
+                if isinstance(outcome, Exception):
+                    raise RuntimeError(f"the ledger rejected a generated event: {outcome}")
+        return started, time.time()
+    finally:
+        storage.close()
+
+
+def _by_enterprise(events: list[dict[str, Any]], parts: int) -> list[list[dict[str, Any]]]:
+    """Split events into ``parts`` streams, each with every event of its enterprises (so each
+    stream is legal in any interleaving with the others)."""
+    owner: dict[str, str] = {}
+    for event in events:
+        if event.get("ticket_id") and event.get("enterprise"):
+            owner.setdefault(str(event["ticket_id"]), str(event["enterprise"]))
+    codes = sorted({str(e["enterprise"]) for e in events if e.get("enterprise")})
+    slot = {code: i % parts for i, code in enumerate(codes)}
+    out: list[list[dict[str, Any]]] = [[] for _ in range(parts)]
+    for event in events:
+        code = event.get("enterprise") or owner.get(str(event.get("ticket_id")))
+        out[slot[str(code)]].append(event)
+    return out
+
+
+def _pg_url(dsn: str) -> str:
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    return f"{dsn}{'&' if '?' in dsn else '?'}schema={schema}"
+
+
+def _drop(url: str) -> None:
+    import psycopg
+
+    from kernel.storage.postgres import split_url
+
+    conninfo, schema, _, _ = split_url(url)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def measure_ingest(report: Report, log: Callable[[str], None], quick: bool) -> None:
+    """SQLite and PostgreSQL ingest through ``Ledger.submit_many``."""
+    ruleset = _ruleset()
+    count = INGEST_EVENTS // (2 if quick else 1)
+    events = generate(ruleset, count)
+    with tempfile.TemporaryDirectory() as folder:
+        runs = [len(events) / _ingest(str(Path(folder) / f"i{i}.db"), events) for i in range(2)]
+    log(f"SQLite ingest: {statistics.median(runs):,.0f} events/s")
+    report.summary(
+        SECTION,
+        f"SQLite ingest (submit_many, batches of {BATCH}), {len(events):,} events",
+        runs,
+        "events/s",
+        target="≥ 20,000",
+        check=lambda v: v >= 20_000,
+        note=f"load {load()}",
+    )
+    dsn = os.environ.get("HUHANG_PG_DSN")
+    if not dsn:
+        report.notes.append("readmodel: PostgreSQL ingest skipped (set HUHANG_PG_DSN)")
+        return
+    pg_events = events[:PG_EVENTS]
+    one = None
+    for workers in (1, 2, 4):
+        url = _pg_url(dsn)
+        try:
+            from kernel.storage.postgres import PostgresStorage
+
+            PostgresStorage(url).close()  # create the schema before the clock starts
+            streams = _by_enterprise(pg_events, workers)
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                spans = pool.starmap(_ingest_span, [(url, s) for s in streams])
+            rate = len(pg_events) / (max(e for _, e in spans) - min(s for s, _ in spans))
+        finally:
+            _drop(url)
+        one = one or rate
+        log(f"PostgreSQL ingest, {workers} process(es): {rate:,.0f} events/s")
+        report.summary(
+            SECTION,
+            f"PostgreSQL ingest, {workers} process{'es' if workers > 1 else ''}, "
+            f"{len(pg_events):,} events",
+            [rate],
+            "events/s",
+            target="≥ 5,000" if workers == 1 else "no slower than 1",
+            check=(lambda v: v >= 5_000) if workers == 1 else (lambda v, o=one: v >= 0.9 * o),
+            note=f"load {load()}",
+        )
+
+
+def run(settings: Any, report: Report, log: Callable[[str], None]) -> None:
+    """Every read-model row of the table."""
+    measure_ingest(report, log, settings.quick)
+    for size in (100_000,) if settings.quick else (100_000, 1_000_000):
+        measure_ledger(size, report, log)

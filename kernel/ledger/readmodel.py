@@ -1,0 +1,279 @@
+"""The read model: ticket and enterprise states stored beside the events, and the queries on them.
+
+The SQLite and PostgreSQL backends keep one row per ticket and per enterprise
+(:mod:`kernel.storage.readmodel_sql`), written by :class:`kernel.ledger.ledger.Ledger` in the
+transaction of the events that change them. The rows are a function of the projected state
+(:func:`ticket_row`, :func:`enterprise_row`), so any event kind -- including ones added later
+-- updates them through :func:`kernel.ledger.projection.apply_ticket` alone; a new kind needs
+code here only if it brings a new column. A ticket's timeline is its events (every event with
+its ``ticket_id``, read through the events index), so it needs no projection at all.
+
+:class:`ReadModel` is the query interface for the command line, the HTTP service and the web
+console. It answers from the stored rows when they cover every committed event and from a
+replay otherwise (the memory and JSON-lines backends, or a ledger upgraded from schema version
+1 that no writer has touched yet): the answers are the same, only slower.
+:meth:`ReadModel.rebuild` recomputes the rows from a full replay (``huhang ledger rebuild``)
+and :meth:`ReadModel.differences` compares them (``--check``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from kernel.ledger.events import ENTERPRISE_EVENTS, Event
+from kernel.ledger.ledger import Ledger, Projector
+from kernel.ledger.projection import TicketState
+from kernel.ledger.rows import ModelRows, day_of, enterprise_row, ticket_row
+from kernel.storage.readmodel_sql import ENTERPRISE_COLUMNS, TICKET_COLUMNS, TicketQuery
+from kernel.vocabulary import TICKET_STATE_WORDS
+
+__all__ = [
+    "ModelRows",
+    "ReadModel",
+    "TicketDetail",
+    "TicketPage",
+    "TicketQuery",
+    "TicketSummary",
+    "enterprise_row",
+    "ticket_row",
+]
+
+#: tickets loaded per query when states are read in bulk (sweep, 台账 pages)
+STATE_BATCH = 500
+
+
+@dataclass(frozen=True)
+class TicketSummary:
+    """One ticket as the read model stores it: what a list or a 台账 row shows."""
+
+    ticket_id: str
+    enterprise: str
+    enterprise_name: str | None
+    territory: str | None
+    lead_unit: str | None
+    category: str | None
+    summary: str | None
+    state: str
+    grade: str | None
+    overridden: bool
+    primary_unit: str | None
+    co_handlers: tuple[str, ...]
+    collected_on: dt.date
+    reported_on: dt.date | None
+    graded_on: dt.date | None
+    dispatched_on: dt.date | None
+    resolved_on: dt.date | None
+    feedback_on: dt.date | None
+    rated_on: dt.date | None
+    rating: str | None
+    rounds: int
+    last_seq: int
+    last_on: dt.date
+    last_type: str
+    event_count: int
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> TicketSummary:
+        """From a row in ``TICKET_COLUMNS`` order."""
+        values = dict(zip(TICKET_COLUMNS, row, strict=True))
+        for name in TICKET_COLUMNS:
+            if name.endswith("_on"):
+                values[name] = day_of(values[name])
+        values["overridden"] = bool(values["overridden"])
+        values["co_handlers"] = tuple(json.loads(values["co_handlers"]))
+        for name in ("rounds", "last_seq", "event_count"):
+            values[name] = int(values[name])
+        return cls(**values)
+
+    @property
+    def state_label(self) -> str:
+        """The state in Chinese."""
+        return TICKET_STATE_WORDS.get(self.state, self.state)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form (dates as ISO text)."""
+        out: dict[str, Any] = {}
+        for name in TICKET_COLUMNS:
+            value = getattr(self, name)
+            out[name] = value.isoformat() if isinstance(value, dt.date) else value
+        out["co_handlers"] = list(self.co_handlers)
+        out["state_label"] = self.state_label
+        return out
+
+
+@dataclass(frozen=True)
+class TicketPage:
+    """One page of a ticket list: the matching total and the rows of the page."""
+
+    total: int
+    offset: int
+    limit: int | None
+    items: tuple[TicketSummary, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "total": self.total,
+            "offset": self.offset,
+            "limit": self.limit,
+            "items": [item.to_dict() for item in self.items],
+        }
+
+
+@dataclass(frozen=True)
+class TicketDetail:
+    """One ticket: its summary, its full state and its timeline (every event naming it)."""
+
+    summary: TicketSummary
+    state: TicketState
+    timeline: tuple[Event, ...]
+
+
+def _matches(row: tuple[Any, ...], query: TicketQuery) -> bool:
+    values = dict(zip(TICKET_COLUMNS, row, strict=True))
+    if any(values[name] != wanted for name, wanted in query.filters.items()):
+        return False
+    day = str(values["collected_on"])
+    if query.collected_from is not None and day < query.collected_from.isoformat():
+        return False
+    return not (query.collected_to is not None and day > query.collected_to.isoformat())
+
+
+class ReadModel:
+    """Queries on the ledger's current state that never replay the whole ledger.
+
+    Every method answers the same whether the backend stores a read model or not; with one
+    (SQLite, PostgreSQL, kept current by the ledger) they read a few indexed rows.
+    """
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.storage = ledger.storage
+
+    @property
+    def stored(self) -> bool:
+        """Whether answers come from stored rows (else from a replay)."""
+        return self.storage.has_read_model and self.storage.read_model_current()
+
+    # ------------------------------------------------------------------ tickets
+
+    def tickets(self, query: TicketQuery | None = None) -> TicketPage:
+        """A page of tickets in 台账 order (collection date, ticket id), filtered by ``query``."""
+        query = query or TicketQuery()
+        if self.stored:
+            total, rows = self.storage.ticket_rows(query)
+        else:
+            matching = [
+                r
+                for r in sorted(self.ledger.replayed_rows().tickets, key=lambda r: (r[12], r[0]))
+                if _matches(r, query)
+            ]
+            total = len(matching)
+            end = None if query.limit is None else query.offset + query.limit
+            rows = matching[query.offset : end]
+        return TicketPage(
+            total, query.offset, query.limit, tuple(TicketSummary.from_row(r) for r in rows)
+        )
+
+    def ticket(self, ticket_id: str) -> TicketDetail | None:
+        """One ticket with its state and timeline (its own events only are read)."""
+        state = self.ledger.ticket(ticket_id)
+        if state is None:
+            return None
+        timeline = tuple(self.storage.events(ticket_id=ticket_id))
+        row = self.storage.ticket_row(ticket_id) if self.stored else None
+        summary = TicketSummary.from_row(row if row is not None else ticket_row(state))
+        return TicketDetail(summary, state, timeline)
+
+    def unit_counts(self) -> dict[str, dict[str, int]]:
+        """Tickets per primary unit and state: ``{unit: {state: count}}``."""
+        out: dict[str, dict[str, int]] = {}
+        if self.stored:
+            counts = self.storage.unit_counts()
+        else:
+            tally: dict[tuple[str, str], int] = {}
+            for row in self.ledger.replayed_rows().tickets:
+                unit, state = row[10], row[7]
+                if unit is not None:
+                    tally[(unit, state)] = tally.get((unit, state), 0) + 1
+            counts = [(u, s, n) for (u, s), n in sorted(tally.items())]
+        for unit, state, count in counts:
+            out.setdefault(unit, {})[state] = count
+        return out
+
+    def states(
+        self, ticket_ids: Iterable[str], *, until: dt.date | None = None
+    ) -> Iterator[TicketState]:
+        """The states of some tickets (only their events are read), in batches.
+
+        With ``until`` only events dated on or before it count, as in
+        ``Ledger.project(until=...)``.
+        """
+        ids = list(ticket_ids)
+        for start in range(0, len(ids), STATE_BATCH):
+            part = ids[start : start + STATE_BATCH]
+            if self.storage.has_read_model:
+                events: Iterable[Event] = self.storage.events_of_tickets(part, until=until)
+            else:
+                wanted = set(part)
+                events = self._events_of(wanted, until)
+            projector = Projector(self.ledger.reference).feed_all(events)
+            for ticket_id in part:
+                state = projector.tickets.get(ticket_id)
+                if state is not None:
+                    yield state
+
+    def _events_of(self, wanted: set[str], until: dt.date | None) -> list[Event]:
+        found = [
+            e
+            for e in self.storage.events()
+            if (e.ticket_id in wanted or e.type in ENTERPRISE_EVENTS)
+            and (until is None or e.date <= until)
+        ]
+        return found
+
+    def all_ticket_ids(self) -> list[str]:
+        """Every ticket id in 台账 order."""
+        return [s.ticket_id for s in self.tickets(TicketQuery(limit=None)).items]
+
+    # ------------------------------------------------------------------ rebuild
+
+    def differences(self, *, limit: int = 20) -> list[str]:
+        """How the stored rows differ from a full replay (empty: identical), at most ``limit``."""
+        if not self.storage.has_read_model:
+            return []
+        truth = self.ledger.replayed_rows()
+        stored_tickets, stored_enterprises = self.storage.read_model_rows()
+        found: list[str] = []
+        if not self.storage.read_model_current():
+            found.append("读取模型未覆盖全部事件（落后于事件）")
+        for what, want, have, columns in (
+            ("办理单", truth.tickets, stored_tickets, TICKET_COLUMNS),
+            ("企业", truth.enterprises, stored_enterprises, ENTERPRISE_COLUMNS),
+        ):
+            want_by = {r[0]: tuple(r) for r in want}
+            have_by = {r[0]: tuple(r) for r in have}
+            for key in sorted(set(want_by) | set(have_by)):
+                a, b = want_by.get(key), have_by.get(key)
+                if a == b:
+                    continue
+                if a is None:
+                    found.append(f"{what} {key}：读取模型中有，重放中没有")
+                elif b is None:
+                    found.append(f"{what} {key}：读取模型中缺失")
+                else:
+                    cols = [c for c, x, y in zip(columns, a, b, strict=True) if x != y]
+                    found.append(f"{what} {key}：{'、'.join(cols)} 不同")
+                if len(found) >= limit:
+                    return found
+        return found
+
+    def rebuild(self) -> tuple[int, int]:
+        """Recompute every row from a full replay, in one transaction; (tickets, enterprises)."""
+        if not self.storage.has_read_model:
+            return 0, 0
+        return self.ledger.rebuild_read_model()

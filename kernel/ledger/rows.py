@@ -1,0 +1,82 @@
+"""The read model's rows: a pure function of the projected states (no storage, no ledger).
+
+A ticket's row is computed from its :class:`kernel.ledger.projection.TicketState`, so every
+event kind -- including kinds added later -- changes it through ``apply_ticket`` alone; a new
+kind needs code here only if it brings a new column.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from kernel.ledger.projection import Enterprise, TicketState
+
+
+def iso(day: dt.date | None) -> str | None:
+    """A date as stored (ISO text)."""
+    return None if day is None else day.isoformat()
+
+
+def day_of(text: Any) -> dt.date | None:
+    """An ISO date column as a date."""
+    return None if text is None else dt.date.fromisoformat(str(text))
+
+
+def ticket_row(state: TicketState) -> tuple[Any, ...]:
+    """The ``rm_tickets`` row of a ticket state (column order of ``TICKET_COLUMNS``)."""
+    data = state.ticket.data
+    company = data["enterprise"]
+    route = state.route
+    primary = route.get("primary")
+    co = [u for u in route.get("co_handlers", []) if u != primary]
+    last = state.events[-1]
+    return (
+        state.ticket_id,
+        state.enterprise,
+        company.get("name"),
+        company.get("territory"),
+        state.lead_unit,
+        data["category"],
+        data["summary"],
+        state.state,
+        state.grade,
+        int(bool(state.overrides)),
+        primary,
+        json.dumps(co, ensure_ascii=False),
+        iso(state.collected_on),
+        iso(state.reported_on),
+        iso(state.graded_on),
+        iso(state.dispatched_on),
+        iso(state.resolved_on),
+        iso(state.feedback_on),
+        iso(state.rated_on),
+        state.rating,
+        len(state.rounds),
+        int(last.seq or 0),
+        max(e.date for e in state.events).isoformat(),
+        last.type,
+        len(state.events),
+    )
+
+
+def enterprise_row(enterprise: Enterprise, last_seq: int) -> tuple[Any, ...]:
+    """The ``rm_enterprises`` row of an enterprise (column order of ``ENTERPRISE_COLUMNS``)."""
+    return (
+        enterprise.credit_code,
+        enterprise.get("name"),
+        enterprise.get("territory"),
+        enterprise.get("lead_unit"),
+        enterprise.registered_on.isoformat(),
+        last_seq,
+    )
+
+
+@dataclass(frozen=True)
+class ModelRows:
+    """Ticket and enterprise rows, sorted by id (what a rebuild writes or checks)."""
+
+    tickets: list[tuple[Any, ...]]
+    enterprises: list[tuple[Any, ...]]

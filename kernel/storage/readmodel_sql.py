@@ -1,0 +1,188 @@
+"""The read model's tables and queries, shared by the SQLite and PostgreSQL backends.
+
+The read model holds the current state of every ticket (``rm_tickets``) and enterprise
+(``rm_enterprises``), written by the ledger in the transaction of the events that change them,
+so a read never replays the ledger. Its rows are computed by :mod:`kernel.ledger.readmodel`
+(the storage layer only stores them); ``meta.read_model_seq`` is the last event seq they
+cover. A store whose read model lags its events (an older ledger just upgraded, or events
+written around the ledger) is read by replaying until a writer or ``huhang ledger rebuild``
+brings it up to date.
+
+Dates are ISO text in both backends, so the rows compare equal across backends and with a
+replay. ``quiet_from`` and ``quiet_until`` belong to the sweep (:mod:`kernel.clocks.index`): a
+ticket needs no sweeping as of a day in ``[quiet_from, quiet_until)`` unless it has a new event
+(NULL: sweep it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+#: the columns of ``rm_tickets`` in row order (``quiet_from`` is not part of a row)
+TICKET_COLUMNS = (
+    "ticket_id",
+    "enterprise",
+    "enterprise_name",
+    "territory",
+    "lead_unit",
+    "category",
+    "summary",
+    "state",
+    "grade",
+    "overridden",
+    "primary_unit",
+    "co_handlers",
+    "collected_on",
+    "reported_on",
+    "graded_on",
+    "dispatched_on",
+    "resolved_on",
+    "feedback_on",
+    "rated_on",
+    "rating",
+    "rounds",
+    "last_seq",
+    "last_on",
+    "last_type",
+    "event_count",
+)
+ENTERPRISE_COLUMNS = ("credit_code", "name", "territory", "lead_unit", "registered_on", "last_seq")
+
+_INTEGER = frozenset({"overridden", "rounds", "last_seq", "event_count"})
+_NOT_NULL = frozenset(
+    {"ticket_id", "enterprise", "state", "co_handlers", "collected_on", "last_on", "last_type"}
+)
+#: columns a ticket query may filter on by equality (each has an index led by it)
+FILTER_COLUMNS = ("state", "grade", "primary_unit", "lead_unit", "territory", "category")
+#: equality filters without their own index (they narrow an indexed scan)
+EXTRA_FILTERS = ("enterprise",)
+ORDER = "collected_on, ticket_id"
+
+
+def ddl(collate: str = "") -> tuple[str, ...]:
+    """``CREATE`` statements (``collate`` e.g. ``' COLLATE "C"'`` for PostgreSQL text keys)."""
+    columns = []
+    for name in TICKET_COLUMNS:
+        kind = "BIGINT" if name in _INTEGER else f"TEXT{collate}"
+        null = " NOT NULL" if name in _NOT_NULL or name in _INTEGER else ""
+        key = " PRIMARY KEY" if name == "ticket_id" else ""
+        columns.append(f"{name} {kind}{null}{key}")
+    columns.append("quiet_from TEXT")
+    columns.append("quiet_until TEXT")
+    out = [
+        f"CREATE TABLE IF NOT EXISTS rm_tickets ({', '.join(columns)})",
+        f"CREATE INDEX IF NOT EXISTS rm_tickets_order ON rm_tickets ({ORDER})",
+        "CREATE INDEX IF NOT EXISTS rm_tickets_quiet ON rm_tickets (quiet_from)",
+        # covering: the per-unit counts read this index only
+        "CREATE INDEX IF NOT EXISTS rm_tickets_unit_state ON rm_tickets (primary_unit, state)",
+    ]
+    for name in FILTER_COLUMNS:
+        out.append(f"CREATE INDEX IF NOT EXISTS rm_tickets_{name} ON rm_tickets ({name}, {ORDER})")
+    out.append(
+        "CREATE TABLE IF NOT EXISTS rm_enterprises ("
+        f"credit_code TEXT{collate} PRIMARY KEY, name TEXT, territory TEXT{collate}, "
+        f"lead_unit TEXT{collate}, registered_on TEXT NOT NULL, last_seq BIGINT NOT NULL)"
+    )
+    return tuple(out)
+
+
+def upsert_tickets(ph: str) -> str:
+    """Insert or replace a ticket row; a changed ticket is swept again (``quiet_from`` NULL)."""
+    names = ", ".join(TICKET_COLUMNS)
+    marks = ", ".join([ph] * len(TICKET_COLUMNS))
+    sets = ", ".join(f"{c} = excluded.{c}" for c in TICKET_COLUMNS[1:])
+    return (
+        f"INSERT INTO rm_tickets ({names}) VALUES ({marks}) "
+        f"ON CONFLICT (ticket_id) DO UPDATE SET {sets}, quiet_from = NULL, quiet_until = NULL"
+    )
+
+
+def upsert_enterprises(ph: str) -> str:
+    """Insert or replace an enterprise row."""
+    names = ", ".join(ENTERPRISE_COLUMNS)
+    marks = ", ".join([ph] * len(ENTERPRISE_COLUMNS))
+    sets = ", ".join(f"{c} = excluded.{c}" for c in ENTERPRISE_COLUMNS[1:])
+    return (
+        f"INSERT INTO rm_enterprises ({names}) VALUES ({marks}) "
+        f"ON CONFLICT (credit_code) DO UPDATE SET {sets}"
+    )
+
+
+@dataclass(frozen=True)
+class TicketQuery:
+    """Which ticket rows to read: equality filters, a collection-date range and a page.
+
+    ``filters`` maps a column of :data:`FILTER_COLUMNS` or :data:`EXTRA_FILTERS` to the wanted
+    value. Rows come in 台账 order (collection date, then ticket id).
+    """
+
+    filters: dict[str, str] = field(default_factory=dict)
+    collected_from: dt.date | None = None
+    collected_to: dt.date | None = None
+    offset: int = 0
+    limit: int | None = 50
+
+    def __post_init__(self) -> None:
+        unknown = set(self.filters) - set(FILTER_COLUMNS) - set(EXTRA_FILTERS)
+        if unknown:
+            raise ValueError(f"unknown ticket filters: {sorted(unknown)}")
+        if self.offset < 0 or (self.limit is not None and self.limit < 0):
+            raise ValueError("offset and limit must not be negative")
+
+    def where(self, ph: str) -> tuple[str, list[Any]]:
+        """The ``WHERE`` clause (may be empty) and its parameters."""
+        parts: list[str] = []
+        params: list[Any] = []
+        for name in (*FILTER_COLUMNS, *EXTRA_FILTERS):  # a fixed order: fixed SQL text
+            if name in self.filters:
+                parts.append(f"{name} = {ph}")
+                params.append(self.filters[name])
+        if self.collected_from is not None:
+            parts.append(f"collected_on >= {ph}")
+            params.append(self.collected_from.isoformat())
+        if self.collected_to is not None:
+            parts.append(f"collected_on <= {ph}")
+            params.append(self.collected_to.isoformat())
+        return (" WHERE " + " AND ".join(parts)) if parts else "", params
+
+    def page_sql(self, ph: str) -> tuple[str, list[Any]]:
+        """The page's rows in 台账 order."""
+        where, params = self.where(ph)
+        sql = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets{where} ORDER BY {ORDER}"
+        if self.limit is not None:
+            sql += f" LIMIT {ph} OFFSET {ph}"
+            params += [self.limit, self.offset]
+        elif self.offset:
+            sql += f" OFFSET {ph}"
+            params.append(self.offset)
+        return sql, params
+
+    def count_sql(self, ph: str) -> tuple[str, list[Any]]:
+        """How many rows match (all pages)."""
+        where, params = self.where(ph)
+        return f"SELECT COUNT(*) FROM rm_tickets{where}", params
+
+
+TICKETS_BY_ID = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets WHERE ticket_id = "
+ALL_TICKETS = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets ORDER BY ticket_id"
+ALL_ENTERPRISES = f"SELECT {', '.join(ENTERPRISE_COLUMNS)} FROM rm_enterprises ORDER BY credit_code"
+UNIT_COUNTS = (
+    "SELECT primary_unit, state, COUNT(*) FROM rm_tickets WHERE primary_unit IS NOT NULL "
+    "GROUP BY primary_unit, state ORDER BY primary_unit, state"
+)
+SWEEP_CANDIDATES = (
+    "SELECT ticket_id FROM rm_tickets WHERE quiet_from IS NULL "
+    "OR quiet_from > {ph} OR quiet_until <= {ph} ORDER BY ticket_id"
+)
+
+
+def mark_quiet(ph: str) -> str:
+    """Set ``quiet_from`` and ``quiet_until`` for a ticket still at the event seq the sweep
+    saw, none of whose events is dated after that day. Parameters: day, until, ticket, seq,
+    day."""
+    return (
+        f"UPDATE rm_tickets SET quiet_from = {ph}, quiet_until = {ph} "
+        f"WHERE ticket_id = {ph} AND last_seq = {ph} AND last_on <= {ph}"
+    )
