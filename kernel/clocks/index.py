@@ -40,8 +40,9 @@ def next_check(
     running instance can next warn on its warning day and next escalate the day after its due
     date; a breached one, on its next escalation step's earliest day (``n`` working days after
     the step it follows are at least ``n`` days; a step of consecutive months, not before the
-    first day of its month); an open monthly clock, on the first day of the next month; and
-    any ticket, on the first day past the calendar's data.
+    first day of its month) and, once listed in a 通报, on the first day of each next month (it
+    is listed again while overdue); an open monthly clock, on the first day of the next month;
+    and any ticket, on the first day past the calendar's data.
     """
     as_of = clocks.as_of
     if clocks.provisional or clocks.missing_years:
@@ -50,6 +51,7 @@ def next_check(
         return None  # events dated later still change the clocks
     soonest = FOREVER
     steps = evaluator.rules.escalation
+    steps_by_id = {step.id: step for step in steps}
     for item in clocks.instances:
         if item.undecided or item.warning_undecided:
             return None
@@ -62,36 +64,44 @@ def next_check(
                 soonest = min(soonest, item.warning_on)
             soonest = min(soonest, item.due + _DAY)
             continue
-        if not item.clock.escalate or len(item.escalations) >= len(steps):
-            continue  # nothing more can be issued for this instance
-        step = steps[len(item.escalations)]
-        days = {"due": item.due, **{e.step.id: e.day for e in item.escalations}}
-        base = days.get(step.after)
+        if not item.clock.escalate:
+            continue
+        first = {e.step.id: e.day for e in item.escalations if not e.repeat}
+        if any(steps_by_id[i].action == "notice" for i in first if i in steps_by_id):
+            soonest = min(soonest, _next_month(as_of))  # 通报 again each month while overdue
+        pending = [step for step in steps if step.id not in first]
+        if not pending:
+            continue
+        step = pending[0]
+        base = {"due": item.due, **first}.get(step.after)
         if base is None:
             return None
         if step.workdays is not None:
             soonest = min(soonest, max(base + dt.timedelta(days=step.workdays), as_of + _DAY))
         else:  # consecutive months of listing, counted from the month of the step it follows
             month = base.month + (step.consecutive_months or 2) - 1
-            first = dt.date(base.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
-            soonest = min(soonest, max(first, base, as_of + _DAY))
+            start = dt.date(base.year + (month - 1) // 12, (month - 1) % 12 + 1, 1)
+            soonest = min(soonest, max(start, base, as_of + _DAY))
     for clock in evaluator.rules.clocks:
-        if not clock.applies_to(clocks.grade):
-            continue
+        if not clock.applies_to(clocks.grade) or not clock.monthly_report:
+            continue  # a running fixed-limit clock has an instance: bounded above
+        ends = (*clock.stop, *clock.cancel)
         for index, event in enumerate(state.events):
-            if event.type in clock.start and not any(
-                later.type in clock.stop for later in state.events[index + 1 :]
+            if clock.starts(event.type, event.payload) and not any(
+                later.type in ends for later in state.events[index + 1 :]
             ):
-                if not clock.monthly_report:
-                    continue  # its instance is running: bounded above
-                first_next = dt.date(as_of.year + as_of.month // 12, as_of.month % 12 + 1, 1)
-                soonest = min(soonest, first_next)
+                soonest = min(soonest, _next_month(as_of))
     # Past the calendar's data a clock may become undecided (an overdue count, a step's day):
     # the sweep then reads the ticket again, as a sweep over every ticket would, to say so.
     data_ends = _end_of_data(evaluator, as_of)
     if data_ends is not None:
         soonest = min(soonest, data_ends)
     return soonest if soonest > as_of else None
+
+
+def _next_month(day: dt.date) -> dt.date:
+    """The first day of the month after ``day``'s."""
+    return dt.date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def _end_of_data(evaluator: ClockEvaluator, as_of: dt.date) -> dt.date | None:
