@@ -153,3 +153,22 @@ def test_each_type_validator_agrees_with_the_reference_on_every_payload() -> Non
         for kind in kinds:
             data = {**event, "type": kind}
             assert fast_valid("event", data) == reference_valid("event", data), (kind, event)
+
+
+def test_property_names_and_maximum_are_held_alike() -> None:
+    route = {"primary": "汉台区", "co_handlers": [], "feedback_owner": "商务局"}
+    graded = {
+        "event_id": "G-1",
+        "type": "ticket.graded",
+        "date": "2026-03-02",
+        "actor": "助商稳企办",
+        "ticket_id": "T-1",
+        "payload": {"grade": "B", "route": route, "by_grade": {"A": {"primary": "市人社局"}}},
+    }
+    assert fast_valid("event", graded) and reference_valid("event", graded)
+    wrong = {**graded, "payload": {**graded["payload"], "by_grade": {"E": {}}}}
+    assert not fast_valid("event", wrong) and not reference_valid("event", wrong)
+    for kind in kind_parts("event"):
+        for workdays in (0, 1, 250, 251):
+            data = {**graded, "type": kind, "payload": {"workdays": workdays, "reason": "x"}}
+            assert fast_valid("event", data) == reference_valid("event", data), (kind, workdays)

@@ -181,7 +181,8 @@ COMPILED_KEYWORDS = frozenset(
     {
         "$defs", "$id", "$ref", "$schema", "additionalProperties", "allOf", "default",
         "description", "enum", "format", "if", "items", "maxLength", "minLength",
-        "minProperties", "minimum", "pattern", "properties", "required", "then", "title",
+        "minProperties", "minimum", "maximum", "pattern", "properties", "propertyNames",
+        "required", "then", "title",
         "type", "uniqueItems", "x-huhang-check", "x-huhang-ref",
     }
 )  # fmt: skip
