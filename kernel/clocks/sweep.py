@@ -308,7 +308,7 @@ def _sweep(
 def _recorded(event: dict[str, Any], on_record: dict[str, Event]) -> bool:
     """Whether ``event`` is stored already, with the same content (a resubmission)."""
     stored = on_record.get(str(event["event_id"]))
-    return stored is not None and stored.to_json() == Event.from_dict(event).to_json()
+    return stored is not None and stored.content_json() == Event.from_dict(event).content_json()
 
 
 def sweep_claimed(

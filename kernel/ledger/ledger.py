@@ -300,7 +300,7 @@ class _Batch:
         """Check and queue one validated event (or find it already stored)."""
         existing = self.known.get(event.event_id)
         if existing is not None:
-            if existing.to_json() != event.to_json():
+            if existing.content_json() != event.content_json():
                 raise EventConflict(
                     f"事件编号 {event.event_id} 已存在（{existing.label}，{existing.date}），内容不同；"
                     "台账只能追加，不能修改已有事件"
@@ -325,7 +325,7 @@ class _Batch:
             self.touched_tickets.add(after.ticket_id)
 
     def grade_if_reported(
-        self, ticket_id: str | None, kernel: Kernel
+        self, ticket_id: str | None, kernel: Kernel, recorded_by: str | None = None
     ) -> list[tuple[str, SubmitResult | InputError]]:
         """Grade ``ticket_id`` in this batch if it is reported but not yet graded."""
         if ticket_id is None:
@@ -333,15 +333,12 @@ class _Batch:
         state = self.ticket(ticket_id)
         if state is None or state.state != "reported" or state.events[-1].type != "ticket.reported":
             return []
+        ledger = self.ledger
         try:
-            event = self.ledger._validated(
-                self.ledger._graded_event(
-                    state, kernel, state.events[-1].date, f"{ticket_id}:graded"
-                ),
-                None,
-                (),
-            )
-            return [(ticket_id, self.store(event))]
+            data = ledger._graded_event(state, kernel, state.events[-1].date, f"{ticket_id}:graded")
+            if recorded_by is not None:
+                data["recorded_by"] = recorded_by
+            return [(ticket_id, self.store(ledger._validated(data, None, ())))]
         except InputError as exc:
             return [(ticket_id, exc)]
 
@@ -458,16 +455,16 @@ class Ledger:
                         continue
                     try:
                         if kernel is not None and item.type not in _NOT_BEFORE_GRADING:
-                            grades += batch.grade_if_reported(item.ticket_id, kernel)
+                            grades += batch.grade_if_reported(item.ticket_id, kernel, recorded_by)
                         outcomes.append(batch.store(item))
                         if kernel is not None and item.type == "ticket.reported":
-                            grades += batch.grade_if_reported(item.ticket_id, kernel)
+                            grades += batch.grade_if_reported(item.ticket_id, kernel, recorded_by)
                     except InputError as exc:
                         outcomes.append(exc)
                 batch.finish()
             batch.committed()
         else:
-            self._store_each(checked, kernel, outcomes, grades)
+            self._store_each(checked, kernel, outcomes, grades, recorded_by)
         for outcome in outcomes:
             if isinstance(outcome, SubmitResult) and outcome.accepted:
                 self._committed(outcome.event)
@@ -484,6 +481,7 @@ class Ledger:
         kernel: Kernel | None,
         outcomes: list[SubmitResult | InputError],
         grades: list[tuple[str, SubmitResult | InputError]],
+        recorded_by: str | None,
     ) -> None:
         """``submit_many`` on a backend without a read model: one event at a time."""
         with self.storage.transaction() as tx:
