@@ -17,6 +17,7 @@ import pytest
 from kernel.inputs.contracts import (
     COMPILED,
     COMPILED_KEYWORDS,
+    compiled_kind,
     fast_valid,
     kind_parts,
     load_schema,
@@ -172,3 +173,13 @@ def test_property_names_and_maximum_are_held_alike() -> None:
         for workdays in (0, 1, 250, 251):
             data = {**graded, "type": kind, "payload": {"workdays": workdays, "reason": "x"}}
             assert fast_valid("event", data) == reference_valid("event", data), (kind, workdays)
+
+
+def test_compiling_leaves_the_published_schemas_as_they_are() -> None:
+    before = json.dumps(load_schema("event"), sort_keys=True)
+    compiled_kind.cache_clear()
+    for kind in kind_parts("event"):
+        compiled_kind("event", kind)
+    for event in EVENTS:
+        fast_valid("event", event)
+    assert json.dumps(load_schema("event"), sort_keys=True) == before

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
 from functools import cache
@@ -117,7 +118,10 @@ def compiled(name: str) -> Callable[[Any], Any]:
     formats = {f: _format(f) for f in ("date", "date-time")}
     return cast(
         Callable[[Any], Any],
-        fastjsonschema.compile(load_schema(name), formats=formats, use_default=False),
+        # a copy: the compiler may resolve references in place, and load_schema's is shared
+        fastjsonschema.compile(
+            copy.deepcopy(load_schema(name)), formats=formats, use_default=False
+        ),
     )
 
 
@@ -164,7 +168,7 @@ def compiled_kind(name: str, kind: str) -> Callable[[Any], Any]:
     such a document without trying every ``if``."""
     import fastjsonschema
 
-    schema = load_schema(name)
+    schema = copy.deepcopy(load_schema(name))  # the compiler may change it (see compiled)
     kept = [schema["allOf"][i]["then"] for i in kind_parts(name)[kind]]
     formats = {f: _format(f) for f in ("date", "date-time")}
     return cast(

@@ -161,7 +161,8 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             *rm.ddl(' COLLATE "C"'),
             # -1: the read model covers nothing yet (an upgraded ledger: reads replay)
             "INSERT INTO meta (key, value) VALUES ('read_model_seq', "
-            "  CASE WHEN EXISTS (SELECT 1 FROM events) THEN '-1' ELSE '0' END)",
+            "  CASE WHEN EXISTS (SELECT 1 FROM events) THEN '-1' ELSE '0' END) "
+            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         ),
     ),
 )

@@ -112,7 +112,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # the read model: empty on an upgraded ledger (-1: it covers nothing yet, reads replay)
     4: (
         *rm.ddl(),
-        "INSERT INTO meta (key, value) SELECT 'read_model_seq', "
+        "INSERT OR REPLACE INTO meta (key, value) SELECT 'read_model_seq', "
         "CASE WHEN EXISTS (SELECT 1 FROM events) THEN -1 ELSE 0 END",
     ),
 }
