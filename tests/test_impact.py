@@ -280,3 +280,26 @@ def test_impact_workbook(
         RESOLVE_TITLE,
         "limit.by_grade.C",
     ]
+
+
+def test_stored_steps_are_checked_against_the_candidate_lifecycle(
+    ruleset: RuleSet, rules_copy: Path
+) -> None:
+    from kernel.ledger.events import OFFICE
+    from tests.test_lifecycle import dispatched
+
+    tl = dispatched(ruleset, "A")  # dispatched 2 June, due 9 June
+    tl.submit("ticket.extension_requested", "2026-06-08", "汉台区", {"workdays": 3})
+    tl.submit("ticket.extension_granted", "2026-06-09", OFFICE, {"workdays": 3})
+    events = list(tl.ledger.events())
+    # A may be extended by at most 2 working days a round under the candidate
+    candidate = load_rules(
+        edit(rules_copy, "lifecycle.yaml", "{A: 3, B: 10, C: 10}", "{A: 2, B: 10, C: 10}")
+    )
+    base, cand = replay(events, ruleset, AS_OF), replay(events, candidate, AS_OF)
+    assert base.rejected == {}
+    assert list(cand.rejected) == ["T-1"]
+    assert "超过 A 级每轮至多 2 个工作日" in cand.rejected["T-1"]
+    assert "L-EXTENSION-REQUEST" in cand.rejected["T-1"]
+    broken = [c for c in compare(base, cand).tickets if c.field == "rejected"]
+    assert [c.subject for c in broken] == ["T-1"]

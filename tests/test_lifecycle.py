@@ -324,3 +324,12 @@ def test_lint_finds_a_deduction_the_lifecycle_rules_never_let_happen(rules_copy:
         "扣分项 D-LATE-RETURN「逾期退回」永远不会触发：lifecycle.yaml 的 L-RETURN 拒绝逾期退回"
         "（late: refuse），台账不会有 late: true 的ticket.returned（退回）"
     ]
+
+
+def test_a_round_cancelled_by_a_return_stays_with_the_unit_that_held_it(ruleset: RuleSet) -> None:
+    tl = dispatched(ruleset)
+    tl.submit("ticket.returned", "2026-06-03", "汉台区", {"reason": "应由其他单位主办"})
+    tl.submit("ticket.rerouted", "2026-06-04", OFFICE, {"route": {"primary": "人社局"}})
+    first, second = tl.clock("2026-06-10", "T-RESOLVE#1"), tl.clock("2026-06-10", "T-RESOLVE#2")
+    assert (first.state, first.owners) == (CANCELLED, ("汉台区",))
+    assert second.owners == ("人社局",)

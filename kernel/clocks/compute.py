@@ -227,6 +227,23 @@ def owners_of(role: str, state: TicketState) -> tuple[str, ...]:
     return (state.lead_unit,)  # lead_unit, cadre
 
 
+def routed_before(state: TicketState, end: Event) -> TicketState:
+    """``state`` with the route in force just before ``end`` (the office's overrides and
+    re-routes before it only): a round cancelled by a return belongs to the unit that held it
+    then, not to the unit the problem was re-routed to later."""
+    route: dict[str, Any] = {}
+    grade: str | None = None
+    for event in state.events:
+        if event is end or event.event_id == end.event_id:
+            break
+        if event.type in ("ticket.overridden", "ticket.rerouted"):
+            route.update(event.payload.get("route") or {})
+            grade = event.payload.get("grade", grade)
+    if route == state.override_route and grade == state.override_grade:
+        return state
+    return replace(state, override_route=route, override_grade=grade)
+
+
 class ClockEvaluator:
     """Computes clock instances and escalations for tickets under one set of deadline rules."""
 
@@ -338,7 +355,7 @@ class ClockEvaluator:
             due=None,
             limit=limit,
             state=CANCELLED,
-            owners=owners_of(clock.owner, state),
+            owners=owners_of(clock.owner, routed_before(state, end)),
             stop=end.date,
             stop_event=end.event_id,
             month=month,

@@ -4,7 +4,9 @@ Replaying means deciding again: every ``ticket.graded`` event is re-evaluated by
 being replayed (the office's overrides still apply on top), the clocks run on its deadlines,
 the sweep's escalation events are derived again from those clocks, and the assessment uses its
 scoring. Events that stop being legal under the candidate (say, a resolution by a unit that is
-no longer a handler) are reported, and the rest of that ticket's history is set aside.
+no longer a handler, or a step that the candidate's lifecycle.yaml refuses: a return after its
+window, an extension beyond its limit) are reported, and the rest of that ticket's history is set
+aside.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from kernel.clocks.compute import (
     due_text,
     require_decided,
 )
+from kernel.clocks.steps import step_guard
 from kernel.clocks.sweep import escalations, is_sweep_event
 from kernel.clocks.view import clock_label
 from kernel.errors import CalendarError
@@ -59,6 +62,7 @@ def replay(events: list[Event], ruleset: RuleSet, as_of: dt.date) -> Replay:
     out = Replay(ruleset, as_of)
     projector = Projector(ruleset.reference)
     kept: list[Event] = []
+    guard = step_guard(ruleset)
     with Kernel(ruleset) as kernel, paused_gc():
         for event in events:
             if event.date > as_of or is_sweep_event(event.event_id):
@@ -70,7 +74,14 @@ def replay(events: list[Event], ruleset: RuleSet, as_of: dt.date) -> Replay:
             if event.type == "ticket.graded" and current is not None:
                 event = _graded(event, current, kernel)
             try:
+                if guard is not None and current is not None:
+                    guard(current, event)
                 projector.feed(event)
+            except CalendarError as exc:
+                out.rejected[str(ticket_id)] = (
+                    f"{event.event_id}（{event.label}，{event.date}）：{exc}"
+                )
+                continue
             except TransitionRejected as exc:
                 if ticket_id is None:
                     raise
