@@ -349,3 +349,20 @@ def test_a_city_problem_dispatched_to_the_county_is_split_there_and_resolved_up(
         kernel.close()
     copy = county.ticket("CITY:HZ-2026-0101")
     assert copy is not None and copy.state == "closed" and copy.rating == "满意"
+
+
+def test_the_monthly_report_and_agenda_are_titled_with_the_level(
+    dbs: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    county, city = dbs
+    at_county = ["--month", "2026-03", "--rules", str(HANTAI), "--db", county]
+    assert main(["report", "monthly", *at_county]) == 0
+    first = capsys.readouterr().out.splitlines()[0]
+    assert first == "汉台区助商稳企·护航发展 2026 年 3 月服务动态与问题办理通报"
+    assert main(["report", "agenda", *at_county]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "汉台区 2026 年 3 月助商稳企·护航发展调度会议程"
+    )
+    assert main(["report", "monthly", "--month", "2026-03", "--db", county]) == 0
+    # the same ledger read with the city's rules is the city's report, without a level's name
+    assert capsys.readouterr().out.startswith("助商稳企·护航发展 2026 年 3 月")

@@ -423,11 +423,14 @@ def monthly_report(
     ]
     if provisional:
         sections[0].lines.append(PROVISIONAL_NOTE)
+    level = ruleset.reference.own_level  # 汉台区 in a county folder, '' at the top level
     report = Report(
-        f"助商稳企·护航发展 {first.year} 年 {first.month} 月服务动态与问题办理通报", sections
+        f"{level}助商稳企·护航发展 {first.year} 年 {first.month} 月服务动态与问题办理通报",
+        sections,
     )
     report.data = {
         "month": month,
+        "level": level,
         "provisional": provisional,
         "contacts": len(contacts),
         "enterprises_contacted": len(contacted),
@@ -735,6 +738,14 @@ def agenda_report(monthly: Report) -> Report:
     """The 调度会 agenda of a month: the agenda section of its monthly report, on its own."""
     section = next(s for s in monthly.sections if s.key == "agenda")
     year, month = str(monthly.data["month"]).split("-")
-    report = Report(f"{year} 年 {int(month)} 月助商稳企·护航发展调度会议程", [section])
-    report.data = {"month": monthly.data["month"], "agenda": monthly.data.get("调度会议程", [])}
+    level = str(monthly.data.get("level") or "")
+    report = Report(
+        f"{level}{' ' if level else ''}{year} 年 {int(month)} 月助商稳企·护航发展调度会议程",
+        [section],
+    )
+    report.data = {
+        "month": monthly.data["month"],
+        "level": level,
+        "agenda": monthly.data.get("调度会议程", []),
+    }
     return report
