@@ -329,3 +329,39 @@ def test_a_level_file_may_only_remove(levels: tuple[Path, Path]) -> None:
     )
     at = line_of(CITY / "categories.yaml", "id: 用地")
     assert category[3:] == ("市级", f"city/categories.yaml:{at}")
+
+
+def test_extends_may_name_an_installed_rule_package(
+    levels: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    city, county = levels
+    site = tmp_path / "site"
+    package = site / "hanzhong_city_rules"
+    shutil.copytree(city, package / "rules")
+    (package / "__init__.py").write_text('"""The city\'s rule folder as a package."""\n')
+    monkeypatch.syspath_prepend(str(site))
+    level_file = county / "level.yaml"
+    text = level_file.read_text(encoding="utf-8")
+    level_file.write_text(
+        text.replace("extends: ../city", "extends: package:hanzhong_city_rules/rules"),
+        encoding="utf-8",
+    )
+    ruleset = load_rules(county)
+    assert [level.name for level in ruleset.levels] == ["市级", "汉台区"]
+    assert ruleset.levels[0].directory == package / "rules"
+    assert ruleset.deadlines is not None
+    report = next(c for c in ruleset.deadlines.clocks if c.id == "T-REPORT")
+    assert report.path.endswith("hanzhong_city_rules/rules/deadlines.yaml")
+    # a package that is not installed, a folder outside it, a dotted name: located problems
+    for extends, words in (
+        ("package:no_such_rules", "没有安装名为 no_such_rules 的规则包"),
+        ("package:hanzhong_city_rules/../x", "不能含有 .."),
+        ("package:os.path", "规则包应写为 package:包名"),
+        ("package:hanzhong_city_rules", "不存在或不是规则目录"),
+    ):
+        level_file.write_text(
+            text.replace("extends: ../city", f"extends: {extends}"), encoding="utf-8"
+        )
+        _, problems = check_rules(county)
+        assert [(p.path, p.code) for p in problems] == [("county/level.yaml", "LEVEL-EXTENDS")]
+        assert words in problems[0].message, problems[0].message

@@ -354,7 +354,7 @@ def test_a_city_problem_dispatched_to_the_county_is_split_there_and_resolved_up(
 def test_the_monthly_report_and_agenda_are_titled_with_the_level(
     dbs: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    county, city = dbs
+    county, _ = dbs
     at_county = ["--month", "2026-03", "--rules", str(HANTAI), "--db", county]
     assert main(["report", "monthly", *at_county]) == 0
     first = capsys.readouterr().out.splitlines()[0]

@@ -7,7 +7,9 @@ each step checked against ``level.schema.json`` and located by file and line.
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -20,6 +22,9 @@ from kernel.vocabulary import TOP_LEVEL_CODE, TOP_LEVEL_NAME
 LEVEL_FILE = "level.yaml"
 #: levels above a folder, at most (city, county, town is two)
 MAX_DEPTH = 4
+#: ``extends: package:NAME[/FOLDER]``: the rule folder inside an installed Python package
+PACKAGE_PREFIX = "package:"
+_PACKAGE = re.compile(r"^package:([A-Za-z_][A-Za-z0-9_]*)(?:/([A-Za-z0-9_./-]+))?$")
 
 
 @dataclass(frozen=True)
@@ -48,6 +53,30 @@ def top_level(directory: Path) -> Level:
     return Level(TOP_LEVEL_CODE, TOP_LEVEL_NAME, directory)
 
 
+def package_folder(extends: str) -> tuple[Path | None, str]:
+    """The folder that ``extends: package:NAME[/FOLDER]`` names, or None and why not.
+
+    Only a top-level package name is accepted: finding it does not import (run) anything.
+    """
+    match = _PACKAGE.match(extends)
+    if match is None:
+        return None, (
+            f"规则包应写为 {PACKAGE_PREFIX}包名 或 {PACKAGE_PREFIX}包名/子目录"
+            f"（包名为已安装的顶层 Python 包），实际为 '{extends}'"
+        )
+    name, inner = match.group(1), match.group(2) or ""
+    if ".." in inner.split("/"):
+        return None, f"规则包 {name} 中的子目录不能含有 ..：'{inner}'"
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        return None, f"没有安装名为 {name} 的规则包（Python 包），请先安装它"
+    return Path(os.path.normpath(Path(locations[0]) / inner)), ""
+
+
 def _read_level(directory: Path, problems: list[Problem]) -> tuple[Level, Path] | None:
     """The level declared in ``directory`` and the folder it extends (None if unreadable)."""
     path = directory / LEVEL_FILE
@@ -65,7 +94,15 @@ def _read_level(directory: Path, problems: list[Problem]) -> tuple[Level, Path] 
         problems.extend(found)
         return None
     info = doc.data["level"]
-    upper_dir = Path(os.path.normpath(directory / str(doc.data["extends"])))
+    extends = str(doc.data["extends"])
+    if extends.startswith(PACKAGE_PREFIX):
+        found_dir, why = package_folder(extends)
+        if found_dir is None:
+            problems.append(_at(doc, ("extends",), "LEVEL-EXTENDS", why))
+            return None
+        upper_dir = found_dir
+    else:
+        upper_dir = Path(os.path.normpath(directory / extends))
     if not (upper_dir / "grading.yaml").is_file() and not (upper_dir / LEVEL_FILE).is_file():
         problems.append(
             _at(

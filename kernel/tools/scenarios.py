@@ -182,7 +182,7 @@ def _keep_upper_level(folder: Path, target: Path) -> None:
         return
     content = _rule_data(level_file)
     extends = content.get("extends")
-    if isinstance(extends, str):
+    if isinstance(extends, str) and not extends.startswith("package:"):
         content["extends"] = str((folder / extends).resolve())
         level_file.write_text(
             yaml.safe_dump(content, allow_unicode=True, sort_keys=False), encoding="utf-8"
