@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -240,6 +241,13 @@ def assessed(capsys: pytest.CaptureFixture[str], *args: str) -> dict[str, dict[s
     return {u["unit"]: u for u in json.loads(capsys.readouterr().out)["units"]}
 
 
+def county_clocks(rules: RuleSet, ledger: Ledger, ticket: str, clock_id: str) -> list[Any]:
+    state = ledger.ticket(ticket)
+    assert state is not None and rules.deadlines is not None and rules.calendar is not None
+    clocks = ClockEvaluator(rules.deadlines, rules.calendar).evaluate(state, D("2026-12-31"))
+    return [i for i in clocks.instances if i.clock.id == clock_id]
+
+
 def test_each_level_assesses_its_own_units_and_counts_the_problem_once(
     dbs: tuple[str, str], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -366,3 +374,108 @@ def test_the_monthly_report_and_agenda_are_titled_with_the_level(
     assert main(["report", "monthly", "--month", "2026-03", "--db", county]) == 0
     # the same ledger read with the city's rules is the city's report, without a level's name
     assert capsys.readouterr().out.startswith("助商稳企·护航发展 2026 年 3 月")
+
+
+def test_a_city_reopening_after_dissatisfaction_reopens_the_county_copy(
+    tmp_path: Path, county_rules: RuleSet, city_rules: RuleSet
+) -> None:
+    county_db, city_db = str(tmp_path / "hantai.db"), str(tmp_path / "city.db")
+    dispatch = str(EVENTS / "city-dispatch.jsonl")
+    assert main(["ingest", dispatch, "--grade", "--db", city_db, "--as-of", "2026-03-20"]) == 0
+    county, city = ledgers((county_db, city_db), county_rules, city_rules)
+    level = county_rules.level
+    ticket, copy_id = "HZ-2026-0101", "CITY:HZ-2026-0101"
+
+    def down(day: str) -> None:
+        kernel = Kernel(county_rules)
+        try:
+            carry_dispatched_down(county, level, city, kernel, D(day))
+        finally:
+            kernel.close()
+
+    down("2026-03-20")
+    split = str(EVENTS / "hantai-split.jsonl")
+    assert main(["ingest", split, "--rules", str(HANTAI), "--db", county_db]) == 0
+    assert carry_resolved_up(county, level, city, D("2026-03-20")).resolved_up == [ticket]
+    add(
+        city,
+        {"event_id": "HZ-D-0005", "type": "ticket.feedback_given", "date": "2026-03-23",
+         "actor": "工信局", "ticket_id": ticket, "payload": {}},
+        {"event_id": "HZ-D-0006", "type": "ticket.rated", "date": "2026-03-24",
+         "actor": "助商稳企办", "ticket_id": ticket, "payload": {"rating": "不满意"}},
+    )  # fmt: skip
+    down("2026-03-24")
+    copy = county.ticket(copy_id)
+    assert copy is not None and (copy.state, copy.rating) == ("rated", "不满意")
+    add(
+        city,
+        {"event_id": "HZ-D-0007", "type": "ticket.reopened", "date": "2026-03-25",
+         "actor": "助商稳企办", "ticket_id": ticket, "payload": {}},
+    )  # fmt: skip
+    assert [f.ticket for f in check_links(county, level, city)] == [ticket]
+    down("2026-03-25")
+    down("2026-03-25")  # carried once
+    copy = county.ticket(copy_id)
+    assert copy is not None and (copy.state, copy.round_number) == ("dispatched", 2)
+    assert [e.type for e in copy.events].count("ticket.reopened") == 1
+    assert check_links(county, level, city) == []
+    # the county's second round runs its own clock and its resolution goes up again
+    second = clock(county_rules, county, copy_id, "T-RESOLVE", "2026-03-26")
+    assert [i.round for i in county_clocks(county_rules, county, copy_id, "T-RESOLVE")] == [1, 2]
+    assert second is not None
+    add(
+        county,
+        {"event_id": "HT-E-0104", "type": "ticket.resolved", "date": "2026-03-27",
+         "actor": "铺镇", "ticket_id": copy_id, "payload": {"summary": "另配 10 套"}},
+    )  # fmt: skip
+    assert carry_resolved_up(county, level, city, D("2026-03-27")).resolved_up == [ticket]
+    above = city.ticket(ticket)
+    assert above is not None and (above.state, above.resolved_on) == ("resolved", D("2026-03-27"))
+    copy = county.ticket(copy_id)
+    assert copy is not None and copy.state == "feedback_given"
+    add(
+        city,
+        {"event_id": "HZ-D-0008", "type": "ticket.feedback_given", "date": "2026-03-30",
+         "actor": "工信局", "ticket_id": ticket, "payload": {}},
+        {"event_id": "HZ-D-0009", "type": "ticket.rated", "date": "2026-03-31",
+         "actor": "助商稳企办", "ticket_id": ticket, "payload": {"rating": "满意"}},
+    )  # fmt: skip
+    down("2026-03-31")
+    copy = county.ticket(copy_id)
+    assert copy is not None and (copy.state, copy.rating) == ("closed", "满意")
+    assert check_links(county, level, city) == []
+
+
+def test_a_city_decision_not_to_reopen_closes_the_county_copy(
+    tmp_path: Path, county_rules: RuleSet, city_rules: RuleSet
+) -> None:
+    county_db, city_db = str(tmp_path / "hantai.db"), str(tmp_path / "city.db")
+    dispatch = str(EVENTS / "city-dispatch.jsonl")
+    assert main(["ingest", dispatch, "--grade", "--db", city_db, "--as-of", "2026-03-20"]) == 0
+    county, city = ledgers((county_db, city_db), county_rules, city_rules)
+    level = county_rules.level
+    ticket = "HZ-2026-0101"
+    kernel = Kernel(county_rules)
+    try:
+        carry_dispatched_down(county, level, city, kernel, D("2026-03-20"))
+        split = str(EVENTS / "hantai-split.jsonl")
+        assert main(["ingest", split, "--rules", str(HANTAI), "--db", county_db]) == 0
+        carry_resolved_up(county, level, city, D("2026-03-20"))
+        add(
+            city,
+            {"event_id": "HZ-D-0005", "type": "ticket.feedback_given", "date": "2026-03-23",
+             "actor": "工信局", "ticket_id": ticket, "payload": {}},
+            {"event_id": "HZ-D-0006", "type": "ticket.rated", "date": "2026-03-24",
+             "actor": "助商稳企办", "ticket_id": ticket, "payload": {"rating": "不满意"}},
+            {"event_id": "HZ-D-0007", "type": "ticket.reopen_declined", "date": "2026-03-25",
+             "actor": "助商稳企办", "ticket_id": ticket, "payload": {"reason": "诉求超出政策范围"}},
+        )  # fmt: skip
+        carry_dispatched_down(county, level, city, kernel, D("2026-03-31"))
+    finally:
+        kernel.close()
+    copy = county.ticket("CITY:HZ-2026-0101")
+    assert copy is not None and copy.state == "closed"
+    assert copy.events[-1].type == "ticket.reopen_declined"
+    # the county's 不满意 clock stopped with the city's decision: nothing left to chase
+    reopen = clock(county_rules, county, "CITY:HZ-2026-0101", "T-REOPEN", "2026-04-30")
+    assert reopen.state == "met"  # type: ignore[attr-defined]

@@ -350,24 +350,70 @@ def carry_dispatched_down(
     return report
 
 
+def _nth(step: str, n: int) -> str:
+    """The step of an event id in round ``n`` (round 1 keeps the plain step, as before)."""
+    return step if n == 1 else f"{step}#{n}"
+
+
+#: the office's answers to a 不满意 rating (or a disputed callback) that a copy follows
+REOPEN_ANSWERS = ("ticket.reopened", "ticket.reopen_declined")
+
+
 def _ratings_down(lower: Ledger, level: Level, upper: Ledger, as_of: dt.date) -> None:
-    """The enterprise's rating at the upper level closes this level's ticket too."""
+    """The enterprise's rating at the upper level rates this level's ticket too (round by
+    round), and the upper office's reopening after a 不满意 (or its justified decision not to
+    reopen) reopens or closes this level's ticket as well."""
     for upper_id, copy in _dispatched_copies(lower, level):
-        if copy.state != "feedback_given":
-            continue
         above = upper.ticket(upper_id)
-        rated = [e for e in (above.events if above else ()) if e.type == "ticket.rated"]
-        if rated and rated[-1].date <= as_of:
-            lower.submit(
-                {
-                    "event_id": _down_id(level, upper_id, "rated"),
-                    "type": "ticket.rated",
-                    "date": rated[-1].date.isoformat(),
-                    "actor": OFFICE,
-                    "ticket_id": copy.ticket_id,
-                    "payload": dict(rated[-1].payload),
-                }
-            )
+        if above is None:
+            continue
+        round_no = 1 + sum(1 for e in copy.events if e.type == "ticket.reopened")
+        rated = [e for e in above.events if e.type == "ticket.rated"]
+        if copy.state == "feedback_given" and len(rated) >= round_no:
+            rating = rated[round_no - 1]
+            if rating.date <= as_of:
+                lower.submit(
+                    {
+                        "event_id": _down_id(level, upper_id, _nth("rated", round_no)),
+                        "type": "ticket.rated",
+                        "date": rating.date.isoformat(),
+                        "actor": OFFICE,
+                        "ticket_id": copy.ticket_id,
+                        "payload": dict(rating.payload),
+                    }
+                )
+                copy = lower.ticket(copy.ticket_id) or copy
+        _reopening_down(lower, level, upper_id, above, copy, as_of)
+
+
+def _reopening_down(
+    lower: Ledger,
+    level: Level,
+    upper_id: str,
+    above: TicketState,
+    copy: TicketState,
+    as_of: dt.date,
+) -> None:
+    """The upper office's next answer to a 不满意, carried to a copy that awaits one."""
+    if not (copy.state == "disputed" or (copy.state == "rated" and copy.rating == "不满意")):
+        return
+    done = sum(1 for e in copy.events if e.type in REOPEN_ANSWERS)
+    answers = [e for e in above.events if e.type in REOPEN_ANSWERS]
+    if len(answers) <= done or answers[done].date > as_of:
+        return
+    answer = answers[done]
+    step = "reopened" if answer.type == "ticket.reopened" else "reopen_declined"
+    lower.submit(
+        {
+            "event_id": _down_id(level, upper_id, _nth(step, done + 1)),
+            "type": answer.type,
+            "date": answer.date.isoformat(),
+            "actor": OFFICE,
+            "ticket_id": copy.ticket_id,
+            "payload": dict(answer.payload),
+            "note": f"上级{answer.label}（上级办理单 {upper_id}）",
+        }
+    )
 
 
 def _down_events(state: TicketState, level: Level, lower: Ledger) -> list[dict[str, Any]]:
@@ -445,10 +491,11 @@ def carry_resolved_up(
     report = LinkReport()
     for upper_id, state in _dispatched_copies(lower, level):
         resolved = [e for e in state.events if e.type == "ticket.resolved" and e.date <= as_of]
+        round_no = len(resolved)
         if resolved and state.state == "resolved":
             lower.submit(
                 {
-                    "event_id": _down_id(level, upper_id, "feedback"),
+                    "event_id": _down_id(level, upper_id, _nth("feedback", round_no)),
                     "type": "ticket.feedback_given",
                     "date": resolved[-1].date.isoformat(),
                     "actor": OFFICE,
@@ -463,7 +510,7 @@ def carry_resolved_up(
             continue
         summary = resolved[-1].payload.get("summary")
         event = {
-            "event_id": _down_id(level, upper_id, "resolved"),
+            "event_id": _down_id(level, upper_id, _nth("resolved", round_no)),
             "type": "ticket.resolved",
             "date": resolved[-1].date.isoformat(),
             "actor": level.unit_at_upper,
@@ -499,6 +546,14 @@ def check_dispatched(lower: Ledger, level: Level | None, upper: Ledger) -> list[
             found.append(
                 LinkFinding(
                     upper_id, f"本级 {copy.ticket_id} 已办结，尚未报上级（请运行 huhang level up）"
+                )
+            )
+        elif above.state == "dispatched" and copy.state in ("rated", "disputed", "closed"):
+            found.append(
+                LinkFinding(
+                    upper_id,
+                    f"上级已重新办理，本级 {copy.ticket_id} 仍为「{copy.state_label}」"
+                    "（请运行 huhang level down；上级因回访有异议重新办理的，由本级助商稳企办重新办理）",
                 )
             )
     return found
