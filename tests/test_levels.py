@@ -365,3 +365,25 @@ def test_extends_may_name_an_installed_rule_package(
         _, problems = check_rules(county)
         assert [(p.path, p.code) for p in problems] == [("county/level.yaml", "LEVEL-EXTENDS")]
         assert words in problems[0].message, problems[0].message
+
+
+def test_explain_locates_a_lifecycle_step_the_county_replaced(
+    levels: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, county = levels
+    (county / "lifecycle.yaml").write_text(
+        "kind: lifecycle\nversion: 1\nsteps:\n"
+        "  - id: L-RETURN\n    override: true\n    event: ticket.returned\n"
+        "    title: 汉台区：交办后 1 个工作日内退回\n    clause: 政策 §8.2\n"
+        "    states: [dispatched]\n    actors: [handler]\n    within_workdays: 1\n"
+        "    late: refuse\n",
+        encoding="utf-8",
+    )
+    ticket = str(ROOT / "examples" / "levels" / "hantai-tickets" / "ht-city-authority.yaml")
+    assert main(["explain", "--rules", str(county), ticket]) == 0
+    steps = capsys.readouterr().out.split("【办理步骤】")[1].splitlines()
+    assert steps[0].startswith("各层级的 lifecycle.yaml")
+    back = next(line for line in steps if "L-RETURN" in line)
+    assert "（county/lifecycle.yaml:4）" in back and "交办后 1 个工作日内（逾期的不予接受）" in back
+    reroute = next(line for line in steps if "L-REROUTE" in line)
+    assert "city/lifecycle.yaml:" in reroute

@@ -128,10 +128,15 @@ def lifecycle_lines(lifecycle: LifecycleRules | None, grade: str | None) -> list
     if lifecycle is None or not lifecycle.steps:
         return []
     which = f"，按本单 {grade} 级" if grade else ""
-    lines = ["", f"【办理步骤】{lifecycle.path}（政策 §8{which}）"]
+    files = sorted({step.path or lifecycle.path for step in lifecycle.steps})
+    # one file: lines only; a county folder that replaced some steps: file and line of each
+    one_file = len(files) == 1
+    shown = files[0] if one_file else "各层级的 lifecycle.yaml"
+    lines = ["", f"【办理步骤】{shown}（政策 §8{which}）"]
     for step in lifecycle.steps:
         label = EVENT_TYPE_WORDS.get(step.event, step.event)
-        lines.append(f"  {label} {step.id}（第 {step.line} 行）：{_step_text(step, grade)}")
+        where = f"第 {step.line} 行" if one_file else f"{step.path or lifecycle.path}:{step.line}"
+        lines.append(f"  {label} {step.id}（{where}）：{_step_text(step, grade)}")
     return lines
 
 

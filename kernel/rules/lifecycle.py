@@ -53,6 +53,8 @@ class StepRule:
     max_workdays: dict[str, int] = field(default_factory=dict)
     max_default: int | None = None
     line: int = 0
+    #: the file it is written in (a lower level's file when a county folder replaced it)
+    path: str = ""
 
     def max_for(self, grade: str | None) -> int | None:
         """The most working days an extension may add in one round for ``grade``."""
@@ -127,6 +129,7 @@ def parse_lifecycle(doc: SourceDoc, problems: list[Problem]) -> LifecycleRules |
                 max_workdays=dict(limit) if isinstance(limit, dict) else {},
                 max_default=limit if isinstance(limit, int) else None,
                 line=line,
+                path=doc.file_of(path),
             )
         )
     if len(problems) > before:
