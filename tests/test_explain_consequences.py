@@ -75,3 +75,30 @@ def test_explain_without_a_lifecycle_file_has_no_steps_part(
     out = _explain(capsys, C_LAND, "--rules", str(folder))
     assert "【办理步骤】" not in out
     assert "【改判等级时】" in out
+
+
+def test_json_carries_the_grades_routes_and_the_steps_and_fits_the_schema(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    from kernel.inputs.contracts import load_schema
+
+    out = _explain(capsys, C_LAND, "--rules", str(ROOT / "rules"), "--format", "json")
+    data = json.loads(out)
+    Draft202012Validator(load_schema("explanation")).validate(data)
+    by_grade = data[0]["by_grade"]
+    assert by_grade["A"] == {
+        "route": {"coordinators": [], "agenda": False},
+        "clocks": {"T-RESOLVE": 5},
+    }
+    assert by_grade["D"]["route"]["report_upward"] is True
+    assert by_grade["D"]["clocks"] == {"T-RESOLVE": None}
+    request = next(s for s in data[0]["lifecycle"] if s["id"] == "L-EXTENSION-REQUEST")
+    assert (request["max_workdays"], request["before_due"], request["file"]) == (
+        10,
+        True,
+        "rules/lifecycle.yaml",
+    )

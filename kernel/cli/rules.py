@@ -126,7 +126,7 @@ def level_summary(ruleset: Any) -> str:
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Grade and route tickets, with the reasons."""
-    from kernel.evaluation.consequences import consequences_text
+    from kernel.evaluation.consequences import consequences_json, consequences_text
     from kernel.evaluation.explain import render_text
     from kernel.evaluation.kernel import Kernel
     from kernel.evaluation.ticket import read_ticket_docs, ticket_from_doc
@@ -153,7 +153,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
                 result = kernel.evaluate(ticket)
                 incomplete = incomplete or not result.complete
                 if args.format == "json":
-                    outputs.append(result.to_dict())
+                    outputs.append(result.to_dict() | consequences_json(kernel, ticket, result))
                 else:
                     more = consequences_text(kernel, ticket, result)
                     outputs.append(render_text(result) + (f"\n{more}" if more else ""))

@@ -8,6 +8,8 @@ rules/lifecycle.yaml with the limits that apply to the ticket's grade (docs/poli
 
 from __future__ import annotations
 
+from typing import Any
+
 from kernel.evaluation.decisions import Assignment, Evaluation, RouteResult
 from kernel.evaluation.kernel import Kernel
 from kernel.evaluation.ticket import Ticket
@@ -82,8 +84,10 @@ def _days(days: int | None) -> str:
     return "不计时" if days is None else f"{days} 个工作日"
 
 
-def _clock_changes(kernel: Kernel, result: Evaluation, grade: str) -> list[str]:
-    """The clocks whose limit for ``grade`` differs from the rule grade's."""
+def _clock_limits(
+    kernel: Kernel, result: Evaluation, grade: str
+) -> list[tuple[str, int | None, int | None]]:
+    """(clock id, limit now, limit for ``grade``) of the clocks whose limit would change."""
     deadlines = kernel.ruleset.deadlines
     if deadlines is None:
         return []
@@ -98,8 +102,16 @@ def _clock_changes(kernel: Kernel, result: Evaluation, grade: str) -> list[str]:
         if grade not in clock.grades:
             then = None
         if now != then:
-            changes.append(f"时限 {clock.id} {_days(then)}（原为{_days(now)}）")
+            changes.append((clock.id, now, then))
     return changes
+
+
+def _clock_changes(kernel: Kernel, result: Evaluation, grade: str) -> list[str]:
+    """The clocks whose limit for ``grade`` differs from the rule grade's, in words."""
+    return [
+        f"时限 {cid} {_days(then)}（原为{_days(now)}）"
+        for cid, now, then in _clock_limits(kernel, result, grade)
+    ]
 
 
 def _step_text(step: StepRule, grade: str | None) -> str:
@@ -138,6 +150,66 @@ def lifecycle_lines(lifecycle: LifecycleRules | None, grade: str | None) -> list
         where = f"第 {step.line} 行" if one_file else f"{step.path or lifecycle.path}:{step.line}"
         lines.append(f"  {label} {step.id}（{where}）：{_step_text(step, grade)}")
     return lines
+
+
+def _slot_values(route: RouteResult) -> dict[str, Any]:
+    """The route slots as the ledger records them (unit ids, flags)."""
+    return {
+        "primary": route.primary.unit if route.primary else None,
+        "co_handlers": [a.unit for a in route.co_handlers],
+        "feedback_owner": route.feedback_owner.unit if route.feedback_owner else None,
+        "coordinators": [a.unit for a in route.coordinators],
+        "agenda": route.agenda,
+        "report_upward": route.report_upward,
+    }
+
+
+def by_grade_json(kernel: Kernel, ticket: Ticket, result: Evaluation) -> dict[str, Any]:
+    """For each other grade: the route slots and clock limits an override to it changes."""
+    if result.grade.grade is None:
+        return {}
+    current = _slot_values(result.route)
+    out: dict[str, Any] = {}
+    for grade in GRADES:
+        if grade == result.grade.grade:
+            continue
+        other = _slot_values(kernel.route_for(ticket, grade))
+        out[grade] = {
+            "route": {slot: value for slot, value in other.items() if value != current[slot]},
+            "clocks": {cid: then for cid, _, then in _clock_limits(kernel, result, grade)},
+        }
+    return out
+
+
+def lifecycle_json(lifecycle: LifecycleRules | None, grade: str | None) -> list[dict[str, Any]]:
+    """The steps of lifecycle.yaml with the limits for ``grade`` (empty without the file)."""
+    if lifecycle is None:
+        return []
+    return [
+        {
+            "id": step.id,
+            "event": step.event,
+            "file": step.path or lifecycle.path,
+            "line": step.line,
+            "states": list(step.states),
+            "actors": list(step.actors),
+            "reasons": list(step.reasons),
+            "within_workdays": step.within_workdays,
+            "late": step.late if step.within_workdays is not None else None,
+            "before_due": step.before_due,
+            "per_round": step.per_round,
+            "max_workdays": step.max_for(grade),
+        }
+        for step in lifecycle.steps
+    ]
+
+
+def consequences_json(kernel: Kernel, ticket: Ticket, result: Evaluation) -> dict[str, Any]:
+    """``by_grade`` and ``lifecycle``, added to ``huhang explain --format json``."""
+    return {
+        "by_grade": by_grade_json(kernel, ticket, result),
+        "lifecycle": lifecycle_json(kernel.ruleset.lifecycle, result.grade.grade),
+    }
 
 
 def consequences_text(kernel: Kernel, ticket: Ticket, result: Evaluation) -> str:
