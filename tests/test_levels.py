@@ -387,3 +387,32 @@ def test_explain_locates_a_lifecycle_step_the_county_replaced(
     assert "（county/lifecycle.yaml:4）" in back and "交办后 1 个工作日内（逾期的不予接受）" in back
     reroute = next(line for line in steps if "L-REROUTE" in line)
     assert "city/lifecycle.yaml:" in reroute
+
+
+def test_a_scenario_may_override_a_county_folder_that_extends_a_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    shutil.copytree(CITY, site / "hanzhong_city_rules" / "rules")
+    (site / "hanzhong_city_rules" / "__init__.py").write_text("", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(site))
+    county = tmp_path / "hantai"
+    shutil.copytree(HANTAI, county)
+    level_file = county / "level.yaml"
+    level_file.write_text(
+        level_file.read_text(encoding="utf-8").replace(
+            "extends: ../../../rules", "extends: package:hanzhong_city_rules/rules"
+        ),
+        encoding="utf-8",
+    )
+    scenario = (ROOT / "tests" / "scenarios" / "county-referral.yaml").read_text(encoding="utf-8")
+    scenario = scenario.replace(
+        "  dir: ../../examples/levels/hantai\n",
+        f"  dir: {county}\n  override:\n"
+        "    - {file: deadlines.yaml, path: 'clocks[T-FEEDBACK].limit', value: 3}\n",
+    ).replace(
+        "T-FEEDBACK#1: {state: met, due: 2026-03-30}", "T-FEEDBACK#1: {state: met, due: 2026-04-01}"
+    )
+    path = tmp_path / "county.yaml"
+    path.write_text(scenario, encoding="utf-8")
+    assert main(["test", str(path)]) == 0
