@@ -74,6 +74,11 @@ def sign_in(app: Any, name: str, password: str = PASSWORD) -> TestClient:
     return c
 
 
+def steps_of(html: str) -> set[str]:
+    """The steps a problem's page offers (the names of its forms' buttons)."""
+    return set(re.findall(r'name="step" value="([^"]+)"', html))
+
+
 def events_of(served: Any, ticket_id: str) -> list[Any]:
     return list(served.ledger.events(ticket_id=ticket_id))
 
@@ -157,6 +162,38 @@ def test_sign_out_password_change_and_disabling_end_sessions(app: Any, served: A
         },
     )
     assert r.status_code in (401, 403)
+
+
+def test_a_session_ends_after_idle_time_and_activity_keeps_it(app: Any, clock: Clock) -> None:
+    from kernel.web.sessions import IDLE, LIFETIME
+
+    c = sign_in(app, "clerk")
+    clock.now += IDLE + dt.timedelta(seconds=1)
+    assert c.get("/").status_code == 303  # idle too long
+    c = sign_in(app, "clerk")
+    started = clock.now
+    while clock.now - started < LIFETIME - IDLE:  # a request every 20 minutes renews the cookie
+        clock.now += dt.timedelta(minutes=20)
+        assert c.get("/ledger").status_code == 200, clock.now - started
+    clock.now = started + LIFETIME + dt.timedelta(seconds=1)
+    assert c.get("/").status_code == 303  # busy or not, it ends after LIFETIME
+
+
+def test_signing_out_ends_only_this_browser_unless_everywhere(app: Any) -> None:
+    first, second = sign_in(app, "clerk"), sign_in(app, "clerk")
+    copied = dict(first.cookies)
+    r = first.post("/logout", data={"csrf": csrf_of(first.get("/").text)})
+    assert r.headers["location"] == "/login" and first.get("/").status_code == 303
+    assert second.get("/").status_code == 200  # the other browser stays signed in
+    stolen = client(app)
+    stolen.cookies.update(copied)
+    assert stolen.get("/").status_code == 303  # a copy of the signed-out cookie is dead too
+    third = sign_in(app, "clerk")
+    page = second.get("/").text
+    assert "退出所有设备" in page
+    second.post("/logout", data={"csrf": csrf_of(page), "everywhere": "1"})
+    assert second.get("/").status_code == 303 and third.get("/").status_code == 303
+    assert sign_in(app, "clerk").get("/").status_code == 200
 
 
 # ---------------------------------------------------------------------- pages and roles
@@ -691,3 +728,85 @@ def test_lifecycle_steps_are_offered_by_the_rules_and_recorded(app: Any, served:
     )
     assert r.status_code == 404
     assert office.post(f"/tickets/{ticket_id}/nothing", data={"csrf": token}).status_code == 404
+
+
+def test_a_county_office_refers_up_and_the_city_office_sends_it_back(
+    tmp_path: Path, clock: Clock
+) -> None:
+    """上下联动 from the 办理单 page: the county's office refers a dispatched problem up (only in a
+    level folder, only the office); ``level up`` carries it to the city, whose office sends it
+    back from its page; ``level down`` brings that back and the county handles it again."""
+    import json
+
+    from kernel.evaluation.kernel import Kernel
+    from kernel.linkage.links import carry_down, carry_up
+    from kernel.service.context import open_service
+
+    hantai = ROOT / "examples" / "levels" / "hantai"
+    lines = (ROOT / "examples" / "levels" / "events" / "hantai.jsonl").read_text("utf-8")
+    events = [json.loads(line) for line in lines.splitlines() if line.strip()]
+    assert events[-1]["type"] == "ticket.referred_up"
+    county = open_service(db=str(tmp_path / "hantai.db"), rules=hantai, create=True, clock=clock)
+    city = open_service(
+        db=str(tmp_path / "city.db"), rules=ROOT / "rules", create=True, clock=clock
+    )
+    try:
+        with county.kernel_lock:
+            county.ledger.submit_many([(e, None, ()) for e in events[:-1]], kernel=county.kernel())
+        for context, name, unit, role in (
+            (county, "ht-clerk", "助商稳企办", "office"),
+            (county, "ht-unit", "区发改局", "unit"),
+            (city, "clerk", "助商稳企办", "office"),
+        ):
+            accounts.add_account(
+                context.ledger.storage, name, PASSWORD, principal=name, unit=unit, role=role
+            )
+        county_app = create_console(county, secret=b"c" * 32)
+        ticket = "HT-2026-0001"
+        unit_page = sign_in(county_app, "ht-unit").get(f"/tickets/{ticket}").text
+        assert "referred_up" not in steps_of(unit_page)  # the office's step
+        office = sign_in(county_app, "ht-clerk")
+        page = office.get(f"/tickets/{ticket}").text
+        assert ">报上级协调<" in page
+        assert {"referred_up"} <= steps_of(page) and "upper_declined" not in steps_of(page)
+        r = office.post(
+            f"/tickets/{ticket}/referred_up",
+            data={"csrf": csrf_of(page), "summary": "需调整市级控规，区级无权限"},
+        )
+        assert r.status_code == 303, r.text
+        referred = events_of(county, ticket)[-1]
+        assert (referred.type, referred.actor, referred.payload) == (
+            "ticket.referred_up",
+            "助商稳企办",
+            {"upper": "city", "summary": "需调整市级控规，区级无权限"},
+        )
+        page = office.get(f"/tickets/{ticket}").text
+        assert "已报上级" in page and "referred_up" not in steps_of(page)
+
+        level = county.ruleset.level
+        assert level is not None
+        carry_up(county.ledger, level, city.ledger, Kernel(city.ruleset), dt.date(2026, 12, 1))
+        upper = "HANTAI:HT-2026-0001"
+        city_app = create_console(city, secret=b"t" * 32)
+        city_office = sign_in(city_app, "clerk")
+        page = city_office.get(f"/tickets/{upper}").text
+        assert "upper_declined" in steps_of(page) and ">上级退回<" in page
+        assert "referred_up" not in steps_of(page)  # the city has no upper level
+        assert "upper_declined" not in steps_of(city_office.get(f"/tickets/{YANGXIAN_TICKET}").text)
+        r = city_office.post(
+            f"/tickets/{upper}/upper_declined",
+            data={"csrf": csrf_of(page), "summary": "属区级事权，退回汉台区办理"},
+        )
+        assert r.status_code == 303, r.text
+        assert city.ledger.ticket(upper).state == "sent_back"  # type: ignore[union-attr]
+
+        carry_down(county.ledger, level, city.ledger, dt.date(2026, 12, 1))
+        assert county.ledger.ticket(ticket).state == "dispatched"  # type: ignore[union-attr]
+        assert "referred_up" in steps_of(office.get(f"/tickets/{ticket}").text)  # again
+        # the city's own console has no step to refer up, even by URL
+        token = csrf_of(city_office.get("/").text)
+        r = city_office.post(f"/tickets/{YANGXIAN_TICKET}/referred_up", data={"csrf": token})
+        assert r.status_code == 404
+    finally:
+        county.close()
+        city.close()

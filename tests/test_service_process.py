@@ -1,21 +1,25 @@
 """A real ``huhang serve`` process: killed with SIGKILL under load, restarted, everything resent.
 
-Twenty clients send a few thousand events in batches, with deliberate duplicates (each batch
-repeats events of an earlier one) and retries; the server is killed midway; after a restart
-every batch is sent again. Every event must then be stored exactly once, with its content.
+Twenty clients send 10,000 events in batches, with deliberate duplicates (each batch repeats
+events of an earlier one) and retries; the server is killed midway; after a restart every batch
+is sent again. Every event must then be stored exactly once, with its content. The test runs on
+the embedded SQLite ledger and on PostgreSQL (``$HUHANG_PG_DSN``, in a schema of its own; skipped
+without a server unless ``HUHANG_PG_REQUIRED`` is set, as in tests/test_postgres.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +29,12 @@ import pytest
 from tests.service_support import CODE_B, CODE_C, EVENTS, NOW
 
 CLIENTS = 20
-EVENTS_TOTAL = 3_000
+EVENTS_TOTAL = 10_000
 BATCH = 50
 #: the server is killed once this many events were acknowledged
 KILL_AFTER = EVENTS_TOTAL // 3
+PG_DSN = os.environ.get("HUHANG_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+PG_REQUIRED = bool(os.environ.get("HUHANG_PG_REQUIRED"))
 
 
 def _free_port() -> int:
@@ -37,12 +43,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _start(db: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
+def _start(db: str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "kernel", "serve", "--db", str(db), "--port", str(port), *extra],
+        [sys.executable, "-m", "kernel", "serve", "--db", db, "--port", str(port), *extra],
         stdout=log.open("ab"),
         stderr=subprocess.STDOUT,
-        cwd=db.parent,
+        cwd=log.parent,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -57,18 +63,73 @@ def _start(db: Path, port: int, log: Path, *extra: str) -> subprocess.Popen[byte
     raise AssertionError("huhang serve did not answer within 30 s")
 
 
-@pytest.fixture
-def ledger(tmp_path: Path) -> Iterator[tuple[Path, str]]:
+def _postgres_url() -> str:
+    """A new schema's URL on the test server, or skip (fail when PostgreSQL is required)."""
+    from kernel.storage.postgres import split_url
+
+    problem = ""
+    try:
+        import psycopg
+
+        with psycopg.connect(split_url(PG_DSN)[0], connect_timeout=3) as conn:
+            conn.execute("SELECT 1")
+    except ImportError:
+        problem = "psycopg is not installed (pip install 'huhang[postgres]')"
+    except Exception as exc:
+        problem = f"no PostgreSQL server answers at HUHANG_PG_DSN ({type(exc).__name__})"
+    if problem:
+        if PG_REQUIRED:
+            pytest.fail(f"{problem} (HUHANG_PG_REQUIRED is set)", pytrace=False)
+        pytest.skip(problem)
+    schema = f"huhang_test_{secrets.token_hex(6)}"
+    return f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={schema}"
+
+
+def _drop_schema(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from kernel.storage.postgres import split_url
+
+    schema = url.rsplit("schema=", 1)[1]
+    with psycopg.connect(split_url(PG_DSN)[0], autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+@dataclass
+class Served:
+    """A ledger for ``huhang serve --db``: its URL, an office token and a reader of its events."""
+
+    db: str
+    token: str
+    stored: Callable[[], list[Any]]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Served]:
+    from kernel.plugins import get_plugin_manager
     from kernel.service.context import open_service
     from kernel.service.tokens import create_token
 
-    db = tmp_path / "ledger.db"
-    context = open_service(db=str(db), create=True)
+    db = str(tmp_path / "ledger.db") if request.param == "sqlite" else _postgres_url()
+    context = open_service(db=db, create=True)
     token = create_token(
         context.ledger.storage, name="load", unit="助商稳企办", role="office", now=NOW
     ).token
     context.close()
-    yield db, token
+
+    def stored() -> list[Any]:
+        storage, _ = get_plugin_manager().open_store(db, create=False)
+        try:
+            return list(storage.events())
+        finally:
+            storage.close()
+
+    try:
+        yield Served(db, token, stored)
+    finally:
+        if request.param == "postgresql":
+            _drop_schema(db)
 
 
 def _contacts() -> list[dict[str, Any]]:
@@ -140,9 +201,9 @@ def _send_all(
 
 
 def test_killed_server_stores_every_resent_event_exactly_once(
-    ledger: tuple[Path, str], tmp_path: Path
+    ledger: Served, tmp_path: Path
 ) -> None:
-    db, token = ledger
+    db, token = ledger.db, ledger.token
     events = _contacts()
     batches = [events[:2]] + [events[i : i + BATCH] for i in range(2, len(events), BATCH)]
     port = _free_port()
@@ -174,10 +235,7 @@ def test_killed_server_stores_every_resent_event_exactly_once(
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 server.kill()
-    from kernel.storage.sqlite import SqliteStorage
-
-    with SqliteStorage(str(db)) as storage:
-        stored = list(storage.events())
+    stored = ledger.stored()
     ids = [e.event_id for e in stored]
     assert len(ids) == len(set(ids)) == len(events)
     sent = {e["event_id"]: e for e in events}
@@ -186,9 +244,9 @@ def test_killed_server_stores_every_resent_event_exactly_once(
         assert json.loads(event.to_json()) == json.loads(json.dumps(expected, sort_keys=True))
 
 
-def test_several_workers_share_the_ledger(ledger: tuple[Path, str], tmp_path: Path) -> None:
+def test_several_workers_share_the_ledger(ledger: Served, tmp_path: Path) -> None:
     """``--workers 2``: each worker opens the ledger from the environment ``serve`` leaves."""
-    db, token = ledger
+    db, token = ledger.db, ledger.token
     port = _free_port()
     server = _start(db, port, tmp_path / "workers.log", "--workers", "2")
     try:

@@ -87,10 +87,12 @@ class ServiceContext:
             return self._kernel
 
     def calendar(self) -> WorkCalendar:
-        """The plugins' calendar under huhang.yaml's ``calendar.missing_year``."""
+        """The plugins' calendar under huhang.yaml's ``calendar.missing_year`` (a county's rule
+        folder without a calendar of its own uses its upper level's, as the CLI does)."""
         from kernel.calendar.provisional import apply_policy
 
-        return apply_policy(self.plugins.calendar(self.ruleset.directory), self.config.missing_year)
+        home = self.ruleset.home("calendar")
+        return apply_policy(self.plugins.calendar(home), self.config.missing_year)
 
     def evaluator(self) -> ClockEvaluator:
         """The deadline clocks of the rules on the calendar."""

@@ -119,7 +119,9 @@ class AccountRecord:
     ``principal`` is the name the HTTP service knows the person by, ``role`` is ``office``,
     ``unit`` or ``auditor`` and ``unit`` the unit the account acts for. ``generation`` rises with
     every password change and with disabling, which ends the account's open sessions.
-    ``locked_until`` (timezone-aware UTC) is set after repeated failed sign-ins.
+    ``locked_until`` (timezone-aware UTC) is set after repeated failed sign-ins. ``signed_out``
+    names the sessions that signed out one browser (session nonce → when that session would have
+    expired, ISO 8601), kept until then.
     """
 
     name: str
@@ -131,10 +133,12 @@ class AccountRecord:
     failures: int = 0
     locked_until: dt.datetime | None = None
     generation: int = 0
+    signed_out: tuple[tuple[str, str], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The stored JSON form."""
         return {
+            "signed_out": dict(self.signed_out),
             "name": self.name,
             "password_hash": self.password_hash,
             "principal": self.principal,
@@ -160,6 +164,9 @@ class AccountRecord:
             failures=int(data.get("failures", 0)),
             locked_until=dt.datetime.fromisoformat(locked) if locked else None,
             generation=int(data.get("generation", 0)),
+            signed_out=tuple(
+                (str(k), str(v)) for k, v in sorted(dict(data.get("signed_out") or {}).items())
+            ),
         )
 
 

@@ -128,8 +128,21 @@ def sign_in(storage: Storage, name: str, password: str, now: dt.datetime) -> Acc
     return record
 
 
+def end_session(
+    storage: Storage, name: str, nonce: str, ends: dt.datetime, now: dt.datetime
+) -> None:
+    """End one browser's session (signing out): its nonce is kept until the session would have
+    expired, and the nonces of sessions that have expired since are dropped."""
+    record = storage.account(name)
+    if record is None:
+        return
+    kept = {k: v for k, v in record.signed_out if dt.datetime.fromisoformat(v) > now}
+    kept[nonce] = ends.isoformat()
+    storage.save_account(replace(record, signed_out=tuple(sorted(kept.items()))))
+
+
 def end_sessions(storage: Storage, name: str) -> None:
-    """End every open session of the account (signing out)."""
+    """End every open session of the account (signing out everywhere)."""
     record = storage.account(name)
     if record is not None:
-        storage.save_account(replace(record, generation=record.generation + 1))
+        storage.save_account(replace(record, generation=record.generation + 1, signed_out=()))

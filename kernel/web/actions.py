@@ -5,7 +5,9 @@ Each step is one ledger event, the same as the HTTP API records; the ledger's ow
 decide whether it is allowed, so a refusal here is the ledger's refusal in its own words. This
 module only decides which forms to show: the main steps by role and state, and each step of
 rules/lifecycle.yaml (return, re-route, extension, suspension, withdrawal, merge, callback …)
-in the states and for the actors the file names.
+in the states and for the actors the file names, and the steps of 上下联动 (政策 §9.4) when the
+rule folder is a level folder: a lower level's office refers a problem up, an upper level's office
+sends a problem referred by a lower level back (``huhang level up|down`` carry both across).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any
 
 from kernel.ledger.events import OFFICE, RATINGS
 from kernel.ledger.projection import TicketState
+from kernel.linkage.links import REFERRED_TAG
+from kernel.rules.levels import Level
 from kernel.rules.lifecycle import LifecycleRules, StepRule
 from kernel.vocabulary import EVENT_TYPE_WORDS
 from kernel.web.access import Viewer
@@ -31,6 +35,8 @@ class Action:
     event_type: str
     fields: tuple[str, ...] = ()
     rule: StepRule | None = None
+    #: payload entries the step always records (the upper level's code of a referral)
+    fixed: tuple[tuple[str, str], ...] = ()
 
     @property
     def label(self) -> str:
@@ -65,7 +71,11 @@ FIELDS: dict[str, tuple[str, ...]] = {
     "ticket.merged": ("into", "summary"),
     "ticket.callback_recorded": ("resolution", "rating_opt", "summary"),
     "ticket.reopen_declined": ("reason",),
+    "ticket.referred_up": ("summary",),
+    "ticket.upper_declined": ("summary",),
 }
+#: 上下联动: the steps by URL name (offered by :func:`linkage_actions`)
+LINKAGE = {"referred_up": "ticket.referred_up", "upper_declined": "ticket.upper_declined"}
 MAIN = {
     "grade": "ticket.graded",
     "override": "ticket.overridden",
@@ -84,10 +94,41 @@ _IMPLIED_STATES = {
 }
 
 
-def action_named(name: str, lifecycle: LifecycleRules | None) -> Action | None:
+def _linkage_action(name: str, level: Level | None) -> Action | None:
+    """A step of 上下联动 if this level has it: referring up needs an upper level."""
+    if name == "referred_up" and level is not None and level.upper:
+        return Action(name, LINKAGE[name], FIELDS[LINKAGE[name]], fixed=(("upper", level.upper),))
+    if name == "upper_declined":
+        return Action(name, LINKAGE[name], FIELDS[LINKAGE[name]])
+    return None
+
+
+def linkage_actions(viewer: Viewer, state: TicketState, level: Level | None) -> list[Action]:
+    """The office's steps of 上下联动 on this problem (docs/guide/levels.md).
+
+    At a lower level (a rule folder with ``level.yaml``), a graded or dispatched problem may be
+    referred up; at any level, a problem that a lower level referred (tagged 下级报上级) may be
+    sent back while it is reported or graded.
+    """
+    if not viewer.office:
+        return []
+    names = []
+    if state.state in ("graded", "dispatched") and level is not None and level.upper:
+        names.append("referred_up")
+    tags = state.ticket.data.get("tags") or ()
+    if state.state in ("reported", "graded") and REFERRED_TAG in tags:
+        names.append("upper_declined")
+    return [a for n in names if (a := _linkage_action(n, level)) is not None]
+
+
+def action_named(
+    name: str, lifecycle: LifecycleRules | None, level: Level | None = None
+) -> Action | None:
     """The step of a URL: ``dispatch``, ``resolve`` … or a lifecycle event's name (``returned``)."""
     if name in MAIN:
         return Action(name, MAIN[name], FIELDS[MAIN[name]])
+    if name in LINKAGE:
+        return _linkage_action(name, level)
     event_type = f"ticket.{name}"
     if event_type not in FIELDS or event_type in MAIN.values():
         return None
@@ -118,7 +159,7 @@ def _lifecycle_actions(
 ) -> list[Action]:
     found = []
     for rule in lifecycle.steps:
-        if rule.event not in FIELDS or rule.event in MAIN.values():
+        if rule.event not in FIELDS or rule.event in (*MAIN.values(), *LINKAGE.values()):
             continue
         if rule.event in ("ticket.extension_granted", "ticket.extension_refused"):
             offered = state.extension_pending is not None
@@ -131,7 +172,10 @@ def _lifecycle_actions(
 
 
 def next_actions(
-    viewer: Viewer, state: TicketState, lifecycle: LifecycleRules | None = None
+    viewer: Viewer,
+    state: TicketState,
+    lifecycle: LifecycleRules | None = None,
+    level: Level | None = None,
 ) -> list[Action]:
     """The steps this person may take now (the forms the problem's page shows)."""
     if not viewer.may_write:
@@ -157,7 +201,7 @@ def next_actions(
     actions = [Action(n, MAIN[n], FIELDS[MAIN[n]]) for n in names]
     if lifecycle is not None:
         actions += _lifecycle_actions(viewer, state, lifecycle)
-    return actions
+    return actions + linkage_actions(viewer, state, level)
 
 
 def new_event_id(kind: str) -> str:
@@ -169,7 +213,7 @@ def action_event(
     action: Action, viewer: Viewer, ticket_id: str, day: dt.date, form: dict[str, str]
 ) -> dict[str, Any]:
     """The ledger event of one step, from its form (the schema checks what is missing)."""
-    payload: dict[str, Any] = {}
+    payload: dict[str, Any] = dict(action.fixed)
     for name in action.fields:
         value = form.get(name, "").strip()
         if name in ("rating", "reason", "into", "resolution"):
@@ -197,4 +241,13 @@ def action_event(
     }
 
 
-__all__ = ["FIELDS", "OFFICE", "RATINGS", "Action", "action_event", "action_named", "next_actions"]
+__all__ = [
+    "FIELDS",
+    "OFFICE",
+    "RATINGS",
+    "Action",
+    "action_event",
+    "action_named",
+    "linkage_actions",
+    "next_actions",
+]

@@ -157,8 +157,37 @@ def create_console(
         },
     )
     app.state.console = console
+    app.add_middleware(_SessionRenewal, pages=pages)
     app.add_middleware(_SecurityHeaders)
     return app
+
+
+class _SessionRenewal:
+    """Sets the renewed session cookie that :meth:`_Pages.signed` left in the request's state,
+    unless the response sets or deletes the session cookie itself (sign-in, sign-out)."""
+
+    def __init__(self, app: Any, pages: _Pages) -> None:
+        self.app = app
+        self.pages = pages
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_renewed(message: Any) -> None:
+            sid = scope.get("state", {}).get("renewed_session")
+            if message["type"] == "http.response.start" and sid:
+                headers = list(message.get("headers", []))
+                prefix = f"{COOKIE}=".encode()
+                if not any(k.lower() == b"set-cookie" and v.startswith(prefix) for k, v in headers):
+                    carrier = Response()
+                    self.pages.cookie(carrier, COOKIE, sid, max_age=None)
+                    headers += [(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_renewed)
 
 
 class _SecurityHeaders:
@@ -208,6 +237,11 @@ class _Pages:
         record = console.ledger.storage.account(session.account)
         if record is None or record.disabled or record.generation != session.generation:
             raise SignInNeeded
+        if any(nonce == session.nonce for nonce, _ in record.signed_out):
+            raise SignInNeeded
+        renewed = console.signer.renew(session, console.now())
+        if renewed is not None:  # the browser's activity moves its idle timeout
+            request.state.renewed_session = renewed.sid
         viewer = Viewer(record.name, record.principal, record.unit, record.role)
         return Signed(viewer, session)
 
@@ -331,8 +365,13 @@ class _Pages:
 
     async def logout(self, request: Request) -> Response:
         signed = self.signed(request)
-        await self.checked_form(request, signed)
-        acc.end_sessions(self.console.ledger.storage, signed.viewer.account)
+        form = await self.checked_form(request, signed)
+        console, session = self.console, signed.session
+        if form.get("everywhere"):
+            acc.end_sessions(console.ledger.storage, signed.viewer.account)
+        else:
+            storage = console.ledger.storage
+            acc.end_session(storage, session.account, session.nonce, session.ends, console.now())
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(COOKIE, path="/")
         return response
@@ -426,7 +465,9 @@ class _Pages:
             clocks=clocks,
             clocks_error=clocks_error,
             timeline=timeline,
-            actions=next_actions(signed.viewer, state, self.console.ruleset.lifecycle),
+            actions=next_actions(
+                signed.viewer, state, self.console.ruleset.lifecycle, self.console.ruleset.level
+            ),
             ratings=RATINGS,
             grades=GRADES,
             units=list(self.console.ruleset.reference.units),
@@ -439,7 +480,8 @@ class _Pages:
         ticket_id = request.path_params["ticket_id"]
         self._visible_ticket(signed.viewer, ticket_id)  # 404 before anything else
         form = await self.checked_form(request, signed)
-        action = action_named(request.path_params["action"], self.console.ruleset.lifecycle)
+        ruleset = self.console.ruleset
+        action = action_named(request.path_params["action"], ruleset.lifecycle, ruleset.level)
         if action is None:
             raise HTTPException(404, "没有这个操作")
         if not signed.viewer.may_write:
