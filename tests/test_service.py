@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from kernel.service.context import Limits
+from tests.conftest import make_ticket
 from tests.service_support import (
     CODE_B,
     CODE_C,
     EVENTS,
+    NOW,
     ROOT,
     TICKET_B,
     TICKET_C,
@@ -360,6 +362,8 @@ def test_ticket_detail(api: Api) -> None:
     assert body["rule_grade"] == "C" and body["handlers"][0] == "洋县"
     assert [e["event_id"] for e in body["timeline"]][:2] == ["E-0002", "E-0003"]
     assert body["clocks"]["as_of"] == "2026-11-30" and body["clocks"]["clocks"]
+    escalations = body["clocks"]["escalations"]  # the ticket is overdue: 督办 and more are due
+    assert escalations and {"step", "action", "date", "units"} <= set(escalations[0])
     assert body["explanation"]["grade"]["value"] == "C"
     assert "G-C-DEPARTMENTS" in body["explanation_text"]
 
@@ -598,3 +602,78 @@ def test_tar_archives_of_rules(api: Api, rules_copy: Path) -> None:
         [("rules/link.yaml", b"/etc/passwd", b"")],
     ):
         problem(api.post("/api/v1/rules/check", content=_tar(bad)), 422, "API-ARCHIVE")
+
+
+# ---------------------------------------------------------------------- the demo ledger
+
+
+def test_every_route_answers_on_the_demo_ledger(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Done when of issue 17: on the ledger ``huhang demo`` leaves, every route of the committed
+    OpenAPI document answers the office (a new route without a request here fails the test)."""
+    from fastapi.testclient import TestClient
+
+    from kernel.cli.main import main
+    from kernel.service.app import create_app
+    from kernel.service.context import open_service
+    from kernel.service.tokens import create_token
+
+    out = tmp_path / "demo"
+    assert main(["demo", "--enterprises", "20", "--problems", "60", "--out", str(out)]) == 0
+    capsys.readouterr()
+    context = open_service(db=str(out / "huhang.db"), clock=lambda: NOW)
+    try:
+        storage = context.ledger.storage
+        token = create_token(storage, name="o", unit="助商稳企办", role="office", now=NOW).token
+        http = TestClient(create_app(context), headers={"Authorization": f"Bearer {token}"})
+        ticket = http.get("/api/v1/tickets?page_size=1").json()["items"][0]
+        code = http.get("/api/v1/enterprises").json()["items"][0]["credit_code"]
+        year = ticket["ticket_id"].split("-")[1]
+        event = {
+            "event_id": "demo-route-contact",
+            "type": "contact.recorded",
+            "date": f"{year}-12-30",
+            "actor": "助商稳企办",
+            "enterprise": code,
+            "payload": {"by": "other", "person": "张三", "method": "电话"},
+        }
+        zipped_rules = {
+            "content": zipped(ROOT / "rules"),
+            "headers": {"Content-Type": "application/zip"},
+        }
+        requests: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
+            ("get", "/healthz"): ("/healthz", {}),
+            ("get", "/readyz"): ("/readyz", {}),
+            ("get", "/metrics"): ("/metrics", {}),
+            ("get", "/api/v1/tickets"): (f"/api/v1/tickets?month={year}-03&q=HZ", {}),
+            ("get", "/api/v1/tickets/{ticket_id}"): (f"/api/v1/tickets/{ticket['ticket_id']}", {}),
+            ("post", "/api/v1/explain"): ("/api/v1/explain", {"json": make_ticket()}),
+            ("post", "/api/v1/events"): ("/api/v1/events", {"json": event}),
+            ("get", "/api/v1/enterprises"): ("/api/v1/enterprises", {}),
+            ("get", "/api/v1/enterprises/{code}"): (f"/api/v1/enterprises/{code}", {}),
+            ("get", "/api/v1/reports/monthly"): (f"/api/v1/reports/monthly?month={year}-10", {}),
+            ("get", "/api/v1/reports/assessment"): (
+                f"/api/v1/reports/assessment?year={year}&format=xlsx",
+                {},
+            ),
+            ("get", "/api/v1/reports/units/{unit}"): (
+                f"/api/v1/reports/units/{ticket['primary']}?year={year}&format=md",
+                {},
+            ),
+            ("get", "/api/v1/rules"): ("/api/v1/rules", {}),
+            ("post", "/api/v1/rules/check"): ("/api/v1/rules/check", zipped_rules),
+            ("post", "/api/v1/rules/impact"): ("/api/v1/rules/impact", zipped_rules),
+            ("post", "/api/v1/sweep"): (f"/api/v1/sweep?as_of={year}-12-31", {}),
+            ("get", "/api/v1/outbox"): ("/api/v1/outbox", {}),
+            ("post", "/api/v1/outbox/retry"): ("/api/v1/outbox/retry", {}),
+        }
+        document = json.loads((ROOT / "docs" / "reference" / "openapi.json").read_text("utf-8"))
+        routes = {(m, p) for p, methods in document["paths"].items() for m in methods}
+        assert routes == set(requests)
+        for (method, _), (url, kw) in sorted(requests.items()):
+            answer = http.request(method.upper(), url, **kw)
+            assert answer.status_code == 200, (url, answer.text[:300])
+        assert http.get("/api/v1/openapi.json").json() == document
+    finally:
+        context.close()
