@@ -810,3 +810,18 @@ def test_a_county_office_refers_up_and_the_city_office_sends_it_back(
     finally:
         county.close()
         city.close()
+
+
+def test_a_problem_page_shows_its_explanation_clocks_and_escalations(app: Any, served: Any) -> None:
+    """办理单: the rule ids that decided, every clock with its due date, each escalation due."""
+    page = sign_in(app, "clerk").get(f"/tickets/{YANGXIAN_TICKET}").text
+    state = served.ledger.ticket(YANGXIAN_TICKET)
+    evaluation = served.evaluator().evaluate(state, dt.date(2026, 11, 30))
+    assert evaluation.escalations  # the example ticket is overdue on the clock's day
+    for escalation in evaluation.escalations:
+        assert f"{escalation.day} {escalation.step.title}" in page
+    for instance in evaluation.instances:
+        assert instance.clock.title in page
+        if instance.due is not None:
+            assert instance.due.isoformat() in page
+    assert all(rule_id in page for rule_id in state.rule_ids)

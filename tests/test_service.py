@@ -677,3 +677,38 @@ def test_every_route_answers_on_the_demo_ledger(
         assert http.get("/api/v1/openapi.json").json() == document
     finally:
         context.close()
+
+
+# ---------------------------------------------------------------------- metrics of several workers
+
+
+def test_a_scrape_of_any_worker_counts_every_worker(tmp_path: Path) -> None:
+    """``huhang serve --workers N``: each worker's counters reach the others through its file."""
+    from kernel.service.metrics import SharedMetrics
+
+    first, second = SharedMetrics(tmp_path, "1"), SharedMetrics(tmp_path, "2")
+    try:
+        first.event("accepted")
+        first.request("POST", "/api/v1/events", 200, 0.02)
+        second.event("accepted")
+        second.event("rejected", "TRANSITION")
+        second.request("POST", "/api/v1/events", 200, 0.3)
+        second.sweep(1.5)
+        first.flush()
+        second.flush()
+        for worker in (first, second):
+            text = worker.render({"pending": 1})
+            assert 'huhang_events_total{result="accepted",reason=""} 2' in text
+            assert 'huhang_events_total{result="rejected",reason="TRANSITION"} 1' in text
+            route = 'method="POST",route="/api/v1/events"'
+            assert f'huhang_http_requests_total{{{route},status="200"}} 2' in text
+            assert f'huhang_http_request_duration_seconds_bucket{{{route},le="0.025"}} 1' in text
+            assert f"huhang_http_request_duration_seconds_count{{{route}}} 2" in text
+            assert "huhang_sweep_duration_seconds_count 1" in text
+            assert "huhang_sweep_last_duration_seconds 1.5" in text
+        first.event("accepted")  # live counters of the scraped worker count at once
+        assert 'reason=""} 3' in first.render({}) and 'reason=""} 2' in second.render({})
+    finally:
+        first.close()
+        second.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["worker-1.json", "worker-2.json"]

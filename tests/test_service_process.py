@@ -258,9 +258,34 @@ def test_several_workers_share_the_ledger(ledger: Served, tmp_path: Path) -> Non
             for _ in range(8):  # whichever worker answers has every event
                 listed = http.get("/api/v1/tickets", timeout=30).json()
                 assert [t["ticket_id"] for t in listed["items"]] == ["HZ-2026-0002", "HZ-2026-0003"]
+        # /metrics from whichever worker answers counts every worker (a new connection each time)
+        accepted = f'huhang_events_total{{result="accepted",reason=""}} {len(EVENTS)}\n'
+        listed_8 = 'route="/api/v1/tickets",status="200"} 8\n'
+        deadline, streak = time.monotonic() + 15, 0
+        while streak < 6:
+            assert time.monotonic() < deadline, "the workers' metrics were not added up"
+            text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+            streak = streak + 1 if accepted in text and listed_8 in text else 0
+            time.sleep(0.2)
+        folder = _metrics_folder(server.pid)
+        assert len(list(folder.glob("worker-*.json"))) == 2  # each worker writes its counters
     finally:
         server.send_signal(signal.SIGTERM)
         try:
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+    assert not folder.exists()  # one run's counters: gone when serve ends
+
+
+def _metrics_folder(pid: int) -> Path:
+    """The metrics folder ``huhang serve`` gave its workers (read from a worker's environment)."""
+    from kernel.service.metrics import ENV_DIR
+
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for child in children:
+        environ = Path(f"/proc/{child}/environ").read_bytes().split(b"\0")
+        for entry in environ:
+            if entry.startswith(f"{ENV_DIR}=".encode()):
+                return Path(entry.split(b"=", 1)[1].decode())
+    raise AssertionError(f"no worker of huhang serve has {ENV_DIR}")

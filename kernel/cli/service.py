@@ -121,14 +121,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
         os.environ[SECRET_ENV] = secrets.token_urlsafe(32)
     os.environ[ENV_INSECURE] = "0" if secure else "1"
-    uvicorn.run(
-        "kernel.web.asgi:create_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level="warning",
-    )
+    import shutil
+    import tempfile
+
+    from kernel.service.metrics import ENV_DIR
+
+    # the workers add up their metrics through files here, for this run only
+    os.environ[ENV_DIR] = tempfile.mkdtemp(prefix="huhang-metrics-")
+    try:
+        uvicorn.run(
+            "kernel.web.asgi:create_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            log_level="warning",
+        )
+    finally:
+        shutil.rmtree(os.environ.pop(ENV_DIR), ignore_errors=True)
     return EXIT_OK
 
 

@@ -20,6 +20,7 @@ def create_from_environment() -> FastAPI:
     """One worker's app, from the options ``huhang serve`` left in the environment."""
     from kernel.service.app import create_app
     from kernel.service.context import open_service
+    from kernel.service.metrics import ENV_DIR, SharedMetrics
 
     config = os.environ.get(ENV_CONFIG)
     context = open_service(
@@ -27,4 +28,8 @@ def create_from_environment() -> FastAPI:
         rules=os.environ.get(ENV_RULES) or None,
         config=Path(config) if config else None,
     )
-    return create_app(context)
+    app = create_app(context)
+    folder = os.environ.get(ENV_DIR)
+    if folder:  # every worker's counters in every scrape
+        app.state.metrics = SharedMetrics(Path(folder))
+    return app
