@@ -825,3 +825,16 @@ def test_a_problem_page_shows_its_explanation_clocks_and_escalations(app: Any, s
         if instance.due is not None:
             assert instance.due.isoformat() in page
     assert all(rule_id in page for rule_id in state.rule_ids)
+
+
+def test_a_problem_page_reads_through_the_read_model_without_a_replay(
+    app: Any, served: Any
+) -> None:
+    """The 办理单 page reads the problem's own events (the read model's ticket query); the
+    projection of the whole ledger is not built for it."""
+    office = sign_in(app, "clerk")
+    served._snapshot = None  # as on a worker that has shown no list yet
+    page = office.get(f"/tickets/{YANGXIAN_TICKET}").text
+    assert "E-0002" in page or "问题收集" in page
+    assert sign_in(app, "nanzheng").get(f"/tickets/{YANGXIAN_TICKET}").status_code == 404
+    assert served._snapshot is None

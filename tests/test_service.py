@@ -712,3 +712,18 @@ def test_a_scrape_of_any_worker_counts_every_worker(tmp_path: Path) -> None:
         first.close()
         second.close()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["worker-1.json", "worker-2.json"]
+
+
+def test_a_ticket_is_read_through_the_read_model_without_a_replay(tmp_path: Path) -> None:
+    """``GET /tickets/{id}`` on a fresh worker reads the ticket's own events through the read
+    model: the worker's projection of the whole ledger is not built for it."""
+    cold = make_api(tmp_path / "cold.db")
+    try:
+        cold.context._snapshot = None  # a worker that has answered no list yet
+        body = cold.get(f"/api/v1/tickets/{TICKET_C}?as_of=2026-11-30").json()
+        assert body["grade"] == "C" and body["route"]["primary"] == "洋县"
+        assert [e["event_id"] for e in body["timeline"]][:2] == ["E-0002", "E-0003"]
+        problem(cold.get(f"/api/v1/tickets/{TICKET_C}", "rsj"), 404, "API-NOT-FOUND")
+        assert cold.context._snapshot is None
+    finally:
+        cold.context.close()

@@ -155,10 +155,16 @@ async def get_tickets(
 def ticket_detail(
     context: ServiceContext, principal: Principal, ticket_id: str, as_of: dt.date
 ) -> dict[str, Any]:
-    """Everything about one ticket the caller may read (404 otherwise)."""
-    from kernel.evaluation.explain import render_text
+    """Everything about one ticket the caller may read (404 otherwise).
 
-    state = context.projection().tickets.get(ticket_id)
+    The ticket is read through the read model (:class:`kernel.ledger.readmodel.ReadModel`):
+    only its own events and its enterprise's, never a replay of the whole ledger.
+    """
+    from kernel.evaluation.explain import render_text
+    from kernel.ledger.readmodel import ReadModel
+
+    detail = ReadModel(context.ledger).ticket(ticket_id)
+    state = detail.state if detail is not None else None
     if state is None or not can_read_ticket(principal, state):
         raise ApiProblem(404, "API-NOT-FOUND", f"办理单 {ticket_id:.64} 不存在")
     out = ticket_summary(state)

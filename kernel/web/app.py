@@ -434,24 +434,28 @@ class _Pages:
         return _download(data, XLSX, f"台账-{as_of}.xlsx")
 
     def _visible_ticket(self, viewer: Viewer, ticket_id: str) -> Any:
-        state = self.console.projector().tickets.get(ticket_id)
-        if state is None or not may_see_ticket(viewer, state):
+        """The problem's state and timeline through the read model (its own events only)."""
+        from kernel.ledger.readmodel import ReadModel
+
+        detail = ReadModel(self.console.ledger).ticket(ticket_id)
+        if detail is None or not may_see_ticket(viewer, detail.state):
             raise _not_found()
-        return state
+        return detail
 
     async def ticket(self, request: Request, error: str = "", message: str = "") -> Response:
         from kernel.errors import CalendarError
 
         signed = self.signed(request)
         ticket_id = request.path_params["ticket_id"]
-        state = self._visible_ticket(signed.viewer, ticket_id)
+        detail = self._visible_ticket(signed.viewer, ticket_id)
+        state = detail.state
         clocks: list[Any] = []
         clocks_error = ""
         try:
             clocks = list(self.console.evaluator().evaluate(state, self.console.today()).instances)
         except CalendarError as exc:
             clocks_error = f"无法计算期限：{str(exc).splitlines()[0]}"
-        timeline = list(self.console.ledger.events(ticket_id=ticket_id))
+        timeline = list(detail.timeline)
         status = 409 if error else 200
         return self.page(
             request,
