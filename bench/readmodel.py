@@ -10,7 +10,8 @@ only with ``--quick``):
 * one page of 50 filtered 台账 rows (``huhang ledger --state 办理中 --limit 50``): the query,
   the page's ticket states and their clocks;
 * one ticket's detail (state and timeline);
-* the year's assessment (``huhang report assessment --year``): a replay, then the scoring.
+* the year's assessment (``huhang report assessment --year``): one streaming pass
+  (:mod:`kernel.assessment.stream`).
 
 Timings of one process use the suite's clock (process CPU time unless ``--wall``); ingest is
 timed by the wall clock (it waits for fsync and, on PostgreSQL, for the server and the other
@@ -66,7 +67,8 @@ def _now() -> float:
 def measure_ledger(size: int, report: Report, log: Callable[[str], None]) -> None:
     """Rebuild, sweeps, a 台账 page, a ticket and the assessment on a copy of one ledger."""
     from kernel.assessment.ledger_table import ledger_table
-    from kernel.assessment.scoring import FactCollector, assess
+    from kernel.assessment.scoring import FactCollector
+    from kernel.assessment.stream import stream_assess
     from kernel.clocks.compute import ClockEvaluator
     from kernel.clocks.sweep import sweep
     from kernel.ledger.ledger import Ledger
@@ -154,20 +156,17 @@ def measure_ledger(size: int, report: Report, log: Callable[[str], None]) -> Non
                 ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
             )
             started = _now()
-            projector, events = ledger.project_with_events()
-            read = _now()
-            assess(collector, projector, events, str(YEAR))
+            stream_assess(collector, ledger, str(YEAR))
             done = _now()
-            del projector, events
-            log(f"{label}: assessment {done - started:.1f} s (replay {read - started:.1f} s)")
+            log(f"{label}: assessment {done - started:.1f} s (one streaming pass)")
             report.summary(
                 SECTION,
-                f"report assessment --year (replay + scoring), {label}",
+                f"report assessment --year (streaming replay + scoring), {label}",
                 [done - started],
                 "s",
                 target="< 5 s at 10⁶" if size >= 1_000_000 else "",
                 check=(lambda v: v < 5) if size >= 1_000_000 else None,
-                note=f"replay {read - started:.1f} s, scoring {done - read:.1f} s; load {load()}",
+                note=f"kernel.assessment.stream; load {load()}",
             )
         finally:
             storage.close()

@@ -132,10 +132,43 @@ def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
     }
 
 
+def stream(path: str, now: Callable[[], float]) -> dict[str, Any]:
+    """The same work in one streaming pass (:mod:`kernel.assessment.stream`): each ticket's
+    clocks and facts at its last event, then the ticket is let go."""
+    from kernel.assessment.scoring import FactCollector
+    from kernel.assessment.stream import stream_assess
+    from kernel.ledger.ledger import Ledger
+    from kernel.rules.load import load_rules
+    from kernel.storage.sqlite import SqliteStorage
+
+    ruleset = load_rules(RULES)
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    storage = SqliteStorage(path)
+    ledger = Ledger(storage, ruleset.reference)
+    collector = FactCollector(
+        ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
+    )
+    baseline = _rss_kib()
+    start = now()
+    assessment, stats = stream_assess(collector, ledger, str(YEAR))
+    seconds = now() - start
+    storage.close()
+    return {
+        "events": stats.events,
+        "tickets": stats.tickets,
+        "enterprises": stats.enterprises,
+        "clock_instances": stats.clock_instances,
+        "units_scored": len(assessment.units),
+        "seconds": seconds,
+        "baseline_rss_kib": baseline,
+        "maxrss_kib": _rss_kib(),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.replay_worker")
     parser.add_argument("db")
-    parser.add_argument("mode", choices=("floor", "replay"))
+    parser.add_argument("mode", choices=("floor", "replay", "stream"))
     parser.add_argument("--wall", action="store_true")
     parser.add_argument(
         "--no-gc",
@@ -146,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_gc:
         gc.disable()
     now = time.perf_counter if args.wall else time.process_time
-    result = floor(args.db, now) if args.mode == "floor" else replay(args.db, now)
+    modes = {"floor": floor, "replay": replay, "stream": stream}
+    result = modes[args.mode](args.db, now)
     print(json.dumps(result, ensure_ascii=False))
     return 0
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +27,13 @@ from kernel.clocks.compute import BREACHED, ClockEvaluator, TicketClocks, requir
 from kernel.clocks.monthly import missed_contacts, month_bounds, month_label, months_between
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Projector
-from kernel.ledger.projection import TicketState
+from kernel.ledger.projection import Enterprise, TicketState
 from kernel.rules.deadlines import DeadlineRules
 from kernel.rules.reference import Reference
 from kernel.rules.scoring import DeductionRule, ScoringHistory, ScoringRules
 
 SATISFIED = ("满意", "基本满意")
+_UNKNOWN = object()
 ESCALATION_METRICS = {
     "supervision.issued": "supervisions",
     "notice.published": "notices",
@@ -144,6 +145,9 @@ class FactCollector:
         self.calendar = calendar
         self.reference = reference
         self.evaluator = ClockEvaluator(deadlines, calendar)
+        self._closure = self._closure_clocks()
+        self._in_force: dict[dt.date, Any] = {}
+        self._event_tables: dict[int, dict[str, list[tuple[ScoringRules, DeductionRule]]]] = {}
 
     def tallies(
         self,
@@ -164,12 +168,13 @@ class FactCollector:
 
         for state in projector.tickets.values():
             known = clocks.get(state.ticket_id) if clocks is not None else None
-            self._ticket_facts(state, as_of, tally, known)
+            self.ticket_facts(state, as_of, tally, known)
         for event in events:
             if event.date > as_of:
                 continue
-            self._event_facts(event, projector, tally, as_of)
-        self._monthly_facts(projector, events, as_of, tally)
+            ticket = projector.tickets.get(event.ticket_id) if event.ticket_id else None
+            self.event_facts(event, ticket, tally, as_of)
+        self.monthly_facts(projector.enterprises.values(), events, as_of, tally)
         return dict(out)
 
     # ------------------------------------------------------------------ tickets
@@ -182,16 +187,17 @@ class FactCollector:
             if i.measure == "closure" and i.clock
         }
 
-    def _ticket_facts(
-        self, state: TicketState, as_of: dt.date, tally: Any, known: TicketClocks | None
+    def ticket_facts(
+        self, state: TicketState, as_of: dt.date, tally: Any, known: TicketClocks | None = None
     ) -> None:
+        """The facts of one ticket's clocks and ratings by ``as_of``, added through ``tally``."""
         if known is not None and known.as_of != as_of:
             raise ValueError("clocks evaluated as of another day")
         evaluated = known or self.evaluator.evaluate(state, as_of)
         # A clock due after the last day with data is not due by as_of: that needs no data of
         # the next year. Only what as_of itself reaches into must be known.
         require_decided(evaluated, f"截至 {as_of} 的考核")
-        closure = self._closure_clocks()
+        closure = self._closure
         for item in evaluated.instances:
             if item.clock.id in closure and item.due is not None and item.due <= as_of:
                 for unit in item.owners:
@@ -229,21 +235,24 @@ class FactCollector:
 
     # ------------------------------------------------------------------ events
 
-    def _event_facts(self, event: Event, projector: Projector, tally: Any, as_of: dt.date) -> None:
+    def event_facts(
+        self, event: Event, ticket: TicketState | None, tally: Any, as_of: dt.date
+    ) -> None:
+        """The facts of one event dated by ``as_of`` (``ticket``: the final state of the ticket
+        it names, if any), added through ``tally``."""
         metric = ESCALATION_METRICS.get(event.type)
         payload = event.payload
         if event.type == "ticket.rated" and event.ticket_id:
-            state = projector.tickets.get(event.ticket_id)
-            corrected = corrected_rating(state, event, as_of) if state is not None else None
+            corrected = corrected_rating(ticket, event, as_of) if ticket is not None else None
             if corrected is not None:  # a callback verified another rating: charge that one
                 payload = {**payload, "rating": corrected}
         unit_in_payload = event.payload.get("unit")
         if metric and isinstance(unit_in_payload, str):
             tally(unit_in_payload, event.date).counts[metric] += 1
-        for version, rule in self._rules_for(event.date, lambda r: r.event == event.type):
+        for version, rule in self._event_rules(event.date, event.type):
             if any(payload.get(k) != v for k, v in rule.payload.items()):
                 continue
-            unit = self._unit_of(rule, event, projector)
+            unit = self._unit_of(rule, event, ticket)
             if unit:
                 tally(unit, event.date).deductions.append(
                     _deduction(
@@ -258,13 +267,12 @@ class FactCollector:
                 )
 
     @staticmethod
-    def _unit_of(rule: DeductionRule, event: Event, projector: Projector) -> str | None:
+    def _unit_of(rule: DeductionRule, event: Event, state: TicketState | None) -> str | None:
         if rule.unit == "actor":
             return event.actor
         if rule.unit == "payload.unit":
             unit = event.payload.get("unit")
             return str(unit) if unit else None
-        state = projector.tickets.get(str(event.ticket_id)) if event.ticket_id else None
         if state is None:
             return None
         if rule.unit == "lead_unit":
@@ -274,25 +282,25 @@ class FactCollector:
 
     # ------------------------------------------------------------------ monthly duties
 
-    def _monthly_facts(
-        self, projector: Projector, events: Iterable[Event], as_of: dt.date, tally: Any
+    def monthly_facts(
+        self,
+        enterprises: Collection[Enterprise],
+        events: Iterable[Event],
+        as_of: dt.date,
+        tally: Any,
     ) -> None:
+        """The missed monthly contacts of ``enterprises`` by ``as_of`` (``events``: at least
+        every contact event), added through ``tally``."""
         wanted = {r.monthly for v in self.history.versions for r in v.deductions if r.monthly}
-        if not wanted or not projector.enterprises:
+        if not wanted or not enterprises:
             return
-        first = month_label(
-            max(
-                self.history.first_day, min(e.registered_on for e in projector.enterprises.values())
-            )
-        )
+        first = month_label(max(self.history.first_day, min(e.registered_on for e in enterprises)))
         months = months_between(first, month_label(as_of))
         event_list = [e for e in events if e.type == "contact.recorded"]
         for duty in self.deadlines.monthly:
             if duty.id not in wanted or duty.per != "enterprise":
                 continue
-            for missed in missed_contacts(
-                duty, projector.enterprises.values(), event_list, months, as_of
-            ):
+            for missed in missed_contacts(duty, enterprises, event_list, months, as_of):
                 day = month_bounds(missed.month)[1]
                 for version, rule in self._rules_for(day, lambda r, d=duty.id: r.monthly == d):
                     tally(missed.lead_unit, day).deductions.append(
@@ -306,6 +314,24 @@ class FactCollector:
                             (),
                         )
                     )
+
+    def _event_rules(
+        self, day: dt.date, event_type: str
+    ) -> list[tuple[ScoringRules, DeductionRule]]:
+        """``_rules_for(day, lambda r: r.event == event_type)``, from a table per version and
+        day (every event asks: the replay's hottest rule lookup)."""
+        version = self._in_force.get(day, _UNKNOWN)
+        if version is _UNKNOWN:
+            version = self._in_force[day] = self.history.in_force(day)
+        if version is None:
+            return []
+        table = self._event_tables.get(id(version))
+        if table is None:
+            table = self._event_tables[id(version)] = defaultdict(list)
+            for rule in version.deductions:
+                if rule.event:
+                    table[rule.event].append((version, rule))
+        return table.get(event_type, [])
 
     def _rules_for(self, day: dt.date, match: Any) -> list[tuple[ScoringRules, DeductionRule]]:
         version = self.history.in_force(day)

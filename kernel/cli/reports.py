@@ -73,7 +73,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         monthly_report,
         unit_report,
     )
-    from kernel.assessment.scoring import FactCollector, assess
+    from kernel.assessment.scoring import FactCollector
+    from kernel.assessment.stream import stream_assess
     from kernel.clocks.compute import ClockEvaluator
     from kernel.clocks.view import clock_titles
 
@@ -84,15 +85,17 @@ def cmd_report(args: argparse.Namespace) -> int:
         rules = ctx.ruleset
         assert rules.deadlines is not None and rules.scoring is not None
         calendar = ctx.calendar()
-        projector, events = ctx.ledger.project_with_events()
         if args.report_command in ("monthly", "agenda"):
+            projector, events = ctx.ledger.project_with_events()
             evaluator = ClockEvaluator(rules.deadlines, calendar)
             report = monthly_report(args.month, rules, projector, events, evaluator)
             if args.report_command == "agenda":
                 report = agenda_report(report)
         else:
             collector = FactCollector(rules.scoring, rules.deadlines, calendar, rules.reference)
-            assessment = assess(collector, projector, events, args.period or args.year)
+            # one streaming pass: each ticket is let go at its last event (same scores as
+            # scoring.assess over a whole projection, at a fraction of the memory)
+            assessment, _ = stream_assess(collector, ctx.ledger, args.period or args.year)
             titles = clock_titles(rules.deadlines)
             report = (
                 assessment_report(assessment, titles)

@@ -266,6 +266,21 @@ class Storage(ABC):
         Iteration sees what was committed when it started; the caller may write meanwhile.
         """
 
+    def ticket_last_seqs(self) -> tuple[int, dict[str, int]]:
+        """The last stored seq, and the seq of the last event naming each ticket (any type).
+
+        What a streaming replay needs to finish a ticket at its last event and let it go (it
+        reads no further than that last seq, so both answers belong to one moment); the SQL
+        backends answer from the ``ticket_id`` index in one statement, without the bodies.
+        """
+        bound = 0
+        last: dict[str, int] = {}
+        for event in self.events():
+            bound = int(event.seq or 0)
+            if event.ticket_id is not None:
+                last[event.ticket_id] = bound
+        return bound, last
+
     @abstractmethod
     def count(self) -> int:
         """How many events are stored."""

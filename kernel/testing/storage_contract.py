@@ -277,6 +277,18 @@ class StorageContract:
                 tx.insert(make_event(f"E-{i}"))
         assert storage.count() == 10
 
+    def test_ticket_last_seqs(self, storage: Storage) -> None:
+        assert storage.ticket_last_seqs() == (0, {})
+        append(
+            storage,
+            make_event("E-1", ticket_id="T-1"),
+            make_event("E-2", ticket_id="T-2"),
+            make_event("E-3", ticket_id=None, type="contact.recorded"),
+            make_event("E-4", ticket_id="T-1", type="supervision.issued"),
+            make_event("E-5", ticket_id=None, type="contact.recorded"),
+        )
+        assert storage.ticket_last_seqs() == (5, {"T-1": 4, "T-2": 2})
+
     def test_write_while_iterating(self, storage: Storage) -> None:
         append(storage, *(make_event(f"E-{i}") for i in range(5)))
         seen = []
