@@ -48,7 +48,7 @@ from urllib.parse import unquote
 
 from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
-from kernel.ledger.events import Event
+from kernel.ledger.events import Event, decode_stored
 from kernel.notify.outbox import MASK, redact
 from kernel.storage import readmodel_sql as rm
 from kernel.storage.contract import (
@@ -248,7 +248,7 @@ def _scalar(conn: Connection[Any], query: str, params: tuple[Any, ...] = ()) -> 
 
 
 def _event(seq: int, body: str) -> Event:
-    return Event.from_dict(json.loads(body), seq=seq)
+    return decode_stored(body, seq)
 
 
 _DELIVERY_COLUMNS = (

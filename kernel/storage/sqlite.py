@@ -40,7 +40,7 @@ from typing import Any
 
 from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
-from kernel.ledger.events import Event
+from kernel.ledger.events import Event, decode_stored
 from kernel.storage import readmodel_sql as rm
 from kernel.storage.contract import (
     NOTICE_PENDING,
@@ -242,7 +242,7 @@ def _retry_busy(action: Callable[[], Any], deadline: float) -> Any:
 
 
 def _event(seq: int, body: str) -> Event:
-    return Event.from_dict(json.loads(body), seq=seq)
+    return decode_stored(body, seq)
 
 
 def _delivery(row: tuple[Any, ...]) -> Delivery:
