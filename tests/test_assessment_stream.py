@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from kernel.assessment.reports import assessment_report, emit_report, unit_report
-from kernel.assessment.scoring import FactCollector, assess, period_bounds
+from kernel.assessment.scoring import Assessment, FactCollector, assess, period_bounds
 from kernel.assessment.stream import stream_assess, stream_tallies
 from kernel.clocks.view import clock_titles
 from kernel.demo.generate import Simulation, generate
@@ -35,14 +35,15 @@ def _collector(ruleset: RuleSet) -> FactCollector:
     return FactCollector(ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference)
 
 
-def _texts(ruleset: RuleSet, assessment: object) -> list[str]:
+def _texts(ruleset: RuleSet, assessment: Assessment) -> list[str]:
+    """The ranking in text, JSON and Markdown, and the first three penalised units' reports."""
     assert ruleset.deadlines is not None
     titles = clock_titles(ruleset.deadlines)
-    report = assessment_report(assessment, titles)  # type: ignore[arg-type]
+    report = assessment_report(assessment, titles)
     texts = [str(emit_report(report, fmt, None)) for fmt in ("text", "json", "md")]
-    units = [u for u in assessment.units if u.deductions]  # type: ignore[attr-defined]
+    units = [u for u in assessment.units if u.deductions]
     for unit in units[:3]:
-        texts.append(str(emit_report(unit_report(assessment, unit.unit, titles), "json", None)))  # type: ignore[arg-type]
+        texts.append(str(emit_report(unit_report(assessment, unit.unit, titles), "json", None)))
     return texts
 
 
