@@ -681,16 +681,34 @@ class Ledger:
             )
         return state
 
-    def replayed_rows(self) -> ModelRows:
-        """Every read-model row, computed from a full replay of the ledger (the truth)."""
+    def replayed_rows(self, *, streaming: bool = True) -> ModelRows:
+        """Every read-model row, computed from a full replay of the ledger (the truth).
+
+        Streaming (the default), each ticket's row is made at its last stored event
+        (``Storage.ticket_last_seqs``) and the state let go, so memory does not grow with the
+        ledger; should a ticket get an event after that (a write since the seqs were read), the
+        replay starts again holding every state.
+        """
         projector = Projector(self.reference)
         last_seq: dict[str, int] = {}
+        rows: list[tuple[Any, ...]] = []
+        last = self.storage.ticket_last_seqs()[1] if streaming else {}
+        finished: set[str] = set()
         with paused_gc():
             for event in self.storage.events():
+                ticket_id = event.ticket_id
+                if ticket_id is not None and ticket_id in finished:
+                    return self.replayed_rows(streaming=False)
                 projector.feed(event)
                 if event.type in ENTERPRISE_EVENTS:
                     last_seq[str(event.enterprise)] = int(event.seq or 0)
-        tickets = sorted(ticket_row(s) for s in projector.tickets.values())
+                elif streaming and ticket_id is not None and event.seq == last.get(ticket_id):
+                    finished.add(ticket_id)
+                    state = projector.tickets.pop(ticket_id, None)
+                    if state is not None:
+                        rows.append(ticket_row(state))
+        rows.extend(ticket_row(s) for s in projector.tickets.values())
+        tickets = sorted(rows)
         enterprises = sorted(
             enterprise_row(e, last_seq[code]) for code, e in projector.enterprises.items()
         )
