@@ -16,10 +16,11 @@ The compiler runs these passes, in order:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.evaluation.engine import Engine
+from kernel.evaluation.engine import DISCRIMINATOR, Engine, encode_scalar
 from kernel.rules.conditions import All, Always, Condition, Leaf, Not, leaves
 from kernel.rules.model import Rule, RuleFile
 
@@ -73,6 +74,47 @@ class MessagePlan:
         for (path, text), key in self.substrings.items():
             value = values.get(path)
             message[key] = 1 if isinstance(value, str) and text in value else 0
+        return message
+
+    def encoder(self, computed: str = "") -> Callable[[Mapping[str, Any], Any], str]:
+        """One pass from a ticket's flat values to the engine's message text.
+
+        The text is exactly ``Engine.message(self.build(values))`` -- the same keys in the same
+        order, written by the same encoder -- without the intermediate mapping: the keys are
+        the compiler's own ASCII names, so their JSON is written once, here. The field path
+        ``computed`` (routing: ``grade``) is read from the second argument instead, when that
+        is not None, as if ``values`` held it.
+        """
+        head = f'{{"{DISCRIMINATOR}":1'
+        scalars = tuple((path, f',"{key}":') for path, key in self.scalars.items())
+        counts = tuple((path, f',"{key}":') for path, key in self.counts.items())
+        members = tuple(
+            (path, wanted, f',"{key}":') for (path, wanted), key in self.members.items()
+        )
+        substrings = tuple(
+            (path, text, f',"{key}":') for (path, text), key in self.substrings.items()
+        )
+
+        def message(values: Mapping[str, Any], computed_value: Any = None) -> str:
+            parts = [head]
+            append = parts.append
+            for path, prefix in scalars:
+                if path == computed and computed_value is not None:
+                    append(prefix + encode_scalar(computed_value))
+                elif path in values:
+                    append(prefix + encode_scalar(values[path]))
+            for path, prefix in counts:
+                items = values.get(path)
+                append(prefix + (str(len(items)) if isinstance(items, list) else "0"))
+            for path, wanted, prefix in members:
+                items = values.get(path)
+                append(prefix + ("1" if isinstance(items, list) and wanted in items else "0"))
+            for path, text, prefix in substrings:
+                value = values.get(path)
+                append(prefix + ("1" if isinstance(value, str) and text in value else "0"))
+            append("}")
+            return "".join(parts)
+
         return message
 
 
@@ -152,15 +194,30 @@ class CompiledRules:
     plan: MessagePlan
     engine: Engine
     tests: list[Test | None]
+    #: the plan's one-pass message encoder (:meth:`MessagePlan.encoder`)
+    message: Callable[[Mapping[str, Any], Any], str] = field(init=False, repr=False)
+    #: the field :attr:`message` takes as its second argument (see :meth:`MessagePlan.encoder`)
+    computed: str = ""
+
+    def __post_init__(self) -> None:
+        self.message = self.plan.encoder(self.computed)
+
+    def first_index(self, values: Mapping[str, Any], computed_value: Any = None) -> int | None:
+        """The index of the first rule in file order that holds (first-match hit policy)."""
+        return self.engine.first_text(self.message(values, computed_value))
+
+    def matching_indexes(self, values: Mapping[str, Any], computed_value: Any = None) -> list[int]:
+        """The indexes of every rule that holds, ascending (collect and priority policies)."""
+        return self.engine.collect_text(self.message(values, computed_value))
 
     def first(self, values: dict[str, Any]) -> Rule | None:
         """The first rule in file order that holds (first-match hit policy)."""
-        index = self.engine.first(self.plan.build(values))
+        index = self.first_index(values)
         return None if index is None else self.rule_file.rules[index]
 
     def matching(self, values: dict[str, Any]) -> list[Rule]:
         """Every rule that holds, in file order (collect and priority hit policies)."""
-        return [self.rule_file.rules[i] for i in self.engine.collect(self.plan.build(values))]
+        return [self.rule_file.rules[i] for i in self.matching_indexes(values)]
 
     def close(self) -> None:
         """Release the engine."""
@@ -168,7 +225,7 @@ class CompiledRules:
 
 
 def compile_rule_file(
-    rule_file: RuleFile, list_fields: set[str], required_fields: set[str]
+    rule_file: RuleFile, list_fields: set[str], required_fields: set[str], computed: str = ""
 ) -> CompiledRules:
     """Run the compiler passes over one rule file."""
     plan = MessagePlan()
@@ -177,4 +234,4 @@ def compile_rule_file(
     for rule in rule_file.rules:  # make sure even unused-by-engine leaves are planned
         for leaf in leaves(rule.when):
             plan.add(leaf, leaf.field in list_fields)
-    return CompiledRules(rule_file, plan, Engine(tests), tests)
+    return CompiledRules(rule_file, plan, Engine(tests), tests, computed)

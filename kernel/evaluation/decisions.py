@@ -7,16 +7,30 @@ analysis, are built on these records. ``to_dict`` is the stable JSON form docume
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from kernel.rules.conditions import LeafTrace, trace
 from kernel.rules.fields import FieldSpec
 from kernel.rules.model import Rule
 
 JSON_FORMAT_VERSION = 1
+
+_T = TypeVar("_T")
+
+
+def build(cls: type[_T], attrs: dict[str, Any]) -> _T:
+    """An instance of a frozen result dataclass from all its fields, without its ``__init__``.
+
+    The hot path of every evaluation: a frozen dataclass's ``__init__`` sets each field through
+    ``object.__setattr__``; this sets the instance's ``__dict__`` in one step. ``attrs`` must
+    name every field (no defaults are filled in) and is owned by the instance afterwards.
+    """
+    instance = object.__new__(cls)
+    object.__setattr__(instance, "__dict__", attrs)
+    return instance
 
 
 @dataclass(frozen=True)
@@ -125,15 +139,34 @@ class Decision:
 
 
 class LazyDecisions(Sequence["Decision"]):
-    """Decisions built on first use: bulk evaluation rarely reads the rules that did not win."""
+    """Decisions built on first use: bulk evaluation rarely reads the rules that did not win.
 
-    def __init__(self, build: Callable[[], tuple[Decision, ...]]) -> None:
-        self._build: Callable[[], tuple[Decision, ...]] | None = build
+    Holds what :class:`Decision` needs -- the rules, their references, the ticket's values and
+    the field catalogue -- and builds the decisions, in the order of ``rules``, when first read.
+    """
+
+    __slots__ = ("_args", "_items")
+
+    def __init__(
+        self,
+        rules: Sequence[Rule],
+        refs: dict[str, RuleRef],
+        values: dict[str, Any],
+        fields: dict[str, FieldSpec],
+    ) -> None:
+        self._args: tuple[Any, ...] | None = (rules, refs, values, fields)
         self._items: tuple[Decision, ...] = ()
 
     def _get(self) -> tuple[Decision, ...]:
-        if self._build is not None:
-            self._items, self._build = self._build(), None
+        if self._args is not None:
+            rules, refs, values, fields = self._args
+            self._items = tuple(
+                build(
+                    Decision, {"rule": refs[r.id], "source": r, "values": values, "fields": fields}
+                )
+                for r in rules
+            )
+            self._args = None
         return self._items
 
     @overload

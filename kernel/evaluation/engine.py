@@ -76,10 +76,15 @@ def encode(value: Any) -> str:
 _encode_text = json.encoder.encode_basestring
 
 
-def _encode_scalar(value: Any) -> str:
-    # Hot path of every evaluation: strings first, the general encoder for the rest.
-    if type(value) is str:
+def encode_scalar(value: Any) -> str:
+    """:func:`encode` for one field value, strings first (the hot path of every evaluation)."""
+    kind = type(value)
+    if kind is str:
         return _encode_text(value)
+    if kind is bool:
+        return "true" if value else "false"
+    if kind is int:
+        return str(value)
     return encode(value)
 
 
@@ -135,12 +140,19 @@ class Engine:
         if DISCRIMINATOR in fields or "id" in fields or "sid" in fields:
             raise ValueError("message fields must not use the engine's reserved names")
         # Keys are the compiler's own ASCII names (f_..., n_..., h0_...), safe to write as is.
-        body = ",".join(f'"{k}":{_encode_scalar(v)}' for k, v in fields.items())
+        body = ",".join(f'"{k}":{encode_scalar(v)}' for k, v in fields.items())
         return "{" + f'"{DISCRIMINATOR}":1' + ("," + body if body else "") + "}"
 
     def first(self, fields: Mapping[str, Any]) -> int | None:
         """Index of the first rule (lowest index) that holds, or None when none does."""
-        text = self.message(fields)
+        return self.first_text(self.message(fields))
+
+    def collect(self, fields: Mapping[str, Any]) -> list[int]:
+        """Indexes of every rule that holds, ascending and without duplicates."""
+        return self.collect_text(self.message(fields))
+
+    def first_text(self, text: str) -> int | None:
+        """:meth:`first` for a message already encoded (see :meth:`message`)."""
         with self._lock:
             handle = self._live()
             try:
@@ -149,15 +161,15 @@ class Engine:
                 raise _raise(exc, "assert_event") from exc
             if code == _CODE_NOT_HANDLED:
                 return None
-            self._check(code, "assert_event")
+            if code:
+                self._check(code, "assert_event")
             fired = self._drain(handle, state)
         if not fired:
             return None
         return min(fired)
 
-    def collect(self, fields: Mapping[str, Any]) -> list[int]:
-        """Indexes of every rule that holds, ascending and without duplicates."""
-        text = self.message(fields)
+    def collect_text(self, text: str) -> list[int]:
+        """:meth:`collect` for a message already encoded (see :meth:`message`)."""
         with self._lock:
             handle = self._live()
             try:
@@ -167,37 +179,35 @@ class Engine:
                     raise _raise(exc, "assert_fact") from exc
                 if code == _CODE_NOT_HANDLED:
                     return []
-                self._check(code, "assert_fact")
+                if code:
+                    self._check(code, "assert_fact")
                 fired = self._drain(handle, state)
             finally:
                 try:
                     _dre.retract_fact(handle, text)
                 except _dre.error as exc:  # pragma: no cover - would mean a corrupt session
                     raise _raise(exc, "retract_fact") from exc
+        if len(fired) < 2:
+            return fired
         return sorted(set(fired))
 
     def _drain(self, handle: int, state: int) -> list[int]:
         fired: list[int] = []
+        start = _dre.complete_and_start_action
         try:
             result = _dre.start_action_for_state(handle, state)
             if not result:
                 return fired
-            fired.append(self._rule_index(result[1]))
-            while True:
-                text = _dre.complete_and_start_action(handle, state)
-                if not text:
-                    return fired
-                fired.append(self._rule_index(text))
+            text = result[1]
+            while text:
+                # The action message is {"r<index>": {...}}; the key is always first.
+                if not text.startswith('{"r'):
+                    raise EngineError(-1, f"unexpected action message {text[:40]!r}")
+                fired.append(int(text[3 : text.index('"', 3)]))
+                text = start(handle, state)
+            return fired
         except _dre.error as exc:
             raise _raise(exc, "start_action") from exc
-
-    @staticmethod
-    def _rule_index(text: str) -> int:
-        # The action message is {"r<index>": {...}}; the key is always first.
-        if not text.startswith('{"r'):
-            raise EngineError(-1, f"unexpected action message {text[:40]!r}")
-        end = text.index('"', 3)
-        return int(text[3:end])
 
     @staticmethod
     def _check(code: int, detail: str) -> None:
