@@ -141,8 +141,9 @@ class Decision:
 class LazyDecisions(Sequence["Decision"]):
     """Decisions built on first use: bulk evaluation rarely reads the rules that did not win.
 
-    Holds what :class:`Decision` needs -- the rules, their references, the ticket's values and
-    the field catalogue -- and builds the decisions, in the order of ``rules``, when first read.
+    Holds what :class:`Decision` needs -- the rules, their references, the ticket's values (and
+    the grade, for routing) and the field catalogue -- and builds the decisions, in the order of
+    ``rules``, when first read.
     """
 
     __slots__ = ("_args", "_items")
@@ -153,13 +154,17 @@ class LazyDecisions(Sequence["Decision"]):
         refs: dict[str, RuleRef],
         values: dict[str, Any],
         fields: dict[str, FieldSpec],
+        grade: str | None = None,
     ) -> None:
-        self._args: tuple[Any, ...] | None = (rules, refs, values, fields)
+        self._args: tuple[Any, ...] | None = (rules, refs, values, fields, grade)
         self._items: tuple[Decision, ...] = ()
 
     def _get(self) -> tuple[Decision, ...]:
         if self._args is not None:
-            rules, refs, values, fields = self._args
+            rules, refs, values, fields, grade = self._args
+            if grade is not None:  # routing: the grade is one of the values the rules read
+                values = dict(values)
+                values["grade"] = grade
             self._items = tuple(
                 build(
                     Decision, {"rule": refs[r.id], "source": r, "values": values, "fields": fields}

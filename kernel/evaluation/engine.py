@@ -72,8 +72,9 @@ def encode(value: Any) -> str:
     raise TypeError(f"cannot encode {type(value).__name__} for the engine")
 
 
-# The C string encoder, UTF-8 kept as is (what ensure_ascii=False writes), twice as fast.
-_encode_text = json.encoder.encode_basestring
+#: The C string encoder, UTF-8 kept as is (what ensure_ascii=False writes), twice as fast.
+encode_text: Any = json.encoder.encode_basestring
+_encode_text = encode_text
 
 
 def encode_scalar(value: Any) -> str:
@@ -200,14 +201,15 @@ class Engine:
                 return fired
             text = result[1]
             while text:
-                # The action message is {"r<index>": {...}}; the key is always first.
-                if not text.startswith('{"r'):
-                    raise EngineError(-1, f"unexpected action message {text[:40]!r}")
+                # The action message is {"r<index>": {...}}; the key is always first (anything
+                # else fails to parse as an index below).
                 fired.append(int(text[3 : text.index('"', 3)]))
                 text = start(handle, state)
             return fired
         except _dre.error as exc:
             raise _raise(exc, "start_action") from exc
+        except ValueError as exc:
+            raise EngineError(-1, f"unexpected action message {text[:40]!r}") from exc
 
     @staticmethod
     def _check(code: int, detail: str) -> None:

@@ -172,15 +172,20 @@ class Kernel:
             indexes = self._routing.matching_indexes(values)
         else:
             indexes = self._routing.matching_indexes(values, grade)
-            values = dict(values)  # the routing rules' conditions read the grade too
-            values["grade"] = grade
         matched = tuple(indexes)
         template = self._templates.get(matched)
         if template is None:
             template = self._template(matched)
-        merged = template.static if template.static is not None else self._merge(template, values)
+        merged = template.static
+        if merged is None:
+            merged = self._merge(
+                template, _with_grade(values, grade) if template.reads_grade else values
+            )
         attrs = dict(merged)
-        attrs["matched"] = LazyDecisions(template.rules, self._refs, values, self._routing_fields)
+        # the routing rules' conditions read the grade too: the reasons see it as a value
+        attrs["matched"] = LazyDecisions(
+            template.rules, self._refs, values, self._routing_fields, grade
+        )
         return build(RouteResult, attrs)
 
     def _template(self, matched: tuple[int, ...]) -> _Template:
@@ -209,6 +214,7 @@ class Kernel:
         )
         template.agenda = bool(template.flag_rules["agenda"])
         template.report_upward = bool(template.flag_rules["report_upward"])
+        template.reads_grade = any("grade" in o.refs for o in outcomes)
         if not any(o.refs for o in outcomes):
             template.static = self._merge(template, {})
         if len(self._templates) >= _CACHE_SIZE:
@@ -227,7 +233,9 @@ class Kernel:
         for slot, rule_id, unit, ref in template.singles:
             if unit is None:
                 found = values.get(ref)
-                if isinstance(found, list):
+                if type(found) is str:
+                    unit = found
+                elif isinstance(found, list):
                     if not found:
                         continue
                     unit = str(found[0])
@@ -252,22 +260,33 @@ class Kernel:
                 continue
             for item in found if isinstance(found, list) else (found,):
                 target.setdefault(str(item), []).append(rule_id)
+        known = self._assignments.get
         assign = self._assignment
         primary_won = singles.get("primary")
         feedback_won = singles.get("feedback_owner")
-        primary = None if primary_won is None else assign(primary_won[1], (primary_won[0],))
-        if primary is not None:
+        primary = None
+        if primary_won is not None:
+            key = (primary_won[1], (primary_won[0],))
+            primary = known(key) or assign(key)
             co_handlers.pop(primary.unit, None)
+        feedback = None
+        if feedback_won is not None:
+            key = (feedback_won[1], (feedback_won[0],))
+            feedback = known(key) or assign(key)
         return {
             "primary": primary,
             "co_handlers": tuple(
-                [assign(unit, tuple(rules)) for unit, rules in co_handlers.items()]
+                [
+                    known(key) or assign(key)
+                    for key in [(unit, tuple(rules)) for unit, rules in co_handlers.items()]
+                ]
             ),
-            "feedback_owner": (
-                None if feedback_won is None else assign(feedback_won[1], (feedback_won[0],))
-            ),
+            "feedback_owner": feedback,
             "coordinators": tuple(
-                [assign(unit, tuple(rules)) for unit, rules in coordinators.items()]
+                [
+                    known(key) or assign(key)
+                    for key in [(unit, tuple(rules)) for unit, rules in coordinators.items()]
+                ]
             ),
             "agenda": template.agenda,
             "report_upward": template.report_upward,
@@ -275,15 +294,13 @@ class Kernel:
             "flag_rules": template.flag_rules,
         }
 
-    def _assignment(self, unit: str, rules: tuple[str, ...]) -> Assignment:
-        # Assignments are immutable values, and few distinct ones exist: share them.
-        key = (unit, rules)
-        found = self._assignments.get(key)
-        if found is None:
-            found = Assignment(unit, self.ruleset.reference.unit_name(unit), rules)
-            if len(self._assignments) >= _CACHE_SIZE:
-                self._assignments.clear()
-            self._assignments[key] = found
+    def _assignment(self, key: tuple[str, tuple[str, ...]]) -> Assignment:
+        # Assignments are immutable values, and few distinct ones exist: made once, shared.
+        unit, rules = key
+        found = Assignment(unit, self.ruleset.reference.unit_name(unit), rules)
+        if len(self._assignments) >= _CACHE_SIZE:
+            self._assignments.clear()
+        self._assignments[key] = found
         return found
 
     # ------------------------------------------------------------------ reasons
@@ -313,6 +330,8 @@ class _Template:
     flag_rules: dict[str, tuple[str, ...]]
     agenda: bool = False
     report_upward: bool = False
+    #: whether an outcome names the unit in the ticket's grade field (never, in practice)
+    reads_grade: bool = False
     #: the merge itself, when no outcome refers to a ticket value
     static: dict[str, Any] | None = None
 
@@ -345,6 +364,14 @@ class _Outcome:
 
 
 _rank = attrgetter("rank")
+
+
+def _with_grade(values: dict[str, Any], grade: str | None) -> dict[str, Any]:
+    if grade is None:
+        return values
+    values = dict(values)
+    values["grade"] = grade
+    return values
 
 
 def _highest(rules: Iterable[Rule]) -> Rule | None:
