@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from bench.common import Report, Settings, clock_name, load, machine, render, use_wall_clock
+from bench.targets import render as render_targets
 
 BENCHMARKS = {
     "evaluation": "bench.evaluation",
@@ -72,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for note in report.notes:
             print(f"- {note}")
+    print()
+    print("Issue 16's table (bench/targets.py: every row, its target, PASS/FAIL):")
+    print()
+    print(render_targets(report))
     failed = [row for row in report.rows if row.passed is False]
     print()
     print(

@@ -172,8 +172,8 @@ def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
             "ratio kernel/(c) zen-engine",
             ratios(rate["kernel"], rate["zen"]),
             "x",
-            target="> 1.00",
-            check=lambda v: v > 1.0,
+            target="≥ 1.50",
+            check=lambda v: v >= 1.5,
         )
     add(SECTION, "Kernel.grade_only", rate["grade_only"], "tickets/s")
     add(SECTION, "(a) raw durable-rules, grading", rate["raw grading"], "tickets/s")

@@ -75,8 +75,8 @@ def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
         "huhang validate (default rules), wall",
         walls,
         "s",
-        target="< 0.5",
-        check=lambda v: v < 0.5,
+        target="< 0.25",
+        check=lambda v: v < 0.25,
     )
     imports, loading = [], []
     for _ in range(max(3, settings.startup_repeats // 2)):

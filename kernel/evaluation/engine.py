@@ -29,7 +29,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -73,7 +73,7 @@ def encode(value: Any) -> str:
 
 
 #: The C string encoder, UTF-8 kept as is (what ensure_ascii=False writes), twice as fast.
-encode_text: Any = json.encoder.encode_basestring
+encode_text: Callable[[str], str] = json.encoder.encode_basestring
 _encode_text = encode_text
 
 
