@@ -43,6 +43,9 @@ class EagerKernel(Kernel):
             rules={"fingerprint": self.ruleset.fingerprint, "versions": self.ruleset.versions()},
         )
 
+    def route_for(self, ticket: Ticket, grade: str) -> RouteResult:
+        return self._eager_route(ticket, grade)
+
     def _old_decision(self, rule: Rule, values: dict[str, Any], kind: str) -> Decision:
         fields = self._grading_fields if kind == "grading" else self._routing_fields
         return Decision(self._refs[rule.id], rule, values, fields)

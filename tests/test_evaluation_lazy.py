@@ -16,6 +16,7 @@ import pytest
 
 from kernel import render_text
 from kernel.demo.generate import generate
+from kernel.evaluation.consequences import consequences_json, consequences_text
 from kernel.evaluation.kernel import Kernel
 from kernel.evaluation.ticket import Ticket, read_ticket_docs, ticket_from_doc
 from kernel.rules.model import RuleSet
@@ -34,12 +35,16 @@ def kernels() -> Iterator[tuple[Kernel, EagerKernel]]:
 
 
 def _same(fast: Kernel, eager: EagerKernel, ticket: Ticket | dict[str, object]) -> None:
+    """The same JSON and text as ``huhang explain`` writes them (with the consequences)."""
+    if not isinstance(ticket, Ticket):
+        ticket = fast.validate(ticket)
     old = eager.evaluate(ticket)
     new = fast.evaluate(ticket)
-    assert json.dumps(new.to_dict(), ensure_ascii=False) == json.dumps(
-        old.to_dict(), ensure_ascii=False
-    )
+    assert json.dumps(
+        new.to_dict() | consequences_json(fast, ticket, new), ensure_ascii=False
+    ) == json.dumps(old.to_dict() | consequences_json(eager, ticket, old), ensure_ascii=False)
     assert render_text(new) == render_text(old)
+    assert consequences_text(fast, ticket, new) == consequences_text(eager, ticket, old)
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.stem)
