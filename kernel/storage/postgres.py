@@ -383,8 +383,7 @@ class _PostgresTransaction:
             )
 
     def read_model_seq(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'read_model_seq'").fetchone()
-        return -1 if row is None else int(row[0])
+        return rm.read_model_seq(self.conn)
 
     def put_read_model(
         self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
@@ -394,15 +393,10 @@ class _PostgresTransaction:
                 cur.executemany(rm.upsert_tickets("%s"), tickets)
             if enterprises:
                 cur.executemany(rm.upsert_enterprises("%s"), enterprises)
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('read_model_seq', %s) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (str(seq),),
-        )
+        self.conn.execute(rm.set_meta("%s", "read_model_seq"), (str(seq),))
 
     def clear_read_model(self) -> None:
-        self.conn.execute("DELETE FROM rm_tickets")
-        self.conn.execute("DELETE FROM rm_enterprises")
+        rm.clear(self.conn)
 
     def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
         body = json.dumps(notice.to_dict(), ensure_ascii=False, sort_keys=True)
@@ -766,11 +760,7 @@ class PostgresStorage(Storage):
 
     def read_model_current(self) -> bool:
         """Whether ``rm_*`` cover every committed event."""
-        ((covered, top),) = self._fetch(
-            "SELECT (SELECT value FROM meta WHERE key = 'read_model_seq'),"
-            " (SELECT COALESCE(MAX(seq), 0) FROM events)"
-        )
-        return covered is not None and int(covered) == int(top)
+        return rm.is_current(self._fetch(rm.COVERAGE)[0])
 
     def ticket_rows(self, query: rm.TicketQuery) -> tuple[int, list[tuple[Any, ...]]]:
         """The matching count and the page of ticket rows."""
@@ -811,18 +801,7 @@ class PostgresStorage(Storage):
         """Tickets not marked quiet as of ``as_of`` under ``key``."""
         with self._writing() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
-            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
-            if row is None or row[0] != key:
-                conn.execute("UPDATE rm_tickets SET quiet_from = NULL, quiet_until = NULL")
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('sweep_key', %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key,),
-                )
-            rows = conn.execute(
-                rm.SWEEP_CANDIDATES.format(ph="%s"), (as_of.isoformat(), as_of.isoformat())
-            ).fetchall()
-        return [str(ticket_id) for (ticket_id,) in rows]
+            return rm.sweep_candidates(conn, "%s", as_of, key)
 
     def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
         """Mark tickets quiet (only those unchanged since the sweep read them)."""
@@ -830,17 +809,10 @@ class PostgresStorage(Storage):
             return
         with self._writing() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
-            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
-            if row is None or row[0] != key:
+            if not rm.sweep_key_is(conn, key):
                 return
             with conn.cursor() as cur:
-                cur.executemany(
-                    rm.mark_quiet("%s"),
-                    [
-                        (day.isoformat(), until.isoformat(), t, seq, day.isoformat())
-                        for t, seq, day, until in marks
-                    ],
-                )
+                cur.executemany(rm.mark_quiet("%s"), rm.quiet_params(marks))
 
     # ------------------------------------------------------------------ work splitting
 

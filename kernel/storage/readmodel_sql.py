@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 #: the columns of ``rm_tickets`` in row order (``quiet_from`` is not part of a row)
 TICKET_COLUMNS = (
@@ -186,3 +186,75 @@ def mark_quiet(ph: str) -> str:
         f"UPDATE rm_tickets SET quiet_from = {ph}, quiet_until = {ph} "
         f"WHERE ticket_id = {ph} AND last_seq = {ph} AND last_on <= {ph}"
     )
+
+
+#: the read model's covered seq and the top event seq (equal: the read model is current)
+COVERAGE = (
+    "SELECT (SELECT value FROM meta WHERE key = 'read_model_seq'),"
+    " (SELECT COALESCE(MAX(seq), 0) FROM events)"
+)
+SWEEP_KEY = "SELECT value FROM meta WHERE key = 'sweep_key'"
+CLEAR_QUIET = "UPDATE rm_tickets SET quiet_from = NULL, quiet_until = NULL"
+
+
+def is_current(coverage: tuple[Any, ...]) -> bool:
+    """Whether the row of :data:`COVERAGE` says the read model covers every event."""
+    covered, top = coverage
+    return covered is not None and int(covered) == int(top)
+
+
+def set_meta(ph: str, key: str) -> str:
+    """Insert or replace the ``meta`` value of ``key`` (a fixed word, not input); one parameter."""
+    return (
+        f"INSERT INTO meta (key, value) VALUES ('{key}', {ph}) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value"
+    )
+
+
+class _Cursor(Protocol):
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Connection(Protocol):
+    """What both backends' connections offer the shared steps below."""
+
+    def execute(self, query: Any, params: Any = ..., /) -> _Cursor: ...
+
+
+def sweep_key_is(conn: Connection, key: str) -> bool:
+    """Whether the quiet marks were set under ``key`` (the rules and calendar they assume)."""
+    row = conn.execute(SWEEP_KEY).fetchone()
+    return row is not None and bool(row[0] == key)
+
+
+def sweep_candidates(conn: Connection, ph: str, as_of: dt.date, key: str) -> list[str]:
+    """In a writing transaction: forget marks set under another key, then the tickets not
+    quiet as of ``as_of``."""
+    if not sweep_key_is(conn, key):
+        conn.execute(CLEAR_QUIET)
+        conn.execute(set_meta(ph, "sweep_key"), (key,))
+    day = as_of.isoformat()
+    rows = conn.execute(SWEEP_CANDIDATES.format(ph=ph), (day, day)).fetchall()
+    return [str(ticket_id) for (ticket_id,) in rows]
+
+
+def quiet_params(marks: list[tuple[str, int, dt.date, dt.date]]) -> list[tuple[Any, ...]]:
+    """The parameters of :func:`mark_quiet` for each (ticket, seq, day, until) mark."""
+    return [
+        (day.isoformat(), until.isoformat(), t, seq, day.isoformat())
+        for t, seq, day, until in marks
+    ]
+
+
+def read_model_seq(conn: Connection) -> int:
+    """The last event seq the read model covers (-1: never written)."""
+    row = conn.execute("SELECT value FROM meta WHERE key = 'read_model_seq'").fetchone()
+    return -1 if row is None else int(row[0])
+
+
+def clear(conn: Connection) -> None:
+    """Delete every read-model row (a rebuild writes them again)."""
+    conn.execute("DELETE FROM rm_tickets")
+    conn.execute("DELETE FROM rm_enterprises")

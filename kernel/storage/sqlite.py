@@ -396,8 +396,7 @@ class _SqliteTransaction:
         )
 
     def read_model_seq(self) -> int:
-        row = self.conn.execute("SELECT value FROM meta WHERE key = 'read_model_seq'").fetchone()
-        return -1 if row is None else int(row[0])
+        return rm.read_model_seq(self.conn)
 
     def put_read_model(
         self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
@@ -406,15 +405,10 @@ class _SqliteTransaction:
             self.conn.executemany(rm.upsert_tickets("?"), tickets)
         if enterprises:
             self.conn.executemany(rm.upsert_enterprises("?"), enterprises)
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('read_model_seq', ?) "
-            "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-            (seq,),
-        )
+        self.conn.execute(rm.set_meta("?", "read_model_seq"), (seq,))
 
     def clear_read_model(self) -> None:
-        self.conn.execute("DELETE FROM rm_tickets")
-        self.conn.execute("DELETE FROM rm_enterprises")
+        rm.clear(self.conn)
 
     def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
         body = json.dumps(notice.to_dict(), ensure_ascii=False, sort_keys=True)
@@ -765,11 +759,7 @@ class SqliteStorage(Storage):
 
     def read_model_current(self) -> bool:
         """Whether ``rm_*`` cover every committed event."""
-        row = self._rows(
-            "SELECT (SELECT value FROM meta WHERE key = 'read_model_seq'),"
-            " (SELECT COALESCE(MAX(seq), 0) FROM events)"
-        )[0]
-        return row[0] is not None and int(row[0]) == int(row[1])
+        return rm.is_current(self._rows(rm.COVERAGE)[0])
 
     def ticket_rows(self, query: rm.TicketQuery) -> tuple[int, list[tuple[Any, ...]]]:
         """The matching count and the page of ticket rows."""
@@ -841,34 +831,16 @@ class SqliteStorage(Storage):
     def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
         """Tickets not marked quiet as of ``as_of`` under ``key``."""
         with self._write() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
-            if row is None or row[0] != key:
-                conn.execute("UPDATE rm_tickets SET quiet_from = NULL, quiet_until = NULL")
-                conn.execute(
-                    "INSERT INTO meta (key, value) VALUES ('sweep_key', ?) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (key,),
-                )
-            rows = conn.execute(
-                rm.SWEEP_CANDIDATES.format(ph="?"), (as_of.isoformat(), as_of.isoformat())
-            ).fetchall()
-        return [str(ticket_id) for (ticket_id,) in rows]
+            return rm.sweep_candidates(conn, "?", as_of, key)
 
     def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
         """Mark tickets quiet (only those unchanged since the sweep read them)."""
         if not marks:
             return
         with self._write() as conn:
-            row = conn.execute("SELECT value FROM meta WHERE key = 'sweep_key'").fetchone()
-            if row is None or row[0] != key:
+            if not rm.sweep_key_is(conn, key):
                 return  # another sweep under other rules came between
-            conn.executemany(
-                rm.mark_quiet("?"),
-                [
-                    (day.isoformat(), until.isoformat(), t, seq, day.isoformat())
-                    for t, seq, day, until in marks
-                ],
-            )
+            conn.executemany(rm.mark_quiet("?"), rm.quiet_params(marks))
 
     def _close_queue(self) -> None:
         if self._queue_fd >= 0:
