@@ -244,6 +244,32 @@ def routed_before(state: TicketState, end: Event) -> TicketState:
     return replace(state, override_route=route, override_grade=grade)
 
 
+def _undated(
+    clock: ClockRule,
+    number: int,
+    start: Event,
+    limit: int | None,
+    state: str,
+    owners: tuple[str, ...],
+    stop: Event | None,
+    month: str | None,
+) -> ClockInstance:
+    """An instance without a due date (cancelled, undecided or due beyond the calendar's data)."""
+    return ClockInstance(
+        clock=clock,
+        round=number,
+        start=start.date,
+        start_event=start.event_id,
+        due=None,
+        limit=limit,
+        state=state,
+        owners=owners,
+        stop=stop.date if stop is not None else None,
+        stop_event=stop.event_id if stop is not None else None,
+        month=month,
+    )
+
+
 class ClockEvaluator:
     """Computes clock instances and escalations for tickets under one set of deadline rules."""
 
@@ -347,19 +373,8 @@ class ClockEvaluator:
         month: str | None = None,
     ) -> ClockInstance:
         """An instance ended by a cancelling step: no due date to meet, nothing to escalate."""
-        return ClockInstance(
-            clock=clock,
-            round=number,
-            start=start.date,
-            start_event=start.event_id,
-            due=None,
-            limit=limit,
-            state=CANCELLED,
-            owners=owners_of(clock.owner, routed_before(state, end)),
-            stop=end.date,
-            stop_event=end.event_id,
-            month=month,
-        )
+        owners = owners_of(clock.owner, routed_before(state, end))
+        return _undated(clock, number, start, limit, CANCELLED, owners, end, month)
 
     def _paused_workdays(
         self, clock: ClockRule, later: list[Event], stop: Event | None, as_of: dt.date
@@ -393,19 +408,10 @@ class ClockEvaluator:
         month: str | None = None,
     ) -> ClockInstance:
         """An instance whose state needs ``year``, which the calendar has no data for."""
-        return ClockInstance(
-            clock=clock,
-            round=number,
-            start=start.date,
-            start_event=start.event_id,
-            due=None,
-            limit=limit,
-            state=UNDECIDED,
-            owners=owners_of(clock.owner, state),
-            stop=stop.date if stop is not None else None,
-            stop_event=stop.event_id if stop is not None else None,
+        owners = owners_of(clock.owner, state)
+        return replace(
+            _undated(clock, number, start, limit, UNDECIDED, owners, stop, month),
             overdue_workdays=None,
-            month=month,
             undecided=f"的到期日和状态需要 {year} 年的工作日历",
             missing_year=year,
         )
@@ -430,18 +436,8 @@ class ClockEvaluator:
         owners = owners_of(clock.owner, state)
         if due is None:
             assert missing is not None
-            base = ClockInstance(
-                clock=clock,
-                round=number,
-                start=start.date,
-                start_event=start.event_id,
-                due=None,
-                limit=limit,
-                state=RUNNING,
-                owners=owners,
-                stop=stop_day,
-                stop_event=stop.event_id if stop is not None else None,
-                month=month,
+            base = replace(
+                _undated(clock, number, start, limit, RUNNING, owners, stop, month),
                 paused_workdays=paused,
                 extended_workdays=extended,
             )
