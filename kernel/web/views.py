@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from kernel.assessment.ledger_table import BRIEF
 from kernel.ledger.projection import Enterprise, TicketState
 from kernel.outputs.tables import Table, shown
 from kernel.vocabulary import TICKET_STATE_WORDS
@@ -21,20 +22,8 @@ from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket, units_
 from kernel.web.state import Console
 
 PAGE_SIZE = 50
-#: the 台账 columns the page shows (every column goes into the export)
-SHOWN = (
-    "ticket_id",
-    "enterprise",
-    "category",
-    "grade",
-    "primary",
-    "status",
-    "collected_on",
-    "resolve_due",
-    "resolved_on",
-    "overdue",
-    "overdue_workdays",
-)
+#: the 台账 columns the page shows, those the terminal shows (every column goes into the export)
+SHOWN = BRIEF
 FILTERS = ("state", "grade", "unit", "category", "territory", "overdue", "month", "q")
 
 
