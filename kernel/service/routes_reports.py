@@ -41,6 +41,9 @@ _PERIOD = re.compile(r"^[0-9]{4}(-(0[1-9]|1[0-2])|-Q[1-4])?$")
 FORMAT_QUERY = Query(
     description="输出格式 json、md、csv（每张表一个文件的 zip）、xlsx；缺省时按 Accept 头，再缺省为 json"
 )
+#: the assessment period's query parameters (a year, or ``period``: a month or quarter)
+YearQuery = Annotated[str | None, Query(description="考核年度 YYYY")]
+PeriodQuery = Annotated[str | None, Query(description="考核期 YYYY-MM 或 YYYY-Qn")]
 REPORT_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "报表",
@@ -151,16 +154,13 @@ async def get_assessment(
     request: Request,
     context: Context,
     principal: Caller,
-    year: Annotated[str | None, Query(description="考核年度 YYYY")] = None,
-    period: Annotated[str | None, Query(description="考核期 YYYY-MM 或 YYYY-Qn")] = None,
+    year: YearQuery = None,
+    period: PeriodQuery = None,
     format: Annotated[str | None, FORMAT_QUERY] = None,
 ) -> Response:
     """The ranking of every unit (office and auditor)."""
     _readers_only(principal)
-    chosen = _period(year, period)
-    fmt = chosen_format(request, format)
-    report = await run_in_threadpool(build_assessment, context, chosen, None)
-    return report_response(report, fmt, f"assessment-{chosen}")
+    return await _assessment(request, context, year, period, format, None)
 
 
 @router.get(
@@ -173,14 +173,28 @@ async def get_unit_report(
     request: Request,
     context: Context,
     principal: Caller,
-    year: Annotated[str | None, Query(description="考核年度 YYYY")] = None,
-    period: Annotated[str | None, Query(description="考核期 YYYY-MM 或 YYYY-Qn")] = None,
+    year: YearQuery = None,
+    period: PeriodQuery = None,
     format: Annotated[str | None, FORMAT_QUERY] = None,
 ) -> Response:
     """Every deduction of one unit with its events and clause; a unit reads only its own."""
     if not can_read_unit_report(principal, unit):
         raise ApiProblem(404, "API-NOT-FOUND", f"没有单位 {unit:.40} 的报表")
+    return await _assessment(request, context, year, period, format, unit)
+
+
+async def _assessment(
+    request: Request,
+    context: ServiceContext,
+    year: str | None,
+    period: str | None,
+    format: str | None,
+    unit: str | None,
+) -> Response:
+    """The ranking (``unit`` None) or one unit's deductions, in the asked format."""
     chosen = _period(year, period)
     fmt = chosen_format(request, format)
     report = await run_in_threadpool(build_assessment, context, chosen, unit)
-    return report_response(report, fmt, f"unit-{chosen}")
+    return report_response(
+        report, fmt, f"unit-{chosen}" if unit is not None else f"assessment-{chosen}"
+    )
