@@ -244,7 +244,7 @@ def routed_before(state: TicketState, end: Event) -> TicketState:
     return replace(state, override_route=route, override_grade=grade)
 
 
-def _undated(
+def _bare(
     clock: ClockRule,
     number: int,
     start: Event,
@@ -253,14 +253,17 @@ def _undated(
     owners: tuple[str, ...],
     stop: Event | None,
     month: str | None,
+    *,
+    due: dt.date | None = None,
 ) -> ClockInstance:
-    """An instance without a due date (cancelled, undecided or due beyond the calendar's data)."""
+    """An instance with its run, state, owners and stop, nothing counted yet (``due`` None:
+    cancelled, undecided or due beyond the calendar's data)."""
     return ClockInstance(
         clock=clock,
         round=number,
         start=start.date,
         start_event=start.event_id,
-        due=None,
+        due=due,
         limit=limit,
         state=state,
         owners=owners,
@@ -374,7 +377,7 @@ class ClockEvaluator:
     ) -> ClockInstance:
         """An instance ended by a cancelling step: no due date to meet, nothing to escalate."""
         owners = owners_of(clock.owner, routed_before(state, end))
-        return _undated(clock, number, start, limit, CANCELLED, owners, end, month)
+        return _bare(clock, number, start, limit, CANCELLED, owners, end, month)
 
     def _paused_workdays(
         self, clock: ClockRule, later: list[Event], stop: Event | None, as_of: dt.date
@@ -410,7 +413,7 @@ class ClockEvaluator:
         """An instance whose state needs ``year``, which the calendar has no data for."""
         owners = owners_of(clock.owner, state)
         return replace(
-            _undated(clock, number, start, limit, UNDECIDED, owners, stop, month),
+            _bare(clock, number, start, limit, UNDECIDED, owners, stop, month),
             overdue_workdays=None,
             undecided=f"的到期日和状态需要 {year} 年的工作日历",
             missing_year=year,
@@ -437,7 +440,7 @@ class ClockEvaluator:
         if due is None:
             assert missing is not None
             base = replace(
-                _undated(clock, number, start, limit, RUNNING, owners, stop, month),
+                _bare(clock, number, start, limit, RUNNING, owners, stop, month),
                 paused_workdays=paused,
                 extended_workdays=extended,
             )
@@ -477,20 +480,10 @@ class ClockEvaluator:
             or (status == BREACHED and calendar.is_provisional(end))
             or any(e.provisional for e in steps)
         )
-        return ClockInstance(
-            clock=clock,
-            round=number,
-            start=start.date,
-            start_event=start.event_id,
-            due=due,
-            limit=limit,
-            state=status,
-            owners=owners,
-            stop=stop_day,
-            stop_event=stop.event_id if stop is not None else None,
+        return replace(
+            _bare(clock, number, start, limit, status, owners, stop, month, due=due),
             overdue_workdays=overdue,
             warning_on=warning_on,
-            month=month,
             paused_workdays=paused,
             extended_workdays=extended,
             escalations=steps,
