@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from docx import Document
@@ -251,3 +252,51 @@ def test_the_guide_lists_every_template_field() -> None:
             assert f"`{name}`" in page, name
             for column in columns or ():
                 assert f"`{column}`" in page, f"{name}.{column}"
+
+
+# the fast reading of ``huhang validate`` (zipfile + regex) and docxtpl + jinja2 must agree
+
+
+def _both_readings(path: Path, kind: str) -> tuple[list[Any], list[Any]]:
+    from kernel.rules import templates
+
+    def problem(code: str, message: str) -> Any:
+        return (code, message)
+
+    simple = templates.simple_tags(path)
+    assert simple is not None, "the template should take the fast path"
+    fast = templates._field_problems(kind, *simple, problem)
+    return fast, templates._parsed_problems(path, kind, problem)
+
+
+@pytest.mark.parametrize("kind", sorted(TEMPLATES))
+def test_fast_template_reading_agrees_with_docxtpl_on_shipped_templates(kind: str) -> None:
+    fast, parsed = _both_readings(ROOT / "rules" / "templates" / f"{kind}.docx", kind)
+    assert fast == parsed == []
+
+
+def test_fast_template_reading_agrees_with_docxtpl_on_a_broken_template(
+    rules_copy: Path,
+) -> None:
+    monthly = rules_copy / "templates" / "monthly.docx"
+    _rewrite(monthly, "{{ title }}", "{{ titel }}")
+    _rewrite(monthly, "{{ r.enterprise }}", "{{ r.enterprize }}")
+    fast, parsed = _both_readings(monthly, "monthly")
+    assert fast == parsed
+    assert {message for _, message in fast} >= {
+        "模板使用了不存在的字段 titel，是否想写 'title'？",
+    }
+    assert any("enterprize" in message for _, message in fast)
+
+
+@pytest.mark.parametrize(
+    "tag",
+    ["{{ title|upper }}", "{% if title %}", "{# note #}", "{{ title", "{{  title }}"],
+)
+def test_tags_beyond_fields_and_loops_are_read_by_docxtpl(rules_copy: Path, tag: str) -> None:
+    from kernel.rules.templates import simple_tags
+
+    monthly = rules_copy / "templates" / "monthly.docx"
+    _rewrite(monthly, "{{ title }}", tag)
+    assert simple_tags(monthly) is None
+    assert simple_tags(ROOT / "rules" / "templates" / "monthly.docx") is not None

@@ -408,3 +408,25 @@ def test_quoted_impossible_effective_from_is_a_problem(rules_copy: Path, in_tmp:
     ruleset, problems = check_rules(rules_copy)
     assert ruleset is None
     assert [(p.path, p.line, p.col) for p in problems] == [("rules/grading.yaml", 7, 17)]
+
+
+# heavy libraries are imported only by the commands that use them (docs/internals/benchmarks.md)
+HEAVY = ("docx", "docxtpl", "openpyxl", "matplotlib", "jinja2", "fastapi", "uvicorn", "lxml")
+
+
+def test_validate_does_not_import_heavy_modules() -> None:
+    probe = (
+        "import sys\n"
+        "from kernel.cli.main import main\n"
+        "code = main(['validate', '--rules', sys.argv[1]])\n"
+        f"heavy = sorted(m for m in {HEAVY!r} if m in sys.modules)\n"
+        "print(code, ','.join(heavy) or '-')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, str(ROOT / "rules")],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=False,
+    )
+    assert done.stdout.splitlines()[-1] == "0 -", done.stdout + done.stderr

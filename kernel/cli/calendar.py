@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -178,6 +177,8 @@ def read_notice_text(location: str) -> tuple[str, str]:
 
 def _write_atomic(path: Path, text: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    import tempfile  # lazily: most commands never write a calendar file
+
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
@@ -190,6 +191,8 @@ def _write_atomic(path: Path, text: str) -> None:
 
 def _check_in_folder(text: str, year: int, folder: Path, target: Path) -> None:
     """Validate the new file as the loader will, together with the folder's other years."""
+    import tempfile
+
     from kernel.calendar.workdays import WorkCalendar, load_year_file
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import socket
 import sys
 from typing import Any
 
@@ -78,7 +77,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         official = ctx.plugins.calendar(ctx.ruleset.home("calendar"))
         reminders = calendar_reminders(official, as_of, ctx.config.missing_year)
         if args.shard is None and hasattr(ctx.ledger.storage, "claim_tickets"):
-            worker = f"{socket.gethostname()}:{os.getpid()}"
+            worker = _worker_name()
             result = sweep_claimed(ctx.ledger, evaluator, as_of, worker, wait=args.wait)
         else:
             result = sweep(ctx.ledger, evaluator, as_of, shard=args.shard)
@@ -135,7 +134,7 @@ def cmd_notify(args: argparse.Namespace) -> int:
                 now=at,
                 retry_failed=args.retry,
                 limit=args.limit,
-                worker=f"{socket.gethostname()}:{os.getpid()}",
+                worker=_worker_name(),
                 progress=progress,
             )
         finally:
@@ -165,3 +164,10 @@ def remaining_text(due: int, waiting: int, *, limited: bool) -> str:
     if waiting:
         parts.append(f"{waiting:,} 条发送失败、等待重试时间")
     return "；".join(parts) + "。"
+
+
+def _worker_name() -> str:
+    """``host:pid``, naming this process in claimed work (socket is imported only here)."""
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
