@@ -15,8 +15,6 @@ import datetime as dt
 import functools
 import re
 
-from lunar_python import Lunar, Solar
-
 __all__ = [
     "FIRST_YEAR",
     "LAST_YEAR",
@@ -102,6 +100,8 @@ def _check_range(year: int) -> None:
 def from_solar(day: dt.date) -> tuple[int, LunarDay]:
     """The lunar year and ``(month, day, leap)`` of a Gregorian date."""
     _check_range(day.year)
+    from lunar_python import Solar  # imported on first use: most commands never need it
+
     lunar = Solar.fromYmd(day.year, day.month, day.day).getLunar()
     month = int(lunar.getMonth())
     return int(lunar.getYear()), (abs(month), int(lunar.getDay()), month < 0)
@@ -120,6 +120,8 @@ def to_solar(lunar_year: int, when: LunarDay) -> dt.date:
     if (month, day) == (12, 0):
         return new_years_eve(lunar_year)
     _check_range(lunar_year)
+    from lunar_python import Lunar  # imported on first use: most commands never need it
+
     solar = Lunar.fromYmd(lunar_year, -month if leap else month, day).getSolar()
     return dt.date(int(solar.getYear()), int(solar.getMonth()), int(solar.getDay()))
 
@@ -128,6 +130,8 @@ def to_solar(lunar_year: int, when: LunarDay) -> dt.date:
 def qingming(year: int) -> dt.date:
     """The day of the 清明 solar term in ``year`` (Beijing time)."""
     _check_range(year)
+    from lunar_python import Lunar  # imported on first use: most commands never need it
+
     solar = Lunar.fromYmd(year, 1, 1).getJieQiTable()["清明"]
     return dt.date(int(solar.getYear()), int(solar.getMonth()), int(solar.getDay()))
 

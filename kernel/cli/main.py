@@ -11,6 +11,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 from types import ModuleType
+from typing import Any
 
 import kernel
 from kernel.cli import (
@@ -52,15 +53,18 @@ GROUPS: tuple[ModuleType, ...] = (
 )
 
 
+class _LazyVersion(argparse._VersionAction):
+    """``--version``: the installed version is looked up (importlib.metadata) only when asked."""
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any, **kwargs: Any) -> None:
+        self.version = f"huhang {kernel.__version__}"
+        super().__call__(parser, *args, **kwargs)
+
+
 def build_parser(with_plugins: bool = False) -> argparse.ArgumentParser:
     """The argument parser of every built-in command (and the plugins' with ``with_plugins``)."""
     parser = ChineseParser(prog="huhang", description="护航：助商稳企政策内核")
-    parser.add_argument(
-        "--version",
-        action="version",
-        version=f"huhang {kernel.__version__}",
-        help="显示版本号并退出",
-    )
+    parser.add_argument("--version", action=_LazyVersion, help="显示版本号并退出")
     sub = parser.add_subparsers(
         dest="command", metavar="COMMAND", parser_class=ChineseParser, title="命令"
     )
