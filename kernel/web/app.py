@@ -162,57 +162,60 @@ def create_console(
     return app
 
 
-class _SessionRenewal:
-    """Sets the renewed session cookie that :meth:`_Pages.signed` left in the request's state,
-    unless the response sets or deletes the session cookie itself (sign-in, sign-out)."""
-
-    def __init__(self, app: Any, pages: _Pages) -> None:
-        self.app = app
-        self.pages = pages
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_renewed(message: Any) -> None:
-            sid = scope.get("state", {}).get("renewed_session")
-            if message["type"] == "http.response.start" and sid:
-                headers = list(message.get("headers", []))
-                prefix = f"{COOKIE}=".encode()
-                if not any(k.lower() == b"set-cookie" and v.startswith(prefix) for k, v in headers):
-                    carrier = Response()
-                    self.pages.cookie(carrier, COOKIE, sid, max_age=None)
-                    headers += [(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]
-                message = {**message, "headers": headers}
-            await send(message)
-
-        await self.app(scope, receive, send_renewed)
-
-
-class _SecurityHeaders:
-    """Adds :data:`SECURITY_HEADERS` to every response (pure ASGI, no buffering)."""
+class _HeaderMiddleware:
+    """A pure ASGI middleware (no buffering) that edits the headers of each HTTP response."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
 
+    def headers(self, scope: Any, headers: list[Any]) -> list[Any]:
+        """The response's headers as they should be sent."""
+        raise NotImplementedError
+
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
-        async def send_with_headers(message: Any) -> None:
+        async def send_edited(message: Any) -> None:
             if message["type"] == "http.response.start":
-                present = {k.lower() for k, _ in message.get("headers", [])}
-                extra = [
-                    (k.lower().encode(), v.encode())
-                    for k, v in SECURITY_HEADERS.items()
-                    if k.lower().encode() not in present
-                ]
-                message = {**message, "headers": [*message.get("headers", []), *extra]}
+                message = {
+                    **message,
+                    "headers": self.headers(scope, list(message.get("headers", []))),
+                }
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        await self.app(scope, receive, send_edited)
+
+
+class _SessionRenewal(_HeaderMiddleware):
+    """Sets the renewed session cookie that :meth:`_Pages.signed` left in the request's state,
+    unless the response sets or deletes the session cookie itself (sign-in, sign-out)."""
+
+    def __init__(self, app: Any, pages: _Pages) -> None:
+        super().__init__(app)
+        self.pages = pages
+
+    def headers(self, scope: Any, headers: list[Any]) -> list[Any]:
+        sid = scope.get("state", {}).get("renewed_session")
+        prefix = f"{COOKIE}=".encode()
+        if sid and not any(k.lower() == b"set-cookie" and v.startswith(prefix) for k, v in headers):
+            carrier = Response()
+            self.pages.cookie(carrier, COOKIE, sid, max_age=None)
+            headers += [(k, v) for k, v in carrier.raw_headers if k == b"set-cookie"]
+        return headers
+
+
+class _SecurityHeaders(_HeaderMiddleware):
+    """Adds :data:`SECURITY_HEADERS` to every response."""
+
+    def headers(self, scope: Any, headers: list[Any]) -> list[Any]:
+        present = {k.lower() for k, _ in headers}
+        return headers + [
+            (k.lower().encode(), v.encode())
+            for k, v in SECURITY_HEADERS.items()
+            if k.lower().encode() not in present
+        ]
 
 
 def _not_found() -> HTTPException:
