@@ -155,7 +155,9 @@ class Engine:
     def first_text(self, text: str) -> int | None:
         """:meth:`first` for a message already encoded (see :meth:`message`)."""
         with self._lock:
-            handle = self._live()
+            handle = self._handle
+            if handle is None:
+                raise RuntimeError(f"engine {self.name} is closed")
             try:
                 code, state = _dre.assert_event(handle, text)
             except _dre.error as exc:
@@ -167,39 +169,49 @@ class Engine:
             fired = self._drain(handle, state)
         if not fired:
             return None
-        return min(fired)
+        return fired[0] if len(fired) == 1 else min(fired)
 
     def collect_text(self, text: str) -> list[int]:
         """:meth:`collect` for a message already encoded (see :meth:`message`)."""
+        fired = self.fired_text(text)
+        if len(fired) < 2:
+            return list(fired)
+        return sorted(set(fired))
+
+    def fired_text(self, text: str) -> tuple[int, ...]:
+        """The rules that fired for an encoded message, as the engine gave them.
+
+        In firing order, a rule once per ``$or`` branch that held: :meth:`collect_text` without
+        its sort, for a caller that keys what it derives from a fired set on this tuple.
+        """
         with self._lock:
-            handle = self._live()
+            handle = self._handle
+            if handle is None:
+                raise RuntimeError(f"engine {self.name} is closed")
             try:
                 try:
                     code, state = _dre.assert_fact(handle, text)
                 except _dre.error as exc:
                     raise _raise(exc, "assert_fact") from exc
                 if code == _CODE_NOT_HANDLED:
-                    return []
+                    return ()
                 if code:
                     self._check(code, "assert_fact")
-                fired = self._drain(handle, state)
+                return tuple(self._drain(handle, state))
             finally:
                 try:
                     _dre.retract_fact(handle, text)
                 except _dre.error as exc:  # pragma: no cover - would mean a corrupt session
                     raise _raise(exc, "retract_fact") from exc
-        if len(fired) < 2:
-            return fired
-        return sorted(set(fired))
 
     def _drain(self, handle: int, state: int) -> list[int]:
         fired: list[int] = []
-        start = _dre.complete_and_start_action
         try:
             result = _dre.start_action_for_state(handle, state)
             if not result:
                 return fired
             text = result[1]
+            start = _dre.complete_and_start_action
             while text:
                 # The action message is {"r<index>": {...}}; the key is always first (anything
                 # else fails to parse as an index below).

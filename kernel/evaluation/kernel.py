@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from operator import attrgetter
 from pathlib import Path
@@ -61,9 +61,14 @@ class Kernel:
         }
         self._versions = ruleset.versions()
         grading_rules = ruleset.grading.rules
+        self._grading_rules = grading_rules
+        self._hit_policy = ruleset.grading.hit_policy
+        self._first_match = self._hit_policy == "first"
+        self._fingerprint = ruleset.fingerprint
         self._grades = [str(rule.then.get("grade")) for rule in grading_rules]
         self._before = [grading_rules[:i] for i in range(len(grading_rules))]
         self._outcomes = [_Outcome.of(rule) for rule in ruleset.routing.rules]
+        #: per tuple of fired routing rules as the engine gave them (order, repeats)
         self._templates: dict[tuple[int, ...], _Template] = {}
         self._assignments: dict[tuple[str, tuple[str, ...]], Assignment] = {}
 
@@ -87,29 +92,27 @@ class Kernel:
         """
         if not isinstance(ticket, Ticket):
             ticket = self.validate(ticket)
-        grade = self._grade(ticket)
-        route = self._route(ticket, grade.grade)
+        values = ticket.values
+        grade = self._grade(values)
+        route = self._route(values, grade.grade)
         data = ticket.data
         enterprise = data["enterprise"]
         return build(
             Evaluation,
             {
-                "ticket_id": ticket.ticket_id,
+                "ticket_id": str(data["ticket_id"]),
                 "enterprise": str(enterprise["name"]),
                 "territory": str(enterprise["territory"]),
                 "category": str(data["category"]),
                 "grade": grade,
                 "route": route,
-                "rules": {
-                    "fingerprint": self.ruleset.fingerprint,
-                    "versions": dict(self._versions),
-                },
+                "rules": {"fingerprint": self._fingerprint, "versions": dict(self._versions)},
             },
         )
 
     def route_for(self, ticket: Ticket, grade: str) -> RouteResult:
         """The route the rules give ``ticket`` if it had ``grade`` (for an office's override)."""
-        return self._route(ticket, grade)
+        return self._route(ticket.values, grade)
 
     def grade_only(self, ticket: Ticket) -> str | None:
         """Just the grade, without building explanations (for bulk runs)."""
@@ -129,7 +132,7 @@ class Kernel:
     # ------------------------------------------------------------------ grading
 
     def _pick_grade_rule(self, values: dict[str, Any]) -> Rule | None:
-        if self.ruleset.grading.hit_policy == "first":
+        if self._first_match:
             index = self._grading.first_index(values)
             return None if index is None else self.ruleset.grading.rules[index]
         return _highest(self._grading.matching(values))
@@ -138,180 +141,90 @@ class Kernel:
         rule = self._pick_grade_rule(values)
         return None if rule is None else str(rule.then["grade"])
 
-    def _grade(self, ticket: Ticket) -> GradeResult:
-        rule_file = self.ruleset.grading
-        values = ticket.values
-        rule = self._pick_grade_rule(values)
+    def _grade(self, values: dict[str, Any]) -> GradeResult:
         fields = self._grading_fields
-        if rule_file.hit_policy == "first":
-            considered = rule_file.rules if rule is None else self._before[rule.index]
+        if self._first_match:
+            index = self._grading.first_index(values)
+            rule = None if index is None else self._grading_rules[index]
+            considered = self._grading_rules if rule is None else self._before[rule.index]
         else:
-            considered = tuple(r for r in rule_file.rules if r is not rule)
-        not_matched = LazyDecisions(considered, self._refs, values, fields)
+            rule = _highest(self._grading.matching(values))
+            considered = tuple(r for r in self._grading_rules if r is not rule)
         if rule is None:
-            grade = None
-            decision = None
+            grade = decision = None
         else:
             grade = self._grades[rule.index]
-            decision = self._decision(rule, values, fields)
+            decision = build(
+                Decision,
+                {"rule": self._refs[rule.id], "source": rule, "values": values, "fields": fields},
+            )
         return build(
             GradeResult,
             {
                 "grade": grade,
                 "decision": decision,
-                "not_matched": not_matched,
-                "hit_policy": rule_file.hit_policy,
+                "not_matched": LazyDecisions(considered, self._refs, values, fields),
+                "hit_policy": self._hit_policy,
             },
         )
 
     # ------------------------------------------------------------------ routing
 
-    def _route(self, ticket: Ticket, grade: str | None) -> RouteResult:
-        values = ticket.values
-        if grade is None:
-            indexes = self._routing.matching_indexes(values)
-        else:
-            indexes = self._routing.matching_indexes(values, grade)
-        matched = tuple(indexes)
-        template = self._templates.get(matched)
+    def _route(self, values: dict[str, Any], grade: str | None) -> RouteResult:
+        routing = self._routing
+        fired = routing.engine.fired_text(routing.message(values, grade))
+        template = self._templates.get(fired)
         if template is None:
-            template = self._template(matched)
-        merged = template.static
-        if merged is None:
-            merged = self._merge(
-                template, _with_grade(values, grade) if template.reads_grade else values
-            )
-        attrs = dict(merged)
+            template = self._template(fired)
+        attrs = template.merge(_with_grade(values, grade) if template.reads_grade else values)
         # the routing rules' conditions read the grade too: the reasons see it as a value
         attrs["matched"] = LazyDecisions(
             template.rules, self._refs, values, self._routing_fields, grade
         )
         return build(RouteResult, attrs)
 
-    def _template(self, matched: tuple[int, ...]) -> _Template:
-        """What a set of matched routing rules assigns, before the ticket's values are read.
+    def _template(self, fired: tuple[int, ...]) -> _Template:
+        """What a set of fired routing rules assigns, before the ticket's values are read.
 
-        Kept per set of matched rules: a rule file has few such sets in practice.
+        Kept per tuple of fired rules as the engine gave them (a rule file has few such sets in
+        practice); the rules themselves are the set in file order.
         """
+        matched = tuple(sorted(set(fired)))
         outcomes = [self._outcomes[i] for i in matched]
         ranked = outcomes if len(outcomes) < 2 else sorted(outcomes, key=_rank)
+        flag_rules = {
+            slot: tuple(o.rule_id for o in outcomes if slot in o.flags) for slot in FLAG_SLOTS
+        }
         template = _Template(
+            rules=tuple(self.ruleset.routing.rules[i] for i in matched),
             singles=tuple(
                 (slot, o.rule_id, value.unit, value.ref or "")
                 for o in ranked
                 for slot, value in o.singles
             ),
-            rules=tuple(self.ruleset.routing.rules[i] for i in matched),
-            lists=tuple(
-                (slot == "co_handlers", o.rule_id, value.unit, value.ref or "")
-                for o in outcomes
-                for slot, values in o.lists
-                for value in values
-            ),
-            flag_rules={
-                slot: tuple(o.rule_id for o in outcomes if slot in o.flags) for slot in FLAG_SLOTS
-            },
+            co_handlers=_entries(outcomes, "co_handlers"),
+            coordinators=_entries(outcomes, "coordinators"),
+            flag_rules=flag_rules,
+            agenda=bool(flag_rules["agenda"]),
+            report_upward=bool(flag_rules["report_upward"]),
+            reads_grade=any("grade" in o.refs for o in outcomes),
+            assignment=self._assignment,
         )
-        template.agenda = bool(template.flag_rules["agenda"])
-        template.report_upward = bool(template.flag_rules["report_upward"])
-        template.reads_grade = any("grade" in o.refs for o in outcomes)
-        if not any(o.refs for o in outcomes):
-            template.static = self._merge(template, {})
         if len(self._templates) >= _CACHE_SIZE:
             self._templates.clear()
-        self._templates[matched] = template
+        self._templates[fired] = template
         return template
 
-    def _merge(self, template: _Template, values: Mapping[str, Any]) -> dict[str, Any]:
-        """Who handles a ticket that these routing rules matched: the kernel's merge.
-
-        Single slots go to the highest precedence (ties: file order); lists keep file order
-        without duplicates; the primary handler is never a co-handler.
-        """
-        singles: dict[str, tuple[str, str]] = {}
-        overridden: list[Override] = []
-        for slot, rule_id, unit, ref in template.singles:
-            if unit is None:
-                found = values.get(ref)
-                if type(found) is str:
-                    unit = found
-                elif isinstance(found, list):
-                    if not found:
-                        continue
-                    unit = str(found[0])
-                elif found is None:
-                    continue
-                else:
-                    unit = str(found)
-            won = singles.get(slot)
-            if won is None:
-                singles[slot] = (rule_id, unit)
-            elif unit != won[1]:
-                overridden.append(Override(slot, unit, rule_id, won[0]))
-        co_handlers: dict[str, list[str]] = {}
-        coordinators: dict[str, list[str]] = {}
-        for is_co, rule_id, unit, ref in template.lists:
-            target = co_handlers if is_co else coordinators
-            if unit is not None:
-                target.setdefault(unit, []).append(rule_id)
-                continue
-            found = values.get(ref)
-            if found is None:
-                continue
-            for item in found if isinstance(found, list) else (found,):
-                target.setdefault(str(item), []).append(rule_id)
-        known = self._assignments.get
-        assign = self._assignment
-        primary_won = singles.get("primary")
-        feedback_won = singles.get("feedback_owner")
-        primary = None
-        if primary_won is not None:
-            key = (primary_won[1], (primary_won[0],))
-            primary = known(key) or assign(key)
-            co_handlers.pop(primary.unit, None)
-        feedback = None
-        if feedback_won is not None:
-            key = (feedback_won[1], (feedback_won[0],))
-            feedback = known(key) or assign(key)
-        return {
-            "primary": primary,
-            "co_handlers": tuple(
-                [
-                    known(key) or assign(key)
-                    for key in [(unit, tuple(rules)) for unit, rules in co_handlers.items()]
-                ]
-            ),
-            "feedback_owner": feedback,
-            "coordinators": tuple(
-                [
-                    known(key) or assign(key)
-                    for key in [(unit, tuple(rules)) for unit, rules in coordinators.items()]
-                ]
-            ),
-            "agenda": template.agenda,
-            "report_upward": template.report_upward,
-            "overridden": tuple(overridden),
-            "flag_rules": template.flag_rules,
-        }
-
-    def _assignment(self, key: tuple[str, tuple[str, ...]]) -> Assignment:
+    def _assignment(self, unit: str, rules: tuple[str, ...]) -> Assignment:
         # Assignments are immutable values, and few distinct ones exist: made once, shared.
-        unit, rules = key
-        found = Assignment(unit, self.ruleset.reference.unit_name(unit), rules)
-        if len(self._assignments) >= _CACHE_SIZE:
-            self._assignments.clear()
-        self._assignments[key] = found
+        key = (unit, rules)
+        found = self._assignments.get(key)
+        if found is None:
+            found = Assignment(unit, self.ruleset.reference.unit_name(unit), rules)
+            if len(self._assignments) >= _CACHE_SIZE:
+                self._assignments.clear()
+            self._assignments[key] = found
         return found
-
-    # ------------------------------------------------------------------ reasons
-
-    def _decision(
-        self, rule: Rule, values: dict[str, Any], fields: dict[str, FieldSpec]
-    ) -> Decision:
-        return build(
-            Decision,
-            {"rule": self._refs[rule.id], "source": rule, "values": values, "fields": fields},
-        )
 
 
 #: entries of each of the kernel's small caches (matched-rule sets, assignments) before it
@@ -319,21 +232,178 @@ class Kernel:
 _CACHE_SIZE = 4096
 
 
-@dataclass
-class _Template:
-    """A set of matched routing rules' outcomes in merge order: (slot, rule id, unit, ref)."""
+#: a list slot's proposals in file order: (the rule's id as a 1-tuple, unit, field it refers to)
+_Entries = tuple[tuple[tuple[str], str | None, str], ...]
 
-    rules: tuple[Rule, ...]
-    singles: tuple[tuple[str, str, str | None, str], ...]
-    #: (is a co-handler rather than a coordinator, rule id, unit, ref)
-    lists: tuple[tuple[bool, str, str | None, str], ...]
-    flag_rules: dict[str, tuple[str, ...]]
-    agenda: bool = False
-    report_upward: bool = False
-    #: whether an outcome names the unit in the ticket's grade field (never, in practice)
-    reads_grade: bool = False
-    #: the merge itself, when no outcome refers to a ticket value
-    static: dict[str, Any] | None = None
+
+def _entries(outcomes: list[_Outcome], slot: str) -> _Entries:
+    return tuple(
+        ((o.rule_id,), value.unit, value.ref or "")
+        for o in outcomes
+        for name, values in o.lists
+        if name == slot
+        for value in values
+    )
+
+
+def _single_unit(found: Any) -> str | None:
+    """The unit a single slot takes from a ticket value (None: the proposal is skipped)."""
+    if type(found) is str:
+        return found
+    if isinstance(found, list):
+        return str(found[0]) if found else None
+    return None if found is None else str(found)
+
+
+class _Template:
+    """The merge for one set of matched routing rules, prepared before any ticket is read.
+
+    Single slots go to the highest precedence (ties: file order); lists keep file order without
+    duplicates; the primary handler is never a co-handler. Per ticket only the values the
+    outcomes refer to are read. The single slots' outcome (winners and overridden proposals)
+    depends only on the units those references resolve to (unit ids, bounded by the reference
+    data), so it is kept per resolved tuple; so are list slots that refer to no value, per
+    primary unit. Lists that refer to ticket values are merged per ticket.
+    """
+
+    __slots__ = (
+        "_assignment",
+        "_co_refers",
+        "_coordinators",
+        "_lists",
+        "_singles",
+        "agenda",
+        "co_handlers",
+        "coordinators",
+        "flag_rules",
+        "reads_grade",
+        "report_upward",
+        "rules",
+        "single_refs",
+        "singles",
+    )
+
+    def __init__(
+        self,
+        *,
+        rules: tuple[Rule, ...],
+        singles: tuple[tuple[str, str, str | None, str], ...],
+        co_handlers: _Entries,
+        coordinators: _Entries,
+        flag_rules: dict[str, tuple[str, ...]],
+        agenda: bool,
+        report_upward: bool,
+        reads_grade: bool,
+        assignment: Callable[[str, tuple[str, ...]], Assignment],
+    ) -> None:
+        self.rules = rules
+        #: (slot, rule id, unit, ref) in merge order (precedence, then file order)
+        self.singles = singles
+        self.single_refs = tuple(ref for _, _, unit, ref in singles if unit is None)
+        self.co_handlers = co_handlers
+        self.coordinators = coordinators
+        self.flag_rules = flag_rules
+        self.agenda = agenda
+        self.report_upward = report_upward
+        #: whether an outcome names the unit in the ticket's grade field (never, in practice)
+        self.reads_grade = reads_grade
+        self._assignment = assignment
+        self._singles: dict[tuple[str | None, ...], tuple[Any, ...]] = {}
+        self._lists: dict[str | None, tuple[Assignment, ...]] = {}
+        self._co_refers = any(unit is None for _, unit, _ in co_handlers)
+        self._coordinators: tuple[Assignment, ...] | None = None
+        if not any(unit is None for _, unit, _ in coordinators):
+            self._coordinators = self._merge_list(coordinators, {}, None)
+
+    def merge(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """The route's fields (all but ``matched``) for a ticket's values, in a new dict."""
+        get = values.get
+        resolved: list[str | None] = []
+        for ref in self.single_refs:
+            found = get(ref)
+            resolved.append(found if type(found) is str else _single_unit(found))
+        key = tuple(resolved)
+        singles = self._singles.get(key)
+        if singles is None:
+            singles = self._merge_singles(key)
+        primary, feedback, overridden = singles
+        excluded = None if primary is None else primary.unit
+        if self._co_refers:
+            co_handlers = self._merge_list(self.co_handlers, values, excluded)
+        else:
+            found = self._lists.get(excluded)
+            co_handlers = self._static_list(excluded) if found is None else found
+        coordinators = self._coordinators
+        if coordinators is None:
+            coordinators = self._merge_list(self.coordinators, values, None)
+        return {
+            "primary": primary,
+            "co_handlers": co_handlers,
+            "feedback_owner": feedback,
+            "coordinators": coordinators,
+            "agenda": self.agenda,
+            "report_upward": self.report_upward,
+            "overridden": overridden,
+            "flag_rules": self.flag_rules,
+        }
+
+    def _merge_singles(self, resolved: tuple[str | None, ...]) -> tuple[Any, ...]:
+        """(primary, feedback owner, overridden proposals) for the resolved references."""
+        units = iter(resolved)
+        won: dict[str, tuple[str, str]] = {}
+        overridden: list[Override] = []
+        for slot, rule_id, literal, _ in self.singles:
+            unit = literal if literal is not None else next(units)
+            if unit is None:
+                continue
+            winner = won.get(slot)
+            if winner is None:
+                won[slot] = (rule_id, unit)
+            elif unit != winner[1]:
+                overridden.append(Override(slot, unit, rule_id, winner[0]))
+        primary = won.get("primary")
+        feedback = won.get("feedback_owner")
+        found = (
+            None if primary is None else self._assignment(primary[1], (primary[0],)),
+            None if feedback is None else self._assignment(feedback[1], (feedback[0],)),
+            tuple(overridden),
+        )
+        if len(self._singles) >= _CACHE_SIZE:
+            self._singles.clear()
+        self._singles[resolved] = found
+        return found
+
+    def _static_list(self, excluded: str | None) -> tuple[Assignment, ...]:
+        found = self._merge_list(self.co_handlers, {}, excluded)
+        if len(self._lists) >= _CACHE_SIZE:
+            self._lists.clear()
+        self._lists[excluded] = found
+        return found
+
+    def _merge_list(
+        self, entries: _Entries, values: Mapping[str, Any], excluded: str | None
+    ) -> tuple[Assignment, ...]:
+        """A list slot's units in file order without duplicates, each with its rules."""
+        if not entries:
+            return ()
+        units: dict[str, tuple[str, ...]] = {}
+        get = units.get
+        for rule, unit, ref in entries:
+            if unit is not None:
+                rules = get(unit)
+                units[unit] = rule if rules is None else rules + rule
+                continue
+            found = values.get(ref)
+            if found is None:
+                continue
+            for item in found if isinstance(found, list) else (found,):
+                name = item if type(item) is str else str(item)
+                rules = get(name)
+                units[name] = rule if rules is None else rules + rule
+        if excluded is not None:
+            units.pop(excluded, None)
+        assignment = self._assignment
+        return tuple([assignment(unit, rules) for unit, rules in units.items()])
 
 
 @dataclass(frozen=True)
