@@ -7,10 +7,10 @@ analysis, are built on these records. ``to_dict`` is the stable JSON form docume
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kernel.rules.conditions import LeafTrace, trace
 from kernel.rules.fields import FieldSpec
@@ -138,62 +138,39 @@ class Decision:
         return {"rule": self.rule.to_dict(), "conditions": [c.to_dict() for c in self.conditions]}
 
 
-class LazyDecisions(Sequence["Decision"]):
-    """Decisions built on first use: bulk evaluation rarely reads the rules that did not win.
+def _decisions(
+    rules: Sequence[Rule],
+    refs: dict[str, RuleRef],
+    values: dict[str, Any],
+    fields: dict[str, FieldSpec],
+) -> tuple[Decision, ...]:
+    return tuple(
+        build(Decision, {"rule": refs[r.id], "source": r, "values": values, "fields": fields})
+        for r in rules
+    )
 
-    Holds what :class:`Decision` needs -- the rules, their references, the ticket's values (and
-    the grade, for routing) and the field catalogue -- and builds the decisions, in the order of
-    ``rules``, when first read.
+
+#: the key under which a result built by the kernel holds the inputs of its reasons until read
+PENDING = "_pending"
+
+
+def _pending(instance: object, name: str, names: tuple[str, ...]) -> dict[str, Any]:
+    """The instance's attributes with its pending reasons filled in, for ``__getattr__``.
+
+    Raises AttributeError unless ``name`` is one of ``names`` and the reasons are pending (or
+    were just filled in by another thread).
     """
-
-    __slots__ = ("_args", "_items")
-
-    def __init__(
-        self,
-        rules: Sequence[Rule],
-        refs: dict[str, RuleRef],
-        values: dict[str, Any],
-        fields: dict[str, FieldSpec],
-        grade: str | None = None,
-    ) -> None:
-        self._args: tuple[Any, ...] | None = (rules, refs, values, fields, grade)
-        self._items: tuple[Decision, ...] = ()
-
-    def _get(self) -> tuple[Decision, ...]:
-        if self._args is not None:
-            rules, refs, values, fields, grade = self._args
-            if grade is not None:  # routing: the grade is one of the values the rules read
-                values = dict(values)
-                values["grade"] = grade
-            self._items = tuple(
-                build(
-                    Decision, {"rule": refs[r.id], "source": r, "values": values, "fields": fields}
-                )
-                for r in rules
-            )
-            self._args = None
-        return self._items
-
-    @overload
-    def __getitem__(self, index: int) -> Decision: ...
-
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[Decision]: ...
-
-    def __getitem__(self, index: int | slice) -> Decision | Sequence[Decision]:
-        return self._get()[index]
-
-    def __len__(self) -> int:
-        return len(self._get())
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Sequence) and tuple(self) == tuple(other)
-
-    def __hash__(self) -> int:
-        return hash(self._get())
-
-    def __repr__(self) -> str:
-        return repr(self._get())
+    if name not in names:
+        raise AttributeError(name)
+    attrs: dict[str, Any] = instance.__dict__
+    pending = attrs.get(PENDING)
+    if pending is not None:
+        fill: Callable[..., dict[str, Any]] = pending[0]
+        attrs.update(fill(*pending[1:]))
+        attrs.pop(PENDING, None)
+    if name not in attrs:
+        raise AttributeError(name)
+    return attrs
 
 
 @dataclass(frozen=True)
@@ -202,8 +179,30 @@ class GradeResult:
 
     grade: str | None
     decision: Decision | None
-    not_matched: Sequence[Decision] = ()
+    not_matched: Sequence[Decision] = field(default_factory=tuple)
     hit_policy: str = "first"
+
+    if not TYPE_CHECKING:  # the kernel's results build these two on first read
+
+        def __getattr__(self, name: str) -> Any:
+            return _pending(self, name, ("decision", "not_matched"))[name]
+
+    @staticmethod
+    def deferred(
+        rule: Rule | None,
+        considered: Sequence[Rule],
+        refs: dict[str, RuleRef],
+        values: dict[str, Any],
+        fields: dict[str, FieldSpec],
+    ) -> dict[str, Any]:
+        """``decision`` and ``not_matched`` for a grade given by ``rule`` (None: no rule held)."""
+        decision = None
+        if rule is not None:
+            decision = build(
+                Decision,
+                {"rule": refs[rule.id], "source": rule, "values": values, "fields": fields},
+            )
+        return {"decision": decision, "not_matched": _decisions(considered, refs, values, fields)}
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -262,6 +261,25 @@ class RouteResult:
     overridden: tuple[Override, ...] = ()
     flag_rules: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
+    if not TYPE_CHECKING:  # the kernel's results build ``matched`` on first read
+
+        def __getattr__(self, name: str) -> Any:
+            return _pending(self, name, ("matched",))[name]
+
+    @staticmethod
+    def deferred(
+        rules: Sequence[Rule],
+        refs: dict[str, RuleRef],
+        values: dict[str, Any],
+        fields: dict[str, FieldSpec],
+        grade: str | None,
+    ) -> dict[str, Any]:
+        """``matched`` for the routing rules that held; their conditions read the grade too."""
+        if grade is not None:
+            values = dict(values)
+            values["grade"] = grade
+        return {"matched": _decisions(rules, refs, values, fields)}
+
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
         return {
@@ -289,6 +307,16 @@ class Evaluation:
     grade: GradeResult
     route: RouteResult
     rules: dict[str, Any]
+
+    if not TYPE_CHECKING:  # the kernel's results build ``rules`` on first read
+
+        def __getattr__(self, name: str) -> Any:
+            return _pending(self, name, ("rules",))[name]
+
+    @staticmethod
+    def deferred(fingerprint: str, versions: dict[str, int]) -> dict[str, Any]:
+        """``rules``: the rule set's fingerprint and file versions, in a dict of its own."""
+        return {"rules": {"fingerprint": fingerprint, "versions": dict(versions)}}
 
     @property
     def complete(self) -> bool:

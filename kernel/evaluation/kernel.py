@@ -10,11 +10,10 @@ from typing import Any
 
 from kernel.evaluation.compile import CompiledRules, compile_rule_file
 from kernel.evaluation.decisions import (
+    PENDING,
     Assignment,
-    Decision,
     Evaluation,
     GradeResult,
-    LazyDecisions,
     Override,
     RouteResult,
     RuleRef,
@@ -64,7 +63,7 @@ class Kernel:
         self._grading_rules = grading_rules
         self._hit_policy = ruleset.grading.hit_policy
         self._first_match = self._hit_policy == "first"
-        self._fingerprint = ruleset.fingerprint
+        self._rules_pending = (Evaluation.deferred, ruleset.fingerprint, self._versions)
         self._grades = [str(rule.then.get("grade")) for rule in grading_rules]
         self._before = [grading_rules[:i] for i in range(len(grading_rules))]
         self._outcomes = [_Outcome.of(rule) for rule in ruleset.routing.rules]
@@ -86,9 +85,10 @@ class Kernel:
     def evaluate(self, ticket: Ticket | dict[str, Any]) -> Evaluation:
         """Grade and route one ticket; a mapping is validated first.
 
-        The decision (grade, handlers, flags) is worked out here; the reasons -- the condition
-        tests of every rule considered -- are built when first read (``Decision.conditions``,
-        ``GradeResult.not_matched``, ``RouteResult.matched``), from the same inputs.
+        The decision (grade, handlers, flags, overridden proposals) is worked out here; the
+        reasons -- the rules considered and their condition tests -- are built when first read
+        (``GradeResult.decision`` and ``not_matched``, ``RouteResult.matched``,
+        ``Decision.conditions``; ``Evaluation.rules`` too), from the same inputs.
         """
         if not isinstance(ticket, Ticket):
             ticket = self.validate(ticket)
@@ -106,7 +106,7 @@ class Kernel:
                 "category": str(data["category"]),
                 "grade": grade,
                 "route": route,
-                "rules": {"fingerprint": self._fingerprint, "versions": dict(self._versions)},
+                PENDING: self._rules_pending,
             },
         )
 
@@ -142,7 +142,6 @@ class Kernel:
         return None if rule is None else str(rule.then["grade"])
 
     def _grade(self, values: dict[str, Any]) -> GradeResult:
-        fields = self._grading_fields
         if self._first_match:
             index = self._grading.first_index(values)
             rule = None if index is None else self._grading_rules[index]
@@ -150,21 +149,19 @@ class Kernel:
         else:
             rule = _highest(self._grading.matching(values))
             considered = tuple(r for r in self._grading_rules if r is not rule)
-        if rule is None:
-            grade = decision = None
-        else:
-            grade = self._grades[rule.index]
-            decision = build(
-                Decision,
-                {"rule": self._refs[rule.id], "source": rule, "values": values, "fields": fields},
-            )
         return build(
             GradeResult,
             {
-                "grade": grade,
-                "decision": decision,
-                "not_matched": LazyDecisions(considered, self._refs, values, fields),
+                "grade": None if rule is None else self._grades[rule.index],
                 "hit_policy": self._hit_policy,
+                PENDING: (
+                    GradeResult.deferred,
+                    rule,
+                    considered,
+                    self._refs,
+                    values,
+                    self._grading_fields,
+                ),
             },
         )
 
@@ -177,9 +174,13 @@ class Kernel:
         if template is None:
             template = self._template(fired)
         attrs = template.merge(_with_grade(values, grade) if template.reads_grade else values)
-        # the routing rules' conditions read the grade too: the reasons see it as a value
-        attrs["matched"] = LazyDecisions(
-            template.rules, self._refs, values, self._routing_fields, grade
+        attrs[PENDING] = (
+            RouteResult.deferred,
+            template.rules,
+            self._refs,
+            values,
+            self._routing_fields,
+            grade,
         )
         return build(RouteResult, attrs)
 
