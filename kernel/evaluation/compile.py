@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kernel.evaluation.engine import DISCRIMINATOR, Engine, encode_scalar
+from kernel.evaluation.engine import DISCRIMINATOR, Engine, encode_scalar, encode_text
 from kernel.rules.conditions import All, Always, Condition, Leaf, Not, leaves
 from kernel.rules.model import Rule, RuleFile
 
@@ -31,6 +31,10 @@ NEVER: Test = {"_k": 2}
 
 _OPPOSITE = {"eq": "ne", "ne": "eq", "lt": "ge", "ge": "lt", "le": "gt", "gt": "le"}
 _DURABLE_OP = {"ne": "$neq", "lt": "$lt", "le": "$lte", "gt": "$gt", "ge": "$gte"}
+
+
+#: what a message encoder reads for a field the ticket does not have
+_MISSING = object()
 
 
 def _key(path: str) -> str:
@@ -86,7 +90,12 @@ class MessagePlan:
         is not None, as if ``values`` held it.
         """
         head = f'{{"{DISCRIMINATOR}":1'
-        scalars = tuple((path, f',"{key}":') for path, key in self.scalars.items())
+        scalars = [(path, f',"{key}":') for path, key in self.scalars.items()]
+        # the computed field keeps its place among the scalars (the same text as build())
+        at = next((i for i, (path, _) in enumerate(scalars) if path == computed), len(scalars))
+        before = tuple(scalars[:at])
+        after = tuple(scalars[at + 1 :])
+        computed_prefix = scalars[at][1] if at < len(scalars) else None
         counts = tuple((path, f',"{key}":') for path, key in self.counts.items())
         members = tuple(
             (path, wanted, f',"{key}":') for (path, wanted), key in self.members.items()
@@ -94,24 +103,48 @@ class MessagePlan:
         substrings = tuple(
             (path, text, f',"{key}":') for (path, text), key in self.substrings.items()
         )
+        text = encode_text
+        missing = _MISSING
 
         def message(values: Mapping[str, Any], computed_value: Any = None) -> str:
+            get = values.get
             parts = [head]
             append = parts.append
-            for path, prefix in scalars:
-                if path == computed and computed_value is not None:
-                    append(prefix + encode_scalar(computed_value))
-                elif path in values:
-                    append(prefix + encode_scalar(values[path]))
+            for path, prefix in before:
+                value = get(path, missing)
+                if value is missing:
+                    continue
+                kind = type(value)
+                if kind is str:
+                    append(prefix + text(value))
+                elif kind is bool:
+                    append(prefix + ("true" if value else "false"))
+                else:
+                    append(prefix + encode_scalar(value))
+            if computed_prefix is not None:
+                value = computed_value if computed_value is not None else get(computed, missing)
+                if value is not missing:
+                    append(computed_prefix + encode_scalar(value))
+            for path, prefix in after:
+                value = get(path, missing)
+                if value is missing:
+                    continue
+                kind = type(value)
+                if kind is str:
+                    append(prefix + text(value))
+                elif kind is bool:
+                    append(prefix + ("true" if value else "false"))
+                else:
+                    append(prefix + encode_scalar(value))
             for path, prefix in counts:
-                items = values.get(path)
+                items = get(path)
                 append(prefix + (str(len(items)) if isinstance(items, list) else "0"))
             for path, wanted, prefix in members:
-                items = values.get(path)
+                items = get(path)
                 append(prefix + ("1" if isinstance(items, list) and wanted in items else "0"))
-            for path, text, prefix in substrings:
-                value = values.get(path)
-                append(prefix + ("1" if isinstance(value, str) and text in value else "0"))
+            for path, needle, prefix in substrings:
+                value = get(path)
+                append(prefix + ("1" if isinstance(value, str) and needle in value else "0"))
             append("}")
             return "".join(parts)
 

@@ -150,23 +150,26 @@ def _decisions(
     )
 
 
-#: the key under which a result built by the kernel holds the inputs of its reasons until read
+#: Keys of a result built by the kernel (with :func:`build`) whose reasons are still to come:
+#: the function that fills them in from the instance's attributes, and the ticket's values and
+#: grade they are built from.
 PENDING = "_pending"
+VALUES = "_values"
+GRADE = "_grade"
 
 
 def _pending(instance: object, name: str, names: tuple[str, ...]) -> dict[str, Any]:
     """The instance's attributes with its pending reasons filled in, for ``__getattr__``.
 
     Raises AttributeError unless ``name`` is one of ``names`` and the reasons are pending (or
-    were just filled in by another thread).
+    were just filled in by another thread: the inputs stay, only the filler is removed).
     """
     if name not in names:
         raise AttributeError(name)
     attrs: dict[str, Any] = instance.__dict__
-    pending = attrs.get(PENDING)
-    if pending is not None:
-        fill: Callable[..., dict[str, Any]] = pending[0]
-        attrs.update(fill(*pending[1:]))
+    fill: Callable[[dict[str, Any]], dict[str, Any]] | None = attrs.get(PENDING)
+    if fill is not None:
+        attrs.update(fill(attrs))
         attrs.pop(PENDING, None)
     if name not in attrs:
         raise AttributeError(name)
@@ -192,10 +195,14 @@ class GradeResult:
         rule: Rule | None,
         considered: Sequence[Rule],
         refs: dict[str, RuleRef],
-        values: dict[str, Any],
         fields: dict[str, FieldSpec],
+        attrs: dict[str, Any],
     ) -> dict[str, Any]:
-        """``decision`` and ``not_matched`` for a grade given by ``rule`` (None: no rule held)."""
+        """``decision`` and ``not_matched`` for a grade given by ``rule`` (None: no rule held).
+
+        ``attrs`` holds the ticket's values under :data:`VALUES`.
+        """
+        values = attrs[VALUES]
         decision = None
         if rule is not None:
             decision = build(
@@ -270,11 +277,15 @@ class RouteResult:
     def deferred(
         rules: Sequence[Rule],
         refs: dict[str, RuleRef],
-        values: dict[str, Any],
         fields: dict[str, FieldSpec],
-        grade: str | None,
+        attrs: dict[str, Any],
     ) -> dict[str, Any]:
-        """``matched`` for the routing rules that held; their conditions read the grade too."""
+        """``matched`` for the routing rules that held (``attrs``: :data:`VALUES`, :data:`GRADE`).
+
+        Their conditions read the grade too: the decisions see it as one of the values.
+        """
+        values = attrs[VALUES]
+        grade = attrs[GRADE]
         if grade is not None:
             values = dict(values)
             values["grade"] = grade
@@ -314,7 +325,7 @@ class Evaluation:
             return _pending(self, name, ("rules",))[name]
 
     @staticmethod
-    def deferred(fingerprint: str, versions: dict[str, int]) -> dict[str, Any]:
+    def deferred(fingerprint: str, versions: dict[str, int], _: dict[str, Any]) -> dict[str, Any]:
         """``rules``: the rule set's fingerprint and file versions, in a dict of its own."""
         return {"rules": {"fingerprint": fingerprint, "versions": dict(versions)}}
 

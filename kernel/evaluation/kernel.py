@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
 from kernel.evaluation.compile import CompiledRules, compile_rule_file
 from kernel.evaluation.decisions import (
+    GRADE,
     PENDING,
+    VALUES,
     Assignment,
     Evaluation,
     GradeResult,
@@ -53,6 +56,11 @@ class Kernel:
         self._routing_fields = fields_for("routing")
         self._grading = _compile(ruleset.grading, self._grading_fields)
         self._routing = _compile(ruleset.routing, self._routing_fields, computed="grade")
+        # the hot path's steps, looked up once
+        self._grading_message = self._grading.message
+        self._grading_first = self._grading.engine.first_text
+        self._routing_message = self._routing.message
+        self._routing_fired = self._routing.engine.fired_text
         self._refs = {
             rule.id: RuleRef.of(rule, rule_file.version)
             for rule_file in ruleset.files.values()
@@ -63,9 +71,17 @@ class Kernel:
         self._grading_rules = grading_rules
         self._hit_policy = ruleset.grading.hit_policy
         self._first_match = self._hit_policy == "first"
-        self._rules_pending = (Evaluation.deferred, ruleset.fingerprint, self._versions)
+        self._rules_pending = partial(Evaluation.deferred, ruleset.fingerprint, self._versions)
         self._grades = [str(rule.then.get("grade")) for rule in grading_rules]
         self._before = [grading_rules[:i] for i in range(len(grading_rules))]
+        # what fills in the reasons of a grade given by rule i (first match), or by no rule
+        self._grade_pending = [
+            partial(GradeResult.deferred, rule, considered, self._refs, self._grading_fields)
+            for rule, considered in zip(grading_rules, self._before, strict=True)
+        ]
+        self._no_grade_pending = partial(
+            GradeResult.deferred, None, grading_rules, self._refs, self._grading_fields
+        )
         self._outcomes = [_Outcome.of(rule) for rule in ruleset.routing.rules]
         #: per tuple of fired routing rules as the engine gave them (order, repeats)
         self._templates: dict[tuple[int, ...], _Template] = {}
@@ -143,45 +159,34 @@ class Kernel:
 
     def _grade(self, values: dict[str, Any]) -> GradeResult:
         if self._first_match:
-            index = self._grading.first_index(values)
-            rule = None if index is None else self._grading_rules[index]
-            considered = self._grading_rules if rule is None else self._before[rule.index]
+            index = self._grading_first(self._grading_message(values, None))
+            if index is None:
+                grade, pending = None, self._no_grade_pending
+            else:
+                grade, pending = self._grades[index], self._grade_pending[index]
         else:
             rule = _highest(self._grading.matching(values))
             considered = tuple(r for r in self._grading_rules if r is not rule)
+            grade = None if rule is None else self._grades[rule.index]
+            pending = partial(
+                GradeResult.deferred, rule, considered, self._refs, self._grading_fields
+            )
         return build(
             GradeResult,
-            {
-                "grade": None if rule is None else self._grades[rule.index],
-                "hit_policy": self._hit_policy,
-                PENDING: (
-                    GradeResult.deferred,
-                    rule,
-                    considered,
-                    self._refs,
-                    values,
-                    self._grading_fields,
-                ),
-            },
+            {"grade": grade, "hit_policy": self._hit_policy, PENDING: pending, VALUES: values},
         )
 
     # ------------------------------------------------------------------ routing
 
     def _route(self, values: dict[str, Any], grade: str | None) -> RouteResult:
-        routing = self._routing
-        fired = routing.engine.fired_text(routing.message(values, grade))
+        fired = self._routing_fired(self._routing_message(values, grade))
         template = self._templates.get(fired)
         if template is None:
             template = self._template(fired)
         attrs = template.merge(_with_grade(values, grade) if template.reads_grade else values)
-        attrs[PENDING] = (
-            RouteResult.deferred,
-            template.rules,
-            self._refs,
-            values,
-            self._routing_fields,
-            grade,
-        )
+        attrs[PENDING] = template.pending
+        attrs[VALUES] = values
+        attrs[GRADE] = grade
         return build(RouteResult, attrs)
 
     def _template(self, fired: tuple[int, ...]) -> _Template:
@@ -210,6 +215,9 @@ class Kernel:
             report_upward=bool(flag_rules["report_upward"]),
             reads_grade=any("grade" in o.refs for o in outcomes),
             assignment=self._assignment,
+        )
+        template.pending = partial(
+            RouteResult.deferred, template.rules, self._refs, self._routing_fields
         )
         if len(self._templates) >= _CACHE_SIZE:
             self._templates.clear()
@@ -277,6 +285,7 @@ class _Template:
         "co_handlers",
         "coordinators",
         "flag_rules",
+        "pending",
         "reads_grade",
         "report_upward",
         "rules",
@@ -309,6 +318,8 @@ class _Template:
         #: whether an outcome names the unit in the ticket's grade field (never, in practice)
         self.reads_grade = reads_grade
         self._assignment = assignment
+        #: what fills in a route's ``matched`` (see :meth:`RouteResult.deferred`)
+        self.pending: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self._singles: dict[tuple[str | None, ...], tuple[Any, ...]] = {}
         self._lists: dict[str | None, tuple[Assignment, ...]] = {}
         self._co_refers = any(unit is None for _, unit, _ in co_handlers)
