@@ -156,6 +156,9 @@ def _decisions(
 PENDING = "_pending"
 VALUES = "_values"
 GRADE = "_grade"
+#: (an evaluation) what fills in its grade's reasons, and its route's fields
+GRADE_PENDING = "_grade_pending"
+ROUTE = "_route"
 
 
 def _pending(instance: object, name: str, names: tuple[str, ...]) -> dict[str, Any]:
@@ -319,15 +322,33 @@ class Evaluation:
     route: RouteResult
     rules: dict[str, Any]
 
-    if not TYPE_CHECKING:  # the kernel's results build ``rules`` on first read
+    if not TYPE_CHECKING:  # the kernel's results build these objects on first read
 
         def __getattr__(self, name: str) -> Any:
-            return _pending(self, name, ("rules",))[name]
+            return _pending(self, name, ("grade", "route", "rules"))[name]
 
     @staticmethod
-    def deferred(fingerprint: str, versions: dict[str, int], _: dict[str, Any]) -> dict[str, Any]:
-        """``rules``: the rule set's fingerprint and file versions, in a dict of its own."""
-        return {"rules": {"fingerprint": fingerprint, "versions": dict(versions)}}
+    def deferred(
+        fingerprint: str, versions: dict[str, int], hit_policy: str, attrs: dict[str, Any]
+    ) -> dict[str, Any]:
+        """``grade``, ``route`` and ``rules`` of an evaluation the kernel built.
+
+        The decision is already made: ``attrs`` holds the grade (:data:`GRADE`), what fills in
+        its reasons (:data:`GRADE_PENDING`), the ticket's values and the route's fields
+        (:data:`ROUTE`); these objects present it. ``rules`` is the rule set's fingerprint and
+        file versions, in a dict of its own.
+        """
+        grade = {
+            "grade": attrs[GRADE],
+            "hit_policy": hit_policy,
+            PENDING: attrs[GRADE_PENDING],
+            VALUES: attrs[VALUES],
+        }
+        return {
+            "grade": build(GradeResult, grade),
+            "route": build(RouteResult, attrs[ROUTE]),
+            "rules": {"fingerprint": fingerprint, "versions": dict(versions)},
+        }
 
     @property
     def complete(self) -> bool:

@@ -12,7 +12,9 @@ from typing import Any
 from kernel.evaluation.compile import CompiledRules, compile_rule_file
 from kernel.evaluation.decisions import (
     GRADE,
+    GRADE_PENDING,
     PENDING,
+    ROUTE,
     VALUES,
     Assignment,
     Evaluation,
@@ -71,7 +73,9 @@ class Kernel:
         self._grading_rules = grading_rules
         self._hit_policy = ruleset.grading.hit_policy
         self._first_match = self._hit_policy == "first"
-        self._rules_pending = partial(Evaluation.deferred, ruleset.fingerprint, self._versions)
+        self._evaluation_pending = partial(
+            Evaluation.deferred, ruleset.fingerprint, self._versions, self._hit_policy
+        )
         self._grades = [str(rule.then.get("grade")) for rule in grading_rules]
         self._before = [grading_rules[:i] for i in range(len(grading_rules))]
         # what fills in the reasons of a grade given by rule i (first match), or by no rule
@@ -109,10 +113,22 @@ class Kernel:
         if not isinstance(ticket, Ticket):
             ticket = self.validate(ticket)
         values = ticket.values
-        grade = self._grade(values)
-        route = self._route(values, grade.grade)
+        if self._first_match:
+            index = self._grading_first(self._grading_message(values, None))
+            if index is None:
+                grade, pending = None, self._no_grade_pending
+            else:
+                grade, pending = self._grades[index], self._grade_pending[index]
+        else:
+            rule = _highest(self._grading.matching(values))
+            considered = tuple(r for r in self._grading_rules if r is not rule)
+            grade = None if rule is None else self._grades[rule.index]
+            pending = partial(
+                GradeResult.deferred, rule, considered, self._refs, self._grading_fields
+            )
         data = ticket.data
         enterprise = data["enterprise"]
+        # the result objects present this decision when first read (Evaluation.deferred)
         return build(
             Evaluation,
             {
@@ -120,15 +136,17 @@ class Kernel:
                 "enterprise": str(enterprise["name"]),
                 "territory": str(enterprise["territory"]),
                 "category": str(data["category"]),
-                "grade": grade,
-                "route": route,
-                PENDING: self._rules_pending,
+                PENDING: self._evaluation_pending,
+                VALUES: values,
+                GRADE: grade,
+                GRADE_PENDING: pending,
+                ROUTE: self._route(values, grade),
             },
         )
 
     def route_for(self, ticket: Ticket, grade: str) -> RouteResult:
         """The route the rules give ``ticket`` if it had ``grade`` (for an office's override)."""
-        return self._route(ticket.values, grade)
+        return build(RouteResult, self._route(ticket.values, grade))
 
     def grade_only(self, ticket: Ticket) -> str | None:
         """Just the grade, without building explanations (for bulk runs)."""
@@ -157,28 +175,10 @@ class Kernel:
         rule = self._pick_grade_rule(values)
         return None if rule is None else str(rule.then["grade"])
 
-    def _grade(self, values: dict[str, Any]) -> GradeResult:
-        if self._first_match:
-            index = self._grading_first(self._grading_message(values, None))
-            if index is None:
-                grade, pending = None, self._no_grade_pending
-            else:
-                grade, pending = self._grades[index], self._grade_pending[index]
-        else:
-            rule = _highest(self._grading.matching(values))
-            considered = tuple(r for r in self._grading_rules if r is not rule)
-            grade = None if rule is None else self._grades[rule.index]
-            pending = partial(
-                GradeResult.deferred, rule, considered, self._refs, self._grading_fields
-            )
-        return build(
-            GradeResult,
-            {"grade": grade, "hit_policy": self._hit_policy, PENDING: pending, VALUES: values},
-        )
-
     # ------------------------------------------------------------------ routing
 
-    def _route(self, values: dict[str, Any], grade: str | None) -> RouteResult:
+    def _route(self, values: dict[str, Any], grade: str | None) -> dict[str, Any]:
+        """The fields of the route the rules give a ticket with ``grade``, its reasons pending."""
         fired = self._routing_fired(self._routing_message(values, grade))
         template = self._templates.get(fired)
         if template is None:
@@ -187,7 +187,7 @@ class Kernel:
         attrs[PENDING] = template.pending
         attrs[VALUES] = values
         attrs[GRADE] = grade
-        return build(RouteResult, attrs)
+        return attrs
 
     def _template(self, fired: tuple[int, ...]) -> _Template:
         """What a set of fired routing rules assigns, before the ticket's values are read.
