@@ -90,6 +90,8 @@ class Kernel:
         #: per tuple of fired routing rules as the engine gave them (order, repeats)
         self._templates: dict[tuple[int, ...], _Template] = {}
         self._assignments: dict[tuple[str, tuple[str, ...]], Assignment] = {}
+        #: per routing rule id: the assignments of a unit by that rule alone
+        self._by_rule: dict[str, dict[str, Assignment]] = {}
 
     @classmethod
     def from_dir(cls, directory: Path | str | None = None) -> Kernel:
@@ -208,8 +210,8 @@ class Kernel:
                 for o in ranked
                 for slot, value in o.singles
             ),
-            co_handlers=_entries(outcomes, "co_handlers"),
-            coordinators=_entries(outcomes, "coordinators"),
+            co_handlers=self._entries(outcomes, "co_handlers"),
+            coordinators=self._entries(outcomes, "coordinators"),
             flag_rules=flag_rules,
             agenda=bool(flag_rules["agenda"]),
             report_upward=bool(flag_rules["report_upward"]),
@@ -224,8 +226,13 @@ class Kernel:
         self._templates[fired] = template
         return template
 
-    def _assignment(self, unit: str, rules: tuple[str, ...]) -> Assignment:
-        # Assignments are immutable values, and few distinct ones exist: made once, shared.
+    def _assignment(
+        self, unit: str, rules: tuple[str, ...], by_unit: dict[str, Assignment] | None = None
+    ) -> Assignment:
+        """The shared Assignment of ``unit`` by ``rules``, also put in ``by_unit`` if given.
+
+        Assignments are immutable values, and few distinct ones exist: made once, shared.
+        """
         key = (unit, rules)
         found = self._assignments.get(key)
         if found is None:
@@ -233,7 +240,21 @@ class Kernel:
             if len(self._assignments) >= _CACHE_SIZE:
                 self._assignments.clear()
             self._assignments[key] = found
+        if by_unit is not None:
+            if len(by_unit) >= _CACHE_SIZE:
+                by_unit.clear()
+            by_unit[unit] = found
         return found
+
+    def _entries(self, outcomes: list[_Outcome], slot: str) -> _Entries:
+        """A list slot's proposals in file order, each with its rule's table of assignments."""
+        return tuple(
+            ((o.rule_id,), value.unit, value.ref or "", self._by_rule.setdefault(o.rule_id, {}))
+            for o in outcomes
+            for name, values in o.lists
+            if name == slot
+            for value in values
+        )
 
 
 #: entries of each of the kernel's small caches (matched-rule sets, assignments) before it
@@ -241,18 +262,9 @@ class Kernel:
 _CACHE_SIZE = 4096
 
 
-#: a list slot's proposals in file order: (the rule's id as a 1-tuple, unit, field it refers to)
-_Entries = tuple[tuple[tuple[str], str | None, str], ...]
-
-
-def _entries(outcomes: list[_Outcome], slot: str) -> _Entries:
-    return tuple(
-        ((o.rule_id,), value.unit, value.ref or "")
-        for o in outcomes
-        for name, values in o.lists
-        if name == slot
-        for value in values
-    )
+#: a list slot's proposals in file order: (the rule's id as a 1-tuple, unit, field it refers
+#: to, the assignments of a unit by that rule alone)
+_Entries = tuple[tuple[tuple[str], str | None, str, dict[str, Assignment]], ...]
 
 
 def _single_unit(found: Any) -> str | None:
@@ -304,7 +316,7 @@ class _Template:
         agenda: bool,
         report_upward: bool,
         reads_grade: bool,
-        assignment: Callable[[str, tuple[str, ...]], Assignment],
+        assignment: Callable[..., Assignment],
     ) -> None:
         self.rules = rules
         #: (slot, rule id, unit, ref) in merge order (precedence, then file order)
@@ -322,9 +334,9 @@ class _Template:
         self.pending: Callable[[dict[str, Any]], dict[str, Any]] | None = None
         self._singles: dict[tuple[str | None, ...], tuple[Any, ...]] = {}
         self._lists: dict[str | None, tuple[Assignment, ...]] = {}
-        self._co_refers = any(unit is None for _, unit, _ in co_handlers)
+        self._co_refers = any(entry[1] is None for entry in co_handlers)
         self._coordinators: tuple[Assignment, ...] | None = None
-        if not any(unit is None for _, unit, _ in coordinators):
+        if not any(entry[1] is None for entry in coordinators):
             self._coordinators = self._merge_list(coordinators, {}, None)
 
     def merge(self, values: Mapping[str, Any]) -> dict[str, Any]:
@@ -398,24 +410,28 @@ class _Template:
         """A list slot's units in file order without duplicates, each with its rules."""
         if not entries:
             return ()
-        units: dict[str, tuple[str, ...]] = {}
+        units: dict[str, Assignment] = {}
         get = units.get
-        for rule, unit, ref in entries:
+        assignment = self._assignment
+        for rules, unit, ref, known in entries:
             if unit is not None:
-                rules = get(unit)
-                units[unit] = rule if rules is None else rules + rule
-                continue
-            found = values.get(ref)
-            if found is None:
-                continue
-            for item in found if isinstance(found, list) else (found,):
+                names: Iterable[Any] = (unit,)
+            else:
+                found = values.get(ref)
+                if found is None:
+                    continue
+                names = found if isinstance(found, list) else (found,)
+            for item in names:
                 name = item if type(item) is str else str(item)
-                rules = get(name)
-                units[name] = rule if rules is None else rules + rule
+                before = get(name)
+                if before is None:
+                    # one rule: its own small table of assignments, keyed by the unit alone
+                    units[name] = known.get(name) or assignment(name, rules, known)
+                else:
+                    units[name] = assignment(name, before.rules + rules)
         if excluded is not None:
             units.pop(excluded, None)
-        assignment = self._assignment
-        return tuple([assignment(unit, rules) for unit, rules in units.items()])
+        return tuple(units.values())
 
 
 @dataclass(frozen=True)
