@@ -7,7 +7,10 @@ at random; the JSON form and the Chinese text must be identical.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
+import pickle
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -103,3 +106,80 @@ def test_random_tickets_and_repeated_evaluations(
                 assessment__needs_leader_decision=rng.random() < 0.2,
             )
             _same(fast, eager, ticket)
+
+
+def test_merges_with_overrides_and_shared_units_as_before(rules_copy: Path) -> None:
+    """Routing rules that override one another and name a unit twice, by value and by field.
+
+    The kernel keeps single slots per resolved unit references and list slots per rule and
+    unit: the second and third passes read those tables, and must still give the old merge.
+    """
+    routing = rules_copy / "routing.yaml"
+    routing.write_text(
+        routing.read_text(encoding="utf-8")
+        + """
+  - id: R-TEST-LEAD-PRIMARY
+    title: 政策咨询由包抓单位主办，覆盖属地
+    clause: test
+    precedence: 5
+    when: {field: category, eq: 政策咨询}
+    then:
+      primary: {ref: enterprise.lead_unit}
+      feedback_owner: 助商稳企办
+      co_handlers: [{ref: enterprise.territory}, {ref: enterprise.lead_unit}, 发改委]
+  - id: R-TEST-DEPARTMENTS-COORDINATE
+    title: 研判列明的部门也协调
+    clause: test
+    when: {field: assessment.departments, count: {ge: 2}}
+    then:
+      coordinators: [{ref: assessment.departments}, 助商稳企办]
+      co_handlers: [发改委, {ref: assessment.departments}]
+""",
+        encoding="utf-8",
+    )
+    fast, eager = Kernel.from_dir(rules_copy), EagerKernel.from_dir(rules_copy)
+    reference = fast.ruleset.reference
+    territories = sorted(u for u, unit in reference.units.items() if unit.kind == "territories")
+    units = sorted(u for u, unit in reference.units.items() if unit.kind == "departments")
+    rng = random.Random(160)
+    overridden = 0
+    for _ in range(3):
+        for n in range(60):
+            lead = rng.choice(units + territories)
+            ticket = fast.validate(
+                make_ticket(
+                    ticket_id=f"T-{n}",
+                    category=rng.choice(["政策咨询", "用电", "审批手续"]),
+                    enterprise__territory=rng.choice(territories),
+                    enterprise__lead_unit=lead,
+                    assessment__departments=rng.sample(units, rng.randint(0, 4)),
+                    assessment__authority_level=rng.choice(["本单位", "市级"]),
+                )
+            )
+            _same(fast, eager, ticket)
+            overridden += bool(fast.evaluate(ticket).route.overridden)
+    assert overridden  # the override path was taken
+    fast.close()
+    eager.close()
+
+
+def test_pending_results_copy_pickle_and_compare_like_read_ones(
+    kernels: tuple[Kernel, EagerKernel],
+) -> None:
+    """An evaluation whose objects and reasons are not built yet behaves as a built one."""
+    fast, eager = kernels
+    ticket = fast.validate(make_ticket(category="政策咨询", assessment__departments=["发改委"]))
+    read = fast.evaluate(ticket)
+    expected = json.dumps(read.to_dict(), ensure_ascii=False)
+    assert expected == json.dumps(eager.evaluate(ticket).to_dict(), ensure_ascii=False)
+    for copied in (
+        pickle.loads(pickle.dumps(fast.evaluate(ticket))),
+        copy.deepcopy(fast.evaluate(ticket)),
+        copy.copy(fast.evaluate(ticket)),
+    ):
+        assert json.dumps(copied.to_dict(), ensure_ascii=False) == expected
+    assert fast.evaluate(ticket) == read
+    assert dataclasses.asdict(fast.evaluate(ticket)) == dataclasses.asdict(read)
+    pending = fast.evaluate(ticket)
+    assert not hasattr(pending, "no_such_field")
+    assert pending.grade.decision is pending.grade.decision  # built once, then kept
