@@ -411,7 +411,11 @@ def test_quoted_impossible_effective_from_is_a_problem(rules_copy: Path, in_tmp:
 
 
 # heavy libraries are imported only by the commands that use them (docs/internals/benchmarks.md)
-HEAVY = ("docx", "docxtpl", "openpyxl", "matplotlib", "jinja2", "fastapi", "uvicorn", "lxml")
+HEAVY = (
+    "docx", "docxtpl", "openpyxl", "matplotlib", "jinja2", "fastapi", "uvicorn", "lxml",
+    # only for a compiled (event, ticket) schema, or a name that was not found
+    "fastjsonschema", "difflib",
+)  # fmt: skip
 
 
 def test_validate_does_not_import_heavy_modules() -> None:

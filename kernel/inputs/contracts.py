@@ -194,10 +194,10 @@ COMPILED_KEYWORDS = frozenset(
 
 def fast_valid(name: str, data: Any) -> bool:
     """Whether ``data`` surely meets schema ``name`` (False: ask the reference validator)."""
+    if name not in COMPILED:  # before the import: rule files never load the compiler
+        return False
     import fastjsonschema
 
-    if name not in COMPILED:
-        return False
     kind = data.get("type") if isinstance(data, dict) else None
     if isinstance(kind, str) and kind in kind_parts(name):
         check = compiled_kind(name, kind)

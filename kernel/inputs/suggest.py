@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 
 
 def close_matches(word: str, candidates: Iterable[str], limit: int = 1) -> list[str]:
     """The candidates most similar to ``word`` (empty when nothing is close)."""
+    import difflib  # only for a name that was not found (not at every start-up)
+
     pool = list(dict.fromkeys(candidates))
     found = difflib.get_close_matches(word, pool, n=limit, cutoff=0.5)
     if not found:
