@@ -38,8 +38,8 @@ $(STAMP): pyproject.toml $(if $(ENGINE_WHEEL),scripts/build_engine_wheel.py scri
 	@touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check kernel plugins tests scripts
-	$(BIN)/ruff format --check kernel plugins tests scripts
+	$(BIN)/ruff check kernel plugins tests scripts bench
+	$(BIN)/ruff format --check kernel plugins tests scripts bench
 	$(BIN)/lint-imports
 
 typecheck: $(STAMP)

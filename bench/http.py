@@ -39,7 +39,7 @@ def _port() -> int:
 
 def _percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def _token(db: Path) -> str:
@@ -138,11 +138,11 @@ def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
     import httpx
 
     from bench.ledgergen import generate
+    from bench.tickets import make_tickets
     from kernel.rules.load import load_rules
     from kernel.service.app import create_app  # noqa: F401 - fails early without fastapi
     from kernel.service.context import open_service
     from kernel.service.routes_tickets import explain, ticket_detail
-    from bench.tickets import make_tickets
 
     ruleset = load_rules(RULES)
     count = 5_000 if settings.quick else 20_000

@@ -34,10 +34,10 @@ from bench.common import CACHE, YEAR
 from bench.plain import PlainEvaluator, merge, proposals
 from bench.tickets import TicketMaker, ticket_data
 from kernel.calendar.workdays import WorkCalendar
+from kernel.evaluation.ticket import flatten
 from kernel.ledger.events import OFFICE, Event
 from kernel.rules.fields import ticket_fields
 from kernel.rules.model import RuleSet
-from kernel.evaluation.ticket import flatten
 
 GENERATOR_VERSION = 1  # bump when the generated events change: old cache files are ignored
 SEED = 7_2026
@@ -388,8 +388,8 @@ def verify_prefix(ruleset: RuleSet, events: list[dict[str, Any]]) -> tuple[int, 
     """
     import tempfile
 
-    from kernel.storage.sqlite import SqliteStorage
     from kernel.ledger.ledger import Ledger
+    from kernel.storage.sqlite import SqliteStorage
 
     with tempfile.TemporaryDirectory() as folder:
         storage = SqliteStorage(str(Path(folder) / "verify.db"))

@@ -83,11 +83,11 @@ def score_year(
 
 def replay(path: str, now: Callable[[], float]) -> dict[str, Any]:
     """Project the whole ledger, then evaluate every ticket's clocks as of year end."""
-    from kernel.storage.sqlite import SqliteStorage
     from kernel.clocks.compute import ClockEvaluator
     from kernel.errors import CalendarError
     from kernel.ledger.ledger import Ledger
     from kernel.rules.load import load_rules
+    from kernel.storage.sqlite import SqliteStorage
 
     ruleset = load_rules(RULES)
     assert ruleset.deadlines is not None and ruleset.calendar is not None

@@ -27,8 +27,8 @@ from bench.plain import PlainEvaluator
 from bench.raw import RawEngine
 from bench.tickets import make_tickets
 from kernel.evaluation.kernel import Kernel
-from kernel.rules.load import load_rules
 from kernel.evaluation.ticket import Ticket
+from kernel.rules.load import load_rules
 
 SECTION = "scaling"
 GRADE_FOR_THRESHOLD = {2: "B", 3: "C", 4: "D"}
