@@ -183,3 +183,29 @@ def test_pending_results_copy_pickle_and_compare_like_read_ones(
     pending = fast.evaluate(ticket)
     assert not hasattr(pending, "no_such_field")
     assert pending.grade.decision is pending.grade.decision  # built once, then kept
+
+
+def test_priority_grading_explains_as_before(rules_copy: Path) -> None:
+    """Under the priority hit policy every other rule is a reason; the same as the old one's."""
+    grading = rules_copy / "grading.yaml"
+    text = grading.read_text(encoding="utf-8").replace("hit_policy: first", "hit_policy: priority")
+    grading.write_text(text.replace("then: {grade: A}", "then: {grade: A}\n    precedence: 5"))
+    fast, eager = Kernel.from_dir(rules_copy), EagerKernel.from_dir(rules_copy)
+    assert fast.ruleset.grading.hit_policy == "priority"
+    rng = random.Random(5)
+    reference = fast.ruleset.reference
+    units = sorted(u for u, unit in reference.units.items() if unit.kind == "departments")
+    for n in range(80):
+        _same(
+            fast,
+            eager,
+            make_ticket(
+                ticket_id=f"T-{n}",
+                category=rng.choice(["政策咨询", "用电", "审批手续"]),
+                assessment__departments=rng.sample(units, rng.randint(0, 4)),
+                assessment__authority_level=rng.choice(["本单位", "市级", "省级"]),
+                assessment__needs_leader_decision=rng.random() < 0.3,
+            ),
+        )
+    fast.close()
+    eager.close()
