@@ -107,10 +107,11 @@ class Kernel:
     def evaluate(self, ticket: Ticket | dict[str, Any]) -> Evaluation:
         """Grade and route one ticket; a mapping is validated first.
 
-        The decision (grade, handlers, flags, overridden proposals) is worked out here; the
-        reasons -- the rules considered and their condition tests -- are built when first read
-        (``GradeResult.decision`` and ``not_matched``, ``RouteResult.matched``,
-        ``Decision.conditions``; ``Evaluation.rules`` too), from the same inputs.
+        The decision (grade, handlers, flags, overridden proposals) is worked out here. The
+        objects that present it (``Evaluation.grade``, ``route`` and ``rules``) and the reasons
+        -- the rules considered and their condition tests (``GradeResult.decision`` and
+        ``not_matched``, ``RouteResult.matched``, ``Decision.conditions``) -- are built when
+        first read, from the same inputs.
         """
         if not isinstance(ticket, Ticket):
             ticket = self.validate(ticket)
