@@ -26,6 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kernel.calendar.workdays import CountingRule, WorkCalendar
+from kernel.clocks.runs import ClockRun, RoleTable, role_table, scan_runs
 from kernel.errors import CalendarYearMissing
 from kernel.ledger.events import OFFICE, Event
 from kernel.ledger.projection import TicketState
@@ -255,9 +256,11 @@ def _bare(
     month: str | None,
     *,
     due: dt.date | None = None,
+    **counted: Any,
 ) -> ClockInstance:
-    """An instance with its run, state, owners and stop, nothing counted yet (``due`` None:
-    cancelled, undecided or due beyond the calendar's data)."""
+    """An instance with its run, state, owners and stop, and what was counted for it
+    (``counted``: the other fields; no ``due``: cancelled, undecided or due beyond the
+    calendar's data)."""
     return ClockInstance(
         clock=clock,
         round=number,
@@ -270,6 +273,7 @@ def _bare(
         stop=stop.date if stop is not None else None,
         stop_event=stop.event_id if stop is not None else None,
         month=month,
+        **counted,
     )
 
 
@@ -280,6 +284,13 @@ class ClockEvaluator:
         self.rules = rules
         self.calendar = calendar
         self.counting = CountingRule(rules.counting)
+        self._plans: dict[
+            tuple[str | None, str],
+            tuple[tuple[tuple[ClockRule, int | None, int], ...], RoleTable, int],
+        ] = {}
+        #: the calendar's answers this evaluator has asked for (its calendar does not change)
+        self._due: dict[tuple[dt.date, int], dt.date] = {}
+        self._warning_days: dict[dt.date, dt.date | None] = {}
 
     # ------------------------------------------------------------------ public
 
@@ -287,82 +298,96 @@ class ClockEvaluator:
         """All clock instances of ``state`` as of ``as_of``."""
         events = [e for e in state.events if e.date <= as_of]
         grade = state.grade
-        category = str(state.ticket.data.get("category"))
+        plan, table, fixed = self._plan(grade, str(state.ticket.data.get("category")))
+        runs = scan_runs(events, table, fixed) if fixed else []
+        owners: dict[str, tuple[str, ...]] = {}
         instances: list[ClockInstance] = []
-        for clock in self.rules.clocks:
-            if not clock.applies_to(grade):
+        for clock, limit, slot in plan:
+            role = clock.owner
+            if role not in owners:
+                owners[role] = owners_of(role, state)
+            if limit is None:
+                instances.extend(self._monthly(clock, state, events, as_of, owners[role]))
                 continue
-            if clock.monthly_report:
-                instances.extend(self._monthly(clock, state, events, as_of))
-            else:
-                instances.extend(self._instances(clock, state, events, as_of, grade, category))
+            for run in runs[slot]:
+                instances.append(self._of_run(clock, limit, run, state, as_of, owners[role]))
         return TicketClocks(state.ticket_id, as_of, grade, tuple(instances))
+
+    def _plan(
+        self, grade: str | None, category: str
+    ) -> tuple[tuple[tuple[ClockRule, int | None, int], ...], RoleTable, int]:
+        """The clocks that run for a ticket of ``grade`` and ``category``, in the rules' order,
+        each with its limit (None: monthly) and its slot among the fixed-limit ones; the role
+        table of those; their number."""
+        key = (grade, category)
+        found = self._plans.get(key)
+        if found is None:
+            plan: list[tuple[ClockRule, int | None, int]] = []
+            fixed: list[ClockRule] = []
+            for clock in self.rules.clocks:
+                if not clock.applies_to(grade):
+                    continue
+                if clock.monthly_report:
+                    plan.append((clock, None, -1))
+                    continue
+                assert clock.limit is not None
+                limit = clock.limit.days(grade, category)
+                if limit is not None:
+                    plan.append((clock, limit, len(fixed)))
+                    fixed.append(clock)
+            found = self._plans[key] = (tuple(plan), role_table(fixed), len(fixed))
+        return found
 
     # ------------------------------------------------------------------ fixed-limit clocks
 
-    def _instances(
+    def _of_run(
         self,
         clock: ClockRule,
+        limit: int,
+        run: ClockRun,
         state: TicketState,
-        events: list[Event],
         as_of: dt.date,
-        grade: str | None,
-        category: str,
-    ) -> list[ClockInstance]:
-        assert clock.limit is not None
-        limit = clock.limit.days(grade, category)
-        if limit is None:
-            return []
-        out: list[ClockInstance] = []
-        for index, event in enumerate(events):
-            if not clock.starts(event.type, event.payload):
-                continue
-            later = events[index + 1 :]
-            at = next(
-                (i for i, e in enumerate(later) if e.type in clock.stop or e.type in clock.cancel),
-                len(later),
-            )
-            end = later[at] if at < len(later) else None
-            number = len(out) + 1
-            if end is not None and end.type not in clock.stop:
-                out.append(self._cancelled(clock, number, event, limit, end, state))
-                continue
-            stop = end
-            extended = sum(
-                int(e.payload.get("workdays", 0)) for e in later[:at] if e.type in clock.extend
-            )
-            try:
-                paused = self._paused_workdays(clock, events[index + 1 :], stop, as_of)
-            except CalendarYearMissing as exc:
-                out.append(self._undecided(clock, number, event, limit, stop, state, exc.year))
-                continue
-            due: dt.date | None
-            missing: int | None = None
-            try:
-                due = self.calendar.add_workdays(
-                    event.date, limit + paused + extended, self.counting
-                )
-            except CalendarYearMissing as exc:
-                if exc.year <= event.date.year:  # the start itself is in a year without data
-                    out.append(self._undecided(clock, number, event, limit, stop, state, exc.year))
-                    continue
-                due, missing = None, exc.year
-            out.append(
-                self._instance(
-                    clock,
-                    number,
-                    event,
-                    due,
-                    limit,
-                    stop,
-                    state,
-                    as_of,
-                    paused=paused,
-                    missing=missing,
-                    extended=extended,
-                )
-            )
-        return out
+        owners: tuple[str, ...],
+    ) -> ClockInstance:
+        """The instance of one run found by :func:`kernel.clocks.runs.scan_runs`."""
+        start, end, number = run.start, run.end, run.number
+        if end is not None and end.type not in clock.stop:
+            return self._cancelled(clock, number, start, limit, end, state)
+        stop = end
+        extended = run.extended
+        try:
+            paused = self._paused_workdays(clock, run, stop, as_of)
+        except CalendarYearMissing as exc:
+            return self._undecided(clock, number, start, limit, stop, owners, exc.year)
+        due: dt.date | None
+        missing: int | None = None
+        try:
+            due = self._add_workdays(start.date, limit + paused + extended)
+        except CalendarYearMissing as exc:
+            if exc.year <= start.date.year:  # the start itself is in a year without data
+                return self._undecided(clock, number, start, limit, stop, owners, exc.year)
+            due, missing = None, exc.year
+        return self._instance(
+            clock,
+            number,
+            start,
+            due,
+            limit,
+            stop,
+            owners,
+            as_of,
+            paused=paused,
+            missing=missing,
+            extended=extended,
+        )
+
+    def _add_workdays(self, start: dt.date, days: int) -> dt.date:
+        """``calendar.add_workdays`` under the rules' counting, remembered per (start, days)."""
+        key = (start, days)
+        due = self._due.get(key)
+        if due is None:
+            due = self._due[key] = self.calendar.add_workdays(start, days, self.counting)
+        return due
 
     @staticmethod
     def _cancelled(
@@ -380,22 +405,15 @@ class ClockEvaluator:
         return _bare(clock, number, start, limit, CANCELLED, owners, end, month)
 
     def _paused_workdays(
-        self, clock: ClockRule, later: list[Event], stop: Event | None, as_of: dt.date
+        self, clock: ClockRule, run: ClockRun, stop: Event | None, as_of: dt.date
     ) -> int:
         if not clock.pause:
             return 0
-        total, paused_at = 0, None
-        for event in later:
-            if event is stop:
-                break
-            if event.type in clock.pause and paused_at is None:
-                paused_at = event.date
-            elif event.type in clock.resume and paused_at is not None:
-                total += self.calendar.workdays_between(paused_at, event.date)
-                paused_at = None
-        if paused_at is not None:
+        between = self.calendar.workdays_between
+        total = sum(between(paused, resumed) for paused, resumed in run.pauses)
+        if run.paused_at is not None:
             end = stop.date if stop is not None else as_of
-            total += self.calendar.workdays_between(paused_at, end)
+            total += between(run.paused_at, end)
         return total
 
     def _undecided(
@@ -405,15 +423,21 @@ class ClockEvaluator:
         start: Event,
         limit: int | None,
         stop: Event | None,
-        state: TicketState,
+        owners: tuple[str, ...],
         year: int,
         *,
         month: str | None = None,
     ) -> ClockInstance:
         """An instance whose state needs ``year``, which the calendar has no data for."""
-        owners = owners_of(clock.owner, state)
-        return replace(
-            _bare(clock, number, start, limit, UNDECIDED, owners, stop, month),
+        return _bare(
+            clock,
+            number,
+            start,
+            limit,
+            UNDECIDED,
+            owners,
+            stop,
+            month,
             overdue_workdays=None,
             undecided=f"的到期日和状态需要 {year} 年的工作日历",
             missing_year=year,
@@ -427,7 +451,7 @@ class ClockEvaluator:
         due: dt.date | None,
         limit: int | None,
         stop: Event | None,
-        state: TicketState,
+        owners: tuple[str, ...],
         as_of: dt.date,
         *,
         month: str | None = None,
@@ -436,11 +460,17 @@ class ClockEvaluator:
         extended: int = 0,
     ) -> ClockInstance:
         stop_day = stop.date if stop is not None else None
-        owners = owners_of(clock.owner, state)
         if due is None:
             assert missing is not None
-            base = replace(
-                _bare(clock, number, start, limit, RUNNING, owners, stop, month),
+            base = _bare(
+                clock,
+                number,
+                start,
+                limit,
+                RUNNING,
+                owners,
+                stop,
+                month,
                 paused_workdays=paused,
                 extended_workdays=extended,
             )
@@ -480,8 +510,16 @@ class ClockEvaluator:
             or (status == BREACHED and calendar.is_provisional(end))
             or any(e.provisional for e in steps)
         )
-        return replace(
-            _bare(clock, number, start, limit, status, owners, stop, month, due=due),
+        return _bare(
+            clock,
+            number,
+            start,
+            limit,
+            status,
+            owners,
+            stop,
+            month,
+            due=due,
             overdue_workdays=overdue,
             warning_on=warning_on,
             paused_workdays=paused,
@@ -519,6 +557,12 @@ class ClockEvaluator:
         return replace(base, missing_year=None)
 
     def _warning_day(self, due: dt.date) -> dt.date | None:
+        if due in self._warning_days:
+            return self._warning_days[due]
+        found = self._warning_days[due] = self._count_back(due)
+        return found
+
+    def _count_back(self, due: dt.date) -> dt.date | None:
         day = due
         try:
             for _ in range(self.rules.warning_lead):
@@ -530,7 +574,12 @@ class ClockEvaluator:
     # ------------------------------------------------------------------ monthly clocks
 
     def _monthly(
-        self, clock: ClockRule, state: TicketState, events: list[Event], as_of: dt.date
+        self,
+        clock: ClockRule,
+        state: TicketState,
+        events: list[Event],
+        as_of: dt.date,
+        owners: tuple[str, ...],
     ) -> list[ClockInstance]:
         out: list[ClockInstance] = []
         reports = [e for e in events if e.type in clock.monthly_report]
@@ -554,7 +603,7 @@ class ClockEvaluator:
                 except CalendarYearMissing as exc:
                     out.append(
                         self._undecided(
-                            clock, len(out) + 1, start, None, stop, state, exc.year, month=label
+                            clock, len(out) + 1, start, None, stop, owners, exc.year, month=label
                         )
                     )
                     break
@@ -582,7 +631,7 @@ class ClockEvaluator:
                             last,
                             None,
                             report,
-                            state,
+                            owners,
                             as_of,
                             month=label,
                         )
