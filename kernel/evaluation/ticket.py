@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from kernel.inputs.sourcefile import (
     read_file,
     read_stdin,
 )
-from kernel.rules.fields import FieldSpec, ticket_fields
+from kernel.rules.fields import ticket_fields
 from kernel.rules.reference import Reference
 
 
@@ -38,27 +39,50 @@ class Ticket:
         return str(self.data["ticket_id"])
 
 
-def _fill_defaults(data: dict[str, Any], fields: dict[str, FieldSpec]) -> None:
+@dataclass(frozen=True)
+class _Shape:
+    """The ticket contract's fields as paths of keys, split once (every collected ticket of a
+    replay fills its defaults and is flattened)."""
+
+    #: (parents, leaf, default) of every field with a default
+    defaults: tuple[tuple[tuple[str, ...], str, Any], ...]
+    #: (dotted path, keys) of every field
+    paths: tuple[tuple[str, tuple[str, ...]], ...]
+
+
+_ATOMIC = (str, int, float, bool, type(None))
+
+
+@cache
+def _shape() -> _Shape:
+    fields = ticket_fields()
+    defaults = []
     for path, spec in fields.items():
-        if spec.default is None:
-            continue
-        *parents, leaf = path.split(".")
+        if spec.default is not None:
+            *parents, leaf = path.split(".")
+            defaults.append((tuple(parents), leaf, spec.default))
+    paths = tuple((path, tuple(path.split("."))) for path in fields)
+    return _Shape(tuple(defaults), paths)
+
+
+def _fill_defaults(data: dict[str, Any]) -> None:
+    for parents, leaf, default in _shape().defaults:
         node: Any = data
         for part in parents:
             node = node.get(part) if isinstance(node, dict) else None
         if isinstance(node, dict) and leaf not in node:
-            node[leaf] = copy.deepcopy(spec.default)
+            node[leaf] = default if isinstance(default, _ATOMIC) else copy.deepcopy(default)
 
 
-def flatten(data: dict[str, Any], fields: dict[str, FieldSpec]) -> dict[str, Any]:
+def flatten(data: dict[str, Any]) -> dict[str, Any]:
     """The ticket's values keyed by dotted field path; unfilled optional fields are absent."""
     values: dict[str, Any] = {}
-    for path in fields:
+    for path, keys in _shape().paths:
         node: Any = data
-        for part in path.split("."):
-            if not isinstance(node, dict) or part not in node:
+        for key in keys:
+            if not isinstance(node, dict) or key not in node:
                 break
-            node = node[part]
+            node = node[key]
         else:
             values[path] = node
     return values
@@ -69,7 +93,7 @@ def _semantic_problems(
 ) -> list[Problem]:
     problems: list[Problem] = []
     fields = ticket_fields()
-    values = flatten(data, fields)
+    values = flatten(data)
     for path, spec in fields.items():
         if path not in values:
             continue
@@ -125,9 +149,8 @@ def ticket_from_doc(
     if problems:
         raise TicketInvalid(problems, f"办理单有 {len(problems)} 个问题")
     data_copy = copy.deepcopy(raw)
-    fields = ticket_fields()
-    _fill_defaults(data_copy, fields)
-    return Ticket(data=data_copy, values=flatten(data_copy, fields), source=doc.path)
+    _fill_defaults(data_copy)
+    return Ticket(data=data_copy, values=flatten(data_copy), source=doc.path)
 
 
 def trusted_ticket(data: dict[str, Any], source: str = "<ticket>") -> Ticket:
@@ -135,9 +158,8 @@ def trusted_ticket(data: dict[str, Any], source: str = "<ticket>") -> Ticket:
 
     ``data`` is taken over (defaults are filled into it), not copied.
     """
-    fields = ticket_fields()
-    _fill_defaults(data, fields)
-    return Ticket(data=data, values=flatten(data, fields), source=source)
+    _fill_defaults(data)
+    return Ticket(data=data, values=flatten(data), source=source)
 
 
 def validate_ticket(data: dict[str, Any], reference: Reference, source: str = "<ticket>") -> Ticket:

@@ -46,6 +46,10 @@ def _day(text: str) -> dt.date:
     return dt.date.fromisoformat(text)
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
 class EventInvalid(ProblemsError):
     """An event that does not meet its schema or names unknown units or enterprises."""
 
@@ -90,22 +94,32 @@ class Event:
     @classmethod
     def from_stored(cls, data: dict[str, Any], seq: int) -> Event:
         """Build from the freshly decoded JSON of a stored event: it was validated on the way
-        in, so nothing is converted or copied (replays decode every event of the ledger)."""
+        in, so nothing is converted or copied (replays decode every event of the ledger).
+
+        The fields are set in one step, as the frozen dataclass's ``__init__`` would set them
+        one by one (it has no ``__post_init__``): a third of the decoding time.
+        """
         get = data.get
-        return cls(
-            data["event_id"],
-            data["type"],
-            _day(data["date"]),
-            data["actor"],
-            get("payload") or {},
-            get("ticket_id"),
-            get("enterprise"),
-            get("person"),
-            get("note"),
-            get("recorded_at"),
-            get("recorded_by"),
-            seq,
+        event = _new(cls)
+        _set(
+            event,
+            "__dict__",
+            {
+                "event_id": data["event_id"],
+                "type": data["type"],
+                "date": _day(data["date"]),
+                "actor": data["actor"],
+                "payload": get("payload") or {},
+                "ticket_id": get("ticket_id"),
+                "enterprise": get("enterprise"),
+                "person": get("person"),
+                "note": get("note"),
+                "recorded_at": get("recorded_at"),
+                "recorded_by": get("recorded_by"),
+                "seq": seq,
+            },
         )
+        return event
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form (what the JSON-lines format and the API exchange); no ``seq``."""

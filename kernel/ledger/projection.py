@@ -288,18 +288,19 @@ def apply_ticket(
             f"办理单 {current.ticket_id} 属于企业 {current.enterprise}，不是 {event.enterprise}",
         )
     _not_before(event, current.collected_on, "收集")
-    state = _evolve(current, events=(*current.events, event))
+    events = (*current.events, event)  # one new state per event: _evolve(current, events=...)
     kind = event.type
     payload = event.payload
     if kind == "ticket.reported":
         _expect(event, current, "collected")
-        return _evolve(state, state="reported", reported_on=event.date)
+        return _evolve(current, events=events, state="reported", reported_on=event.date)
     if kind == "ticket.graded":
         _expect(event, current, "reported", "graded")
         _office(event)
         rules = tuple(r for r in (payload.get("grade_rule"), *payload.get("route_rules", ())) if r)
         return _evolve(
-            state,
+            current,
+            events=events,
             state="graded",
             graded_on=event.date,
             rule_grade=payload["grade"],
@@ -315,7 +316,8 @@ def apply_ticket(
         route = dict(current.override_route)
         route.update(payload.get("route", {}))
         return _evolve(
-            state,
+            current,
+            events=events,
             override_grade=payload.get("grade", current.override_grade),
             override_route=route,
             overrides=(*current.overrides, event),
@@ -323,10 +325,11 @@ def apply_ticket(
     if kind == "ticket.dispatched":
         _expect(event, current, "graded")
         _office(event)
-        if not state.route.get("primary"):
+        if not current.route.get("primary"):
             raise TransitionRejected(event, "没有主办单位，不能交办")
         return _evolve(
-            state,
+            current,
+            events=events,
             state="dispatched",
             dispatched_on=event.date,
             rounds=(Round(event.date, kind),),
@@ -334,13 +337,15 @@ def apply_ticket(
     if kind == "ticket.progress_reported":
         _expect(event, current, "dispatched")
         _handler(event, current)
-        return _evolve(state, progress_reports=(*current.progress_reports, event.date))
+        return _evolve(
+            current, events=events, progress_reports=(*current.progress_reports, event.date)
+        )
     if kind == "ticket.resolved":
         _expect(event, current, "dispatched")
         _handler(event, current)
         _not_before(event, current.rounds[-1].opened_on, "交办")
         rounds = (*current.rounds[:-1], _evolve(current.rounds[-1], resolved_on=event.date))
-        return _evolve(state, state="resolved", rounds=rounds)
+        return _evolve(current, events=events, state="resolved", rounds=rounds)
     if kind == "ticket.feedback_given":
         _expect(event, current, "resolved")
         owner = current.route.get("feedback_owner") or current.lead_unit
@@ -348,13 +353,14 @@ def apply_ticket(
             raise TransitionRejected(
                 event, f"应由反馈责任单位 {owner} 向企业反馈，{event.actor} 不是"
             )
-        return _evolve(state, state="feedback_given", feedback_on=event.date)
+        return _evolve(current, events=events, state="feedback_given", feedback_on=event.date)
     if kind == "ticket.rated":
         _expect(event, current, "feedback_given")
         rating = str(payload["rating"])
         new_state = "rated" if rating == "不满意" else "closed"
         return _evolve(
-            state,
+            current,
+            events=events,
             state=new_state,
             rated_on=event.date,
             rating=rating,
@@ -368,9 +374,10 @@ def apply_ticket(
             )
         if kind == "ticket.reopen_declined":
             _office(event)
-            return _evolve(state, state="closed")
+            return _evolve(current, events=events, state="closed")
         return _evolve(
-            state,
+            current,
+            events=events,
             state="dispatched",
             rounds=(*current.rounds, Round(event.date, kind)),
             feedback_on=None,
@@ -378,21 +385,24 @@ def apply_ticket(
             rating=None,
             extension_pending=None,
         )
-    return _apply_lifecycle_step(current, state, event)
+    return _apply_lifecycle_step(current, events, event)
 
 
 def _awaits_reopening(state: TicketState) -> bool:
     return state.state == "disputed" or (state.state == "rated" and state.rating == "不满意")
 
 
-def _apply_lifecycle_step(current: TicketState, state: TicketState, event: Event) -> TicketState:
+def _apply_lifecycle_step(
+    current: TicketState, events: tuple[Event, ...], event: Event
+) -> TicketState:
     """Return, re-route, extension, suspension, withdrawal, rejection, merge and callback (§8)."""
     kind, payload = event.type, event.payload
     if kind == "ticket.returned":
         _expect(event, current, "dispatched")
         _handler(event, current)
         return _evolve(
-            state,
+            current,
+            events=events,
             state="returned",
             returns=(*current.returns, event.date),
             extension_pending=None,
@@ -402,7 +412,7 @@ def _apply_lifecycle_step(current: TicketState, state: TicketState, event: Event
         _office(event)
         route = dict(current.override_route)
         route.update(payload.get("route") or {})
-        moved = _evolve(state, override_route=route)
+        moved = _evolve(current, events=events, override_route=route)
         if not moved.route.get("primary"):
             raise TransitionRejected(event, "没有主办单位，不能重新交办")
         return _evolve(moved, state="dispatched", rounds=(*current.rounds, Round(event.date, kind)))
@@ -413,7 +423,9 @@ def _apply_lifecycle_step(current: TicketState, state: TicketState, event: Event
             raise TransitionRejected(
                 event, f"已于 {current.extension_pending[0]} 申请延期，尚未审批，不能再次申请"
             )
-        return _evolve(state, extension_pending=(event.date, int(payload["workdays"])))
+        return _evolve(
+            current, events=events, extension_pending=(event.date, int(payload["workdays"]))
+        )
     if kind in ("ticket.extension_granted", "ticket.extension_refused"):
         _office(event)
         pending = current.extension_pending
@@ -421,24 +433,24 @@ def _apply_lifecycle_step(current: TicketState, state: TicketState, event: Event
             raise TransitionRejected(event, f"办理单 {current.ticket_id} 没有待审批的延期申请")
         _not_before(event, pending[0], "延期申请")
         if kind == "ticket.extension_refused":
-            return _evolve(state, extension_pending=None)
+            return _evolve(current, events=events, extension_pending=None)
         days = int(payload["workdays"])
         if days > pending[1]:
             raise TransitionRejected(
                 event, f"批准延长 {days} 个工作日，超过申请的 {pending[1]} 个工作日"
             )
         granted = (*current.extensions, (event.date, days, current.round_number))
-        return _evolve(state, extension_pending=None, extensions=granted)
+        return _evolve(current, events=events, extension_pending=None, extensions=granted)
     if kind == "ticket.suspended":
         _expect(event, current, "dispatched")
         if event.actor != OFFICE:
             _handler(event, current)
-        return _evolve(state, state="suspended")
+        return _evolve(current, events=events, state="suspended")
     if kind == "ticket.resumed":
         _expect(event, current, "suspended")
         if event.actor != OFFICE:
             _handler(event, current)
-        return _evolve(state, state="dispatched")
+        return _evolve(current, events=events, state="dispatched")
     if kind == "ticket.withdrawn":
         _open(event, current)
         if event.actor not in (OFFICE, current.lead_unit):
@@ -446,35 +458,38 @@ def _apply_lifecycle_step(current: TicketState, state: TicketState, event: Event
                 event,
                 f"企业撤回应由包抓单位 {current.lead_unit} 或{OFFICE}登记，{event.actor} 不能",
             )
-        return _evolve(state, state="withdrawn", extension_pending=None)
+        return _evolve(current, events=events, state="withdrawn", extension_pending=None)
     if kind == "ticket.rejected":
         _expect(event, current, "reported", "graded")
         _office(event)
-        return _evolve(state, state="rejected")
+        return _evolve(current, events=events, state="rejected")
     if kind == "ticket.merged":
         _open(event, current)
         _office(event)
         into = str(payload["into"])
         if into == current.ticket_id:
             raise TransitionRejected(event, f"办理单 {into} 不能合并到它自己")
-        return _evolve(state, state="merged", merged_into=into, extension_pending=None)
+        return _evolve(
+            current, events=events, state="merged", merged_into=into, extension_pending=None
+        )
     if kind == "ticket.callback_recorded":
         _expect(event, current, "resolved", "feedback_given", "rated", "closed")
         _office(event)
         if payload["resolution"] == "有异议":
-            return _evolve(state, state="disputed")
+            return _evolve(current, events=events, state="disputed")
         corrected = payload.get("rating")
         if corrected is None or current.state not in ("rated", "closed"):
-            return state
+            return _evolve(current, events=events)
         return _evolve(
-            state,
+            current,
+            events=events,
             state="rated" if corrected == "不满意" else "closed",
             rating=str(corrected),
             ratings=(*current.ratings, (event.date, str(corrected))),
         )
     if kind in LINK_EVENTS:
         _office(event)
-        return _link_step(event, current, state)
+        return _link_step(event, current, events)
     raise TransitionRejected(event, f"{kind} 不是办理单事件")
 
 
@@ -490,21 +505,23 @@ def _open(event: Event, state: TicketState) -> None:
 LINK_EVENTS = ("ticket.referred_up", "ticket.upper_resolved", "ticket.upper_declined")
 
 
-def _link_step(event: Event, current: TicketState, state: TicketState) -> TicketState:
+def _link_step(event: Event, current: TicketState, events: tuple[Event, ...]) -> TicketState:
     """A lower level's ticket waits on the upper level's; the upper level may decline its copy."""
     if event.type == "ticket.referred_up":
         _expect(event, current, "graded", "dispatched")
-        return _evolve(state, state="referred")
+        return _evolve(current, events=events, state="referred")
     if event.type == "ticket.upper_resolved":
         _expect(event, current, "referred")
         rounds = current.rounds
         if rounds:  # the round the referral interrupted ends with the upper level's resolution
             rounds = (*rounds[:-1], _evolve(rounds[-1], resolved_on=event.date))
-        return _evolve(state, state="resolved", rounds=rounds)
+        return _evolve(current, events=events, state="resolved", rounds=rounds)
     if current.state == "referred":  # declined: the lower level handles it again
-        return _evolve(state, state="dispatched" if current.dispatched_on else "graded")
+        return _evolve(
+            current, events=events, state="dispatched" if current.dispatched_on else "graded"
+        )
     _expect(event, current, "reported", "graded")  # the upper level sends its copy back
-    return _evolve(state, state="sent_back")
+    return _evolve(current, events=events, state="sent_back")
 
 
 def _office(event: Event) -> None:
