@@ -314,7 +314,7 @@ class LedgerSynth:
         problem: dict[str, Any],
     ) -> dict[str, Any]:
         data = ticket_data(ticket_id, collected.isoformat(), enterprise, problem)
-        values = flatten(data, self.fields)
+        values = flatten(data)
         for path, default in self.defaults.items():
             values.setdefault(path, default)
         return values

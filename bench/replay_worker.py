@@ -6,7 +6,11 @@
   body fetched into Python and nothing else done with it;
 * ``replay`` -- ``Ledger.project()`` (which streams ``SqliteStorage.events`` into
   ``Projector.feed``), then ``ClockEvaluator.evaluate`` for every ticket as of 31 December,
-  then the year's assessment (a hook: scoring does not exist yet).
+  then the year's assessment;
+* ``stream`` -- the same work in one streaming pass (:mod:`kernel.assessment.stream`);
+* ``steps`` -- the streaming pass's steps, each pass doing one step more than the one before:
+  reading and decoding, + projecting (each ticket let go at its last event), + its clocks,
+  + the facts and scores (the whole ``stream`` pass).
 """
 
 from __future__ import annotations
@@ -143,6 +147,7 @@ def stream(path: str, now: Callable[[], float]) -> dict[str, Any]:
 
     ruleset = load_rules(RULES)
     assert ruleset.deadlines is not None and ruleset.calendar is not None
+    assert ruleset.scoring is not None
     storage = SqliteStorage(path)
     ledger = Ledger(storage, ruleset.reference)
     collector = FactCollector(
@@ -165,10 +170,64 @@ def stream(path: str, now: Callable[[], float]) -> dict[str, Any]:
     }
 
 
+def steps(path: str, now: Callable[[], float]) -> dict[str, Any]:
+    """Seconds of four passes over the ledger, each one step more than the one before."""
+    from kernel.assessment.scoring import FactCollector
+    from kernel.assessment.stream import stream_assess
+    from kernel.ledger.ledger import Ledger, Projector, paused_gc
+    from kernel.rules.load import load_rules
+    from kernel.storage.sqlite import SqliteStorage
+
+    ruleset = load_rules(RULES)
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    assert ruleset.scoring is not None
+    storage = SqliteStorage(path)
+    ledger = Ledger(storage, ruleset.reference)
+    collector = FactCollector(
+        ruleset.scoring, ruleset.deadlines, ruleset.calendar, ruleset.reference
+    )
+    evaluator = collector.evaluator
+    as_of = dt.date(YEAR, 12, 31)
+    last = storage.ticket_last_seqs()[1]
+
+    def decode() -> int:
+        count = 0
+        for _ in ledger.events():
+            count += 1
+        return count
+
+    def project(clocks: bool) -> int:
+        projector = Projector(ruleset.reference)
+        for event in ledger.events():
+            projector.feed(event)
+            ticket_id = event.ticket_id
+            if ticket_id is not None and (event.seq or 0) >= last.get(ticket_id, 0):
+                state = projector.tickets.pop(ticket_id, None)
+                if clocks and state is not None:
+                    evaluator.evaluate(state, as_of)
+        return 0
+
+    seconds: dict[str, float] = {}
+    events = 0
+    for name, step in (
+        ("decode", decode),
+        ("project", lambda: project(False)),
+        ("clocks", lambda: project(True)),
+        ("facts", lambda: len(stream_assess(collector, ledger, str(YEAR))[0].units)),
+    ):
+        start = now()
+        with paused_gc():
+            done = step()
+        seconds[name] = now() - start
+        events = done if name == "decode" else events
+    storage.close()
+    return {"events": events, "seconds": seconds, "maxrss_kib": _rss_kib()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.replay_worker")
     parser.add_argument("db")
-    parser.add_argument("mode", choices=("floor", "replay", "stream"))
+    parser.add_argument("mode", choices=("floor", "replay", "stream", "steps"))
     parser.add_argument("--wall", action="store_true")
     parser.add_argument(
         "--no-gc",
@@ -179,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.no_gc:
         gc.disable()
     now = time.perf_counter if args.wall else time.process_time
-    modes = {"floor": floor, "replay": replay, "stream": stream}
+    modes = {"floor": floor, "replay": replay, "stream": stream, "steps": steps}
     result = modes[args.mode](args.db, now)
     print(json.dumps(result, ensure_ascii=False))
     return 0

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import Any
 
 from kernel.calendar.workdays import CountingRule, WorkCalendar
@@ -261,7 +261,8 @@ def _bare(
     """An instance with its run, state, owners and stop, and what was counted for it
     (``counted``: the other fields; no ``due``: cancelled, undecided or due beyond the
     calendar's data)."""
-    return ClockInstance(
+    values = dict(_INSTANCE_DEFAULTS)
+    values.update(
         clock=clock,
         round=number,
         start=start.date,
@@ -273,8 +274,18 @@ def _bare(
         stop=stop.date if stop is not None else None,
         stop_event=stop.event_id if stop is not None else None,
         month=month,
-        **counted,
     )
+    if not counted.keys() <= _INSTANCE_DEFAULTS.keys():
+        raise TypeError(f"not a counted field of ClockInstance: {sorted(counted)}")
+    values.update(counted)
+    # set at once what the frozen dataclass's __init__ sets field by field (it has no
+    # __post_init__; a replay builds an instance per clock run)
+    instance = object.__new__(ClockInstance)
+    object.__setattr__(instance, "__dict__", values)
+    return instance
+
+
+_INSTANCE_DEFAULTS = {f.name: f.default for f in fields(ClockInstance) if f.default is not MISSING}
 
 
 class ClockEvaluator:
