@@ -148,6 +148,8 @@ class FactCollector:
         self._closure = self._closure_clocks()
         self._in_force: dict[dt.date, Any] = {}
         self._event_tables: dict[int, dict[str, list[tuple[ScoringRules, DeductionRule]]]] = {}
+        self._clock_tables: dict[tuple[dt.date, str], list[tuple[ScoringRules, DeductionRule]]] = {}
+        self._next_workdays: dict[dt.date, dt.date] = {}
 
     def tallies(
         self,
@@ -206,11 +208,10 @@ class FactCollector:
                     entry.on_time += int(item.stop is not None and item.stop <= item.due)
             if item.state != BREACHED or item.due is None:
                 continue
-            day = self.calendar.add_workdays(item.due, 1)
+            day = self._next_workday(item.due)
             if day > as_of:
                 continue
-            clock_id = item.clock.id
-            rules = self._rules_for(day, lambda r, c=clock_id: r.clock == c)
+            rules = self._clock_rules(day, item.clock.id)
             provisional = item.due_provisional or self.calendar.is_provisional(day)
             for version, rule in rules:
                 for unit in item.owners:
@@ -332,6 +333,21 @@ class FactCollector:
                 if rule.event:
                     table[rule.event].append((version, rule))
         return table.get(event_type, [])
+
+    def _clock_rules(self, day: dt.date, clock_id: str) -> list[tuple[ScoringRules, DeductionRule]]:
+        """``_rules_for(day, lambda r: r.clock == clock_id)``, remembered per day and clock."""
+        key = (day, clock_id)
+        found = self._clock_tables.get(key)
+        if found is None:
+            found = self._clock_tables[key] = self._rules_for(day, lambda r: r.clock == clock_id)
+        return found
+
+    def _next_workday(self, day: dt.date) -> dt.date:
+        """The first working day after ``day`` (a breach's first overdue day), remembered."""
+        found = self._next_workdays.get(day)
+        if found is None:
+            found = self._next_workdays[day] = self.calendar.add_workdays(day, 1)
+        return found
 
     def _rules_for(self, day: dt.date, match: Any) -> list[tuple[ScoringRules, DeductionRule]]:
         version = self.history.in_force(day)
