@@ -65,13 +65,20 @@ class Reference:
             return list(self.units)
         return [u.id for u in self.units.values() if u.kind == ref]
 
+    def _known(self, ref: str, value: str) -> bool:
+        """``value in self.ids(ref)`` by one dict look-up (ingest checks every event's units)."""
+        if ref == "categories":
+            return value in self.categories
+        unit = self.units.get(value)
+        return unit is not None and (ref == "units" or unit.kind == ref)
+
     def check(self, ref: str, value: str) -> tuple[str, str] | None:
         """None when ``value`` is a valid id of ``ref``; else an error code and Chinese text."""
         if ("categories" if ref == "categories" else "units") not in self.loaded:
             return None
-        allowed = self.ids(ref)
-        if value in allowed:
+        if self._known(ref, value):
             return None
+        allowed = self.ids(ref)
         code, word = REF_WORDS[ref]
         hint = did_you_mean(value, allowed)
         if ref != "units" and value in self.units:
