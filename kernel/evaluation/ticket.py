@@ -94,11 +94,12 @@ def _semantic_problems(
     problems: list[Problem] = []
     fields = ticket_fields()
     values = flatten(data)
+    keys = dict(_shape().paths)
     for path, spec in fields.items():
         if path not in values:
             continue
         value = values[path]
-        where: PathKey = (*prefix, *path.split("."))
+        where: PathKey = (*prefix, *keys[path])
         if isinstance(value, float) and not math.isfinite(value):
             problems.append(
                 doc.problem(
@@ -134,9 +135,18 @@ def _semantic_problems(
 
 
 def ticket_from_doc(
-    doc: SourceDoc, reference: Reference, *, data: Any = None, prefix: PathKey = ()
+    doc: SourceDoc,
+    reference: Reference,
+    *,
+    data: Any = None,
+    prefix: PathKey = (),
+    take: bool = False,
 ) -> Ticket:
-    """Validate one ticket found in ``doc`` (at ``prefix``); raise :class:`TicketInvalid`."""
+    """Validate one ticket found in ``doc`` (at ``prefix``); raise :class:`TicketInvalid`.
+
+    The ticket holds a copy of the data, with its defaults filled in; with ``take`` the data
+    itself (for a caller that built it for this ticket and keeps no other use of it).
+    """
     raw = doc.data if data is None else data
     if not isinstance(raw, dict):
         problem = doc.problem(
@@ -148,7 +158,7 @@ def ticket_from_doc(
     problems += _semantic_problems(doc, raw, prefix, reference)
     if problems:
         raise TicketInvalid(problems, f"办理单有 {len(problems)} 个问题")
-    data_copy = copy.deepcopy(raw)
+    data_copy = raw if take else copy.deepcopy(raw)
     _fill_defaults(data_copy)
     return Ticket(data=data_copy, values=flatten(data_copy), source=doc.path)
 
@@ -162,9 +172,12 @@ def trusted_ticket(data: dict[str, Any], source: str = "<ticket>") -> Ticket:
     return Ticket(data=data, values=flatten(data), source=source)
 
 
-def validate_ticket(data: dict[str, Any], reference: Reference, source: str = "<ticket>") -> Ticket:
-    """Validate a ticket given as a Python mapping (the API's entry point)."""
-    return ticket_from_doc(SourceDoc(path=source, data=data), reference)
+def validate_ticket(
+    data: dict[str, Any], reference: Reference, source: str = "<ticket>", *, take: bool = False
+) -> Ticket:
+    """Validate a ticket given as a Python mapping (the API's entry point); ``take`` as for
+    :func:`ticket_from_doc`."""
+    return ticket_from_doc(SourceDoc(path=source, data=data), reference, take=take)
 
 
 def read_ticket_docs(location: str) -> list[tuple[SourceDoc, Any, PathKey]]:

@@ -217,7 +217,8 @@ def ticket_from_collection(
             data[name] = payload[name]
     if trusted:
         return trusted_ticket(data, source=f"事件 {event.event_id}")
-    return validate_ticket(data, reference, source=f"事件 {event.event_id}")
+    # ``data`` is this ticket's own (its lists are the event's, as in a replay): not copied
+    return validate_ticket(data, reference, source=f"事件 {event.event_id}", take=True)
 
 
 def _evolve(obj: _T, **changes: Any) -> _T:
