@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +39,32 @@ def decode_stored(body: str | bytes, seq: int) -> Event:
     except orjson.JSONDecodeError:
         data = json.loads(body)
     return Event.from_stored(data, seq)
+
+
+#: orjson leaves to the json module (by raising TypeError) what it would write differently
+#: or what the json module refuses: subclasses of the JSON types, dates, dataclasses
+_ORJSON = (
+    orjson.OPT_SORT_KEYS
+    | orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+)
+#: in orjson's output, what may differ from the json module's: a float below 1e-4 (written
+#: 0.0000… or …e-7 where json writes …e-05) and null (NaN and infinities are null in orjson)
+_MAYBE_DIFFERENT = re.compile(rb"null|e-|0\.0000")
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    """``json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))`` -- the
+    stored body of an event -- by orjson when its bytes are surely the same (no float below
+    1e-4, no null, only plain JSON types with str keys and 64-bit integers), else by json."""
+    try:
+        out = orjson.dumps(data, option=_ORJSON)
+    except TypeError:  # a big integer, a non-str key, a subclass, a date …: json decides
+        out = b"null"
+    if _MAYBE_DIFFERENT.search(out) is None:
+        return out.decode()
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -138,14 +165,14 @@ class Event:
 
     def to_json(self) -> str:
         """Canonical JSON text, used to compare a resubmitted event with the stored one."""
-        return json.dumps(self.to_dict(), ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return canonical_json(self.to_dict())
 
     def content_json(self) -> str:
         """:meth:`to_json` without ``recorded_by``: what a resubmission must repeat to be a
         duplicate (the same event sent again through another channel is still the same)."""
         data = self.to_dict()
         data.pop("recorded_by", None)
-        return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        return canonical_json(data)
 
     @property
     def label(self) -> str:

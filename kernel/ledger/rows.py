@@ -10,6 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass
+from functools import lru_cache
+from operator import attrgetter
 from typing import Any
 
 from kernel.ledger.projection import Enterprise, TicketState
@@ -25,13 +27,22 @@ def day_of(text: Any) -> dt.date | None:
     return None if text is None else dt.date.fromisoformat(str(text))
 
 
+@lru_cache(maxsize=4096)
+def _units_json(units: tuple[str, ...]) -> str:
+    """The co-handlers column: a JSON list (a few hundred distinct lists in a ledger)."""
+    return json.dumps(list(units), ensure_ascii=False)
+
+
+_DATE = attrgetter("date")
+
+
 def ticket_row(state: TicketState) -> tuple[Any, ...]:
     """The ``rm_tickets`` row of a ticket state (column order of ``TICKET_COLUMNS``)."""
     data = state.ticket.data
     company = data["enterprise"]
     route = state.route
     primary = route.get("primary")
-    co = [u for u in route.get("co_handlers", []) if u != primary]
+    co = tuple(u for u in route.get("co_handlers", []) if u != primary)
     last = state.events[-1]
     return (
         state.ticket_id,
@@ -45,7 +56,7 @@ def ticket_row(state: TicketState) -> tuple[Any, ...]:
         state.grade,
         int(bool(state.overrides)),
         primary,
-        json.dumps(co, ensure_ascii=False),
+        _units_json(co),
         iso(state.collected_on),
         iso(state.reported_on),
         iso(state.graded_on),
@@ -56,7 +67,7 @@ def ticket_row(state: TicketState) -> tuple[Any, ...]:
         state.rating,
         len(state.rounds),
         int(last.seq or 0),
-        max(e.date for e in state.events).isoformat(),
+        max(map(_DATE, state.events)).isoformat(),
         last.type,
         len(state.events),
     )
