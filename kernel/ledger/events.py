@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from kernel.errors import Problem, ProblemsError
-from kernel.inputs.contracts import describe_value, schema_problems
+from kernel.inputs.contracts import describe_value, fast_valid, schema_problems
 from kernel.inputs.creditcode import check_character, well_formed
 from kernel.inputs.creditcode import is_valid as credit_code_valid
 from kernel.inputs.sourcefile import PathKey, SourceDoc, field_name
@@ -106,7 +106,7 @@ class Event:
         return cls(
             event_id=str(data["event_id"]),
             type=str(data["type"]),
-            date=day if isinstance(day, dt.date) else dt.date.fromisoformat(str(day)),
+            date=day if isinstance(day, dt.date) else _day(str(day)),
             actor=str(data["actor"]),
             payload=dict(data.get("payload") or {}),
             ticket_id=data.get("ticket_id"),
@@ -183,54 +183,70 @@ class Event:
 def validate_event(
     data: Any, reference: Reference, *, doc: SourceDoc | None = None, prefix: PathKey = ()
 ) -> Event:
-    """Check one event's structure and references; raise :class:`EventInvalid`."""
-    doc = doc or SourceDoc(path="<event>", data=data)
+    """Check one event's structure and references; raise :class:`EventInvalid`.
+
+    A good event (the usual case) is checked by the compiled schema and the reference look-ups
+    alone; the located problems of a bad one are worked out from its document (a new one
+    named ``<event>`` when none is given)."""
     if not isinstance(data, dict):
+        doc = doc or SourceDoc(path="<event>", data=data)
         problem = doc.problem(
             prefix, "SCHEMA-TYPE", "事件应为映射（键: 值），实际为 " + describe_value(data)
         )
         raise EventInvalid([problem], "事件有 1 个问题")
-    problems = doc.problems_under(prefix)
-    problems += schema_problems(doc, "event", data=data, prefix=prefix)
-    problems += _reference_problems(doc, data, prefix, reference)
+    earlier = doc.problems_under(prefix) if doc is not None else []
+    issues = _reference_issues(data, reference)
+    if not earlier and not issues and fast_valid("event", data):
+        return Event.from_dict(data)
+    doc = doc or SourceDoc(path="<event>", data=data)
+    problems = earlier + schema_problems(doc, "event", data=data, prefix=prefix)
+    for path, code, text in issues:
+        where = (*prefix, *path)
+        problems.append(doc.problem(where, code, field_name(where) + text))
     if problems:
         raise EventInvalid(problems, f"事件有 {len(problems)} 个问题")
     return Event.from_dict(data)
 
 
-def _reference_problems(
-    doc: SourceDoc, data: dict[str, Any], prefix: PathKey, reference: Reference
-) -> list[Problem]:
-    problems: list[Problem] = []
+def _listed(value: Any) -> list[Any]:
+    """The items of a list of units; nothing for any other value (its schema problem says so)."""
+    return value if isinstance(value, list) else []
+
+
+#: a reference problem: where in the event (without the document's prefix), its code, and the
+#: message's text after the field's name
+Issue = tuple[PathKey, str, str]
+
+
+def _reference_issues(data: dict[str, Any], reference: Reference) -> list[Issue]:
+    issues: list[Issue] = []
 
     def check(ref: str, value: Any, path: PathKey) -> None:
         if isinstance(value, str):
             found = reference.check(ref, value)
             if found is not None:
                 code, text = found
-                where = (*prefix, *path)
-                problems.append(doc.problem(where, code, f"{field_name(where)} 的值{text}"))
+                issues.append((path, code, f" 的值{text}"))
 
     check("units", data.get("actor"), ("actor",))
     code = data.get("enterprise")
     if isinstance(code, str) and well_formed(code) and not credit_code_valid(code):
-        where = (*prefix, "enterprise")
         expected = check_character(code[:17])
-        problems.append(
-            doc.problem(
-                where,
+        issues.append(
+            (
+                ("enterprise",),
                 "CREDIT-CODE",
-                f"{field_name(where)} {describe_value(code)} 的校验位不正确，应为 '{expected}'",
+                f" {describe_value(code)} 的校验位不正确，应为 '{expected}'",
             )
         )
     payload = data.get("payload")
     if not isinstance(payload, dict):
-        return problems
+        return issues
     kind = data.get("type") if isinstance(data.get("type"), str) else None
     if kind in ENTERPRISE_EVENTS:
         check("territories", payload.get("territory"), ("payload", "territory"))
         check("units", payload.get("lead_unit"), ("payload", "lead_unit"))
-        for i, unit in enumerate(payload.get("working_group") or []):
+        for i, unit in enumerate(_listed(payload.get("working_group"))):
             check("units", unit, ("payload", "working_group", i))
     if kind == "ticket.collected":
         check("categories", payload.get("category"), ("payload", "category"))
@@ -239,7 +255,7 @@ def _reference_problems(
         for slot in ("primary", "feedback_owner"):
             check("units", route.get(slot), ("payload", "route", slot))
         for slot in ("co_handlers", "coordinators"):
-            for i, unit in enumerate(route.get(slot) or []):
+            for i, unit in enumerate(_listed(route.get(slot))):
                 check("units", unit, ("payload", "route", slot, i))
     check("units", payload.get("unit"), ("payload", "unit"))
-    return problems
+    return issues
