@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from kernel.errors import Problem, ProblemsError
+from kernel.errors import ProblemsError
 from kernel.inputs.contracts import describe_value, fast_valid, schema_problems
 from kernel.inputs.creditcode import check_character, well_formed
 from kernel.inputs.creditcode import is_valid as credit_code_valid
