@@ -103,20 +103,28 @@ class Event:
     def from_dict(cls, data: dict[str, Any], seq: int | None = None) -> Event:
         """Build from a mapping that has passed :func:`validate_event` (or came from storage)."""
         day = data["date"]
-        return cls(
-            event_id=str(data["event_id"]),
-            type=str(data["type"]),
-            date=day if isinstance(day, dt.date) else _day(str(day)),
-            actor=str(data["actor"]),
-            payload=dict(data.get("payload") or {}),
-            ticket_id=data.get("ticket_id"),
-            enterprise=data.get("enterprise"),
-            person=data.get("person"),
-            note=data.get("note"),
-            recorded_at=data.get("recorded_at"),
-            recorded_by=data.get("recorded_by"),
-            seq=seq,
+        get = data.get
+        # every field set at once, without the frozen __init__'s one setattr per field
+        event = object.__new__(cls)
+        object.__setattr__(
+            event,
+            "__dict__",
+            {
+                "event_id": str(data["event_id"]),
+                "type": str(data["type"]),
+                "date": day if isinstance(day, dt.date) else _day(str(day)),
+                "actor": str(data["actor"]),
+                "payload": dict(get("payload") or {}),
+                "ticket_id": get("ticket_id"),
+                "enterprise": get("enterprise"),
+                "person": get("person"),
+                "note": get("note"),
+                "recorded_at": get("recorded_at"),
+                "recorded_by": get("recorded_by"),
+                "seq": seq,
+            },
         )
+        return event
 
     @classmethod
     def from_stored(cls, data: dict[str, Any], seq: int) -> Event:
