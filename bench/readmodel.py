@@ -30,7 +30,8 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -174,18 +175,21 @@ def measure_ledger(size: int, report: Report, log: Callable[[str], None]) -> Non
 
 def _ingest(url: str, events: list[dict[str, Any]]) -> float:
     """Submit ``events`` in batches; seconds taken."""
-    start, end = _ingest_span(url, events)
+    start, end, _ = _ingest_span(url, events)
     return end - start
 
 
-def _ingest_span(url: str, events: list[dict[str, Any]]) -> tuple[float, float]:
-    """Submit ``events`` in batches; when the first batch began and the last ended (epoch)."""
+def _ingest_span(url: str, events: list[dict[str, Any]]) -> tuple[float, float, list[float]]:
+    """Submit ``events`` in batches; when the first batch began and the last ended (epoch), and
+    how long each write transaction held the ledger lock (seconds: from the lock granted to the
+    commit done)."""
     from kernel.ledger.ledger import Ledger
     from kernel.storage.postgres import PostgresStorage
     from kernel.storage.sqlite import SqliteStorage
 
     ruleset = _ruleset()
     storage = PostgresStorage(url) if url.startswith("postgres") else SqliteStorage(url)
+    held = _time_transactions(storage)
     ledger = Ledger(storage, ruleset.reference)
     try:
         started = time.time()
@@ -194,9 +198,26 @@ def _ingest_span(url: str, events: list[dict[str, Any]]) -> tuple[float, float]:
             for outcome in ledger.submit_many(batch):
                 if isinstance(outcome, Exception):
                     raise RuntimeError(f"the ledger rejected a generated event: {outcome}")
-        return started, time.time()
+        return started, time.time(), held
     finally:
         storage.close()
+
+
+def _time_transactions(storage: Any) -> list[float]:
+    """Record how long each ``storage.transaction()`` is held once entered (the lock granted,
+    on PostgreSQL) until its commit returns; the list fills as transactions end."""
+    held: list[float] = []
+    original = storage.transaction
+
+    @contextmanager
+    def transaction() -> Iterator[Any]:
+        with original() as tx:
+            entered = time.perf_counter()
+            yield tx
+        held.append(time.perf_counter() - entered)
+
+    storage.transaction = transaction
+    return held
 
 
 def _by_enterprise(events: list[dict[str, Any]], parts: int) -> list[list[dict[str, Any]]]:
@@ -251,7 +272,14 @@ def measure_ingest(report: Report, log: Callable[[str], None], quick: bool) -> N
     if not dsn:
         report.notes.append("readmodel: PostgreSQL ingest skipped (set HUHANG_PG_DSN)")
         return
-    pg_events = events[:PG_EVENTS]
+    measure_pg_ingest(dsn, events[:PG_EVENTS], report, log)
+
+
+def measure_pg_ingest(
+    dsn: str, pg_events: list[dict[str, Any]], report: Report, log: Callable[[str], None]
+) -> None:
+    """PostgreSQL ingest with 1, 2 and 4 processes, each writing its own enterprises' events;
+    and how long each batch held the ledger lock."""
     one = None
     for workers in (1, 2, 4):
         url = _pg_url(dsn)
@@ -262,20 +290,31 @@ def measure_ingest(report: Report, log: Callable[[str], None], quick: bool) -> N
             streams = _by_enterprise(pg_events, workers)
             with multiprocessing.get_context("spawn").Pool(workers) as pool:
                 spans = pool.starmap(_ingest_span, [(url, s) for s in streams])
-            rate = len(pg_events) / (max(e for _, e in spans) - min(s for s, _ in spans))
+            rate = len(pg_events) / (max(e for _, e, _ in spans) - min(s for s, _, _ in spans))
         finally:
             _drop(url)
         one = one or rate
-        log(f"PostgreSQL ingest, {workers} process(es): {rate:,.0f} events/s")
+        held = [seconds * 1000 for _, _, times in spans for seconds in times]
+        log(
+            f"PostgreSQL ingest, {workers} process(es): {rate:,.0f} events/s; "
+            f"lock held {statistics.median(held):.1f} ms per batch (median)"
+        )
+        plural = "es" if workers > 1 else ""
         report.summary(
             SECTION,
-            f"PostgreSQL ingest, {workers} process{'es' if workers > 1 else ''}, "
-            f"{len(pg_events):,} events",
+            f"PostgreSQL ingest, {workers} process{plural}, {len(pg_events):,} events",
             [rate],
             "events/s",
             target="≥ 5,000" if workers == 1 else "no slower than 1",
             check=(lambda v: v >= 5_000) if workers == 1 else (lambda v, o=one: v >= 0.9 * o),
             note=f"load {load()}",
+        )
+        report.summary(
+            SECTION,
+            f"PostgreSQL ingest, {workers} process{plural}: ledger lock held per batch of {BATCH}",
+            held,
+            "ms",
+            note=f"{len(held)} batches; load {load()}",
         )
 
 
