@@ -229,9 +229,17 @@ class _Batch:
     stored with a few batched statements, in the same transaction.
     """
 
-    def __init__(self, ledger: Ledger, tx: ReadModelTransaction) -> None:
+    def __init__(
+        self,
+        ledger: Ledger,
+        tx: ReadModelTransaction,
+        graded: dict[tuple[str, str], dict[str, Any] | InputError] | None = None,
+    ) -> None:
         self.ledger = ledger
         self.tx = tx
+        #: the ticket.graded data (or the refusal) per (ticket, its last event id): a batch
+        #: checked again after a failed check-first attempt grades nothing twice
+        self.graded = {} if graded is None else graded
         self.tickets: dict[str, TicketState | None] = {}
         self.enterprises: dict[str, Enterprise | None] = {}
         self.enterprise_seq: dict[str, int] = {}
@@ -334,13 +342,46 @@ class _Batch:
         if state is None or state.state != "reported" or state.events[-1].type != "ticket.reported":
             return []
         ledger = self.ledger
+        key = (ticket_id, state.events[-1].event_id)
+        found = self.graded.get(key)
+        if found is None:
+            try:
+                found = ledger._graded_event(
+                    state, kernel, state.events[-1].date, f"{ticket_id}:graded"
+                )
+            except InputError as exc:
+                found = exc
+            self.graded[key] = found
+        if isinstance(found, InputError):
+            return [(ticket_id, found)]
         try:
-            data = ledger._graded_event(state, kernel, state.events[-1].date, f"{ticket_id}:graded")
+            data = dict(found)
             if recorded_by is not None:
                 data["recorded_by"] = recorded_by
             return [(ticket_id, self.store(ledger._validated(data, None, ())))]
         except InputError as exc:
             return [(ticket_id, exc)]
+
+    def run(
+        self, checked: list[Event | InputError], kernel: Kernel | None, recorded_by: str | None
+    ) -> tuple[list[SubmitResult | InputError], list[tuple[str, SubmitResult | InputError]]]:
+        """Check and queue validated events in order (grading reported tickets with a
+        ``kernel``): each item's outcome, and the gradings."""
+        outcomes: list[SubmitResult | InputError] = []
+        grades: list[tuple[str, SubmitResult | InputError]] = []
+        for item in checked:
+            if isinstance(item, InputError):
+                outcomes.append(item)
+                continue
+            try:
+                if kernel is not None and item.type not in _NOT_BEFORE_GRADING:
+                    grades += self.grade_if_reported(item.ticket_id, kernel, recorded_by)
+                outcomes.append(self.store(item))
+                if kernel is not None and item.type == "ticket.reported":
+                    grades += self.grade_if_reported(item.ticket_id, kernel, recorded_by)
+            except InputError as exc:
+                outcomes.append(exc)
+        return outcomes, grades
 
     def finish(self) -> None:
         """Store the queued events and the changed rows (still inside the transaction)."""
@@ -403,12 +444,10 @@ class Ledger:
         """
         event = self._validated(data, doc, prefix)
         if self.storage.has_read_model:
-            with self.storage.transaction() as tx:
-                batch = _Batch(self, tx)  # type: ignore[arg-type]
-                batch.prefetch([event])
-                result = batch.store(event)
-                batch.finish()
-            batch.committed()
+            (outcome,), _ = self._write_batch([event], None, None)
+            if isinstance(outcome, InputError):
+                raise outcome
+            result = outcome
         else:
             with self.storage.transaction() as tx:
                 result = self._store(tx, event)
@@ -456,23 +495,7 @@ class Ledger:
         outcomes: list[SubmitResult | InputError] = []
         grades: list[tuple[str, SubmitResult | InputError]] = []
         if self.storage.has_read_model:
-            with self.storage.transaction() as tx:
-                batch = _Batch(self, tx)  # type: ignore[arg-type]
-                batch.prefetch([e for e in checked if isinstance(e, Event)])
-                for item in checked:
-                    if isinstance(item, InputError):
-                        outcomes.append(item)
-                        continue
-                    try:
-                        if kernel is not None and item.type not in _NOT_BEFORE_GRADING:
-                            grades += batch.grade_if_reported(item.ticket_id, kernel, recorded_by)
-                        outcomes.append(batch.store(item))
-                        if kernel is not None and item.type == "ticket.reported":
-                            grades += batch.grade_if_reported(item.ticket_id, kernel, recorded_by)
-                    except InputError as exc:
-                        outcomes.append(exc)
-                batch.finish()
-            batch.committed()
+            outcomes, grades = self._write_batch(checked, kernel, recorded_by)
         else:
             self._store_each(checked, kernel, outcomes, grades, recorded_by)
         for outcome in outcomes:
@@ -484,6 +507,24 @@ class Ledger:
             if on_graded is not None:
                 on_graded(ticket_id, grade)
         return outcomes
+
+    def _write_batch(
+        self, checked: list[Event | InputError], kernel: Kernel | None, recorded_by: str | None
+    ) -> tuple[list[SubmitResult | InputError], list[tuple[str, SubmitResult | InputError]]]:
+        """``submit_many`` on a backend with a read model: one batch, one transaction (checked
+        before it on a backend that :attr:`~Storage.checks_first`)."""
+        if self.storage.checks_first:
+            from kernel.ledger.checkfirst import write_checked_first
+
+            batch, outcomes, grades = write_checked_first(self, checked, kernel, recorded_by)
+        else:
+            with self.storage.transaction() as tx:
+                batch = _Batch(self, tx)  # type: ignore[arg-type]
+                batch.prefetch([e for e in checked if isinstance(e, Event)])
+                outcomes, grades = batch.run(checked, kernel, recorded_by)
+                batch.finish()
+        batch.committed()
+        return outcomes, grades
 
     def _store_each(
         self,

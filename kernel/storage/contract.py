@@ -239,6 +239,31 @@ class ReadModelTransaction(Transaction, Protocol):
         """Delete every read-model row (before a rebuild)."""
 
 
+@dataclass(frozen=True)
+class WriteVersions:
+    """What a batch checked against, as stored now (:meth:`CheckedFirstTransaction.versions`).
+
+    ``tickets`` and ``enterprises`` hold the read model's ``last_seq`` of each asked id that
+    has a row; ``stored`` the asked event ids that are stored.
+    """
+
+    read_model_seq: int
+    last_seq: int
+    tickets: dict[str, int]
+    enterprises: dict[str, int]
+    stored: frozenset[str]
+
+
+class CheckedFirstTransaction(ReadModelTransaction, Protocol):
+    """The ledger-locked transaction of a backend that lets batches be checked before it
+    (:attr:`Storage.checks_first`)."""
+
+    def versions(
+        self, ticket_ids: list[str], codes: list[str], event_ids: list[str]
+    ) -> WriteVersions:
+        """In one round trip: whether the read model is current, and what the batch read."""
+
+
 class Storage(ABC):
     """A ledger backend: the event log plus the notice outbox."""
 
@@ -247,10 +272,19 @@ class Storage(ABC):
     #: whether the backend stores a read model (then its transactions are
     #: :class:`ReadModelTransaction` and the ``read model`` methods below work)
     has_read_model: bool = False
+    #: whether a batch may be checked against a consistent snapshot (:meth:`snapshot`) before
+    #: the exclusive transaction, which then only compares what the batch read and stores it
+    #: (its transactions are :class:`CheckedFirstTransaction`)
+    checks_first: bool = False
 
     @abstractmethod
     def transaction(self) -> AbstractContextManager[Transaction]:
         """An exclusive, atomic unit of work: committed on normal exit, rolled back on error."""
+
+    def snapshot(self) -> AbstractContextManager[ReadModelTransaction]:
+        """A read-only view of one committed moment, taken without the write lock (backends
+        with :attr:`checks_first`); its write methods fail."""
+        raise NotImplementedError
 
     @abstractmethod
     def events(

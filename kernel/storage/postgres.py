@@ -59,6 +59,7 @@ from kernel.storage.contract import (
     Storage,
     StorageFactory,
     TokenRecord,
+    WriteVersions,
 )
 
 if TYPE_CHECKING:
@@ -288,6 +289,15 @@ _ADD_NOTICE = (
     " SELECT COUNT(*) FROM n"
 )
 
+# What a batch checked against, as stored now: one round trip under the ledger lock.
+_VERSIONS = (
+    "SELECT 't', ticket_id, last_seq FROM rm_tickets WHERE ticket_id = ANY(%s)"
+    " UNION ALL SELECT 'e', credit_code, last_seq FROM rm_enterprises WHERE credit_code = ANY(%s)"
+    " UNION ALL SELECT 'i', event_id, seq FROM events WHERE event_id = ANY(%s)"
+    " UNION ALL SELECT 'm', NULL, (SELECT value FROM meta WHERE key = 'read_model_seq')::bigint"
+    " UNION ALL SELECT 's', NULL, COALESCE(MAX(seq), 0) FROM events"
+)
+
 
 class _PostgresTransaction:
     """Reads and writes on the writer connection while it holds the ledger lock."""
@@ -398,6 +408,21 @@ class _PostgresTransaction:
     def clear_read_model(self) -> None:
         rm.clear(self.conn)
 
+    def versions(
+        self, ticket_ids: list[str], codes: list[str], event_ids: list[str]
+    ) -> WriteVersions:
+        rows = self.conn.execute(_VERSIONS, (ticket_ids, codes, event_ids)).fetchall()
+        found: dict[str, dict[str, int]] = {"t": {}, "e": {}, "i": {}}
+        covered = top = 0
+        for kind, key, value in rows:
+            if kind == "m":
+                covered = -1 if value is None else int(value)
+            elif kind == "s":
+                top = int(value)
+            else:
+                found[kind][str(key)] = int(value)
+        return WriteVersions(covered, top, found["t"], found["e"], frozenset(found["i"]))
+
     def add_notice(self, notice: Notice, notifiers: list[str]) -> bool:
         body = json.dumps(notice.to_dict(), ensure_ascii=False, sort_keys=True)
         names = list(dict.fromkeys(notifiers))
@@ -409,6 +434,7 @@ class PostgresStorage(Storage):
     """The ledger in a PostgreSQL schema; safe for many threads, processes and machines."""
 
     has_read_model = True
+    checks_first = True
 
     @classmethod
     def open_existing(cls, url: str) -> PostgresStorage:
@@ -571,21 +597,15 @@ class PostgresStorage(Storage):
     @contextmanager
     def transaction(self) -> Iterator[_PostgresTransaction]:
         """Exclusive across threads, processes and machines; committed on normal exit."""
-        import psycopg
         from psycopg.pq import TransactionStatus
 
         with self._writing() as conn:
             self._in_tx = True
             try:
                 # one round trip; the key is an int, so the text is safe
-                begin = f"BEGIN; SELECT pg_advisory_xact_lock({self._ledger_key:d})"
-                try:
-                    conn.execute(begin)
-                except psycopg.OperationalError:
-                    if not conn.broken:  # nothing was done yet: retry once on a new connection
-                        raise
-                    conn = self._writer = self._live(conn)
-                    conn.execute(begin)
+                conn = self._begin(
+                    conn, f"BEGIN; SELECT pg_advisory_xact_lock({self._ledger_key:d})"
+                )
                 try:
                     yield _PostgresTransaction(conn)
                 except BaseException:
@@ -599,6 +619,36 @@ class PostgresStorage(Storage):
                         f"{self.url}: a statement failed; the transaction was rolled back"
                     )
                 conn.execute("COMMIT")
+            finally:
+                self._in_tx = False
+
+    def _begin(self, conn: Connection[Any], begin: str) -> Connection[Any]:
+        """Run ``begin``; once more on a new connection if the old one had broken."""
+        import psycopg
+
+        try:
+            conn.execute(begin)
+        except psycopg.OperationalError:
+            if not conn.broken:  # nothing was done yet: retry once on a new connection
+                raise
+            conn = self._writer = self._live(conn)
+            conn.execute(begin)
+        return conn
+
+    @contextmanager
+    def snapshot(self) -> Iterator[_PostgresTransaction]:
+        """A read-only ``REPEATABLE READ`` transaction on the writer connection: every read
+        sees the same committed moment, and no lock is taken (a batch is checked here, then
+        :meth:`transaction` compares and stores it)."""
+        with self._writing() as conn:
+            self._in_tx = True
+            try:
+                conn = self._begin(conn, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                try:
+                    yield _PostgresTransaction(conn)
+                finally:
+                    if not conn.broken and not conn.closed:
+                        conn.execute("ROLLBACK")
             finally:
                 self._in_tx = False
 
