@@ -289,6 +289,9 @@ _ADD_NOTICE = (
     " SELECT COUNT(*) FROM n"
 )
 
+_COPY_EVENTS = "COPY events (seq, event_id, type, date, ticket_id, enterprise, body) FROM STDIN"
+
+
 # What a batch checked against, as stored now: one round trip under the ledger lock.
 _VERSIONS = (
     "SELECT 't', ticket_id, last_seq FROM rm_tickets WHERE ticket_id = ANY(%s)"
@@ -382,15 +385,12 @@ class _PostgresTransaction:
         return {str(t): int(n) for t, n in rows}
 
     def insert_many(self, events: list[Event]) -> None:
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO events (seq, event_id, type, date, ticket_id, enterprise, body)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
+        # COPY: one stream instead of a statement per event (the ledger lock is held here)
+        with self.conn.cursor() as cur, cur.copy(_COPY_EVENTS) as copy:
+            for e in events:
+                copy.write_row(
                     (e.seq, e.event_id, e.type, e.date, e.ticket_id, e.enterprise, e.to_json())
-                    for e in events
-                ],
-            )
+                )
 
     def read_model_seq(self) -> int:
         return rm.read_model_seq(self.conn)
