@@ -387,3 +387,54 @@ def test_postgres_keeps_the_read_model_and_the_sweep_index(ruleset: RuleSet, pg_
         assert tl.ledger.rebuild_read_model() == (2, 1)
     finally:
         storage.close()
+
+
+def test_claimed_sweeps_hand_out_the_index_and_issue_what_one_process_issues(
+    ruleset: RuleSet, kernel: Kernel, tmp_path: Path, pg_url: str
+) -> None:
+    """``huhang sweep`` on PostgreSQL (workers claiming tickets) hands out only the tickets the
+    sweep's index does not mark quiet, and issues what the sweep in one process (SQLite) does,
+    over a simulated year swept every five days."""
+    from kernel.clocks.sweep import sweep_claimed
+    from kernel.storage.postgres import PostgresStorage
+
+    sim = generate(seed=11, enterprises=12, problems=60)
+    one = Ledger(SqliteStorage(str(tmp_path / "one.db")), ruleset.reference, notifiers=["屏幕"])
+    claimed = Ledger(PostgresStorage(pg_url), ruleset.reference, notifiers=["屏幕"])
+    assert ruleset.deadlines is not None and ruleset.calendar is not None
+    evaluator = ClockEvaluator(ruleset.deadlines, ruleset.calendar)
+    events = sorted(sim.events, key=lambda e: e["date"])
+    summaries: dict[str, list[str]] = {"one": [], "claimed": []}
+    day = dt.date(2026, 1, 5)
+    position = 0
+    try:
+        while day <= dt.date(2026, 12, 31):
+            due = []
+            while position < len(events) and events[position]["date"] <= day.isoformat():
+                due.append((events[position], None, ()))
+                position += 1
+            for ledger in (one, claimed):
+                if due:
+                    ledger.submit_many(due, kernel=kernel)
+            summaries["one"].append(sweep(one, evaluator, day).summary())
+            worker = f"w{day.toordinal() % 2}"  # two workers taking turns
+            summaries["claimed"].append(sweep_claimed(claimed, evaluator, day, worker).summary())
+            day += dt.timedelta(days=5)
+        # the same tickets read (巡查 N 件) and the same notices and events counted, each day
+        assert summaries["claimed"] == summaries["one"]
+        notices = [
+            sorted(d.notice.notice_id for d in ledger.storage.deliveries())
+            for ledger in (one, claimed)
+        ]
+        assert notices[0] == notices[1] and len(notices[0]) > 20
+        recorded = [
+            sorted(e.to_json() for e in ledger.events() if e.type in ESCALATION_TYPES)
+            for ledger in (one, claimed)
+        ]
+        assert recorded[0] == recorded[1] and recorded[0]
+        tickets = len({e["ticket_id"] for e in events if e.get("ticket_id")})
+        read = [int(s.split(" 巡查 ", 1)[1].split(" 件", 1)[0]) for s in summaries["claimed"]]
+        assert max(read[-10:]) < tickets / 2  # late in the year: open work only
+    finally:
+        one.storage.close()
+        claimed.storage.close()

@@ -325,24 +325,28 @@ def sweep_claimed(
     """Sweep with work claimed from a shared store (PostgreSQL: ``FOR UPDATE SKIP LOCKED``).
 
     Several processes may run this for the same day at once: each claims batches of tickets
-    until none are left, so every ticket is swept by one worker, and the notice and event ids
-    keep every escalation single even if a lease runs out and a batch is swept twice.
+    until none are left -- the tickets the sweep's index does not mark quiet, as in one
+    process, and it marks those it finds quiet -- so every ticket is swept by one worker, and
+    the notice and event ids keep every escalation single even if a lease runs out and a batch
+    is swept twice.
 
     When nothing is left to claim but other workers still hold claims, this waits -- at most
     ``wait`` seconds, one lease by default -- for them to finish, and sweeps the tickets of a
     worker that died once its lease runs out. Claims still held after that are listed in the
     result's ``pending``: the sweep is incomplete, and running it again finishes them.
     """
+    from kernel.clocks.index import evaluator_key
     from kernel.ledger.ledger import Projector
     from kernel.storage.postgres import SWEEP_LEASE
 
     storage: Any = ledger.storage
-    options = {} if lease is None else {"lease": lease}
+    key = evaluator_key(evaluator)
+    options: dict[str, Any] = {} if lease is None else {"lease": lease}
     patience = (lease or SWEEP_LEASE).total_seconds() + 1 if wait is None else wait
     total = SweepResult(as_of)
     give_up: float | None = None
     while True:
-        ids = storage.claim_tickets(as_of, worker, **options)
+        ids = storage.claim_tickets(as_of, worker, key=key, **options)
         if not ids:
             held = storage.held_claims(as_of, worker, **options)
             if not held:
@@ -360,5 +364,7 @@ def sweep_claimed(
         projector = Projector(ledger.reference).feed_all(
             storage.ticket_batch_events(ids, until=as_of)
         )
-        part = sweep(ledger, evaluator, as_of, states=projector.tickets.values())
-        total.merge(part)
+        marks: list[tuple[str, int, dt.date, dt.date]] = []
+        states = [projector.tickets[t] for t in ids if t in projector.tickets]
+        total.merge(_sweep(ledger, evaluator, as_of, states, None, marks))
+        storage.mark_quiet(marks, key)

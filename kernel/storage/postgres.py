@@ -899,15 +899,25 @@ class PostgresStorage(Storage):
         return [_delivery(row) for row in sorted(rows, key=lambda row: int(row[6]))]
 
     def claim_tickets(
-        self, as_of: dt.date, worker: str, batch: int = 100, *, lease: dt.timedelta = SWEEP_LEASE
+        self,
+        as_of: dt.date,
+        worker: str,
+        batch: int = 100,
+        *,
+        lease: dt.timedelta = SWEEP_LEASE,
+        key: str | None = None,
     ) -> list[str]:
         """The next batch of ticket ids for ``worker`` to sweep as of ``as_of`` ([] when done).
 
-        Every ticket with an event dated on or before ``as_of`` is handed to exactly one worker
-        per day. Asking for the next batch marks the worker's previous batch done; a batch not
-        finished within ``lease`` (the worker died) is handed to another worker -- the sweep is
-        idempotent, so a ticket swept twice issues nothing twice. ``worker`` must be unique per
-        running process (``host:pid``).
+        The day's claim list is filled by the first worker to ask: with the sweep's ``key``
+        (:func:`kernel.clocks.index.evaluator_key`) and a current read model, with the tickets
+        the sweep's index does not mark quiet that day (what a sweep in one process reads);
+        otherwise with every ticket that has an event dated on or before ``as_of``. Later asks
+        add the tickets that had events stored since. Each ticket listed is handed to exactly
+        one worker per day. Asking for the next batch marks the worker's previous batch done;
+        a batch not finished within ``lease`` (the worker died) is handed to another worker --
+        the sweep is idempotent, so a ticket swept twice issues nothing twice. ``worker`` must
+        be unique per running process (``host:pid``).
         """
         if not worker:
             raise ValueError("claim_tickets needs a worker name")
@@ -926,8 +936,11 @@ class PostgresStorage(Storage):
             filled = _scalar(
                 conn, "SELECT filled_through FROM sweep_days WHERE as_of = %s FOR UPDATE", (as_of,)
             )
-            top = _scalar(conn, "SELECT COALESCE(MAX(seq), 0) FROM events")
-            if top > filled:
+            covered, top = conn.execute(rm.COVERAGE).fetchone() or (None, 0)
+            top = int(top)
+            if filled == 0 and key is not None and rm.is_current((covered, top)):
+                self._claim_candidates(conn, as_of, key)
+            elif top > filled:
                 conn.execute(
                     "INSERT INTO sweep_claims (as_of, ticket_id)"
                     " SELECT DISTINCT %s::date, ticket_id FROM events"
@@ -935,6 +948,7 @@ class PostgresStorage(Storage):
                     " ON CONFLICT (as_of, ticket_id) DO NOTHING",
                     (as_of, filled, top, as_of),
                 )
+            if top > filled:
                 conn.execute(
                     "UPDATE sweep_days SET filled_through = %s WHERE as_of = %s", (top, as_of)
                 )
@@ -952,6 +966,21 @@ class PostgresStorage(Storage):
                 (worker, as_of, lease, max(batch, 0), as_of),
             ).fetchall()
         return sorted(str(ticket_id) for (ticket_id,) in rows)
+
+    def _claim_candidates(self, conn: Connection[Any], as_of: dt.date, key: str) -> None:
+        """List the day's sweep candidates (marks of another ``key`` dropped first, as
+        :meth:`sweep_candidates` does; the sweep lock keeps this from racing ``mark_quiet``)."""
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
+        if not rm.sweep_key_is(conn, key):
+            conn.execute(rm.CLEAR_QUIET)
+            conn.execute(rm.set_meta("%s", "sweep_key"), (key,))
+        day = as_of.isoformat()
+        conn.execute(
+            "INSERT INTO sweep_claims (as_of, ticket_id) SELECT %s::date, ticket_id FROM ("
+            + rm.SWEEP_CANDIDATES.format(ph="%s")
+            + ") c ON CONFLICT (as_of, ticket_id) DO NOTHING",
+            (as_of, day, day),
+        )
 
     def held_claims(
         self, as_of: dt.date, worker: str, *, lease: dt.timedelta = SWEEP_LEASE
