@@ -318,8 +318,72 @@ def measure_pg_ingest(
         )
 
 
+def _copy_to_postgres(cached: Path, url: str) -> None:
+    """Copy a cached SQLite ledger's events into a new PostgreSQL schema (around the ledger, as
+    the cache was written: the read model is rebuilt afterwards)."""
+    import sqlite3
+
+    import psycopg
+
+    from kernel.storage.postgres import PostgresStorage, split_url
+
+    PostgresStorage(url).close()
+    conninfo, schema, _, _ = split_url(url)
+    source = sqlite3.connect(cached)
+    try:
+        with psycopg.connect(conninfo) as target, target.cursor() as cur:
+            cur.execute("SELECT set_config('search_path', %s, false)", (f'"{schema}"',))
+            columns = "seq, event_id, type, date, ticket_id, enterprise, body"
+            with cur.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                for row in source.execute(f"SELECT {columns} FROM events ORDER BY seq"):
+                    copy.write_row(row)
+    finally:
+        source.close()
+
+
+def measure_pg_sweep(dsn: str, size: int, report: Report, log: Callable[[str], None]) -> None:
+    """``huhang sweep`` on PostgreSQL (one worker claiming tickets, wall time) on a copy of a
+    cached ledger: the first sweep (nothing marked quiet) and the next day's."""
+    from kernel.clocks.compute import ClockEvaluator
+    from kernel.clocks.sweep import sweep_claimed
+    from kernel.ledger.ledger import Ledger
+    from kernel.storage.postgres import PostgresStorage
+
+    ruleset = _ruleset()
+    cached = build_database(ruleset, size, log=log)
+    url = _pg_url(dsn)
+    try:
+        _copy_to_postgres(cached, url)
+        storage = PostgresStorage(url)
+        try:
+            ledger = Ledger(storage, ruleset.reference, notifiers=["file"])
+            tickets, _ = ledger.rebuild_read_model()
+            evaluator = ClockEvaluator(ruleset.deadlines, ruleset.calendar)
+            for day, what in ((30, "first sweep"), (31, "next day")):
+                started = time.time()
+                result = sweep_claimed(ledger, evaluator, dt.date(YEAR, 12, day), "bench:1")
+                seconds = time.time() - started
+                log(
+                    f"PostgreSQL claimed sweep, {what}: {seconds:.2f} s, {result.tickets:,} tickets"
+                )
+                report.summary(
+                    SECTION,
+                    f"huhang sweep on PostgreSQL (claimed, 1 worker), {what}, {size:,} events",
+                    [seconds],
+                    "s",
+                    note=f"{result.tickets:,} of {tickets:,} tickets read; wall; load {load()}",
+                )
+        finally:
+            storage.close()
+    finally:
+        _drop(url)
+
+
 def run(settings: Any, report: Report, log: Callable[[str], None]) -> None:
     """Every read-model row of the table."""
     measure_ingest(report, log, settings.quick)
+    dsn = os.environ.get("HUHANG_PG_DSN")
+    if dsn:
+        measure_pg_sweep(dsn, 100_000, report, log)
     for size in (100_000,) if settings.quick else (100_000, 1_000_000):
         measure_ledger(size, report, log)

@@ -20,16 +20,20 @@ version 5 added the read model (``rm_tickets``, ``rm_enterprises``,
   starting together neither race nor half-migrate. A store already at the current version is
   opened with one read and no lock. A newer version than this code knows is refused.
 * **Transactions.** :meth:`PostgresStorage.transaction` takes one advisory transaction lock
-  per schema (``pg_advisory_xact_lock``) before its first read, so the ledger's read-check-insert
-  is exclusive across processes and machines; PostgreSQL queues waiters first come, first served,
+  per schema (``pg_advisory_xact_lock``) before its first read, so what runs inside it is
+  exclusive across processes and machines; PostgreSQL queues waiters first come, first served,
   and releases the lock on commit or rollback (also when a client dies).
-* **Seq.** Writers are serialised by that lock, so ``seq`` is ``MAX(seq) + 1`` computed inside
+* **Checked first.** The ledger checks a batch on :meth:`PostgresStorage.snapshot` (a
+  ``REPEATABLE READ READ ONLY`` transaction, no lock) and holds the lock only to compare what
+  the batch read (:meth:`_PostgresTransaction.versions`, one query) and store it, checking it
+  again there only if another writer moved something it read (:mod:`kernel.ledger.checkfirst`).
+* **Seq.** Inserts are serialised by that lock, so ``seq`` is ``MAX(seq) + 1`` computed inside
   the transaction: contiguous, in commit order, and a rolled-back transaction uses up nothing
   (a sequence would leave gaps). Committed seqs therefore always form a prefix ``1..n``, which
   is what lets :meth:`~PostgresStorage.events` page by ``seq`` up to a fixed bound.
 * **Reads** outside a transaction use a second connection, so they see committed data only.
 * **Work splitting.** :meth:`~PostgresStorage.claim_tickets` hands sweep workers disjoint
-  ticket batches for one day and :meth:`~PostgresStorage.claim_due_deliveries` hands notify
+  batches of one day's tickets (those the sweep's index does not mark quiet) and :meth:`~PostgresStorage.claim_due_deliveries` hands notify
   runners disjoint deliveries, both with ``FOR UPDATE SKIP LOCKED`` and a lease.
 """
 
