@@ -97,13 +97,14 @@ def before_lock(ledger: Ledger, action: Callable[[], object]) -> None:
 def spied(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     """Whether each checked batch held under the lock (True) or was checked again (False)."""
     held: list[bool] = []
-    holds = checkfirst._CheckedBatch.holds
+    compare = checkfirst.versions_if_unmoved
 
-    def spy(self: checkfirst._CheckedBatch, tx: Any) -> bool:
-        held.append(holds(self, tx))
-        return held[-1]
+    def spy(batch: Any, tx: Any) -> Any:
+        now = compare(batch, tx)
+        held.append(now is not None)
+        return now
 
-    monkeypatch.setattr(checkfirst._CheckedBatch, "holds", spy)
+    monkeypatch.setattr(checkfirst, "versions_if_unmoved", spy)
     return held
 
 
@@ -230,11 +231,12 @@ from kernel.storage.postgres import PostgresStorage
 url, batches_file, go = sys.argv[1:4]
 batches = json.loads(Path(batches_file).read_text(encoding="utf-8"))
 held = []
-holds = checkfirst._CheckedBatch.holds
-def spy(self, tx):
-    held.append(holds(self, tx))
-    return held[-1]
-checkfirst._CheckedBatch.holds = spy
+compare = checkfirst.versions_if_unmoved
+def spy(batch, tx):
+    now = compare(batch, tx)
+    held.append(now is not None)
+    return now
+checkfirst.versions_if_unmoved = spy
 ledger = Ledger(PostgresStorage(url), load_rules(Path(@ROOT@) / "rules").reference)
 print("ready", flush=True)
 while not os.path.exists(go):

@@ -12,10 +12,11 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from kernel.errors import InputError
 from kernel.inputs.sourcefile import PathKey, SourceDoc
+from kernel.ledger import checkfirst
 from kernel.ledger.events import ENTERPRISE_EVENTS, OFFICE, TICKET_EVENTS, Event, validate_event
 from kernel.ledger.projection import (
     Enterprise,
@@ -26,7 +27,13 @@ from kernel.ledger.projection import (
 )
 from kernel.ledger.rows import ModelRows, enterprise_row, ticket_row
 from kernel.rules.reference import Reference
-from kernel.storage.contract import Notice, ReadModelTransaction, Storage, Transaction
+from kernel.storage.contract import (
+    CheckedFirstTransaction,
+    Notice,
+    ReadModelTransaction,
+    Storage,
+    Transaction,
+)
 from kernel.vocabulary import GRADES
 
 if TYPE_CHECKING:
@@ -251,6 +258,12 @@ class _Batch:
         if tx.read_model_seq() != tx.last_seq():
             ledger.rebuild_read_model(tx)
         self.seq = tx.last_seq()
+        #: what the checks read (kernel.ledger.checkfirst compares it under the ledger lock):
+        #: the last seq of each ticket and enterprise state consulted (0: none), the ids asked
+        self.base = self.seq
+        self.read_tickets: dict[str, int] = {}
+        self.read_enterprises: dict[str, int] = {}
+        self.asked: set[str] = set()
 
     def prefetch(self, events: list[Event]) -> None:
         """Load what checking ``events`` needs in a few queries: the stored events of their ids,
@@ -273,6 +286,8 @@ class _Batch:
             self.enterprise_history.update(self.tx.enterprise_events_many(sorted(codes)))
         for ticket_id in wanted:
             self.tickets[ticket_id] = self._replay(found.get(ticket_id, []))
+        for ticket_id, loaded in self.tickets.items():
+            self.read_tickets.setdefault(ticket_id, checkfirst.last_seq(loaded))
 
     def _replay(self, events: list[Event]) -> TicketState | None:
         history = [e for e in events if e.type in TICKET_EVENTS]
@@ -291,7 +306,8 @@ class _Batch:
 
     def ticket(self, ticket_id: str) -> TicketState | None:
         if ticket_id not in self.tickets:
-            self.tickets[ticket_id] = self._replay(self.tx.ticket_events(ticket_id))
+            state = self.tickets[ticket_id] = self._replay(self.tx.ticket_events(ticket_id))
+            self.read_tickets[ticket_id] = checkfirst.last_seq(state)
         return self.tickets[ticket_id]
 
     def enterprise(self, code: str) -> Enterprise | None:
@@ -300,12 +316,14 @@ class _Batch:
             if history is None:
                 history = self.enterprise_history[code] = self.tx.enterprise_events(code)
             self.enterprises[code] = replay_enterprise(history)
+            self.read_enterprises[code] = int(history[-1].seq or 0) if history else 0
             if history:
                 self.enterprise_seq[code] = int(history[-1].seq or 0)
         return self.enterprises[code]
 
     def store(self, event: Event) -> SubmitResult:
         """Check and queue one validated event (or find it already stored)."""
+        self.asked.add(event.event_id)
         existing = self.known.get(event.event_id)
         if existing is not None:
             if existing.content_json() != event.content_json():
@@ -514,9 +532,7 @@ class Ledger:
         """``submit_many`` on a backend with a read model: one batch, one transaction (checked
         before it on a backend that :attr:`~Storage.checks_first`)."""
         if self.storage.checks_first:
-            from kernel.ledger.checkfirst import write_checked_first
-
-            batch, outcomes, grades = write_checked_first(self, checked, kernel, recorded_by)
+            batch, outcomes, grades = self._write_checked_first(checked, kernel, recorded_by)
         else:
             with self.storage.transaction() as tx:
                 batch = _Batch(self, tx)  # type: ignore[arg-type]
@@ -525,6 +541,37 @@ class Ledger:
                 batch.finish()
         batch.committed()
         return outcomes, grades
+
+    def _write_checked_first(
+        self, checked: list[Event | InputError], kernel: Kernel | None, recorded_by: str | None
+    ) -> tuple[
+        _Batch, list[SubmitResult | InputError], list[tuple[str, SubmitResult | InputError]]
+    ]:
+        """Check a batch on a snapshot, then store it under the ledger lock if nothing it read
+        has moved, else check it again there (:mod:`kernel.ledger.checkfirst`)."""
+        events = [e for e in checked if isinstance(e, Event)]
+        graded: dict[tuple[str, str], dict[str, Any] | InputError] = {}
+        first: _Batch | None = None
+        with self.storage.snapshot() as snap:
+            if snap.read_model_seq() == snap.last_seq():  # else: caught up under the lock
+                first = _Batch(self, snap, graded)
+                first.prefetch(events)
+                outcomes, grades = first.run(checked, kernel, recorded_by)
+        if first is not None and not first.pending:
+            return first, outcomes, grades  # nothing to store: true at the snapshot's moment
+        with self.storage.transaction() as tx:
+            locked = cast("CheckedFirstTransaction", tx)
+            now = None if first is None else checkfirst.versions_if_unmoved(first, locked)
+            if first is not None and now is not None:
+                moved = checkfirst.rebase(first, now.last_seq)
+                first.tx = locked
+                first.finish()
+                return first, *checkfirst.renumbered(outcomes, grades, moved)
+            batch = _Batch(self, locked, graded)
+            batch.prefetch(events)
+            outcomes, grades = batch.run(checked, kernel, recorded_by)
+            batch.finish()
+        return batch, outcomes, grades
 
     def _store_each(
         self,
