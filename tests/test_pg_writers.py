@@ -21,10 +21,11 @@ from typing import Any
 import pytest
 
 from kernel.errors import InputError
+from kernel.evaluation.kernel import Kernel
 from kernel.ledger import checkfirst
 from kernel.ledger.events import OFFICE
 from kernel.ledger.ledger import Ledger, SubmitResult
-from kernel.ledger.projection import TransitionRejected
+from kernel.ledger.projection import TicketState, TransitionRejected
 from kernel.ledger.readmodel import ReadModel
 from kernel.rules.model import RuleSet
 from kernel.storage.memory import MemoryStorage
@@ -38,6 +39,14 @@ from tests.test_postgres import (  # skips the module without a server
 )
 
 CODE = credit_code(1)
+CHANGE = {
+    "event_id": "A:changed",
+    "type": "enterprise.changed",
+    "date": "2026-03-02",
+    "actor": OFFICE,
+    "enterprise": CODE,
+    "payload": {"lead_unit": "工信局"},
+}
 
 
 @pytest.fixture
@@ -185,14 +194,7 @@ def test_the_same_event_stored_meanwhile_is_a_duplicate(
 def test_an_enterprise_changed_meanwhile_is_the_context_of_a_ticket_collected_after(
     url: str, ruleset: RuleSet, spied: list[bool]
 ) -> None:
-    change = {
-        "event_id": "A:changed",
-        "type": "enterprise.changed",
-        "date": "2026-03-02",
-        "actor": OFFICE,
-        "enterprise": CODE,
-        "payload": {"lead_unit": "工信局"},
-    }
+    change = CHANGE
     with two_writers(url, ruleset) as (a, b):
         history = enterprise_history(CODE, "A", 1)
         submit_all(a, history[:1])  # registered only
@@ -201,6 +203,41 @@ def test_an_enterprise_changed_meanwhile_is_the_context_of_a_ticket_collected_af
         assert spied[-1] is False
         state = a.ticket("A-000")
         assert state is not None and state.lead_unit == "工信局"
+        assert_consistent(a, ruleset)
+
+
+def test_a_batch_checked_again_grades_each_report_once_and_as_the_ticket_now_is(
+    url: str, ruleset: RuleSet, kernel: Kernel, spied: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    graded: list[tuple[str, str]] = []
+    grade = Ledger._graded_event
+
+    def counted(self: Ledger, state: TicketState, *args: Any) -> dict[str, Any]:
+        graded.append((state.ticket_id, state.lead_unit))
+        return grade(self, state, *args)
+
+    monkeypatch.setattr(Ledger, "_graded_event", counted)
+    history = enterprise_history(CODE, "A", 2, progress=False)  # registered, A-000 ×4, A-001 ×4
+    reported = history[1:3]  # A-000 collected and reported: graded in the batch
+    with two_writers(url, ruleset) as (a, b):
+        submit_all(a, [history[0], *history[5:]])
+        # another writer resolves A-001, which the batch also resolves: checked again
+        before_lock(a, lambda: submit_all(b, [resolved("A-001", "b")]))
+        outcomes = a.submit_many(
+            [(e, None, ()) for e in [*reported, resolved("A-001", "a")]], kernel=kernel
+        )
+        assert spied[-1] is False and isinstance(outcomes[-1], TransitionRejected)
+        assert graded == [("A-000", "商务局")]  # the same report of the same ticket: once
+        # the enterprise changes before the next ticket's batch takes the lock: its ticket (and
+        # so its grading) is not the one checked first, and it is graded as it is now
+        change = {**CHANGE, "event_id": "A:changed:2"}
+        before_lock(a, lambda: submit_all(b, [change]))
+        collected = {**reported[0], "event_id": "A-009:collected", "ticket_id": "A-009"}
+        report = {**reported[1], "event_id": "A-009:reported", "ticket_id": "A-009"}
+        a.submit_many([(collected, None, ()), (report, None, ())], kernel=kernel)
+        assert graded[1:] == [("A-009", "商务局"), ("A-009", "工信局")]
+        stored_grade = next(a.events(ticket_id="A-009", types=("ticket.graded",)))
+        assert stored_grade.payload["route"]["feedback_owner"] == "工信局"
         assert_consistent(a, ruleset)
 
 

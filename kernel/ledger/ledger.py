@@ -240,12 +240,13 @@ class _Batch:
         self,
         ledger: Ledger,
         tx: ReadModelTransaction,
-        graded: dict[tuple[str, str], dict[str, Any] | InputError] | None = None,
+        graded: dict[str, tuple[tuple[str, Ticket], dict[str, Any] | InputError]] | None = None,
     ) -> None:
         self.ledger = ledger
         self.tx = tx
-        #: the ticket.graded data (or the refusal) per (ticket, its last event id): a batch
-        #: checked again after a failed check-first attempt grades nothing twice
+        #: per ticket, (its report's id, the ticket) graded and the ticket.graded data (or the
+        #: refusal): a batch checked again after a check-first attempt does not grade the same
+        #: report of the same ticket twice
         self.graded = {} if graded is None else graded
         self.tickets: dict[str, TicketState | None] = {}
         self.enterprises: dict[str, Enterprise | None] = {}
@@ -360,16 +361,18 @@ class _Batch:
         if state is None or state.state != "reported" or state.events[-1].type != "ticket.reported":
             return []
         ledger = self.ledger
-        key = (ticket_id, state.events[-1].event_id)
-        found = self.graded.get(key)
-        if found is None:
+        graded = (state.events[-1].event_id, state.ticket)
+        earlier = self.graded.get(ticket_id)
+        if earlier is not None and earlier[0] == graded:
+            found = earlier[1]
+        else:
             try:
                 found = ledger._graded_event(
                     state, kernel, state.events[-1].date, f"{ticket_id}:graded"
                 )
             except InputError as exc:
                 found = exc
-            self.graded[key] = found
+            self.graded[ticket_id] = (graded, found)
         if isinstance(found, InputError):
             return [(ticket_id, found)]
         try:
@@ -550,7 +553,7 @@ class Ledger:
         """Check a batch on a snapshot, then store it under the ledger lock if nothing it read
         has moved, else check it again there (:mod:`kernel.ledger.checkfirst`)."""
         events = [e for e in checked if isinstance(e, Event)]
-        graded: dict[tuple[str, str], dict[str, Any] | InputError] = {}
+        graded: dict[str, tuple[tuple[str, Ticket], dict[str, Any] | InputError]] = {}
         first: _Batch | None = None
         with self.storage.snapshot() as snap:
             if snap.read_model_seq() == snap.last_seq():  # else: caught up under the lock
