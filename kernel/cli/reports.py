@@ -74,7 +74,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         unit_report,
     )
     from kernel.assessment.scoring import FactCollector
-    from kernel.assessment.stream import stream_assess
+    from kernel.assessment.facts import facts_assess
     from kernel.clocks.compute import ClockEvaluator
     from kernel.clocks.view import clock_titles
 
@@ -93,9 +93,10 @@ def cmd_report(args: argparse.Namespace) -> int:
                 report = agenda_report(report)
         else:
             collector = FactCollector(rules.scoring, rules.deadlines, calendar, rules.reference)
-            # one streaming pass: each ticket is let go at its last event (same scores as
-            # scoring.assess over a whole projection, at a fraction of the memory)
-            assessment, _ = stream_assess(collector, ctx.ledger, args.period or args.year)
+            # cached per-ticket facts, the changed tickets projected from their own events
+            # (a streaming pass on a backend without a read model): same scores as
+            # scoring.assess over a whole projection
+            assessment = facts_assess(collector, ctx.ledger, args.period or args.year)
             titles = clock_titles(rules.deadlines)
             report = (
                 assessment_report(assessment, titles)

@@ -106,13 +106,14 @@ def build_monthly(context: ServiceContext, month: str) -> Any:
 
 def build_assessment(context: ServiceContext, period: str, unit: str | None) -> Any:
     from kernel.assessment.reports import assessment_report, unit_report
-    from kernel.assessment.scoring import FactCollector, assess
+    from kernel.assessment.facts import facts_assess
+    from kernel.assessment.scoring import FactCollector
     from kernel.clocks.view import clock_titles
 
     rules = context.ruleset
     assert rules.deadlines is not None and rules.scoring is not None
     collector = FactCollector(rules.scoring, rules.deadlines, context.calendar(), rules.reference)
-    assessment = assess(collector, context.projection(), list(context.ledger.events()), period)
+    assessment = facts_assess(collector, context.ledger, period)
     titles = clock_titles(rules.deadlines)
     if unit is None:
         return assessment_report(assessment, titles)

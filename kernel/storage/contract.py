@@ -413,6 +413,23 @@ class Storage(ABC):
         """The committed events among ``event_ids``, by id."""
         raise NotImplementedError
 
+    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, int, bytes]]:
+        """The assessment facts cached as of ``horizon`` under the rules digest ``key``:
+        ``(ticket, last event seq they were computed from, body)``
+        (:mod:`kernel.assessment.facts`)."""
+        raise NotImplementedError
+
+    def put_facts(self, horizon: dt.date, key: str, rows: list[tuple[str, int, bytes]]) -> None:
+        """Cache facts rows ``(ticket, last seq, body)`` as of ``horizon`` under ``key`` in one
+        short write transaction; rows of another key are dropped first, and a stored row
+        computed from later events than its replacement is kept."""
+        raise NotImplementedError
+
+    def ledger_wide_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
+        """The committed events with seq ``<= bound`` that name no ticket, and those of
+        ``types`` that do, in ledger order."""
+        raise NotImplementedError
+
     def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
         """The tickets a sweep as of ``as_of`` must look at, by id.
 

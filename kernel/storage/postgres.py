@@ -13,7 +13,7 @@ idempotency), ``outbox`` (one delivery per notice and notifier), ``meta`` (``sch
 and, for splitting the deadline sweep between workers, ``sweep_days`` and ``sweep_claims``;
 version 5 added the read model (``rm_tickets``, ``rm_enterprises``,
 :mod:`kernel.storage.readmodel_sql`), empty on an upgraded ledger until a writer or
-``huhang ledger rebuild`` fills it.
+``huhang ledger rebuild`` fills it; version 6 the assessment's facts cache (``rm_facts``).
 
 * **Migrations.** :data:`MIGRATIONS` lists ``(version, statements)``; opening a store applies
   the missing ones in order, in one transaction holding a per-schema advisory lock, so workers
@@ -168,6 +168,15 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "INSERT INTO meta (key, value) VALUES ('read_model_seq', "
             "  CASE WHEN EXISTS (SELECT 1 FROM events) THEN '-1' ELSE '0' END) "
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        ),
+    ),
+    # 6: the assessment's facts cache (kernel.assessment.facts) and the events naming no
+    # ticket (what a report reads beside the cached tickets)
+    (
+        6,
+        (
+            *rm.facts_ddl("BYTEA", ' COLLATE "C"'),
+            "CREATE INDEX events_unticketed ON events (seq) WHERE ticket_id IS NULL",
         ),
     ),
 )
@@ -850,6 +859,31 @@ class PostgresStorage(Storage):
         )
         events = (_event(seq, body) for seq, body in rows)
         return {e.event_id: e for e in events}
+
+    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, int, bytes]]:
+        """The stored facts as of ``horizon`` under ``key``: (ticket, last seq, body)."""
+        rows = self._fetch(rm.FACTS_ROWS.format(ph="%s"), (horizon.isoformat(), key))
+        return [(str(t), int(n), bytes(b)) for t, n, b in rows]
+
+    def put_facts(self, horizon: dt.date, key: str, rows: list[tuple[str, int, bytes]]) -> None:
+        """Store facts rows (one statement per row, in one short transaction)."""
+        if not rows:
+            return
+        with self._writing() as conn, conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "facts"),))
+            params = rm.put_facts(conn, "%s", horizon, key, rows)
+            with conn.cursor() as cur:
+                cur.executemany(rm.upsert_facts("%s"), params)
+
+    def ledger_wide_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
+        """The events naming no ticket and those of ``types``, up to seq ``bound``, in order."""
+        rows = self._fetch(
+            "SELECT seq, body FROM events WHERE ticket_id IS NULL AND seq <= %s"
+            " UNION ALL SELECT seq, body FROM events WHERE type = ANY(%s)"
+            " AND ticket_id IS NOT NULL AND seq <= %s ORDER BY seq",
+            (bound, list(types), bound),
+        )
+        return [_event(seq, body) for seq, body in rows]
 
     def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
         """Tickets not marked quiet as of ``as_of`` under ``key``."""

@@ -17,7 +17,8 @@ console's sign-in accounts, schema version 3), ``meta`` (``schema_version``,
 ``read_model_seq``) and the read model (``rm_tickets``, ``rm_enterprises``;
 :mod:`kernel.storage.readmodel_sql`).
 
-Schema versions (``_MIGRATIONS``): 1 is the base; 4 added the read model. Opening an older
+Schema versions (``_MIGRATIONS``): 1 is the base; 4 added the read model; 5 the assessment's
+facts cache (``rm_facts``) and an index of events by type. Opening an older
 file applies the missing versions in order; the read model's tables come empty, so reads replay
 the events until a writer or ``huhang ledger rebuild`` fills them.
 """
@@ -54,7 +55,7 @@ from kernel.storage.contract import (
 
 log = logging.getLogger("huhang.storage.sqlite")
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 #: SQLite's default limit on ``?`` parameters in one statement is 32766; stay well below
 IN_CHUNK = 500
 #: seconds SQLite itself waits for a lock before reporting "database is locked"
@@ -114,6 +115,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         *rm.ddl(),
         "INSERT OR REPLACE INTO meta (key, value) SELECT 'read_model_seq', "
         "CASE WHEN EXISTS (SELECT 1 FROM events) THEN -1 ELSE 0 END",
+    ),
+    # the assessment's facts cache (kernel.assessment.facts), and events by type (the contact
+    # and enterprise events a report reads without the tickets' events)
+    5: (
+        *rm.facts_ddl("BLOB"),
+        "CREATE INDEX IF NOT EXISTS events_type ON events(type)",
     ),
 }
 
@@ -827,6 +834,34 @@ class SqliteStorage(Storage):
                     event = _event(seq, body)
                     found[event.event_id] = event
         return found
+
+    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, int, bytes]]:
+        """The stored facts as of ``horizon`` under ``key``: (ticket, last seq, body)."""
+        return [
+            (str(t), int(n), bytes(b))
+            for t, n, b in self._rows(rm.FACTS_ROWS.format(ph="?"), (horizon.isoformat(), key))
+        ]
+
+    def put_facts(self, horizon: dt.date, key: str, rows: list[tuple[str, int, bytes]]) -> None:
+        """Store facts rows (one statement per row, in one short transaction)."""
+        if not rows:
+            return
+        with self._write() as conn:
+            conn.executemany(rm.upsert_facts("?"), rm.put_facts(conn, "?", horizon, key, rows))
+
+    def ledger_wide_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
+        """The events naming no ticket and those of ``types``, up to seq ``bound``, in order."""
+        found = self._rows(
+            "SELECT seq, body FROM events WHERE ticket_id IS NULL AND seq <= ?", (bound,)
+        )
+        if types:
+            found += self._rows(
+                f"SELECT seq, body FROM events WHERE type IN ({_marks(len(types))}) "
+                "AND ticket_id IS NOT NULL AND seq <= ?",
+                (*types, bound),
+            )
+        found.sort()
+        return [_event(seq, body) for seq, body in found]
 
     def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
         """Tickets not marked quiet as of ``as_of`` under ``key``."""

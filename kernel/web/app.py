@@ -830,7 +830,8 @@ class _Pages:
         return period
 
     def _assessment(self, period: str) -> Any:
-        from kernel.assessment.scoring import FactCollector, assess
+        from kernel.assessment.facts import facts_assess
+        from kernel.assessment.scoring import FactCollector
 
         console = self.console
         rules = console.ruleset
@@ -840,7 +841,7 @@ class _Pages:
         )
         return console.cached(
             f"assessment:{period}",
-            lambda: assess(collector, console.projector(), list(console.ledger.events()), period),
+            lambda: facts_assess(collector, console.ledger, period),
         )
 
     def _assessment_report(self, signed: Signed, period: str) -> Any:
