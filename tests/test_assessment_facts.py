@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from kernel.assessment.facts import facts_assess, facts_key, facts_tallies
+from kernel.assessment.facts import ENTERPRISE_TYPES, facts_assess, facts_key, facts_tallies
 from kernel.assessment.reports import assessment_report, emit_report, unit_report
 from kernel.assessment.scoring import Assessment, FactCollector, period_bounds
 from kernel.assessment.stream import stream_assess
@@ -123,6 +123,7 @@ def test_cached_facts_equal_the_stream(
     _insert(storage, events[cut:])  # new tickets, and later events of cached ones
     _, after = facts_tallies(_collector(ruleset), ledger, year_end, store=False)
     touched = {e.ticket_id for e in events[cut:] if e.ticket_id is not None}
+    touched |= {e.enterprise for e in events[cut:] if e.type in ENTERPRISE_TYPES}
     assert after.computed == len(touched)
     assert 0 < after.cached < cold.cached
     assert _same(ruleset, ledger) > 0
@@ -177,17 +178,20 @@ def test_a_stale_row_is_computed_again(demo: Simulation, ruleset: RuleSet, tmp_p
     facts_assess(collector, ledger, "2026")
     key = facts_key(collector)
     rows = storage.facts_rows(end, key)
-    ticket_id, seq, body = rows[0]
-    # a row from earlier events never replaces one from later events
-    storage.put_facts(end, key, [(ticket_id, seq - 1, b"[]")])
-    assert (ticket_id, seq, body) in storage.facts_rows(end, key)
-    # pretend the row was computed before the ticket's last event, with other facts
-    with storage._write() as conn:
-        conn.execute(
-            "UPDATE rm_facts SET last_seq = ?, body = ? WHERE ticket_id = ?",
-            (seq - 1, b"[]", ticket_id),
-        )
-    _, stats = facts_tallies(collector, ledger, end)
-    assert stats.computed == 1
-    assert (ticket_id, seq, body) in storage.facts_rows(end, key)
+    assert {kind for kind, _, _, _ in rows} == {"t", "e"}
+    for kind, subject, seq, body in [r for r in rows if r[0] == "t"][:1] + [
+        r for r in rows if r[0] == "e"
+    ][:1]:
+        # a row from earlier events never replaces one from later events
+        storage.put_facts(end, key, [(kind, subject, seq - 1, b"[]")])
+        assert (kind, subject, seq, body) in storage.facts_rows(end, key)
+        # pretend the row was computed before the last event, with other facts
+        with storage._write() as conn:
+            conn.execute(
+                "UPDATE rm_facts SET last_seq = ?, body = ? WHERE kind = ? AND subject = ?",
+                (seq - 1, b"[]", kind, subject),
+            )
+        _, stats = facts_tallies(collector, ledger, end)
+        assert stats.computed == 1
+        assert (kind, subject, seq, body) in storage.facts_rows(end, key)
     storage.close()

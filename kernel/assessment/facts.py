@@ -1,28 +1,35 @@
-"""The assessment from cached per-ticket facts: a report reads only what changed since the last.
+"""The assessment from cached facts: a report reads only what changed since the last one.
 
-Every fact a ticket contributes to an assessment as of a day ``H`` (its clocks' closure counts
-and breaches, its ratings, the deductions of the events naming it) depends on the ticket's own
-events, its enterprise at its first event, ``H`` and the rules (scoring, deadlines, calendar,
-units). The ledger only grows, so those facts stay right until the ticket gets another event:
-the SQLite and PostgreSQL backends cache them in ``rm_facts``, one row per ticket and ``H``,
-with the ticket's last event seq and a digest of the rules (:func:`facts_key`).
+Every fact an assessment as of a day ``H`` counts comes from one of three places:
+
+* a **ticket** -- its clocks' closure counts and breaches, its ratings, the deductions of every
+  event naming it. They depend on the ticket's own events, its enterprise at its first event,
+  ``H`` and the rules;
+* an **enterprise** -- its missed monthly contacts and the deductions of its contact and
+  registration events naming no ticket. They depend on its ``enterprise.*`` and contact events,
+  ``H`` and the rules;
+* the few other events naming no ticket (escalations, 通报, spot checks), read every time.
+
+The ledger only grows, so a ticket's or an enterprise's facts stay right until it gets another
+event. The SQLite and PostgreSQL backends cache them in ``rm_facts`` -- per-unit, per-month
+counts and deductions, one row per ticket or enterprise and ``H`` -- with the last event seq
+they were computed from and a digest of the rules, calendar and units (:func:`facts_key`).
 
 A report for a period ending ``H`` (:func:`facts_assess`) then
 
-1. reads every ticket's last event seq (one indexed ``GROUP BY``) and the cached rows of ``H``;
-2. sums the rows still at their ticket's last seq; projects the other tickets (new, changed or
-   never computed) from their own events only, computes their facts and caches them afterwards
-   in one short write transaction;
-3. computes the facts of the events naming no ticket and the monthly contact duties from
-   those events alone (enterprises and contacts), as the streaming pass does;
-4. scores the period as before (:func:`kernel.assessment.scoring.score_period`).
+1. reads every ticket's and enterprise's last event seq (indexed ``GROUP BY`` queries) and the
+   cached rows of ``H``;
+2. sums the rows still at their last seq; computes the others (new, changed, never computed)
+   from their own events only and caches them afterwards in short write transactions;
+3. adds the facts of the other events naming no ticket and scores the period as before
+   (:func:`kernel.assessment.scoring.score_period`).
 
 Each deduction keeps the position the streaming pass gives it (``(0, first seq)`` for a
-ticket's clocks, ``(1, seq)`` for an event, ``(2, 0)`` for the monthly duties), so the
-deductions come out in the same order and the report is byte for byte the streaming one
+ticket's clocks, ``(1, seq)`` for an event, the monthly duties last by duty and enterprise), so
+the deductions come out in the same order and the report is byte for byte the streaming one
 (``tests/test_assessment_facts.py``). The cache is only a cache: ``huhang ledger rebuild``
-clears it, a rules or calendar change changes the key (the old rows are ignored, then dropped
-by the next write), and a backend without a read model streams the ledger instead
+clears it, a rules or calendar change changes the key (old rows are ignored, then dropped by the
+next write), and a backend without a read model streams the ledger instead
 (:func:`kernel.assessment.stream.stream_assess`).
 """
 
@@ -49,33 +56,47 @@ from kernel.assessment.scoring import (
 )
 from kernel.assessment.stream import CONTACT, stream_assess
 from kernel.clocks.monthly import month_label
-from kernel.ledger.events import ENTERPRISE_EVENTS, Event
+from kernel.ledger.events import ENTERPRISE_EVENTS, TICKET_EVENTS, Event
+from kernel.ledger.eventtypes import EVENT_TYPES
 from kernel.ledger.ledger import Ledger, Projector, paused_gc
+from kernel.ledger.projection import Enterprise, TicketState
 from kernel.rules.scoring import DeductionRule
 
 log = logging.getLogger("huhang.assessment.facts")
 
 #: bump when what a cached row holds or how it is computed changes (old rows are then ignored)
 FACTS_FORMAT = 1
-#: tickets projected per query when their facts are computed
+#: tickets or enterprises computed per query
 BATCH = 500
+#: computed rows cached per write transaction (a first report over a large ledger writes as it
+#: goes instead of holding every row)
+STORE_CHUNK = 10_000
+TICKET, ENTERPRISE = "t", "e"
+#: the events an enterprise's facts come from
+ENTERPRISE_TYPES = (CONTACT, *sorted(ENTERPRISE_EVENTS))
+#: the other events that may name no ticket (read by every report)
+LOOSE_TYPES = tuple(
+    sorted(t for t in EVENT_TYPES if t not in TICKET_EVENTS and t not in ENTERPRISE_TYPES)
+)
 
-Position = tuple[int, int]
+Position = tuple[Any, ...]
+Row = tuple[str, str, int, bytes]
 
 
 @dataclass(frozen=True)
 class FactsStats:
-    """What one report read: tickets summed from the cache, tickets computed (and cached)."""
+    """What one report read: rows summed from the cache, rows computed, rows written, and the
+    loose events (naming no ticket or enterprise group) read."""
 
     cached: int
     computed: int
     stored: int
-    ledger_wide_events: int
+    loose_events: int
 
 
 def facts_key(collector: FactCollector) -> str:
-    """A digest of everything a ticket's facts depend on besides its events and the day:
-    the scoring history, the deadline rules, the calendar and the units and categories."""
+    """A digest of everything cached facts depend on besides their events and the day: the
+    scoring history, the deadline rules, the calendar and the units and categories."""
     reference = collector.reference
     text = repr(
         (
@@ -115,17 +136,53 @@ class _Recorder:
             keys.extend([position] * (len(self.out[key].deductions) - len(keys)))
         self._touched.clear()
 
+    def body(self, ticket_id: str | None) -> bytes:
+        """The cached form: per unit and month the counts and the deductions, each with its
+        position (``ticket_id``: the one every deduction names)."""
+        rows = []
+        for (unit, month), entry in self.out.items():
+            positions = self.order.get((unit, month), [])
+            deductions = []
+            for d, position in zip(entry.deductions, positions, strict=True):
+                if d.ticket_id != ticket_id or d.unit != unit:
+                    raise ValueError(f"a deduction of {ticket_id or unit} names another owner")
+                deductions.append(
+                    [
+                        list(position),
+                        d.rule,
+                        d.version,
+                        d.day.isoformat(),
+                        d.source,
+                        list(d.events),
+                        d.provisional,
+                    ]
+                )
+            counts = {k: v for k, v in entry.counts.items() if v}
+            rows.append(
+                [
+                    unit,
+                    month,
+                    entry.due,
+                    entry.on_time,
+                    entry.rated,
+                    entry.satisfied,
+                    counts,
+                    deductions,
+                ]
+            )
+        return orjson.dumps(rows)
+
 
 def ticket_facts(
     collector: FactCollector,
     ticket_id: str,
-    state: Any,
+    state: TicketState | None,
     events: Iterable[Event],
     as_of: dt.date,
 ) -> bytes:
     """The cached form of one ticket's facts as of ``as_of``: its clocks and ratings
-    (``state``, None for events naming a ticket that was never collected) and the facts of
-    ``events``, every event naming it in ledger order."""
+    (``state``; None for events naming a ticket never collected) and the facts of ``events``,
+    every event naming it in ledger order."""
     rec = _Recorder()
     if state is not None:
         collector.ticket_facts(state, as_of, rec.tally)
@@ -134,37 +191,34 @@ def ticket_facts(
         if event.date <= as_of:
             collector.event_facts(event, state, rec.tally, as_of)
             rec.settle((1, int(event.seq or 0)))
-    rows = []
-    for (unit, month), entry in rec.out.items():
-        deductions = [
-            [
-                *position,
-                d.rule,
-                d.version,
-                d.day.isoformat(),
-                d.source,
-                list(d.events),
-                d.provisional,
-            ]
-            for d, position in zip(entry.deductions, rec.order.get((unit, month), []), strict=True)
-        ]
-        for d in entry.deductions:
-            if d.ticket_id != ticket_id or d.unit != unit:
-                raise ValueError(f"deduction of {ticket_id} not keyed by its ticket and unit")
-        counts = {k: v for k, v in entry.counts.items() if v}
-        rows.append(
-            [
-                unit,
-                month,
-                entry.due,
-                entry.on_time,
-                entry.rated,
-                entry.satisfied,
-                counts,
-                deductions,
-            ]
+    return rec.body(ticket_id)
+
+
+def enterprise_facts(
+    collector: FactCollector,
+    code: str,
+    company: Enterprise | None,
+    events: Iterable[Event],
+    as_of: dt.date,
+) -> bytes:
+    """The cached form of one enterprise's facts as of ``as_of``: the facts of its events
+    (``events``: its enterprise.* and contact events, in ledger order) naming no ticket, and
+    its missed monthly contacts (``company``: its state; None if never registered)."""
+    rec = _Recorder()
+    contacts = []
+    for event in events:
+        if event.type == CONTACT:
+            contacts.append(event)
+        if event.ticket_id is None and event.date <= as_of:
+            collector.event_facts(event, None, rec.tally, as_of)
+            rec.settle((1, int(event.seq or 0)))
+    if company is not None:
+        # the streaming pass adds every enterprise's missed months duty by duty, enterprises
+        # by credit code: one position per duty and enterprise keeps that order
+        collector.monthly_facts(
+            [company], contacts, as_of, rec.tally, lambda duty: rec.settle((2, duty, code))
         )
-    return orjson.dumps(rows)
+    return rec.body(None)
 
 
 class _Sum:
@@ -179,7 +233,8 @@ class _Sum:
                 self.rules[(version.version, rule.id)] = rule
         self._days: dict[str, dt.date] = {}
 
-    def add_row(self, ticket_id: str, body: bytes) -> None:
+    def add(self, ticket_id: str | None, body: bytes) -> None:
+        """Add one cached row (``ticket_id``: the ticket every deduction names, if any)."""
         rules, days = self.rules, self._days
         for unit, month, due, on_time, rated, satisfied, counts, deductions in orjson.loads(body):
             entry = self.out[(unit, month)]
@@ -192,7 +247,7 @@ class _Sum:
             if not deductions:
                 continue
             order = self.order[(unit, month)]
-            for pos0, pos1, rule_id, version, day_text, source, events, provisional in deductions:
+            for position, rule_id, version, day_text, source, events, provisional in deductions:
                 rule = rules[(version, rule_id)]
                 day = days.get(day_text)
                 if day is None:
@@ -213,7 +268,7 @@ class _Sum:
                         provisional=provisional,
                     )
                 )
-                order.append((pos0, pos1))
+                order.append(tuple(position))
 
     def add_live(self, rec: _Recorder) -> None:
         for key, part in rec.out.items():
@@ -229,25 +284,49 @@ class _Sum:
         return dict(self.out)
 
 
-def _ledger_wide(
-    collector: FactCollector, events: list[Event], as_of: dt.date, total: _Sum
-) -> None:
-    """The facts of the events naming no ticket and the monthly duties (enterprises from their
-    events, contacts from every contact event)."""
-    rec = _Recorder()
-    projector = Projector(collector.reference)
-    contacts: list[Event] = []
-    for event in events:
-        if event.type in ENTERPRISE_EVENTS:
-            projector.feed(event)
-        if event.type == CONTACT:
-            contacts.append(event)
-        if event.ticket_id is None and event.date <= as_of:
-            collector.event_facts(event, None, rec.tally, as_of)
-            rec.settle((1, int(event.seq or 0)))
-    collector.monthly_facts(list(projector.enterprises.values()), contacts, as_of, rec.tally)
-    rec.settle((2, 0))
-    total.add_live(rec)
+class _Writer:
+    """Computed rows, cached in chunks of :data:`STORE_CHUNK` (when ``store``)."""
+
+    def __init__(self, ledger: Ledger, as_of: dt.date, key: str, store: bool) -> None:
+        self.storage = ledger.storage
+        self.as_of, self.key, self.store = as_of, key, store
+        self.rows: list[Row] = []
+        self.written = 0
+        self.failed = False
+
+    def add(self, row: Row) -> None:
+        if self.store and not self.failed:
+            self.rows.append(row)
+            if len(self.rows) >= STORE_CHUNK:
+                self.flush()
+
+    def flush(self) -> None:
+        """Cache the rows in one short write transaction (a store this process cannot write
+        is still read: the cache is optional, the report is not)."""
+        if not self.rows:
+            return
+        try:
+            self.storage.put_facts(self.as_of, self.key, self.rows)
+            self.written += len(self.rows)
+        except Exception as exc:
+            log.warning("考核事实缓存未写入 %s：%s", self.storage.url, exc)
+            self.failed = True
+        self.rows = []
+
+
+def _split(
+    last: dict[str, int], cached: dict[str, tuple[int, bytes]], total: _Sum, ticket: bool
+) -> list[str]:
+    """Sum the cached rows still at their last seq; the subjects to compute, sorted."""
+    stale = []
+    for subject, seq in last.items():
+        row = cached.get(subject)
+        if row is not None and row[0] == seq:
+            total.add(subject if ticket else None, row[1])
+        else:
+            stale.append(subject)
+    stale.sort()
+    return stale
 
 
 def facts_tallies(
@@ -258,23 +337,17 @@ def facts_tallies(
     storage = ledger.storage
     key = facts_key(collector)
     total = _Sum(collector)
-    fresh: list[tuple[str, int, bytes]] = []
+    writer = _Writer(ledger, as_of, key, store)
     with paused_gc():
-        bound, last = storage.ticket_last_seqs()
-        stale: list[str] = []
-        cached = 0
-        stored = {t: (seq, body) for t, seq, body in storage.facts_rows(as_of, key)}
-        for ticket_id, seq in last.items():
-            row = stored.pop(ticket_id, None)
-            if row is not None and row[0] == seq:
-                total.add_row(ticket_id, row[1])
-                cached += 1
-            else:
-                stale.append(ticket_id)
-        del stored
-        stale.sort()
-        for start in range(0, len(stale), BATCH):
-            part = stale[start : start + BATCH]
+        bound, tickets = storage.ticket_last_seqs()
+        enterprises = storage.enterprise_last_seqs(ENTERPRISE_TYPES, bound)
+        cached: dict[str, dict[str, tuple[int, bytes]]] = {TICKET: {}, ENTERPRISE: {}}
+        for kind, subject, seq, body in storage.facts_rows(as_of, key):
+            cached[kind][subject] = (seq, body)
+        stale_tickets = _split(tickets, cached.pop(TICKET), total, True)
+        stale_enterprises = _split(enterprises, cached.pop(ENTERPRISE), total, False)
+        for start in range(0, len(stale_tickets), BATCH):
+            part = stale_tickets[start : start + BATCH]
             events = [e for e in storage.events_of_tickets(part) if (e.seq or 0) <= bound]
             projector = Projector(collector.reference).feed_all(events)
             naming: dict[str, list[Event]] = defaultdict(list)
@@ -282,27 +355,34 @@ def facts_tallies(
                 if event.ticket_id is not None:
                     naming[event.ticket_id].append(event)
             for ticket_id in part:
-                body = ticket_facts(
-                    collector,
-                    ticket_id,
-                    projector.tickets.get(ticket_id),
-                    naming[ticket_id],
-                    as_of,
-                )
-                total.add_row(ticket_id, body)
-                fresh.append((ticket_id, last[ticket_id], body))
-        wide = storage.ledger_wide_events((CONTACT, *sorted(ENTERPRISE_EVENTS)), bound)
-        _ledger_wide(collector, wide, as_of, total)
+                state = projector.tickets.get(ticket_id)
+                body = ticket_facts(collector, ticket_id, state, naming[ticket_id], as_of)
+                total.add(ticket_id, body)
+                writer.add((TICKET, ticket_id, tickets[ticket_id], body))
+        for start in range(0, len(stale_enterprises), BATCH):
+            part = stale_enterprises[start : start + BATCH]
+            events = storage.events_of_enterprises(part, ENTERPRISE_TYPES, bound)
+            projector = Projector(collector.reference).feed_all(events)
+            of: dict[str, list[Event]] = defaultdict(list)
+            for event in events:
+                of[str(event.enterprise)].append(event)
+            for code in part:
+                company = projector.enterprises.get(code)
+                body = enterprise_facts(collector, code, company, of[code], as_of)
+                total.add(None, body)
+                writer.add((ENTERPRISE, code, enterprises[code], body))
+        loose = storage.unticketed_events(LOOSE_TYPES, bound)
+        rec = _Recorder()
+        for event in loose:
+            if event.date <= as_of:
+                collector.event_facts(event, None, rec.tally, as_of)
+                rec.settle((1, int(event.seq or 0)))
+        total.add_live(rec)
         tallies = total.tallies()
-    written = 0
-    if store and fresh:
-        try:
-            storage.put_facts(as_of, key, fresh)
-            written = len(fresh)
-        except Exception as exc:  # a cache: a store this process cannot write is still read
-            log.warning("考核事实缓存未写入 %s：%s", storage.url, exc)
-    stats = FactsStats(cached, len(stale), written, len(wide))
-    return tallies, stats
+    writer.flush()
+    computed = len(stale_tickets) + len(stale_enterprises)
+    summed = len(tickets) + len(enterprises) - computed
+    return tallies, FactsStats(summed, computed, writer.written, len(loose))
 
 
 def facts_assess(

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -289,21 +289,31 @@ class FactCollector:
         events: Iterable[Event],
         as_of: dt.date,
         tally: Any,
+        after_duty: Callable[[int], None] | None = None,
     ) -> None:
         """The missed monthly contacts of ``enterprises`` by ``as_of`` (``events``: at least
-        every contact event), added through ``tally``."""
+        every contact event), added through ``tally`` (``after_duty``: called with each duty's
+        index in the deadline rules once its facts are added)."""
         wanted = {r.monthly for v in self.history.versions for r in v.deductions if r.monthly}
         if not wanted or not enterprises:
             return
         first = month_label(max(self.history.first_day, min(e.registered_on for e in enterprises)))
         months = months_between(first, month_label(as_of))
         event_list = [e for e in events if e.type == "contact.recorded"]
-        for duty in self.deadlines.monthly:
+        for index, duty in enumerate(self.deadlines.monthly):
             if duty.id not in wanted or duty.per != "enterprise":
                 continue
+            rules_of: dict[str, tuple[dt.date, list[tuple[ScoringRules, DeductionRule]]]] = {}
             for missed in missed_contacts(duty, enterprises, event_list, months, as_of):
-                day = month_bounds(missed.month)[1]
-                for version, rule in self._rules_for(day, lambda r, d=duty.id: r.monthly == d):
+                found = rules_of.get(missed.month)  # the same for every enterprise of a month
+                if found is None:
+                    day = month_bounds(missed.month)[1]
+                    found = rules_of[missed.month] = (
+                        day,
+                        self._rules_for(day, lambda r, d=duty.id: r.monthly == d),
+                    )
+                day, rules = found
+                for version, rule in rules:
                     tally(missed.lead_unit, day).deductions.append(
                         _deduction(
                             rule,
@@ -315,6 +325,8 @@ class FactCollector:
                             (),
                         )
                     )
+            if after_duty is not None:
+                after_duty(index)
 
     def _event_rules(
         self, day: dt.date, event_type: str

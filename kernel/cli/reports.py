@@ -66,6 +66,20 @@ def _options(p: argparse.ArgumentParser, formats: tuple[str, ...] = a.REPORT_FOR
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Build the asked report from the ledger and print or write it."""
+    from kernel.ledger.ledger import paused_gc
+
+    if args.format == "xlsx" and args.output is None:  # before any ledger is opened
+        raise InputError("xlsx 格式需要用 --output 指定文件")
+    ctx = open_context(args)
+    # the reports hold every fact of the period at once and build no cycles worth collecting:
+    # the collector's passes over that heap would double the time (benchmarks.md, R3)
+    with paused_gc():
+        return _report(args, ctx)
+
+
+def _report(args: argparse.Namespace, ctx: Any) -> int:
+    """The asked report from an open context (closed here)."""
+    from kernel.assessment.facts import facts_assess
     from kernel.assessment.reports import (
         agenda_report,
         assessment_report,
@@ -74,13 +88,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         unit_report,
     )
     from kernel.assessment.scoring import FactCollector
-    from kernel.assessment.facts import facts_assess
     from kernel.clocks.compute import ClockEvaluator
     from kernel.clocks.view import clock_titles
 
-    if args.format == "xlsx" and args.output is None:  # before any ledger is opened
-        raise InputError("xlsx 格式需要用 --output 指定文件")
-    ctx = open_context(args)
     try:
         rules = ctx.ruleset
         assert rules.deadlines is not None and rules.scoring is not None

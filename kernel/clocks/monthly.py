@@ -42,6 +42,10 @@ def months_between(first: str, last: str) -> list[str]:
     return out
 
 
+def _bounds(months: list[str]) -> list[tuple[str, tuple[dt.date, dt.date]]]:
+    return [(month, month_bounds(month)) for month in months]
+
+
 @dataclass(frozen=True)
 class MissedContact:
     """An enterprise-month without the required contact."""
@@ -77,12 +81,13 @@ def missed_contacts(
             continue
         counts[(str(event.enterprise), month_label(event.date))] += 1
     missed = []
+    # the months ended by as_of, with their first days (bounds computed once, not per enterprise)
+    ended = [(month, first) for month, (first, last) in _bounds(months) if last <= as_of]
     for enterprise in sorted(enterprises, key=lambda e: e.credit_code):
         if enterprise.linked:  # a lower level's enterprise: the contacts are owed there
             continue
-        for month in months:
-            first, last = month_bounds(month)
-            if last > as_of or first < enterprise.registered_on:
+        for month, first in ended:
+            if first < enterprise.registered_on:
                 continue
             got = counts[(enterprise.credit_code, month)]
             if got < duty.at_least:

@@ -105,8 +105,8 @@ def build_monthly(context: ServiceContext, month: str) -> Any:
 
 
 def build_assessment(context: ServiceContext, period: str, unit: str | None) -> Any:
-    from kernel.assessment.reports import assessment_report, unit_report
     from kernel.assessment.facts import facts_assess
+    from kernel.assessment.reports import assessment_report, unit_report
     from kernel.assessment.scoring import FactCollector
     from kernel.clocks.view import clock_titles
 

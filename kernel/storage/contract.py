@@ -413,21 +413,35 @@ class Storage(ABC):
         """The committed events among ``event_ids``, by id."""
         raise NotImplementedError
 
-    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, int, bytes]]:
+    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, str, int, bytes]]:
         """The assessment facts cached as of ``horizon`` under the rules digest ``key``:
-        ``(ticket, last event seq they were computed from, body)``
-        (:mod:`kernel.assessment.facts`)."""
+        ``(kind, subject, last event seq they were computed from, body)``, kind ``t`` for a
+        ticket and ``e`` for an enterprise (:mod:`kernel.assessment.facts`)."""
         raise NotImplementedError
 
-    def put_facts(self, horizon: dt.date, key: str, rows: list[tuple[str, int, bytes]]) -> None:
-        """Cache facts rows ``(ticket, last seq, body)`` as of ``horizon`` under ``key`` in one
-        short write transaction; rows of another key are dropped first, and a stored row
+    def put_facts(
+        self, horizon: dt.date, key: str, rows: list[tuple[str, str, int, bytes]]
+    ) -> None:
+        """Cache rows as :meth:`facts_rows` returns them, as of ``horizon`` under ``key``, in
+        one short write transaction; rows of another key are dropped first, and a stored row
         computed from later events than its replacement is kept."""
         raise NotImplementedError
 
-    def ledger_wide_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
-        """The committed events with seq ``<= bound`` that name no ticket, and those of
-        ``types`` that do, in ledger order."""
+    def enterprise_last_seqs(self, types: tuple[str, ...], bound: int) -> dict[str, int]:
+        """Each enterprise's last committed event seq among the events of ``types``, up to
+        seq ``bound``."""
+        raise NotImplementedError
+
+    def events_of_enterprises(
+        self, codes: list[str], types: tuple[str, ...], bound: int
+    ) -> list[Event]:
+        """The committed events of ``types`` naming the enterprises ``codes``, up to seq
+        ``bound``, in ledger order."""
+        raise NotImplementedError
+
+    def unticketed_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
+        """The committed events of ``types`` that name no ticket, up to seq ``bound``, in
+        ledger order."""
         raise NotImplementedError
 
     def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:

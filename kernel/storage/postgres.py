@@ -170,15 +170,8 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         ),
     ),
-    # 6: the assessment's facts cache (kernel.assessment.facts) and the events naming no
-    # ticket (what a report reads beside the cached tickets)
-    (
-        6,
-        (
-            *rm.facts_ddl("BYTEA", ' COLLATE "C"'),
-            "CREATE INDEX events_unticketed ON events (seq) WHERE ticket_id IS NULL",
-        ),
-    ),
+    # 6: the assessment's facts cache (kernel.assessment.facts)
+    (6, rm.facts_ddl("BYTEA", ' COLLATE "C"')),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -860,12 +853,12 @@ class PostgresStorage(Storage):
         events = (_event(seq, body) for seq, body in rows)
         return {e.event_id: e for e in events}
 
-    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, int, bytes]]:
-        """The stored facts as of ``horizon`` under ``key``: (ticket, last seq, body)."""
+    def facts_rows(self, horizon: dt.date, key: str) -> list[rm.FactsRow]:
+        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body)."""
         rows = self._fetch(rm.FACTS_ROWS.format(ph="%s"), (horizon.isoformat(), key))
-        return [(str(t), int(n), bytes(b)) for t, n, b in rows]
+        return [(str(k), str(s), int(n), bytes(b)) for k, s, n, b in rows]
 
-    def put_facts(self, horizon: dt.date, key: str, rows: list[tuple[str, int, bytes]]) -> None:
+    def put_facts(self, horizon: dt.date, key: str, rows: list[rm.FactsRow]) -> None:
         """Store facts rows (one statement per row, in one short transaction)."""
         if not rows:
             return
@@ -875,13 +868,32 @@ class PostgresStorage(Storage):
             with conn.cursor() as cur:
                 cur.executemany(rm.upsert_facts("%s"), params)
 
-    def ledger_wide_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
-        """The events naming no ticket and those of ``types``, up to seq ``bound``, in order."""
+    def enterprise_last_seqs(self, types: tuple[str, ...], bound: int) -> dict[str, int]:
+        """Each enterprise's last event of ``types`` up to seq ``bound`` (the type index)."""
         rows = self._fetch(
-            "SELECT seq, body FROM events WHERE ticket_id IS NULL AND seq <= %s"
-            " UNION ALL SELECT seq, body FROM events WHERE type = ANY(%s)"
-            " AND ticket_id IS NOT NULL AND seq <= %s ORDER BY seq",
-            (bound, list(types), bound),
+            "SELECT enterprise, MAX(seq) FROM events WHERE type = ANY(%s)"
+            " AND enterprise IS NOT NULL AND seq <= %s GROUP BY enterprise",
+            (list(types), bound),
+        )
+        return {str(code): int(seq) for code, seq in rows}
+
+    def events_of_enterprises(
+        self, codes: list[str], types: tuple[str, ...], bound: int
+    ) -> list[Event]:
+        """The events of ``types`` naming ``codes``, up to seq ``bound``, in ledger order."""
+        rows = self._fetch(
+            "SELECT seq, body FROM events WHERE enterprise = ANY(%s) AND type = ANY(%s)"
+            " AND seq <= %s ORDER BY seq",
+            (codes, list(types), bound),
+        )
+        return [_event(seq, body) for seq, body in rows]
+
+    def unticketed_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
+        """The events of ``types`` naming no ticket, up to seq ``bound``, in ledger order."""
+        rows = self._fetch(
+            "SELECT seq, body FROM events WHERE type = ANY(%s) AND ticket_id IS NULL"
+            " AND seq <= %s ORDER BY seq",
+            (list(types), bound),
         )
         return [_event(seq, body) for seq, body in rows]
 

@@ -280,33 +280,39 @@ def clear(conn: Connection) -> None:
 
 
 def facts_ddl(blob: str, collate: str = "") -> tuple[str, ...]:
-    """``rm_facts``: one ticket's assessment facts as of a period end (``horizon``), computed
-    under the rules digest ``key`` from the ticket's events up to ``last_seq``
+    """``rm_facts``: the assessment facts of one ticket (``kind`` 't', ``subject`` its id) or
+    one enterprise (``kind`` 'e', its credit code) as of a period end (``horizon``), computed
+    under the rules digest ``key`` from its events up to ``last_seq``
     (:mod:`kernel.assessment.facts`). ``blob`` is the binary type (``BLOB``, ``BYTEA``)."""
     return (
-        "CREATE TABLE IF NOT EXISTS rm_facts ("
-        f"horizon TEXT NOT NULL, ticket_id TEXT{collate} NOT NULL, key TEXT NOT NULL, "
-        f"last_seq BIGINT NOT NULL, body {blob} NOT NULL, PRIMARY KEY (horizon, ticket_id))",
+        "CREATE TABLE IF NOT EXISTS rm_facts (horizon TEXT NOT NULL, kind TEXT NOT NULL, "
+        f"subject TEXT{collate} NOT NULL, key TEXT NOT NULL, last_seq BIGINT NOT NULL, "
+        f"body {blob} NOT NULL, PRIMARY KEY (horizon, kind, subject))",
     )
 
 
-FACTS_ROWS = "SELECT ticket_id, last_seq, body FROM rm_facts WHERE horizon = {ph} AND key = {ph}"
+FACTS_ROWS = (
+    "SELECT kind, subject, last_seq, body FROM rm_facts WHERE horizon = {ph} AND key = {ph}"
+)
 FACTS_KEY = "SELECT value FROM meta WHERE key = 'facts_key'"
+#: a cached row: (kind, subject, last seq, body)
+FactsRow = tuple[str, str, int, bytes]
 
 
 def upsert_facts(ph: str) -> str:
-    """Insert or replace one ticket's facts; a row computed from later events is kept.
-    Parameters: horizon, ticket, key, last seq, body."""
+    """Insert or replace one row of facts; a row computed from later events is kept.
+    Parameters: horizon, kind, subject, key, last seq, body."""
     return (
-        "INSERT INTO rm_facts (horizon, ticket_id, key, last_seq, body) "
-        f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}) ON CONFLICT (horizon, ticket_id) DO UPDATE SET "
+        "INSERT INTO rm_facts (horizon, kind, subject, key, last_seq, body) "
+        f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph}) "
+        "ON CONFLICT (horizon, kind, subject) DO UPDATE SET "
         "key = excluded.key, last_seq = excluded.last_seq, body = excluded.body "
         "WHERE rm_facts.key <> excluded.key OR rm_facts.last_seq <= excluded.last_seq"
     )
 
 
 def put_facts(
-    conn: Connection, ph: str, horizon: dt.date, key: str, rows: list[tuple[str, int, bytes]]
+    conn: Connection, ph: str, horizon: dt.date, key: str, rows: list[FactsRow]
 ) -> list[tuple[Any, ...]]:
     """In a writing transaction: drop the rows of another rules digest (once, when the key
     changes), then the parameters of :func:`upsert_facts` for ``rows`` (the caller runs them
@@ -316,4 +322,4 @@ def put_facts(
         conn.execute("DELETE FROM rm_facts")
         conn.execute(set_meta(ph, "facts_key"), (key,))
     day = horizon.isoformat()
-    return [(day, ticket_id, key, seq, body) for ticket_id, seq, body in rows]
+    return [(day, kind, subject, key, seq, body) for kind, subject, seq, body in rows]

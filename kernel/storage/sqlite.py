@@ -120,7 +120,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # and enterprise events a report reads without the tickets' events)
     5: (
         *rm.facts_ddl("BLOB"),
-        "CREATE INDEX IF NOT EXISTS events_type ON events(type)",
+        "CREATE INDEX IF NOT EXISTS events_type ON events(type, enterprise)",
     ),
 }
 
@@ -835,33 +835,49 @@ class SqliteStorage(Storage):
                     found[event.event_id] = event
         return found
 
-    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, int, bytes]]:
-        """The stored facts as of ``horizon`` under ``key``: (ticket, last seq, body)."""
-        return [
-            (str(t), int(n), bytes(b))
-            for t, n, b in self._rows(rm.FACTS_ROWS.format(ph="?"), (horizon.isoformat(), key))
-        ]
+    def facts_rows(self, horizon: dt.date, key: str) -> list[rm.FactsRow]:
+        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body)."""
+        rows = self._rows(rm.FACTS_ROWS.format(ph="?"), (horizon.isoformat(), key))
+        return [(str(k), str(s), int(n), bytes(b)) for k, s, n, b in rows]
 
-    def put_facts(self, horizon: dt.date, key: str, rows: list[tuple[str, int, bytes]]) -> None:
+    def put_facts(self, horizon: dt.date, key: str, rows: list[rm.FactsRow]) -> None:
         """Store facts rows (one statement per row, in one short transaction)."""
         if not rows:
             return
         with self._write() as conn:
             conn.executemany(rm.upsert_facts("?"), rm.put_facts(conn, "?", horizon, key, rows))
 
-    def ledger_wide_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
-        """The events naming no ticket and those of ``types``, up to seq ``bound``, in order."""
-        found = self._rows(
-            "SELECT seq, body FROM events WHERE ticket_id IS NULL AND seq <= ?", (bound,)
+    def enterprise_last_seqs(self, types: tuple[str, ...], bound: int) -> dict[str, int]:
+        """Each enterprise's last event of ``types`` up to seq ``bound`` (the type index)."""
+        rows = self._rows(
+            f"SELECT enterprise, MAX(seq) FROM events WHERE type IN ({_marks(len(types))}) "
+            "AND enterprise IS NOT NULL AND seq <= ? GROUP BY enterprise",
+            (*types, bound),
         )
-        if types:
+        return {str(code): int(seq) for code, seq in rows}
+
+    def events_of_enterprises(
+        self, codes: list[str], types: tuple[str, ...], bound: int
+    ) -> list[Event]:
+        """The events of ``types`` naming ``codes``, up to seq ``bound``, in ledger order."""
+        found: list[tuple[int, str]] = []
+        for part in _chunks(list(dict.fromkeys(codes))):
             found += self._rows(
-                f"SELECT seq, body FROM events WHERE type IN ({_marks(len(types))}) "
-                "AND ticket_id IS NOT NULL AND seq <= ?",
-                (*types, bound),
+                f"SELECT seq, body FROM events WHERE enterprise IN ({_marks(len(part))}) "
+                f"AND type IN ({_marks(len(types))}) AND seq <= ?",
+                (*part, *types, bound),
             )
         found.sort()
         return [_event(seq, body) for seq, body in found]
+
+    def unticketed_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
+        """The events of ``types`` naming no ticket, up to seq ``bound``, in ledger order."""
+        rows = self._rows(
+            f"SELECT seq, body FROM events WHERE type IN ({_marks(len(types))}) "
+            "AND ticket_id IS NULL AND seq <= ? ORDER BY seq",
+            (*types, bound),
+        )
+        return [_event(seq, body) for seq, body in rows]
 
     def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:
         """Tickets not marked quiet as of ``as_of`` under ``key``."""
