@@ -328,14 +328,37 @@ def tickets_for(events: int) -> int:
     return max(10, int(events / EVENTS_PER_TICKET * 1.04) + 10)
 
 
-def generate(ruleset: RuleSet, events: int) -> list[dict[str, Any]]:
-    """Exactly ``events`` events: the first ones, in ledger order, of a slightly larger year."""
+def _year(ruleset: RuleSet, events: int) -> list[dict[str, Any]]:
+    """The generated year whose first ``events`` events are the ledger of that size."""
     tickets = tickets_for(events)
     while True:
         out = LedgerSynth(ruleset).events(tickets)
         if len(out) >= events:
-            return out[:events]
+            return out
         tickets = int(tickets * events / len(out) * 1.02) + 10
+
+
+def generate(ruleset: RuleSet, events: int) -> list[dict[str, Any]]:
+    """Exactly ``events`` events: the first ones, in ledger order, of a slightly larger year."""
+    return _year(ruleset, events)[:events]
+
+
+def following(ruleset: RuleSet, events: int, count: int) -> list[dict[str, Any]]:
+    """The ``count`` events after the ledger of ``events`` events in its generated year (what
+    the next day or so adds: later steps of open tickets, new tickets, contacts), cached as
+    JSON beside the ledger."""
+    import json
+
+    path = CACHE / f"ledger-{events}-g{GENERATOR_VERSION}-next{count}.json"
+    if path.exists():
+        data: list[dict[str, Any]] = json.loads(path.read_text(encoding="utf-8"))
+        return data
+    tail = _year(ruleset, events)[events : events + count]
+    if len(tail) < count:
+        raise RuntimeError(f"the generated year has only {len(tail)} events after {events}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tail, ensure_ascii=False), encoding="utf-8")
+    return tail
 
 
 def cache_path(events: int) -> Path:
