@@ -215,6 +215,7 @@ TABLES = [
     "notices",
     "outbox",
     "rm_enterprises",
+    "rm_facts",
     "rm_tickets",
     "sweep_claims",
     "sweep_days",

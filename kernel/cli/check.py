@@ -31,7 +31,9 @@ def register_check(ledger_parser: argparse.ArgumentParser) -> None:
     a.add_store(p)
     p.set_defaults(ledger_handler=cmd_check)
     p = actions.add_parser(
-        "rebuild", help="由全部事件重建读取模型（办理单与企业的当前状态表）；--check 只比较"
+        "rebuild",
+        help="由全部事件重建读取模型（办理单与企业的当前状态表），"
+        "并清空考核事实缓存（仅为缓存，下次出考核报告时重算）；--check 只比较",
     )
     p.add_argument(
         "--check", action="store_true", help="只比较读取模型与重放结果，不写入（不一致时退出码 1）"
@@ -65,7 +67,10 @@ def cmd_rebuild(args: argparse.Namespace) -> int:
         tickets, enterprises = model.rebuild()
     finally:
         ctx.close()
-    print(f"读取模型已重建：办理单 {tickets:,} 件，企业 {enterprises:,} 家（{url}）")
+    print(
+        f"读取模型已重建：办理单 {tickets:,} 件，企业 {enterprises:,} 家；"
+        f"考核事实缓存已清空，下次出考核报告时重算（{url}）"
+    )
     return EXIT_OK
 
 
