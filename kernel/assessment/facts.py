@@ -314,19 +314,9 @@ class _Writer:
         self.rows = []
 
 
-def _split(
-    last: dict[str, int], cached: dict[str, tuple[int, bytes]], total: _Sum, ticket: bool
-) -> list[str]:
-    """Sum the cached rows still at their last seq; the subjects to compute, sorted."""
-    stale = []
-    for subject, seq in last.items():
-        row = cached.get(subject)
-        if row is not None and row[0] == seq:
-            total.add(subject if ticket else None, row[1])
-        else:
-            stale.append(subject)
-    stale.sort()
-    return stale
+def _stale(last: dict[str, int], summed: set[str]) -> list[str]:
+    """The subjects whose cached row was missing or behind, sorted."""
+    return sorted(subject for subject in last if subject not in summed)
 
 
 def facts_tallies(
@@ -341,11 +331,16 @@ def facts_tallies(
     with paused_gc():
         bound, tickets = storage.ticket_last_seqs()
         enterprises = storage.enterprise_last_seqs(ENTERPRISE_TYPES, bound)
-        cached: dict[str, dict[str, tuple[int, bytes]]] = {TICKET: {}, ENTERPRISE: {}}
+        # sum the rows still at their subject's last seq as they are read (one page of
+        # bodies held at a time); the others are computed below
+        summed: dict[str, set[str]] = {TICKET: set(), ENTERPRISE: set()}
+        last = {TICKET: tickets, ENTERPRISE: enterprises}
         for kind, subject, seq, body in storage.facts_rows(as_of, key):
-            cached[kind][subject] = (seq, body)
-        stale_tickets = _split(tickets, cached.pop(TICKET), total, True)
-        stale_enterprises = _split(enterprises, cached.pop(ENTERPRISE), total, False)
+            if last[kind].get(subject) == seq:
+                total.add(subject if kind == TICKET else None, body)
+                summed[kind].add(subject)
+        stale_tickets = _stale(tickets, summed[TICKET])
+        stale_enterprises = _stale(enterprises, summed[ENTERPRISE])
         for start in range(0, len(stale_tickets), BATCH):
             part = stale_tickets[start : start + BATCH]
             events = [e for e in storage.events_of_tickets(part) if (e.seq or 0) <= bound]
@@ -381,8 +376,8 @@ def facts_tallies(
         tallies = total.tallies()
     writer.flush()
     computed = len(stale_tickets) + len(stale_enterprises)
-    summed = len(tickets) + len(enterprises) - computed
-    return tallies, FactsStats(summed, computed, writer.written, len(loose))
+    from_cache = len(tickets) + len(enterprises) - computed
+    return tallies, FactsStats(from_cache, computed, writer.written, len(loose))
 
 
 def facts_assess(

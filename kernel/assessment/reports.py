@@ -604,12 +604,14 @@ def indicators_table(units: Iterable[UnitResult]) -> Table:
 
 
 def assessment_report(
-    assessment: Assessment, clock_titles: Mapping[str, str] | None = None
+    assessment: Assessment, clock_titles: Mapping[str, str] | None = None, *, data: bool = True
 ) -> Report:
     """The ranking of every unit in scope (总表), every deduction (扣分明细) and every
     indicator's numerator and denominator (指标明细).
 
     ``clock_titles`` (clock id -> title) names the clocks behind deductions by their titles.
+    ``data=False`` leaves out the JSON form (``report.data``, a dict per deduction): a caller
+    that prints text, Markdown, CSV or a workbook does not read it.
     """
     titles = clock_titles or {}
     kinds = LOWER_UNIT_KIND_WORDS if assessment.level else UNIT_KIND_WORDS
@@ -683,7 +685,8 @@ def assessment_report(
             ),
         ],
     )
-    report.data = {**assessment.to_dict(), "provisional": provisional}
+    if data:
+        report.data = {**assessment.to_dict(), "provisional": provisional}
     return report
 
 

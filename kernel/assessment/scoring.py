@@ -41,9 +41,10 @@ ESCALATION_METRICS = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Deduction:
-    """One deduction against one unit, traced to its facts and to the clause behind it."""
+    """One deduction against one unit, traced to its facts and to the clause behind it
+    (slots: a year's assessment holds hundreds of thousands)."""
 
     unit: str
     rule: str

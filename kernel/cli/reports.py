@@ -109,7 +109,8 @@ def _report(args: argparse.Namespace, ctx: Any) -> int:
             assessment = facts_assess(collector, ctx.ledger, args.period or args.year)
             titles = clock_titles(rules.deadlines)
             report = (
-                assessment_report(assessment, titles)
+                # the JSON form (a dict per deduction) only when JSON is printed
+                assessment_report(assessment, titles, data=args.format == "json")
                 if args.report_command == "assessment"
                 else unit_report(assessment, args.unit, titles)
             )

@@ -413,7 +413,7 @@ class Storage(ABC):
         """The committed events among ``event_ids``, by id."""
         raise NotImplementedError
 
-    def facts_rows(self, horizon: dt.date, key: str) -> list[tuple[str, str, int, bytes]]:
+    def facts_rows(self, horizon: dt.date, key: str) -> Iterator[tuple[str, str, int, bytes]]:
         """The assessment facts cached as of ``horizon`` under the rules digest ``key``:
         ``(kind, subject, last event seq they were computed from, body)``, kind ``t`` for a
         ticket and ``e`` for an enterprise (:mod:`kernel.assessment.facts`)."""

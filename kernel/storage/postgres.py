@@ -853,10 +853,10 @@ class PostgresStorage(Storage):
         events = (_event(seq, body) for seq, body in rows)
         return {e.event_id: e for e in events}
 
-    def facts_rows(self, horizon: dt.date, key: str) -> list[rm.FactsRow]:
-        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body)."""
-        rows = self._fetch(rm.FACTS_ROWS.format(ph="%s"), (horizon.isoformat(), key))
-        return [(str(k), str(s), int(n), bytes(b)) for k, s, n, b in rows]
+    def facts_rows(self, horizon: dt.date, key: str) -> Iterator[rm.FactsRow]:
+        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body),
+        a page at a time."""
+        return rm.facts_pages(self._fetch, "%s", horizon, key)
 
     def put_facts(self, horizon: dt.date, key: str, rows: list[rm.FactsRow]) -> None:
         """Store facts rows (one statement per row, in one short transaction)."""

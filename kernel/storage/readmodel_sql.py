@@ -17,6 +17,7 @@ ticket needs no sweeping as of a day in ``[quiet_from, quiet_until)`` unless it 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -291,12 +292,32 @@ def facts_ddl(blob: str, collate: str = "") -> tuple[str, ...]:
     )
 
 
-FACTS_ROWS = (
-    "SELECT kind, subject, last_seq, body FROM rm_facts WHERE horizon = {ph} AND key = {ph}"
+#: one page of cached rows after (kind, subject), in key order (keyset pagination: no
+#: statement stays open between pages, and the bodies of one page at a time are held)
+FACTS_PAGE = (
+    "SELECT kind, subject, last_seq, body FROM rm_facts WHERE horizon = {ph} AND key = {ph} "
+    "AND (kind, subject) > ({ph}, {ph}) ORDER BY kind, subject LIMIT {ph}"
 )
+FACTS_PAGE_ROWS = 5_000
 FACTS_KEY = "SELECT value FROM meta WHERE key = 'facts_key'"
 #: a cached row: (kind, subject, last seq, body)
 FactsRow = tuple[str, str, int, bytes]
+
+
+def facts_pages(
+    fetch: Callable[[str, tuple[Any, ...]], list[Any]], ph: str, horizon: dt.date, key: str
+) -> Iterator[FactsRow]:
+    """The cached rows of ``horizon`` under ``key``, read a page at a time with ``fetch``
+    (a backend's read: SQL and parameters to rows)."""
+    sql = FACTS_PAGE.format(ph=ph)
+    after: tuple[str, str] = ("", "")
+    while True:
+        rows = fetch(sql, (horizon.isoformat(), key, *after, FACTS_PAGE_ROWS))
+        for kind, subject, seq, body in rows:
+            yield str(kind), str(subject), int(seq), bytes(body)
+        if len(rows) < FACTS_PAGE_ROWS:
+            return
+        after = (str(rows[-1][0]), str(rows[-1][1]))
 
 
 def upsert_facts(ph: str) -> str:

@@ -835,10 +835,10 @@ class SqliteStorage(Storage):
                     found[event.event_id] = event
         return found
 
-    def facts_rows(self, horizon: dt.date, key: str) -> list[rm.FactsRow]:
-        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body)."""
-        rows = self._rows(rm.FACTS_ROWS.format(ph="?"), (horizon.isoformat(), key))
-        return [(str(k), str(s), int(n), bytes(b)) for k, s, n, b in rows]
+    def facts_rows(self, horizon: dt.date, key: str) -> Iterator[rm.FactsRow]:
+        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body),
+        a page at a time."""
+        return rm.facts_pages(self._rows, "?", horizon, key)
 
     def put_facts(self, horizon: dt.date, key: str, rows: list[rm.FactsRow]) -> None:
         """Store facts rows (one statement per row, in one short transaction)."""
