@@ -228,3 +228,26 @@ def test_cached_rows_are_read_page_by_page(
     paged = list(storage.facts_rows(end, key))
     assert paged == whole
     assert len({(kind, subject) for kind, subject, _, _ in paged}) == len(paged)
+
+
+def test_a_store_that_refuses_writes_is_still_read(
+    demo: Simulation, ruleset: RuleSet, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache is optional: when it cannot be written the report is computed all the same."""
+    import sqlite3
+
+    storage = SqliteStorage(str(tmp_path / "ro.db"))
+    ledger = Ledger(storage, ruleset.reference)
+    _insert(storage, list(demo.ledger.events())[:4000])
+
+    def refuse(*_: object) -> None:
+        raise sqlite3.OperationalError("attempt to write a readonly database")
+
+    monkeypatch.setattr(storage, "put_facts", refuse)
+    _, _, end = period_bounds("2026-Q1")
+    _, stats = facts_tallies(_collector(ruleset), ledger, end)
+    assert stats.computed > 0 and stats.stored == 0
+    streamed, _ = stream_assess(_collector(ruleset), ledger, "2026-Q1")
+    cached = facts_assess(_collector(ruleset), ledger, "2026-Q1")
+    assert _texts(ruleset, cached) == _texts(ruleset, streamed)
+    storage.close()
