@@ -20,6 +20,7 @@ ledger events.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
 import zlib
 from collections.abc import Callable, Iterable
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kernel.clocks.compute import (
+    BREACHED,
     WARNING,
     ClockEvaluator,
     ClockInstance,
@@ -39,6 +41,7 @@ from kernel.ledger.events import OFFICE, Event
 from kernel.ledger.ledger import Ledger
 from kernel.ledger.projection import TicketState
 from kernel.storage.contract import Notice
+from kernel.storage.readmodel_sql import QuietMark
 from kernel.vocabulary import ESCALATION_WORDS, NOTICE_KIND_WORDS, PROVISIONAL_MARK
 
 KIND_WORDS = NOTICE_KIND_WORDS
@@ -244,7 +247,7 @@ def _sweep_indexed(
     model = ReadModel(ledger)
     total = SweepResult(as_of)
     for start in range(0, len(ids), SWEEP_BATCH):
-        marks: list[tuple[str, int, dt.date, dt.date]] = []
+        marks: list[QuietMark] = []
         states = list(model.states(ids[start : start + SWEEP_BATCH], until=as_of))
         total.merge(_sweep(ledger, evaluator, as_of, states, None, marks))
         ledger.storage.mark_quiet(marks, key)
@@ -257,7 +260,7 @@ def _sweep(
     as_of: dt.date,
     tickets: Iterable[TicketState],
     shard: tuple[int, int] | None,
-    marks: list[tuple[str, int, dt.date, dt.date]] | None,
+    marks: list[QuietMark] | None,
 ) -> SweepResult:
     from kernel.clocks.index import next_check
 
@@ -277,7 +280,7 @@ def _sweep(
             result.undecided.setdefault(year, []).append(state.ticket_id)
         until = next_check(state, clocks, evaluator) if marks is not None else None
         if marks is not None and until is not None:
-            marks.append((state.ticket_id, int(state.events[-1].seq or 0), as_of, until))
+            marks.append(quiet_mark(state, clocks, until))
         for item in clocks.instances:
             if item.state == WARNING and item.warning_on is not None and item.warning_on <= as_of:
                 notices.append(_warning(state, item))
@@ -303,6 +306,30 @@ def _sweep(
         elif outcome.accepted:
             result.events += 1
     return result
+
+
+def quiet_mark(state: TicketState, clocks: TicketClocks, until: dt.date) -> QuietMark:
+    """What the read model keeps of a sweep's look at a ticket quiet until ``until``: whether
+    a clock is overdue and each clock instance's due date, stop, state and owners."""
+    rows = tuple(
+        (
+            item.key,
+            item.clock.id,
+            None if item.due is None else item.due.isoformat(),
+            None if item.stop is None else item.stop.isoformat(),
+            item.state,
+            json.dumps(list(item.owners), ensure_ascii=False),
+        )
+        for item in clocks.instances
+    )
+    return QuietMark(
+        state.ticket_id,
+        int(state.events[-1].seq or 0),
+        clocks.as_of,
+        until,
+        any(item.state == BREACHED for item in clocks.instances),
+        rows,
+    )
 
 
 def _recorded(event: dict[str, Any], on_record: dict[str, Event]) -> bool:

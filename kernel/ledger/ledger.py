@@ -25,7 +25,7 @@ from kernel.ledger.projection import (
     apply_enterprise,
     apply_ticket,
 )
-from kernel.ledger.rows import ModelRows, enterprise_row, ticket_row
+from kernel.ledger.rows import ModelRows, enterprise_row, ticket_row, unit_rows
 from kernel.rules.reference import Reference
 from kernel.storage.contract import (
     CheckedFirstTransaction,
@@ -410,16 +410,18 @@ class _Batch:
             return
         self.tx.insert_many(self.pending)
         tickets = []
+        units: list[tuple[Any, ...]] = []
         for ticket_id in sorted(self.touched_tickets):
             state = self.tickets[ticket_id]
             if state is not None:
                 tickets.append(ticket_row(state))
+                units.extend(unit_rows(state))
         enterprises = []
         for code in sorted(self.touched_enterprises):
             company = self.enterprises[code]
             if company is not None:
                 enterprises.append(enterprise_row(company, self.enterprise_seq[code]))
-        self.tx.put_read_model(tickets, enterprises, self.seq)
+        self.tx.put_read_model(tickets, enterprises, self.seq, units)
 
     def committed(self) -> None:
         """Keep the batch's ticket states for the next batches (only after the commit)."""
@@ -793,6 +795,7 @@ class Ledger:
         projector = Projector(self.reference)
         last_seq: dict[str, int] = {}
         rows: list[tuple[Any, ...]] = []
+        units: list[tuple[Any, ...]] = []
         last = self.storage.ticket_last_seqs()[1] if streaming else {}
         finished: set[str] = set()
         with paused_gc():
@@ -808,12 +811,15 @@ class Ledger:
                     state = projector.tickets.pop(ticket_id, None)
                     if state is not None:
                         rows.append(ticket_row(state))
-        rows.extend(ticket_row(s) for s in projector.tickets.values())
+                        units.extend(unit_rows(state))
+        for state in projector.tickets.values():
+            rows.append(ticket_row(state))
+            units.extend(unit_rows(state))
         tickets = sorted(rows)
         enterprises = sorted(
             enterprise_row(e, last_seq[code]) for code, e in projector.enterprises.items()
         )
-        return ModelRows(tickets, enterprises)
+        return ModelRows(tickets, enterprises, sorted(units))
 
     def rebuild_read_model(self, tx: ReadModelTransaction | None = None) -> tuple[int, int]:
         """Recompute the stored read model from a full replay; (tickets, enterprises) rows.
@@ -829,7 +835,7 @@ class Ledger:
         log.info("rebuilding the read model of %s", self.storage.url)
         rows = self.replayed_rows()
         tx.clear_read_model()
-        tx.put_read_model(rows.tickets, rows.enterprises, tx.last_seq())
+        tx.put_read_model(rows.tickets, rows.enterprises, tx.last_seq(), rows.units)
         return len(rows.tickets), len(rows.enterprises)
 
     def project_with_events(self) -> tuple[Projector, list[Event]]:

@@ -28,7 +28,13 @@ from kernel.ledger.events import ENTERPRISE_EVENTS, Event
 from kernel.ledger.ledger import Ledger, Projector
 from kernel.ledger.projection import TicketState
 from kernel.ledger.rows import ModelRows, day_of, enterprise_row, ticket_row
-from kernel.storage.readmodel_sql import ENTERPRISE_COLUMNS, TICKET_COLUMNS, TicketQuery
+from kernel.storage.readmodel_sql import (
+    ENTERPRISE_COLUMNS,
+    TEXT_COLUMNS,
+    TICKET_COLUMNS,
+    UNIT_COLUMNS,
+    TicketQuery,
+)
 from kernel.vocabulary import TICKET_STATE_WORDS
 
 __all__ = [
@@ -133,14 +139,27 @@ class TicketDetail:
     timeline: tuple[Event, ...]
 
 
-def _matches(row: tuple[Any, ...], query: TicketQuery) -> bool:
+def _matches(row: tuple[Any, ...], query: TicketQuery, units: dict[str, set[str]]) -> bool:
     values = dict(zip(TICKET_COLUMNS, row, strict=True))
     if any(values[name] != wanted for name, wanted in query.filters.items()):
+        return False
+    if any(unit not in units.get(row[0], ()) for unit in query.units):
+        return False
+    if query.text and not any(query.text in str(values[c]).lower() for c in TEXT_COLUMNS):
+        return False
+    if query.ticket_ids is not None and row[0] not in query.ticket_ids:
         return False
     day = str(values["collected_on"])
     if query.collected_from is not None and day < query.collected_from.isoformat():
         return False
     return not (query.collected_to is not None and day > query.collected_to.isoformat())
+
+
+def _units_by_ticket(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    for row in rows:
+        out.setdefault(str(row[0]), []).append(tuple(row[1:]))
+    return out
 
 
 class ReadModel:
@@ -167,10 +186,13 @@ class ReadModel:
         if self.stored:
             total, rows = self.storage.ticket_rows(query)
         else:
+            replayed = self.ledger.replayed_rows()
+            units: dict[str, set[str]] = {}
+            for ticket_id, _, _, unit in replayed.units:
+                units.setdefault(ticket_id, set()).add(unit)
+            order = (lambda r: r[0]) if query.by_id else (lambda r: (r[12], r[0]))
             matching = [
-                r
-                for r in sorted(self.ledger.replayed_rows().tickets, key=lambda r: (r[12], r[0]))
-                if _matches(r, query)
+                r for r in sorted(replayed.tickets, key=order) if _matches(r, query, units)
             ]
             total = len(matching)
             end = None if query.limit is None else query.offset + query.limit
@@ -248,6 +270,7 @@ class ReadModel:
             return []
         truth = self.ledger.replayed_rows()
         stored_tickets, stored_enterprises = self.storage.read_model_rows()
+        stored_units = [tuple(r) for r in self.storage.read_model_units()]
         found: list[str] = []
         if not self.storage.read_model_current():
             found.append("读取模型未覆盖全部事件（落后于事件）")
@@ -268,6 +291,12 @@ class ReadModel:
                 else:
                     cols = [c for c, x, y in zip(columns, a, b, strict=True) if x != y]
                     found.append(f"{what} {key}：{'、'.join(cols)} 不同")
+                if len(found) >= limit:
+                    return found
+        want_units, have_units = _units_by_ticket(truth.units), _units_by_ticket(stored_units)
+        for key in sorted(set(want_units) | set(have_units)):
+            if want_units.get(key) != have_units.get(key):
+                found.append(f"办理单 {key}：有关单位（{'、'.join(UNIT_COLUMNS[1:])}）不同")
                 if len(found) >= limit:
                     return found
         return found

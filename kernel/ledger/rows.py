@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from operator import attrgetter
 from typing import Any
@@ -73,6 +74,40 @@ def ticket_row(state: TicketState) -> tuple[Any, ...]:
     )
 
 
+#: the roles a unit has in a ticket (``rm_ticket_units.role``): 包抓, 主办, 协办, 反馈, 协调
+LEAD, PRIMARY, CO_HANDLER, FEEDBACK, COORDINATOR = (
+    "lead",
+    "primary",
+    "co_handler",
+    "feedback",
+    "coordinator",
+)
+
+
+def unit_roles(route: Mapping[str, Any], lead_unit: str) -> list[tuple[str, int, str]]:
+    """``(role, position, unit)`` of every unit with a part in a ticket, in route order.
+
+    The lead unit, the primary and the feedback owner (position 0), then the co-handlers and
+    the coordinators at their positions in the route's lists; slots that are not unit names
+    are left out. These are the units that may read the ticket
+    (:func:`kernel.service.access.ticket_units`).
+    """
+    out = [(LEAD, 0, lead_unit)]
+    for role, slot in ((PRIMARY, "primary"), (FEEDBACK, "feedback_owner")):
+        if isinstance(route.get(slot), str):
+            out.append((role, 0, route[slot]))
+    for role, slot in ((CO_HANDLER, "co_handlers"), (COORDINATOR, "coordinators")):
+        for position, unit in enumerate(route.get(slot) or ()):
+            if isinstance(unit, str):
+                out.append((role, position, unit))
+    return out
+
+
+def unit_rows(state: TicketState) -> list[tuple[Any, ...]]:
+    """The ``rm_ticket_units`` rows of a ticket state: ``(ticket_id, role, position, unit)``."""
+    return [(state.ticket_id, *item) for item in unit_roles(state.route, state.lead_unit)]
+
+
 def enterprise_row(enterprise: Enterprise, last_seq: int) -> tuple[Any, ...]:
     """The ``rm_enterprises`` row of an enterprise (column order of ``ENTERPRISE_COLUMNS``)."""
     return (
@@ -87,7 +122,8 @@ def enterprise_row(enterprise: Enterprise, last_seq: int) -> tuple[Any, ...]:
 
 @dataclass(frozen=True)
 class ModelRows:
-    """Ticket and enterprise rows, sorted by id (what a rebuild writes or checks)."""
+    """Ticket, enterprise and ticket-unit rows, sorted (what a rebuild writes or checks)."""
 
     tickets: list[tuple[Any, ...]]
     enterprises: list[tuple[Any, ...]]
+    units: list[tuple[Any, ...]] = field(default_factory=list)

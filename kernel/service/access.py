@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from kernel.ledger.rows import unit_roles
 from kernel.vocabulary import ROLE_WORDS
 
 OFFICE_ROLE = "office"
@@ -62,15 +63,12 @@ class TicketView(Protocol):
 
 
 def ticket_units(ticket: TicketView) -> set[str]:
-    """Every unit with a part in the ticket: lead, primary, co-handlers, feedback, coordinators."""
-    route = ticket.route
-    units = {ticket.lead_unit}
-    for slot in ("primary", "feedback_owner"):
-        if isinstance(route.get(slot), str):
-            units.add(route[slot])
-    for slot in ("co_handlers", "coordinators"):
-        units.update(u for u in route.get(slot) or () if isinstance(u, str))
-    return units
+    """Every unit with a part in the ticket: lead, primary, co-handlers, feedback, coordinators.
+
+    The read model stores the same units (``rm_ticket_units``, :func:`unit_roles`), so a
+    list of the tickets a unit may read is an indexed query.
+    """
+    return {unit for _, _, unit in unit_roles(ticket.route, ticket.lead_unit)}
 
 
 def can_read_ticket(principal: Principal, ticket: TicketView) -> bool:

@@ -6,6 +6,8 @@ does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
+import calendar
+import dataclasses
 import datetime as dt
 import re
 from typing import Annotated, Any
@@ -14,7 +16,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
 from kernel.errors import CalendarError
-from kernel.service.access import Principal, can_read_ticket
+from kernel.ledger.readmodel import TicketSummary
+from kernel.service.access import Principal, can_read_ticket, ticket_units
+from kernel.storage.readmodel_sql import TicketQuery
 from kernel.service.context import ServiceContext
 from kernel.service.deps import Caller, Context, json_body
 from kernel.service.problems import ApiProblem
@@ -48,13 +52,9 @@ def ticket_summary(state: Any) -> dict[str, Any]:
 
 
 def _overdue(context: ServiceContext, state: Any, as_of: dt.date) -> bool | None:
-    from kernel.clocks.compute import BREACHED
+    from kernel.clocks.lists import is_overdue
 
-    try:
-        clocks = context.evaluator().evaluate(state, as_of)
-    except CalendarError:
-        return None
-    return any(i.state == BREACHED for i in clocks.instances)
+    return is_overdue(context.evaluator(), state, as_of)
 
 
 def list_tickets(
@@ -64,7 +64,113 @@ def list_tickets(
     page: int,
     page_size: int,
 ) -> dict[str, Any]:
-    """The filtered, readable tickets, one page of them, in id order."""
+    """The filtered, readable tickets, one page of them, in id order.
+
+    Answered from the read model (:func:`list_from_read_model`) when it is current; otherwise
+    (a backend without one, or one behind its events) from the projection.
+    """
+    from kernel.ledger.readmodel import ReadModel
+
+    if ReadModel(context.ledger).stored:
+        return list_from_read_model(context, principal, filters, page, page_size)
+    return list_replayed(context, principal, filters, page, page_size)
+
+
+def list_query(principal: Principal, filters: dict[str, Any]) -> TicketQuery:
+    """The read-model query of the list's filters and the caller's access (paging left out):
+    a unit's own tickets and the ``unit`` filter are indexed lookups of the ticket's units,
+    ``q`` a case-insensitive (ASCII) substring of the id, summary, enterprise or primary."""
+    units = [] if principal.reads_everything else [principal.unit]
+    if filters["unit"] and filters["unit"] not in units:
+        units.append(filters["unit"])
+    equal = {
+        name: filters[name]
+        for name in ("state", "grade", "category", "territory")
+        if filters[name]
+    }
+    collected_from = collected_to = None
+    if filters["month"]:
+        year, month = (int(part) for part in str(filters["month"]).split("-"))
+        collected_from = dt.date(year, month, 1)
+        collected_to = dt.date(year, month, calendar.monthrange(year, month)[1])
+    return TicketQuery(
+        filters=equal,
+        collected_from=collected_from,
+        collected_to=collected_to,
+        limit=None,
+        units=tuple(units),
+        text=(filters["q"] or "").strip().lower(),
+        by_id=True,
+    )
+
+
+def list_from_read_model(
+    context: ServiceContext,
+    principal: Principal,
+    filters: dict[str, Any],
+    page: int,
+    page_size: int,
+) -> dict[str, Any]:
+    """:func:`list_tickets` from the read model: the filters are SQL, ``overdue`` is the
+    sweep's stored flag where it holds (:mod:`kernel.clocks.lists`); only the page's rows and
+    units are read."""
+    from kernel.clocks.lists import overdue_ids
+
+    storage = context.ledger.storage
+    as_of = filters["as_of"] or context.today()
+    query = list_query(principal, filters)
+    start = (page - 1) * page_size
+    if filters["overdue"] is None:
+        total, rows = storage.ticket_rows(
+            dataclasses.replace(query, offset=start, limit=page_size)
+        )
+    else:
+        ids = overdue_ids(context.ledger, context.evaluator(), query, as_of, filters["overdue"])
+        total = len(ids)
+        wanted = tuple(ids[start : start + page_size])
+        _, rows = storage.ticket_rows(TicketQuery(limit=None, ticket_ids=wanted, by_id=True))
+    roles = storage.ticket_roles([row[0] for row in rows])
+    return {
+        "total": total,
+        "page": page,
+        "page_size": page_size,
+        "as_of": as_of.isoformat(),
+        "items": [row_summary(row, roles.get(row[0], [])) for row in rows],
+    }
+
+
+def row_summary(row: tuple[Any, ...], roles: list[tuple[str, int, str]]) -> dict[str, Any]:
+    """:func:`ticket_summary` from a read-model row and the ticket's units (the co-handlers
+    as the route lists them)."""
+    from kernel.ledger.rows import CO_HANDLER
+
+    item = TicketSummary.from_row(row)
+    return {
+        "ticket_id": item.ticket_id,
+        "enterprise": item.enterprise,
+        "enterprise_name": item.enterprise_name,
+        "territory": item.territory,
+        "lead_unit": item.lead_unit,
+        "category": item.category,
+        "summary": item.summary,
+        "state": item.state,
+        "state_label": item.state_label,
+        "grade": item.grade,
+        "primary": item.primary_unit,
+        "co_handlers": [unit for role, _, unit in sorted(roles) if role == CO_HANDLER],
+        "collected_on": item.collected_on.isoformat(),
+        "resolved_on": item.resolved_on.isoformat() if item.resolved_on else None,
+    }
+
+
+def list_replayed(
+    context: ServiceContext,
+    principal: Principal,
+    filters: dict[str, Any],
+    page: int,
+    page_size: int,
+) -> dict[str, Any]:
+    """:func:`list_tickets` from the projection of every event (no read model)."""
     projector = context.projection()
     as_of = filters["as_of"] or context.today()
     text = (filters["q"] or "").strip().lower()
@@ -86,11 +192,8 @@ def list_tickets(
             continue
         if filters["month"] and state.collected_on.strftime("%Y-%m") != filters["month"]:
             continue
-        if filters["unit"]:
-            from kernel.service.access import ticket_units
-
-            if filters["unit"] not in ticket_units(state):
-                continue
+        if filters["unit"] and filters["unit"] not in ticket_units(state):
+            continue
         if text and not any(
             text in str(v).lower()
             for v in (ticket_id, data.get("summary"), enterprise.get("name"), route.get("primary"))

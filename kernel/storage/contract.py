@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from kernel.errors import InputError
 from kernel.ledger.events import Event
-from kernel.storage.readmodel_sql import TicketQuery
+from kernel.storage.readmodel_sql import QuietMark, TicketQuery
 
 # Outbox times (``next_attempt_at`` and the ``now`` of due_deliveries) are timezone-aware UTC.
 NOTICE_PENDING = "pending"
@@ -230,10 +230,15 @@ class ReadModelTransaction(Transaction, Protocol):
         """The last event seq the stored read model covers (-1: none yet)."""
 
     def put_read_model(
-        self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
+        self,
+        tickets: list[tuple[Any, ...]],
+        enterprises: list[tuple[Any, ...]],
+        seq: int,
+        units: list[tuple[Any, ...]],
     ) -> None:
-        """Insert or replace rows (:mod:`kernel.storage.readmodel_sql` column order) and record
-        that the read model now covers events up to ``seq``."""
+        """Insert or replace rows (:mod:`kernel.storage.readmodel_sql` column order), replace
+        the unit rows of every ticket written by ``units`` (and drop its sweep clock rows), and
+        record that the read model now covers events up to ``seq``."""
 
     def clear_read_model(self) -> None:
         """Delete every read-model row (before a rebuild)."""
@@ -398,6 +403,26 @@ class Storage(ABC):
         """Every ticket row (by id) and enterprise row (by credit code): for a rebuild check."""
         raise NotImplementedError
 
+    def read_model_units(self) -> list[tuple[Any, ...]]:
+        """Every ``rm_ticket_units`` row (ticket, role, list index): for a rebuild check."""
+        raise NotImplementedError
+
+    def ticket_roles(self, ticket_ids: list[str]) -> dict[str, list[tuple[str, int, str]]]:
+        """``(role, list index, unit)`` of each ticket's units, in that order."""
+        raise NotImplementedError
+
+    def ticket_overdue(
+        self, query: TicketQuery, as_of: dt.date, key: str
+    ) -> list[tuple[str, bool | None]]:
+        """Every ticket matching ``query`` (paging ignored), by id, with whether a clock of it
+        is overdue as of ``as_of`` when the sweep under ``key`` marked it quiet on that day
+        (None: not known, evaluate its clocks)."""
+        raise NotImplementedError
+
+    def clock_rows(self, ticket_id: str) -> list[tuple[Any, ...]]:
+        """The ``rm_clocks`` rows of one ticket (what its last sweep found), by clock key."""
+        raise NotImplementedError
+
     def unit_counts(self) -> list[tuple[str, str, int]]:
         """``(primary unit, state, tickets)`` for every unit and state with tickets."""
         raise NotImplementedError
@@ -452,10 +477,10 @@ class Storage(ABC):
         """
         raise NotImplementedError
 
-    def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
-        """Record ``(ticket, its last event seq, day, until)``: the sweep as of ``day`` found
-        that nothing can become due for this ticket before ``until`` (``date.max``: never)
-        unless it has a new event."""
+    def mark_quiet(self, marks: list[QuietMark], key: str) -> None:
+        """Record what the sweep found (:class:`~kernel.storage.readmodel_sql.QuietMark`):
+        nothing can become due for a ticket before ``until`` unless it has a new event, whether
+        it is overdue and its clock instances."""
         raise NotImplementedError
 
     def close(self) -> None:  # noqa: B027 - optional for backends without resources

@@ -172,6 +172,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     ),
     # 6: the assessment's facts cache (kernel.assessment.facts)
     (6, rm.facts_ddl("BYTEA", ' COLLATE "C"')),
+    # 7: each ticket's units with their roles, the sweep's clock
+    # rows and breached flag (reads replay until a writer or a rebuild fills the unit rows)
+    (
+        7,
+        (
+            *rm.ddl_lists(' COLLATE "C"'),
+            "UPDATE meta SET value = '-1' WHERE key = 'read_model_seq' "
+            "AND EXISTS (SELECT 1 FROM events)",
+        ),
+    ),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -402,11 +412,16 @@ class _PostgresTransaction:
         return rm.read_model_seq(self.conn)
 
     def put_read_model(
-        self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
+        self,
+        tickets: list[tuple[Any, ...]],
+        enterprises: list[tuple[Any, ...]],
+        seq: int,
+        units: list[tuple[Any, ...]],
     ) -> None:
         with self.conn.cursor() as cur:
             if tickets:
                 cur.executemany(rm.upsert_tickets("%s"), tickets)
+                rm.put_units(cur, "%s", tickets, units)
             if enterprises:
                 cur.executemany(rm.upsert_enterprises("%s"), enterprises)
         self.conn.execute(rm.set_meta("%s", "read_model_seq"), (str(seq),))
@@ -839,6 +854,30 @@ class PostgresStorage(Storage):
         """Tickets per primary unit and state."""
         return [(str(u), str(s), int(n)) for u, s, n in self._fetch(rm.UNIT_COUNTS)]
 
+    def read_model_units(self) -> list[tuple[Any, ...]]:
+        """Every ticket-unit row."""
+        return [tuple(r) for r in self._fetch(rm.ALL_UNITS)]
+
+    def ticket_roles(self, ticket_ids: list[str]) -> dict[str, list[tuple[str, int, str]]]:
+        """The units of some tickets with their roles."""
+        found: dict[str, list[tuple[str, int, str]]] = {}
+        ids = list(dict.fromkeys(ticket_ids))
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            for t, role, index, unit in self._fetch(rm.roles_sql("%s", len(part)), part):
+                found.setdefault(str(t), []).append((str(role), int(index), str(unit)))
+        return found
+
+    def ticket_overdue(
+        self, query: rm.TicketQuery, as_of: dt.date, key: str
+    ) -> list[tuple[str, bool | None]]:
+        """Matching tickets with their stored overdue flag where it holds as of ``as_of``."""
+        return rm.overdue_flags(self._fetch(*query.overdue_sql("%s", as_of, key)))
+
+    def clock_rows(self, ticket_id: str) -> list[tuple[Any, ...]]:
+        """One ticket's stored clock rows."""
+        return [tuple(r) for r in self._fetch(rm.clocks_of("%s"), (ticket_id,))]
+
     def events_of_tickets(
         self, ticket_ids: list[str], *, until: dt.date | None = None
     ) -> list[Event]:
@@ -903,7 +942,7 @@ class PostgresStorage(Storage):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
             return rm.sweep_candidates(conn, "%s", as_of, key)
 
-    def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
+    def mark_quiet(self, marks: list[rm.QuietMark], key: str) -> None:
         """Mark tickets quiet (only those unchanged since the sweep read them)."""
         if not marks:
             return
@@ -911,8 +950,7 @@ class PostgresStorage(Storage):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
             if not rm.sweep_key_is(conn, key):
                 return
-            with conn.cursor() as cur:
-                cur.executemany(rm.mark_quiet("%s"), rm.quiet_params(marks))
+            rm.write_quiet_marks(conn, "%s", marks)
 
     # ------------------------------------------------------------------ work splitting
 

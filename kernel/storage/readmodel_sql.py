@@ -8,10 +8,18 @@ cover. A store whose read model lags its events (an older ledger just upgraded, 
 written around the ledger) is read by replaying until a writer or ``huhang ledger rebuild``
 brings it up to date.
 
+``rm_ticket_units`` holds every unit with a part in each ticket and its role (包抓 ``lead``,
+主办 ``primary``, 协办 ``co_handler``, 反馈 ``feedback``, 协调 ``coordinator``; the position in
+the route's list for the last two kinds), written with the ticket's row, so "the tickets unit X
+may read" is an indexed query (:attr:`TicketQuery.units`).
+
 Dates are ISO text in both backends, so the rows compare equal across backends and with a
-replay. ``quiet_from`` and ``quiet_until`` belong to the sweep (:mod:`kernel.clocks.index`): a
-ticket needs no sweeping as of a day in ``[quiet_from, quiet_until)`` unless it has a new event
-(NULL: sweep it).
+replay. ``quiet_from``, ``quiet_until`` and ``breached`` belong to the sweep
+(:mod:`kernel.clocks.index`): a ticket needs no sweeping as of a day in
+``[quiet_from, quiet_until)`` unless it has a new event (NULL: sweep it); ``breached`` says
+whether a clock of it was overdue as of ``quiet_from`` -- the same answer for every day of the
+window -- and ``rm_clocks`` holds each of its clock instances (due date, stop, state, owners)
+as the sweep found them. Any new event of the ticket clears all three and deletes its clocks.
 """
 
 from __future__ import annotations
@@ -97,6 +105,47 @@ COLLECTED_COLUMNS = frozenset(
 )  # fmt: skip
 
 
+def ddl_lists(collate: str = "") -> tuple[str, ...]:
+    """What lists by unit and by overdue need (schema version 6 in SQLite, 7 in PostgreSQL):
+    the units of each ticket, the sweep's clock instances and the ``breached`` flag."""
+    return (
+        "CREATE TABLE IF NOT EXISTS rm_ticket_units ("
+        f"ticket_id TEXT{collate} NOT NULL, role TEXT{collate} NOT NULL, "
+        f"list_index BIGINT NOT NULL, unit TEXT{collate} NOT NULL, "
+        "PRIMARY KEY (ticket_id, role, list_index))",
+        "CREATE INDEX IF NOT EXISTS rm_ticket_units_unit ON rm_ticket_units (unit, ticket_id)",
+        "CREATE TABLE IF NOT EXISTS rm_clocks ("
+        f"ticket_id TEXT{collate} NOT NULL, clock_key TEXT{collate} NOT NULL, "
+        f"clock_id TEXT{collate} NOT NULL, due TEXT, stop TEXT, state TEXT{collate} NOT NULL, "
+        "owners TEXT NOT NULL, PRIMARY KEY (ticket_id, clock_key))",
+        "CREATE INDEX IF NOT EXISTS rm_clocks_state ON rm_clocks (state, due)",
+        "ALTER TABLE rm_tickets ADD COLUMN breached BIGINT",
+    )
+
+
+#: the columns of ``rm_ticket_units`` in row order (:func:`kernel.ledger.rows.unit_rows`)
+UNIT_COLUMNS = ("ticket_id", "role", "list_index", "unit")
+#: the columns of ``rm_clocks`` in row order
+CLOCK_COLUMNS = ("ticket_id", "clock_key", "clock_id", "due", "stop", "state", "owners")
+INSERT_UNITS = "INSERT INTO rm_ticket_units (ticket_id, role, list_index, unit) VALUES ({ph})"
+DELETE_UNITS = "DELETE FROM rm_ticket_units WHERE ticket_id = {ph}"
+DELETE_CLOCKS = "DELETE FROM rm_clocks WHERE ticket_id = {ph}"
+INSERT_CLOCKS = f"INSERT INTO rm_clocks ({', '.join(CLOCK_COLUMNS)}) VALUES ({{ph}})"
+ALL_UNITS = f"SELECT {', '.join(UNIT_COLUMNS)} FROM rm_ticket_units ORDER BY ticket_id, role, list_index"
+
+
+def put_units(cur: Any, ph: str, tickets: list[tuple[Any, ...]], units: list[tuple[Any, ...]]) -> None:
+    """Replace the unit rows of the tickets whose rows are written, and drop their clocks
+    (``cur`` offers ``executemany``; a changed ticket is swept again)."""
+    if not tickets:
+        return
+    ids = [(row[0],) for row in tickets]
+    cur.executemany(DELETE_UNITS.format(ph=ph), ids)
+    cur.executemany(DELETE_CLOCKS.format(ph=ph), ids)
+    if units:
+        cur.executemany(INSERT_UNITS.format(ph=", ".join([ph] * 4)), units)
+
+
 def upsert_tickets(ph: str) -> str:
     """Insert or replace a ticket row; a changed ticket is swept again (``quiet_from`` NULL).
 
@@ -110,7 +159,8 @@ def upsert_tickets(ph: str) -> str:
     )
     return (
         f"INSERT INTO rm_tickets ({names}) VALUES ({marks}) "
-        f"ON CONFLICT (ticket_id) DO UPDATE SET {sets}, quiet_from = NULL, quiet_until = NULL"
+        f"ON CONFLICT (ticket_id) DO UPDATE SET {sets}, "
+        "quiet_from = NULL, quiet_until = NULL, breached = NULL"
     )
 
 
@@ -125,12 +175,29 @@ def upsert_enterprises(ph: str) -> str:
     )
 
 
+#: the longest text a list searches for (the API allows 100 characters)
+TEXT_MAX = 400
+#: the columns the text search looks in, as the list's replay did: ``str(value).lower()``,
+#: so a missing value reads as ``None``
+TEXT_COLUMNS = ("ticket_id", "summary", "enterprise_name", "primary_unit")
+
+
+def like_pattern(text: str) -> str:
+    """A ``LIKE`` pattern (escape character ``\\``) matching values that contain ``text``."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
 @dataclass(frozen=True)
 class TicketQuery:
-    """Which ticket rows to read: equality filters, a collection-date range and a page.
+    """Which ticket rows to read: filters, a collection-date range, an order and a page.
 
     ``filters`` maps a column of :data:`FILTER_COLUMNS` or :data:`EXTRA_FILTERS` to the wanted
-    value. Rows come in 台账 order (collection date, then ticket id).
+    value; every unit of ``units`` must have a part in the ticket (``rm_ticket_units``: a
+    unit's own tickets, the ``unit`` filter); ``text`` (lower case) must occur in the ticket
+    id, summary, enterprise name or primary unit (ASCII letters compared without case);
+    ``ticket_ids`` limits the rows to those ids. Rows come in 台账 order (collection date, then
+    ticket id), or by ticket id with ``by_id``.
     """
 
     filters: dict[str, str] = field(default_factory=dict)
@@ -138,6 +205,10 @@ class TicketQuery:
     collected_to: dt.date | None = None
     offset: int = 0
     limit: int | None = 50
+    units: tuple[str, ...] = ()
+    text: str = ""
+    ticket_ids: tuple[str, ...] | None = None
+    by_id: bool = False
 
     def __post_init__(self) -> None:
         unknown = set(self.filters) - set(FILTER_COLUMNS) - set(EXTRA_FILTERS)
@@ -145,6 +216,13 @@ class TicketQuery:
             raise ValueError(f"unknown ticket filters: {sorted(unknown)}")
         if self.offset < 0 or (self.limit is not None and self.limit < 0):
             raise ValueError("offset and limit must not be negative")
+        if len(self.text) > TEXT_MAX:
+            raise ValueError(f"search text longer than {TEXT_MAX} characters")
+
+    @property
+    def order(self) -> str:
+        """The ``ORDER BY`` columns."""
+        return "ticket_id" if self.by_id else ORDER
 
     def where(self, ph: str) -> tuple[str, list[Any]]:
         """The ``WHERE`` clause (may be empty) and its parameters."""
@@ -154,6 +232,25 @@ class TicketQuery:
             if name in self.filters:
                 parts.append(f"{name} = {ph}")
                 params.append(self.filters[name])
+        for unit in self.units:
+            parts.append(f"ticket_id IN (SELECT ticket_id FROM rm_ticket_units WHERE unit = {ph})")
+            params.append(unit)
+        if self.text:
+            pattern = like_pattern(self.text)
+            parts.append(
+                "("
+                + " OR ".join(
+                    f"LOWER(COALESCE({c}, 'None')) LIKE {ph} ESCAPE '\\'" for c in TEXT_COLUMNS
+                )
+                + ")"
+            )
+            params.extend([pattern] * len(TEXT_COLUMNS))
+        if self.ticket_ids is not None:
+            if not self.ticket_ids:
+                parts.append("1 = 0")
+            else:
+                parts.append(f"ticket_id IN ({', '.join([ph] * len(self.ticket_ids))})")
+                params.extend(self.ticket_ids)
         if self.collected_from is not None:
             parts.append(f"collected_on >= {ph}")
             params.append(self.collected_from.isoformat())
@@ -165,7 +262,7 @@ class TicketQuery:
     def page_sql(self, ph: str) -> tuple[str, list[Any]]:
         """The page's rows in 台账 order."""
         where, params = self.where(ph)
-        sql = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets{where} ORDER BY {ORDER}"
+        sql = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets{where} ORDER BY {self.order}"
         if self.limit is not None:
             sql += f" LIMIT {ph} OFFSET {ph}"
             params += [self.limit, self.offset]
@@ -179,10 +276,41 @@ class TicketQuery:
         where, params = self.where(ph)
         return f"SELECT COUNT(*) FROM rm_tickets{where}", params
 
+    def overdue_sql(self, ph: str, as_of: dt.date, key: str) -> tuple[str, list[Any]]:
+        """Every matching ticket id (in the query's order) with its ``breached`` flag when the sweep under
+        ``key`` marked the ticket quiet as of ``as_of`` (else NULL: its clocks must be
+        evaluated). Paging is not applied; one statement, so the key and the flags agree."""
+        where, params = self.where(ph)
+        day = as_of.isoformat()
+        sql = (
+            f"SELECT ticket_id, CASE WHEN quiet_from <= {ph} AND quiet_until > {ph} "
+            f"AND ({SWEEP_KEY}) = {ph} THEN breached END FROM rm_tickets{where} "
+            f"ORDER BY {self.order}"
+        )
+        return sql, [day, day, key, *params]
+
 
 TICKETS_BY_ID = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets WHERE ticket_id = "
 ALL_TICKETS = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets ORDER BY ticket_id"
 ALL_ENTERPRISES = f"SELECT {', '.join(ENTERPRISE_COLUMNS)} FROM rm_enterprises ORDER BY credit_code"
+def clocks_of(ph: str) -> str:
+    """One ticket's ``rm_clocks`` rows by clock key (its id the parameter)."""
+    return f"SELECT {', '.join(CLOCK_COLUMNS)} FROM rm_clocks WHERE ticket_id = {ph} ORDER BY clock_key"
+
+
+def roles_sql(ph: str, count: int) -> str:
+    """The unit rows of ``count`` tickets (their ids the parameters), in role order."""
+    return (
+        "SELECT ticket_id, role, list_index, unit FROM rm_ticket_units WHERE ticket_id IN "
+        f"({', '.join([ph] * count)}) ORDER BY ticket_id, role, list_index"
+    )
+
+
+def overdue_flags(rows: list[Any]) -> list[tuple[str, bool | None]]:
+    """The rows of :meth:`TicketQuery.overdue_sql` as (ticket, overdue or None)."""
+    return [(str(t), None if flag is None else bool(flag)) for t, flag in rows]
+
+
 UNIT_COUNTS = (
     "SELECT primary_unit, state, COUNT(*) FROM rm_tickets WHERE primary_unit IS NOT NULL "
     "GROUP BY primary_unit, state ORDER BY primary_unit, state"
@@ -194,13 +322,45 @@ SWEEP_CANDIDATES = (
 
 
 def mark_quiet(ph: str) -> str:
-    """Set ``quiet_from`` and ``quiet_until`` for a ticket still at the event seq the sweep
-    saw, none of whose events is dated after that day. Parameters: day, until, ticket, seq,
-    day."""
+    """Set ``quiet_from``, ``quiet_until`` and ``breached`` for a ticket still at the event seq
+    the sweep saw, none of whose events is dated after that day. Parameters: day, until,
+    breached, ticket, seq, day."""
     return (
-        f"UPDATE rm_tickets SET quiet_from = {ph}, quiet_until = {ph} "
+        f"UPDATE rm_tickets SET quiet_from = {ph}, quiet_until = {ph}, breached = {ph} "
         f"WHERE ticket_id = {ph} AND last_seq = {ph} AND last_on <= {ph}"
     )
+
+
+@dataclass(frozen=True)
+class QuietMark:
+    """What a sweep as of ``day`` found for one ticket at event ``seq``: nothing can become
+    due before ``until`` (``date.max``: never) unless it has a new event; whether a clock is
+    overdue (the same on every day of the window) and its clock instances, as rows of
+    ``rm_clocks`` without the ticket id (clock key, clock id, due, stop, state, owners)."""
+
+    ticket_id: str
+    seq: int
+    day: dt.date
+    until: dt.date
+    breached: bool
+    clocks: tuple[tuple[Any, ...], ...] = ()
+
+
+def write_quiet_marks(conn: Connection, ph: str, marks: list[QuietMark]) -> None:
+    """Set each mark whose ticket is unchanged since the sweep read it, with its clock rows."""
+    update = mark_quiet(ph)
+    delete = DELETE_CLOCKS.format(ph=ph)
+    insert = INSERT_CLOCKS.format(ph=", ".join([ph] * len(CLOCK_COLUMNS)))
+    for mark in marks:
+        day = mark.day.isoformat()
+        cur = conn.execute(
+            update, (day, mark.until.isoformat(), int(mark.breached), mark.ticket_id, mark.seq, day)
+        )
+        if cur.rowcount != 1:
+            continue  # the ticket changed since: its next sweep marks it
+        conn.execute(delete, (mark.ticket_id,))
+        for row in mark.clocks:
+            conn.execute(insert, (mark.ticket_id, *row))
 
 
 #: the read model's covered seq and the top event seq (equal: the read model is current)
@@ -209,7 +369,7 @@ COVERAGE = (
     " (SELECT COALESCE(MAX(seq), 0) FROM events)"
 )
 SWEEP_KEY = "SELECT value FROM meta WHERE key = 'sweep_key'"
-CLEAR_QUIET = "UPDATE rm_tickets SET quiet_from = NULL, quiet_until = NULL"
+CLEAR_QUIET = "UPDATE rm_tickets SET quiet_from = NULL, quiet_until = NULL, breached = NULL"
 
 
 def is_current(coverage: tuple[Any, ...]) -> bool:
@@ -227,6 +387,9 @@ def set_meta(ph: str, key: str) -> str:
 
 
 class _Cursor(Protocol):
+    @property
+    def rowcount(self) -> int: ...
+
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
@@ -249,18 +412,11 @@ def sweep_candidates(conn: Connection, ph: str, as_of: dt.date, key: str) -> lis
     quiet as of ``as_of``."""
     if not sweep_key_is(conn, key):
         conn.execute(CLEAR_QUIET)
+        conn.execute("DELETE FROM rm_clocks")
         conn.execute(set_meta(ph, "sweep_key"), (key,))
     day = as_of.isoformat()
     rows = conn.execute(SWEEP_CANDIDATES.format(ph=ph), (day, day)).fetchall()
     return [str(ticket_id) for (ticket_id,) in rows]
-
-
-def quiet_params(marks: list[tuple[str, int, dt.date, dt.date]]) -> list[tuple[Any, ...]]:
-    """The parameters of :func:`mark_quiet` for each (ticket, seq, day, until) mark."""
-    return [
-        (day.isoformat(), until.isoformat(), t, seq, day.isoformat())
-        for t, seq, day, until in marks
-    ]
 
 
 def read_model_seq(conn: Connection) -> int:
@@ -274,6 +430,8 @@ def clear(conn: Connection) -> None:
     cache (a cache: the next report computes it again)."""
     conn.execute("DELETE FROM rm_tickets")
     conn.execute("DELETE FROM rm_enterprises")
+    conn.execute("DELETE FROM rm_ticket_units")
+    conn.execute("DELETE FROM rm_clocks")
     conn.execute("DELETE FROM rm_facts")
 
 

@@ -55,7 +55,7 @@ from kernel.storage.contract import (
 
 log = logging.getLogger("huhang.storage.sqlite")
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 #: SQLite's default limit on ``?`` parameters in one statement is 32766; stay well below
 IN_CHUNK = 500
 #: seconds SQLite itself waits for a lock before reporting "database is locked"
@@ -121,6 +121,13 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     5: (
         *rm.facts_ddl("BLOB"),
         "CREATE INDEX IF NOT EXISTS events_type ON events(type, enterprise)",
+    ),
+    # 6: each ticket's units with their roles, the sweep's clock rows
+    # and breached flag. Reads replay until a writer or a rebuild fills the unit rows.
+    6: (
+        *rm.ddl_lists(),
+        "UPDATE meta SET value = -1 WHERE key = 'read_model_seq' "
+        "AND EXISTS (SELECT 1 FROM events)",
     ),
 }
 
@@ -406,10 +413,15 @@ class _SqliteTransaction:
         return rm.read_model_seq(self.conn)
 
     def put_read_model(
-        self, tickets: list[tuple[Any, ...]], enterprises: list[tuple[Any, ...]], seq: int
+        self,
+        tickets: list[tuple[Any, ...]],
+        enterprises: list[tuple[Any, ...]],
+        seq: int,
+        units: list[tuple[Any, ...]],
     ) -> None:
         if tickets:
             self.conn.executemany(rm.upsert_tickets("?"), tickets)
+            rm.put_units(self.conn, "?", tickets, units)
         if enterprises:
             self.conn.executemany(rm.upsert_enterprises("?"), enterprises)
         self.conn.execute(rm.set_meta("?", "read_model_seq"), (seq,))
@@ -794,6 +806,28 @@ class SqliteStorage(Storage):
         """Tickets per primary unit and state."""
         return [(str(u), str(s), int(n)) for u, s, n in self._rows(rm.UNIT_COUNTS)]
 
+    def read_model_units(self) -> list[tuple[Any, ...]]:
+        """Every ticket-unit row."""
+        return self._rows(rm.ALL_UNITS)
+
+    def ticket_roles(self, ticket_ids: list[str]) -> dict[str, list[tuple[str, int, str]]]:
+        """The units of some tickets with their roles."""
+        found: dict[str, list[tuple[str, int, str]]] = {}
+        for part in _chunks(list(dict.fromkeys(ticket_ids))):
+            for t, role, index, unit in self._rows(rm.roles_sql("?", len(part)), part):
+                found.setdefault(str(t), []).append((str(role), int(index), str(unit)))
+        return found
+
+    def ticket_overdue(
+        self, query: rm.TicketQuery, as_of: dt.date, key: str
+    ) -> list[tuple[str, bool | None]]:
+        """Matching tickets with their stored overdue flag where it holds as of ``as_of``."""
+        return rm.overdue_flags(self._rows(*query.overdue_sql("?", as_of, key)))
+
+    def clock_rows(self, ticket_id: str) -> list[tuple[Any, ...]]:
+        """One ticket's stored clock rows."""
+        return self._rows(rm.clocks_of("?"), (ticket_id,))
+
     def events_of_tickets(
         self, ticket_ids: list[str], *, until: dt.date | None = None
     ) -> list[Event]:
@@ -884,14 +918,14 @@ class SqliteStorage(Storage):
         with self._write() as conn:
             return rm.sweep_candidates(conn, "?", as_of, key)
 
-    def mark_quiet(self, marks: list[tuple[str, int, dt.date, dt.date]], key: str) -> None:
+    def mark_quiet(self, marks: list[rm.QuietMark], key: str) -> None:
         """Mark tickets quiet (only those unchanged since the sweep read them)."""
         if not marks:
             return
         with self._write() as conn:
             if not rm.sweep_key_is(conn, key):
                 return  # another sweep under other rules came between
-            conn.executemany(rm.mark_quiet("?"), rm.quiet_params(marks))
+            rm.write_quiet_marks(conn, "?", marks)
 
     def _close_queue(self) -> None:
         if self._queue_fd >= 0:
