@@ -29,6 +29,7 @@ from kernel.ledger.ledger import Ledger, Projector
 from kernel.ledger.projection import TicketState
 from kernel.ledger.rows import ModelRows, day_of, enterprise_row, ticket_row
 from kernel.storage.readmodel_sql import (
+    CONTAINS_COLUMNS,
     ENTERPRISE_COLUMNS,
     TEXT_COLUMNS,
     TICKET_COLUMNS,
@@ -146,6 +147,10 @@ def _matches(row: tuple[Any, ...], query: TicketQuery, units: dict[str, set[str]
     if any(unit not in units.get(row[0], ()) for unit in query.units):
         return False
     if query.text and not any(query.text in str(values[c]).lower() for c in TEXT_COLUMNS):
+        return False
+    if query.contains and not any(query.contains in str(values[c]) for c in CONTAINS_COLUMNS):
+        return False
+    if not str(values["collected_on"]).startswith(query.collected_prefix):
         return False
     if query.ticket_ids is not None and row[0] not in query.ticket_ids:
         return False

@@ -177,7 +177,7 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
     (
         7,
         (
-            *rm.ddl_lists(' COLLATE "C"'),
+            *rm.ddl_lists(' COLLATE "C"', "ADD COLUMN IF NOT EXISTS"),
             "UPDATE meta SET value = '-1' WHERE key = 'read_model_seq' "
             "AND EXISTS (SELECT 1 FROM events)",
         ),
@@ -420,7 +420,7 @@ class _PostgresTransaction:
     ) -> None:
         with self.conn.cursor() as cur:
             if tickets:
-                cur.executemany(rm.upsert_tickets("%s"), tickets)
+                cur.executemany(rm.upsert_tickets("%s"), [rm.stored_ticket(row) for row in tickets])
                 rm.put_units(cur, "%s", tickets, units)
             if enterprises:
                 cur.executemany(rm.upsert_enterprises("%s"), enterprises)

@@ -105,9 +105,27 @@ COLLECTED_COLUMNS = frozenset(
 )  # fmt: skip
 
 
-def ddl_lists(collate: str = "") -> tuple[str, ...]:
-    """What lists by unit and by overdue need (schema version 6 in SQLite, 7 in PostgreSQL):
-    the units of each ticket, the sweep's clock instances and the ``breached`` flag."""
+#: the columns the API's text search looks in, as its replay did (``str(value).lower()``, so a
+#: missing value reads as ``none``) ...
+TEXT_COLUMNS = ("ticket_id", "summary", "enterprise_name", "primary_unit")
+#: ... stored lower-cased beside the row by Python's ``str.lower`` (what SQL's LOWER does
+#: differs between databases and collations beyond ASCII), so the search is exact
+SEARCH_COLUMNS = ("search_id", "search_summary", "search_name", "search_primary")
+#: the columns the console's case-sensitive search looks in (as ``str(value)``: ``None``)
+CONTAINS_COLUMNS = ("ticket_id", "enterprise_name", "summary")
+
+
+def stored_ticket(row: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A ticket row with its search columns, as :func:`upsert_tickets` writes it."""
+    values = dict(zip(TICKET_COLUMNS, row, strict=True))
+    return (*row, *(str(values[name]).lower() for name in TEXT_COLUMNS))
+
+
+def ddl_lists(collate: str = "", add: str = "ADD COLUMN") -> tuple[str, ...]:
+    """What lists by unit, text and overdue need (schema version 6 in SQLite, 7 in
+    PostgreSQL): the units of each ticket, the sweep's clock instances, the ``breached`` flag
+    and the search columns (``add`` e.g. ``ADD COLUMN IF NOT EXISTS`` where the database has
+    it; SQLite's migration skips a column that exists)."""
     return (
         "CREATE TABLE IF NOT EXISTS rm_ticket_units ("
         f"ticket_id TEXT{collate} NOT NULL, role TEXT{collate} NOT NULL, "
@@ -119,7 +137,8 @@ def ddl_lists(collate: str = "") -> tuple[str, ...]:
         f"clock_id TEXT{collate} NOT NULL, due TEXT, stop TEXT, state TEXT{collate} NOT NULL, "
         "owners TEXT NOT NULL, PRIMARY KEY (ticket_id, clock_key))",
         "CREATE INDEX IF NOT EXISTS rm_clocks_state ON rm_clocks (state, due)",
-        "ALTER TABLE rm_tickets ADD COLUMN breached BIGINT",
+        f"ALTER TABLE rm_tickets {add} breached BIGINT",
+        *(f"ALTER TABLE rm_tickets {add} {name} TEXT{collate}" for name in SEARCH_COLUMNS),
     )
 
 
@@ -147,16 +166,16 @@ def put_units(cur: Any, ph: str, tickets: list[tuple[Any, ...]], units: list[tup
 
 
 def upsert_tickets(ph: str) -> str:
-    """Insert or replace a ticket row; a changed ticket is swept again (``quiet_from`` NULL).
+    """Insert or replace a ticket row with its search columns (:func:`stored_ticket`); a
+    changed ticket is swept again (``quiet_from`` NULL).
 
     A stored row keeps its :data:`COLLECTED_COLUMNS` (the same in every row of the ticket), so
     SQLite does not rewrite the four indexes on them for every event of the ticket.
     """
-    names = ", ".join(TICKET_COLUMNS)
-    marks = ", ".join([ph] * len(TICKET_COLUMNS))
-    sets = ", ".join(
-        f"{c} = excluded.{c}" for c in TICKET_COLUMNS[1:] if c not in COLLECTED_COLUMNS
-    )
+    columns = (*TICKET_COLUMNS, *SEARCH_COLUMNS)
+    names = ", ".join(columns)
+    marks = ", ".join([ph] * len(columns))
+    sets = ", ".join(f"{c} = excluded.{c}" for c in columns[1:] if c not in COLLECTED_COLUMNS)
     return (
         f"INSERT INTO rm_tickets ({names}) VALUES ({marks}) "
         f"ON CONFLICT (ticket_id) DO UPDATE SET {sets}, "
@@ -177,9 +196,6 @@ def upsert_enterprises(ph: str) -> str:
 
 #: the longest text a list searches for (the API allows 100 characters)
 TEXT_MAX = 400
-#: the columns the text search looks in, as the list's replay did: ``str(value).lower()``,
-#: so a missing value reads as ``None``
-TEXT_COLUMNS = ("ticket_id", "summary", "enterprise_name", "primary_unit")
 
 
 def like_pattern(text: str) -> str:
@@ -194,10 +210,12 @@ class TicketQuery:
 
     ``filters`` maps a column of :data:`FILTER_COLUMNS` or :data:`EXTRA_FILTERS` to the wanted
     value; every unit of ``units`` must have a part in the ticket (``rm_ticket_units``: a
-    unit's own tickets, the ``unit`` filter); ``text`` (lower case) must occur in the ticket
-    id, summary, enterprise name or primary unit (ASCII letters compared without case);
-    ``ticket_ids`` limits the rows to those ids. Rows come in 台账 order (collection date, then
-    ticket id), or by ticket id with ``by_id``.
+    unit's own tickets, the ``unit`` filter); ``text`` (lower case) must occur in the
+    lower-cased ticket id, summary, enterprise name or primary unit (the API's ``q``);
+    ``contains`` must occur, case and all, in the ticket id, enterprise name or summary (the
+    console's); ``collected_prefix`` must begin the collection date (ISO text); ``ticket_ids``
+    limits the rows to those ids. Rows come in 台账 order (collection date, then ticket id), or
+    by ticket id with ``by_id``.
     """
 
     filters: dict[str, str] = field(default_factory=dict)
@@ -207,6 +225,8 @@ class TicketQuery:
     limit: int | None = 50
     units: tuple[str, ...] = ()
     text: str = ""
+    contains: str = ""
+    collected_prefix: str = ""
     ticket_ids: tuple[str, ...] | None = None
     by_id: bool = False
 
@@ -216,7 +236,7 @@ class TicketQuery:
             raise ValueError(f"unknown ticket filters: {sorted(unknown)}")
         if self.offset < 0 or (self.limit is not None and self.limit < 0):
             raise ValueError("offset and limit must not be negative")
-        if len(self.text) > TEXT_MAX:
+        if max(len(self.text), len(self.contains), len(self.collected_prefix)) > TEXT_MAX:
             raise ValueError(f"search text longer than {TEXT_MAX} characters")
 
     @property
@@ -237,14 +257,20 @@ class TicketQuery:
             params.append(unit)
         if self.text:
             pattern = like_pattern(self.text)
-            parts.append(
-                "("
-                + " OR ".join(
-                    f"LOWER(COALESCE({c}, 'None')) LIKE {ph} ESCAPE '\\'" for c in TEXT_COLUMNS
-                )
-                + ")"
+            ors = " OR ".join(f"{c} LIKE {ph} ESCAPE '\\'" for c in SEARCH_COLUMNS)
+            parts.append(f"({ors})")
+            params.extend([pattern] * len(SEARCH_COLUMNS))
+        if self.contains:
+            # a plain substring test, case-sensitive: instr (SQLite) or strpos (PostgreSQL)
+            find = "instr" if ph == "?" else "strpos"
+            ors = " OR ".join(
+                f"{find}(COALESCE({c}, 'None'), {ph}) > 0" for c in CONTAINS_COLUMNS
             )
-            params.extend([pattern] * len(TEXT_COLUMNS))
+            parts.append(f"({ors})")
+            params.extend([self.contains] * len(CONTAINS_COLUMNS))
+        if self.collected_prefix:
+            parts.append(f"collected_on LIKE {ph} ESCAPE '\\'")
+            params.append(like_pattern(self.collected_prefix)[1:])
         if self.ticket_ids is not None:
             if not self.ticket_ids:
                 parts.append("1 = 0")

@@ -31,6 +31,7 @@ import json
 import logging
 import os
 import random
+import re
 import sqlite3
 import threading
 import time
@@ -135,6 +136,18 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
 def _chunks(items: list[str]) -> Iterator[list[str]]:
     for start in range(0, len(items), IN_CHUNK):
         yield items[start : start + IN_CHUNK]
+
+
+_ADD_COLUMN = re.compile(r"^ALTER TABLE (\w+) ADD COLUMN (\w+) ")
+
+
+def _column_exists(conn: sqlite3.Connection, statement: str) -> bool:
+    """Whether ``statement`` adds a column that is already there (a migration run again)."""
+    found = _ADD_COLUMN.match(statement)
+    if found is None:
+        return False
+    table, column = found.groups()
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 def _marks(count: int) -> str:
@@ -420,7 +433,7 @@ class _SqliteTransaction:
         units: list[tuple[Any, ...]],
     ) -> None:
         if tickets:
-            self.conn.executemany(rm.upsert_tickets("?"), tickets)
+            self.conn.executemany(rm.upsert_tickets("?"), [rm.stored_ticket(row) for row in tickets])
             rm.put_units(self.conn, "?", tickets, units)
         if enterprises:
             self.conn.executemany(rm.upsert_enterprises("?"), enterprises)
@@ -510,7 +523,8 @@ class SqliteStorage(Storage):
                 found = 1
             for version in range(found + 1, SCHEMA_VERSION + 1):
                 for statement in _MIGRATIONS.get(version, ()):
-                    conn.execute(statement)
+                    if not _column_exists(conn, statement):
+                        conn.execute(statement)
                 conn.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (version,))
                 log.info("SQLite 账本 %s 升级到结构版本 %s", self.path, version)
 

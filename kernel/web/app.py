@@ -382,7 +382,9 @@ class _Pages:
     # ------------------------------------------------------------------ pages
 
     def _col(self, as_of: dt.date) -> dict[str, int]:
-        return {k: i for i, k in enumerate(self.console.ledger_table(as_of).keys)}
+        from kernel.assessment.ledger_table import COLUMNS
+
+        return {k: i for i, (k, _, _) in enumerate(COLUMNS)}
 
     async def home(self, request: Request) -> Response:
         from kernel.web.views import workbench

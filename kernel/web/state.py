@@ -10,6 +10,7 @@ so the same number of events is the same ledger.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from kernel.clocks.compute import ClockEvaluator
     from kernel.evaluation.decisions import Evaluation
     from kernel.ledger.ledger import Ledger, Projector
+    from kernel.ledger.projection import TicketState
     from kernel.outputs.tables import Table
     from kernel.rules.model import RuleSet
     from kernel.service.context import ServiceContext
@@ -88,6 +90,24 @@ class Console:
                 self._tables.clear()
                 self._tables[key] = ledger_table(self.projector(), self.evaluator(), as_of)
             return self._tables[key]
+
+    def subset_table(
+        self,
+        ticket_ids: list[str],
+        as_of: dt.date,
+        load: Callable[[list[str]], list[TicketState]],
+    ) -> tuple[Table, list[TicketState]]:
+        """The 台账 of some tickets (ids in 台账 order) and their states (``load``), computed
+        once per ledger size, day and selection."""
+        from kernel.assessment.ledger_table import ledger_table
+
+        def compute() -> tuple[Table, list[TicketState]]:
+            states = load(ticket_ids)
+            return ledger_table(states, self.evaluator(), as_of), states
+
+        digest = hashlib.sha256("\n".join(ticket_ids).encode("utf-8")).hexdigest()
+        found: tuple[Table, list[TicketState]] = self.cached(f"台账:{as_of}:{digest}", compute)
+        return found
 
     def cached(self, name: str, compute: Callable[[], Any]) -> Any:
         """A report computed once per ledger size (the ledger only grows)."""

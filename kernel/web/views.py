@@ -16,6 +16,7 @@ from typing import Any
 
 from kernel.assessment.ledger_table import BRIEF
 from kernel.ledger.projection import Enterprise, TicketState
+from kernel.storage.readmodel_sql import TEXT_MAX, TicketQuery
 from kernel.outputs.tables import Table, shown
 from kernel.vocabulary import TICKET_STATE_WORDS
 from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket, units_of
@@ -58,6 +59,69 @@ def visible_states(console: Console, viewer: Viewer) -> dict[str, TicketState]:
     return {k: s for k, s in tickets.items() if may_see_ticket(viewer, s)}
 
 
+def prefilter(viewer: Viewer, filters: Mapping[str, str]) -> TicketQuery:
+    """The read-model query of the 台账 rows this person may see that can pass ``filters``
+    (every one of them, perhaps a few more: the rows are still checked as before), in 台账
+    order: their own tickets through the ticket's units, the state, grade, unit, category,
+    territory, month and text in SQL."""
+    units = [] if viewer.principal.reads_everything else [viewer.unit]
+    if filters.get("unit") and filters["unit"] not in units:
+        units.append(filters["unit"])
+    equal = {name: filters[name] for name in ("grade", "category", "territory") if name in filters}
+    codes = [code for code, word in TICKET_STATE_WORDS.items() if word == filters.get("state")]
+    if len(codes) == 1:
+        equal["state"] = codes[0]
+    return TicketQuery(
+        filters=equal,
+        limit=None,
+        units=tuple(units),
+        contains=filters.get("q", "")[:TEXT_MAX],
+        collected_prefix=filters.get("month", "")[:TEXT_MAX],
+    )
+
+
+#: a selection of more than this share of the tickets uses the whole 台账 (computed once per
+#: ledger size and day) instead of a 台账 of its own
+WHOLE_SHARE = 0.5
+
+
+def ledger_rows(
+    console: Console, viewer: Viewer, query: TicketQuery, as_of: dt.date, overdue: str = ""
+) -> tuple[Table, list[tuple[Any, ...]], dict[str, TicketState]]:
+    """The 台账 (its columns), the rows of the tickets of ``query`` this person may see and
+    their states: from the read model only those tickets' events are read and their clocks
+    evaluated; "overdue" (``是``/``否``) leaves out the tickets the sweep's stored flag already
+    answers otherwise. Without a current read model, from the whole 台账."""
+    from kernel.clocks.lists import cached_key
+    from kernel.ledger.readmodel import ReadModel
+
+    model = ReadModel(console.ledger)
+    if not model.stored:
+        states = visible_states(console, viewer)
+        table = console.ledger_table(as_of)
+        col = table.keys.index("ticket_id")
+        return table, [r for r in table.rows if r[col] in states], states
+    storage = console.ledger.storage
+    flags = storage.ticket_overdue(query, as_of, cached_key(console.evaluator()))
+    wanted = {"是": True, "否": False}.get(overdue)
+    ids = [t for t, flag in flags if wanted is None or flag is None or flag is wanted]
+    total = model.tickets(TicketQuery(limit=0)).total
+    if len(ids) > total * WHOLE_SHARE:
+        table = console.ledger_table(as_of)
+        tickets = console.projector().tickets
+        chosen = set(ids)
+        states = {t: tickets[t] for t in ids if t in tickets}
+        col = table.keys.index("ticket_id")
+        rows = [r for r in table.rows if r[col] in chosen]
+    else:
+        table, picked = console.subset_table(ids, as_of, lambda some: list(model.states(some)))
+        states = {s.ticket_id: s for s in picked}
+        rows = list(table.rows)
+    visible = {k: s for k, s in states.items() if may_see_ticket(viewer, s)}
+    col = table.keys.index("ticket_id")
+    return table, [r for r in rows if r[col] in visible], visible
+
+
 def _sort_key(value: Any) -> tuple[int, Any]:
     if value is None or value == "":
         return (2, "")
@@ -76,12 +140,13 @@ def filtered_rows(
     console: Console, viewer: Viewer, params: Mapping[str, str], as_of: dt.date
 ) -> tuple[Table, list[tuple[Any, ...]], dict[str, str], str, bool]:
     """Every 台账 row this person may see that passes the filters, in the asked order."""
-    table = console.ledger_table(as_of)
-    states = visible_states(console, viewer)
-    col = {k: i for i, k in enumerate(table.keys)}
     filters = {k: params.get(k, "").strip() for k in FILTERS if params.get(k, "").strip()}
+    table, candidates, states = ledger_rows(
+        console, viewer, prefilter(viewer, filters), as_of, filters.get("overdue", "")
+    )
+    col = {k: i for i, k in enumerate(table.keys)}
     rows = []
-    for row in table.rows:
+    for row in candidates:
         state = states.get(row[col["ticket_id"]])
         if state is None:
             continue
@@ -187,10 +252,8 @@ class Workbench:
 
 def workbench(console: Console, viewer: Viewer, as_of: dt.date) -> Workbench:
     """Today's work for the signed-in person."""
-    table = console.ledger_table(as_of)
-    states = visible_states(console, viewer)
+    table, mine, states = ledger_rows(console, viewer, prefilter(viewer, {}), as_of)
     col = {k: i for i, k in enumerate(table.keys)}
-    mine = [r for r in table.rows if r[col["ticket_id"]] in states]
     if viewer.role == "unit":
         # a unit's own work: it handles it (primary or co-handler) or owes the feedback
         mine = [
