@@ -16,7 +16,6 @@ import itertools
 import json
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -187,9 +186,7 @@ def test_lists_equal_the_replaying_lists(backend: str, request: pytest.FixtureRe
         later = [sweep_day + dt.timedelta(days=n) for n in (0, 1, 4, 11, 23, 40)]
         _check_overdue(context, [sweep_day - dt.timedelta(days=3), *later])
     # under other deadline rules or another calendar nothing stored is used
-    assert {f for _, f in storage.ticket_overdue(everything, dt.date(2026, 12, 1), "x")} == {
-        None
-    }
+    assert {f for _, f in storage.ticket_overdue(everything, dt.date(2026, 12, 1), "x")} == {None}
 
 
 def test_query_text_is_a_parameter_and_escaped() -> None:
@@ -299,7 +296,9 @@ def test_console_lists_equal_the_whole_ledger_table(
         {"overdue": "是"},
         {"overdue": "否", "grade": values["grade"], "sort": "primary", "dir": "desc"},
     ]
-    new_console, old_console = (Console(context, None, signer=SessionSigner(b"k" * 32)) for _ in "ab")
+    new_console, old_console = (
+        Console(context, None, signer=SessionSigner(b"k" * 32)) for _ in "ab"
+    )
     for day in (dt.date(2026, 11, 2), dt.date(2026, 11, 20), dt.date(2026, 10, 1)):
         for viewer in viewers:
             for params in choices:

@@ -196,9 +196,7 @@ class ReadModel:
             for ticket_id, _, _, unit in replayed.units:
                 units.setdefault(ticket_id, set()).add(unit)
             order = (lambda r: r[0]) if query.by_id else (lambda r: (r[12], r[0]))
-            matching = [
-                r for r in sorted(replayed.tickets, key=order) if _matches(r, query, units)
-            ]
+            matching = [r for r in sorted(replayed.tickets, key=order) if _matches(r, query, units)]
             total = len(matching)
             end = None if query.limit is None else query.offset + query.limit
             rows = matching[query.offset : end]

@@ -18,10 +18,10 @@ from fastapi.concurrency import run_in_threadpool
 from kernel.errors import CalendarError
 from kernel.ledger.readmodel import TicketSummary
 from kernel.service.access import Principal, can_read_ticket, ticket_units
-from kernel.storage.readmodel_sql import TicketQuery
 from kernel.service.context import ServiceContext
 from kernel.service.deps import Caller, Context, json_body
 from kernel.service.problems import ApiProblem
+from kernel.storage.readmodel_sql import TicketQuery
 from kernel.vocabulary import TICKET_STATE_WORDS
 
 router = APIRouter(tags=["办理单"])
@@ -84,9 +84,7 @@ def list_query(principal: Principal, filters: dict[str, Any]) -> TicketQuery:
     if filters["unit"] and filters["unit"] not in units:
         units.append(filters["unit"])
     equal = {
-        name: filters[name]
-        for name in ("state", "grade", "category", "territory")
-        if filters[name]
+        name: filters[name] for name in ("state", "grade", "category", "territory") if filters[name]
     }
     collected_from = collected_to = None
     if filters["month"]:
@@ -121,9 +119,7 @@ def list_from_read_model(
     query = list_query(principal, filters)
     start = (page - 1) * page_size
     if filters["overdue"] is None:
-        total, rows = storage.ticket_rows(
-            dataclasses.replace(query, offset=start, limit=page_size)
-        )
+        total, rows = storage.ticket_rows(dataclasses.replace(query, offset=start, limit=page_size))
     else:
         ids = overdue_ids(context.ledger, context.evaluator(), query, as_of, filters["overdue"])
         total = len(ids)

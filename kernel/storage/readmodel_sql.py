@@ -150,10 +150,14 @@ INSERT_UNITS = "INSERT INTO rm_ticket_units (ticket_id, role, list_index, unit) 
 DELETE_UNITS = "DELETE FROM rm_ticket_units WHERE ticket_id = {ph}"
 DELETE_CLOCKS = "DELETE FROM rm_clocks WHERE ticket_id = {ph}"
 INSERT_CLOCKS = f"INSERT INTO rm_clocks ({', '.join(CLOCK_COLUMNS)}) VALUES ({{ph}})"
-ALL_UNITS = f"SELECT {', '.join(UNIT_COLUMNS)} FROM rm_ticket_units ORDER BY ticket_id, role, list_index"
+ALL_UNITS = (
+    f"SELECT {', '.join(UNIT_COLUMNS)} FROM rm_ticket_units ORDER BY ticket_id, role, list_index"
+)
 
 
-def put_units(cur: Any, ph: str, tickets: list[tuple[Any, ...]], units: list[tuple[Any, ...]]) -> None:
+def put_units(
+    cur: Any, ph: str, tickets: list[tuple[Any, ...]], units: list[tuple[Any, ...]]
+) -> None:
     """Replace the unit rows of the tickets whose rows are written, and drop their clocks
     (``cur`` offers ``executemany``; a changed ticket is swept again)."""
     if not tickets:
@@ -263,9 +267,7 @@ class TicketQuery:
         if self.contains:
             # a plain substring test, case-sensitive: instr (SQLite) or strpos (PostgreSQL)
             find = "instr" if ph == "?" else "strpos"
-            ors = " OR ".join(
-                f"{find}(COALESCE({c}, 'None'), {ph}) > 0" for c in CONTAINS_COLUMNS
-            )
+            ors = " OR ".join(f"{find}(COALESCE({c}, 'None'), {ph}) > 0" for c in CONTAINS_COLUMNS)
             parts.append(f"({ors})")
             params.extend([self.contains] * len(CONTAINS_COLUMNS))
         if self.collected_prefix:
@@ -319,6 +321,8 @@ class TicketQuery:
 TICKETS_BY_ID = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets WHERE ticket_id = "
 ALL_TICKETS = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets ORDER BY ticket_id"
 ALL_ENTERPRISES = f"SELECT {', '.join(ENTERPRISE_COLUMNS)} FROM rm_enterprises ORDER BY credit_code"
+
+
 def clocks_of(ph: str) -> str:
     """One ticket's ``rm_clocks`` rows by clock key (its id the parameter)."""
     return f"SELECT {', '.join(CLOCK_COLUMNS)} FROM rm_clocks WHERE ticket_id = {ph} ORDER BY clock_key"

@@ -127,8 +127,7 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # and breached flag. Reads replay until a writer or a rebuild fills the unit rows.
     6: (
         *rm.ddl_lists(),
-        "UPDATE meta SET value = -1 WHERE key = 'read_model_seq' "
-        "AND EXISTS (SELECT 1 FROM events)",
+        "UPDATE meta SET value = -1 WHERE key = 'read_model_seq' AND EXISTS (SELECT 1 FROM events)",
     ),
 }
 
@@ -433,7 +432,9 @@ class _SqliteTransaction:
         units: list[tuple[Any, ...]],
     ) -> None:
         if tickets:
-            self.conn.executemany(rm.upsert_tickets("?"), [rm.stored_ticket(row) for row in tickets])
+            self.conn.executemany(
+                rm.upsert_tickets("?"), [rm.stored_ticket(row) for row in tickets]
+            )
             rm.put_units(self.conn, "?", tickets, units)
         if enterprises:
             self.conn.executemany(rm.upsert_enterprises("?"), enterprises)

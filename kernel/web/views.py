@@ -16,8 +16,8 @@ from typing import Any
 
 from kernel.assessment.ledger_table import BRIEF
 from kernel.ledger.projection import Enterprise, TicketState
-from kernel.storage.readmodel_sql import TEXT_MAX, TicketQuery
 from kernel.outputs.tables import Table, shown
+from kernel.storage.readmodel_sql import TEXT_MAX, TicketQuery
 from kernel.vocabulary import TICKET_STATE_WORDS
 from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket, units_of
 from kernel.web.state import Console
