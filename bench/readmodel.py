@@ -47,6 +47,8 @@ from bench.ledgergen import build_database, following, generate
 
 SECTION = "readmodel"
 PAGE_RUNS = 20
+#: samples of the unit's list (its p95 is reported)
+LIST_RUNS = 40
 INGEST_EVENTS = 50_000
 PG_EVENTS = 20_000
 BATCH = 500
@@ -148,6 +150,7 @@ def measure_ledger(size: int, report: Report, log: Callable[[str], None]) -> Non
                 check=(lambda v: v < 50) if size >= 1_000_000 else None,
                 note=f"of {model.tickets(query).total:,} matching; load {load()}",
             )
+            _unit_list(ledger, evaluator, as_of, size, report, log)
             some = model.tickets(TicketQuery(limit=1, offset=tickets // 2)).items[0].ticket_id
             report.summary(
                 SECTION,
@@ -254,6 +257,55 @@ def measure_assessment(
         "s",
         note=f"{again.words()}; load {load()}",
     )
+
+
+def _unit_list(
+    ledger: Any, evaluator: Any, as_of: dt.date, size: int, report: Report, log: Callable[..., None]
+) -> None:
+    """``GET /api/v1/tickets?q=…&overdue=true`` for the unit with the most tickets, after the
+    sweeps (their quiet marks answer "overdue"); at 10⁵ also the list that replays (the
+    service's cached projection, filtered and every matching ticket's clocks evaluated)."""
+    from types import SimpleNamespace
+
+    from kernel.ledger.readmodel import ReadModel
+    from kernel.service.access import Principal
+    from kernel.service.routes_tickets import list_from_read_model, list_replayed
+
+    counts = ReadModel(ledger).unit_counts()
+    unit = max(counts, key=lambda u: (sum(counts[u].values()), u))
+    principal = Principal("bench", unit, "unit")
+    context: Any = SimpleNamespace(
+        ledger=ledger, evaluator=lambda: evaluator, today=lambda: as_of, projection=None
+    )
+    first = list_from_read_model(
+        context, principal, {**_NO_FILTERS, "unit": unit}, 1, 1
+    )["items"][0]
+    filters = {**_NO_FILTERS, "q": str(first["summary"])[:2], "overdue": True, "as_of": as_of}
+    answer = list_from_read_model(context, principal, filters, 1, 50)
+    label = f"{size:,} events"
+    samples = _ms(lambda: list_from_read_model(context, principal, filters, 1, 50), LIST_RUNS)
+    p95 = sorted(samples)[round(0.95 * (len(samples) - 1))]
+    note = f"p95 {p95:.1f} ms; {unit}, q={filters['q']}: {answer['total']:,} overdue"
+    if size <= 100_000:
+        projector = ledger.project()
+        context.projection = lambda: projector
+        old = _ms(lambda: list_replayed(context, principal, filters, 1, 50), 5)
+        assert list_replayed(context, principal, filters, 1, 50) == answer
+        note += f"; replaying list {statistics.median(old):.0f} ms"
+    log(f"{label}: a unit's list with q and overdue {statistics.median(samples):.1f} ms")
+    report.summary(
+        SECTION,
+        f"a unit's ticket list with q and overdue (API, 50 rows), {label}",
+        samples,
+        "ms",
+        note=f"{note}; load {load()}",
+    )
+
+
+_NO_FILTERS: dict[str, Any] = {
+    k: None
+    for k in ("state", "grade", "unit", "category", "territory", "overdue", "month", "q", "as_of")
+}
 
 
 def _ingest(url: str, events: list[dict[str, Any]]) -> float:
