@@ -307,3 +307,33 @@ def test_console_lists_equal_the_whole_ledger_table(
                     patch.setattr(ReadModel, "stored", property(lambda self: False))
                     old = _console_views(old_console, viewer, params, day)
                 assert new == old, (viewer.unit, params, day)
+
+
+def test_cli_ledger_filters_by_unit_text_and_overdue(
+    sqlite_context: ServiceContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``huhang ledger --unit --search --overdue`` lists what the whole 台账 filtered lists."""
+    from kernel.cli.main import main
+
+    db = sqlite_context.ledger.storage.url
+    caller = _callers(sqlite_context)[3]
+    day = "2026-11-20"
+    assert main(["ledger", "--db", db, "--as-of", day, "--format", "json"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    states = sqlite_context.projection().tickets
+    text = "hz-2026-00"
+    for overdue in ("是", "否"):
+        argv = ["--unit", caller.unit, "--search", text.upper(), "--overdue", overdue]
+        assert main(["ledger", "--db", db, "--as-of", day, "--format", "json", *argv]) == 0
+        rows = json.loads(capsys.readouterr().out)
+        want = [
+            r
+            for r in whole
+            if caller.unit in ticket_units(states[r["ticket_id"]])
+            and r["overdue"] in (overdue, overdue == "是")
+            and any(
+                text in str(v).lower()
+                for v in (r["ticket_id"], r["summary"], r["enterprise"], r["primary"])
+            )
+        ]
+        assert rows == want and want

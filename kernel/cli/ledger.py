@@ -43,6 +43,19 @@ def register(sub: Any) -> None:
     p.add_argument("--primary", metavar="UNIT", help="只列出此主办单位的问题")
     p.add_argument("--territory", metavar="NAME", help="只列出此县区企业的问题")
     p.add_argument("--grade", metavar="GRADE", help="只列出此等级的问题")
+    p.add_argument(
+        "--unit", metavar="UNIT", help="只列出此单位有关的问题（包抓、主办、协办、反馈或协调）"
+    )
+    p.add_argument(
+        "--search",
+        metavar="TEXT",
+        help="只列出编号、描述、企业名称或主办单位含此文字的问题（不区分英文大小写）",
+    )
+    p.add_argument(
+        "--overdue",
+        choices=("是", "否"),
+        help="只列出（截至 --as-of）超期（是）或未超期（否）的问题",
+    )
     p.add_argument("--limit", type=a.positive_arg, metavar="N", help="最多列出 N 件（分页）")
     p.add_argument(
         "--offset", type=a.non_negative_arg, default=0, metavar="N", help="跳过前 N 件（分页）"
@@ -162,22 +175,47 @@ def _query(args: argparse.Namespace) -> TicketQuery | None:
             filters[column] = getattr(args, option)
     if args.grade is not None:
         filters["grade"] = args.grade
-    if not filters and args.limit is None and not args.offset:
+    text = (args.search or "").strip().lower()
+    if len(text) > 100:
+        raise InputError("--search 的文字太长（最多 100 个字）")
+    plain = not filters and args.unit is None and not text and args.overdue is None
+    if plain and args.limit is None and not args.offset:
         return None
-    return TicketQuery(filters=filters, offset=args.offset, limit=args.limit)
+    return TicketQuery(
+        filters=filters,
+        offset=args.offset,
+        limit=args.limit,
+        units=() if args.unit is None else (args.unit,),
+        text=text,
+    )
 
 
-def _page(ledger: Ledger, query: TicketQuery, evaluator: ClockEvaluator, as_of: dt.date) -> Table:
-    """One page of the 台账 from the read model (only its tickets' events are read)."""
+def _page(
+    ledger: Ledger,
+    query: TicketQuery,
+    evaluator: ClockEvaluator,
+    as_of: dt.date,
+    overdue: bool | None = None,
+) -> Table:
+    """One page of the 台账 from the read model (only its tickets' events are read); with
+    ``overdue``, only the tickets that are (or are not) overdue as of ``as_of``
+    (:mod:`kernel.clocks.lists`: the sweep's stored flags, the others evaluated)."""
     from kernel.assessment.ledger_table import ledger_table
+    from kernel.clocks.lists import overdue_ids
     from kernel.ledger.readmodel import ReadModel
 
     model = ReadModel(ledger)
-    page = model.tickets(query)
-    states = list(model.states([t.ticket_id for t in page.items]))
+    if overdue is None:
+        page = model.tickets(query)
+        total, ids = page.total, [t.ticket_id for t in page.items]
+    else:
+        matching = overdue_ids(ledger, evaluator, query, as_of, overdue)
+        end = None if query.limit is None else query.offset + query.limit
+        total, ids = len(matching), matching[query.offset : end]
+    states = list(model.states(ids))
     first, last = query.offset + 1, query.offset + len(states)
     shown = f"第 {first} 件" if first == last else f"第 {first}–{last} 件"
-    part = f"{shown}，共 {page.total} 件" if states else f"共 {page.total} 件"
+    part = f"{shown}，共 {total} 件" if states else f"共 {total} 件"
     return ledger_table(states, evaluator, as_of, part=part)
 
 
@@ -201,7 +239,8 @@ def cmd_ledger(args: argparse.Namespace) -> int:
         if query is None:
             table = ledger_table(ctx.ledger.project(), evaluator, args.as_of or today())
         else:
-            table = _page(ctx.ledger, query, evaluator, args.as_of or today())
+            overdue = None if args.overdue is None else args.overdue == "是"
+            table = _page(ctx.ledger, query, evaluator, args.as_of or today(), overdue)
     finally:
         ctx.close()
     text = emit(table, args.format, args.output)

@@ -51,17 +51,19 @@ def overdue_flags(
     """Every ticket matching ``query`` (paging ignored), in its order, with whether it is
     overdue as of ``as_of`` (None: cannot be told, the calendar lacks a year).
 
-    Needs a current read model (``ReadModel.stored``).
+    Without a current read model every matching ticket's clocks are evaluated.
     """
     from kernel.ledger.readmodel import ReadModel
 
+    model = ReadModel(ledger)
     whole = dataclasses.replace(query, offset=0, limit=None)
-    flags = ledger.storage.ticket_overdue(whole, as_of, cached_key(evaluator))
+    flags: list[tuple[str, bool | None]]
+    if model.stored:
+        flags = ledger.storage.ticket_overdue(whole, as_of, cached_key(evaluator))
+    else:
+        flags = [(t.ticket_id, None) for t in model.tickets(whole).items]
     unknown = [ticket_id for ticket_id, flag in flags if flag is None]
-    live = {
-        state.ticket_id: is_overdue(evaluator, state, as_of)
-        for state in ReadModel(ledger).states(unknown)
-    }
+    live = {state.ticket_id: is_overdue(evaluator, state, as_of) for state in model.states(unknown)}
     return [(t, live.get(t) if flag is None else flag) for t, flag in flags]
 
 
