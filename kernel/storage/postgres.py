@@ -950,7 +950,8 @@ class PostgresStorage(Storage):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (lock_key(self.schema, "sweep"),))
             if not rm.sweep_key_is(conn, key):
                 return
-            rm.write_quiet_marks(conn, "%s", marks)
+            with conn.cursor() as cur:
+                rm.write_quiet_marks(cur, "%s", marks)
 
     # ------------------------------------------------------------------ work splitting
 

@@ -149,7 +149,6 @@ CLOCK_COLUMNS = ("ticket_id", "clock_key", "clock_id", "due", "stop", "state", "
 INSERT_UNITS = "INSERT INTO rm_ticket_units (ticket_id, role, list_index, unit) VALUES ({ph})"
 DELETE_UNITS = "DELETE FROM rm_ticket_units WHERE ticket_id = {ph}"
 DELETE_CLOCKS = "DELETE FROM rm_clocks WHERE ticket_id = {ph}"
-INSERT_CLOCKS = f"INSERT INTO rm_clocks ({', '.join(CLOCK_COLUMNS)}) VALUES ({{ph}})"
 ALL_UNITS = (
     f"SELECT {', '.join(UNIT_COLUMNS)} FROM rm_ticket_units ORDER BY ticket_id, role, list_index"
 )
@@ -376,21 +375,33 @@ class QuietMark:
     clocks: tuple[tuple[Any, ...], ...] = ()
 
 
-def write_quiet_marks(conn: Connection, ph: str, marks: list[QuietMark]) -> None:
-    """Set each mark whose ticket is unchanged since the sweep read it, with its clock rows."""
-    update = mark_quiet(ph)
-    delete = DELETE_CLOCKS.format(ph=ph)
-    insert = INSERT_CLOCKS.format(ph=", ".join([ph] * len(CLOCK_COLUMNS)))
-    for mark in marks:
-        day = mark.day.isoformat()
-        cur = conn.execute(
-            update, (day, mark.until.isoformat(), int(mark.breached), mark.ticket_id, mark.seq, day)
-        )
-        if cur.rowcount != 1:
-            continue  # the ticket changed since: its next sweep marks it
-        conn.execute(delete, (mark.ticket_id,))
-        for row in mark.clocks:
-            conn.execute(insert, (mark.ticket_id, *row))
+class _Batch(Protocol):
+    def executemany(self, query: Any, params_seq: Any, /) -> Any: ...
+
+
+def write_quiet_marks(cur: _Batch, ph: str, marks: list[QuietMark]) -> None:
+    """Set each mark whose ticket is unchanged since the sweep read it and replace its clock
+    rows (three batched statements: the clock rows are written only where the mark was)."""
+    cur.executemany(
+        mark_quiet(ph),
+        [
+            (m.day.isoformat(), m.until.isoformat(), int(m.breached), m.ticket_id, m.seq)
+            + (m.day.isoformat(),)
+            for m in marks
+        ],
+    )
+    cur.executemany(DELETE_CLOCKS.format(ph=ph), [(m.ticket_id,) for m in marks])
+    values = ", ".join([ph] * len(CLOCK_COLUMNS))
+    cur.executemany(
+        f"INSERT INTO rm_clocks ({', '.join(CLOCK_COLUMNS)}) SELECT {values} WHERE EXISTS "
+        f"(SELECT 1 FROM rm_tickets WHERE ticket_id = {ph} AND last_seq = {ph} "
+        f"AND quiet_from = {ph})",
+        [
+            (m.ticket_id, *row, m.ticket_id, m.seq, m.day.isoformat())
+            for m in marks
+            for row in m.clocks
+        ],
+    )
 
 
 #: the read model's covered seq and the top event seq (equal: the read model is current)
