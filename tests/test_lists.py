@@ -337,3 +337,27 @@ def test_cli_ledger_filters_by_unit_text_and_overdue(
             )
         ]
         assert rows == want and want
+
+
+def test_console_enterprise_tickets_equal_the_projection(
+    sqlite_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from kernel.web.access import Viewer
+    from kernel.web.sessions import SessionSigner
+    from kernel.web.state import Console
+    from kernel.web.views import enterprise_tickets
+
+    console = Console(sqlite_context, None, signer=SessionSigner(b"k" * 32))
+    codes = sorted({s.enterprise for s in sqlite_context.projection().tickets.values()})
+    callers = _callers(sqlite_context)
+    seen = 0
+    for principal in (OFFICE, *callers[2:]):
+        viewer = Viewer(principal.name, principal.name, principal.unit, principal.role)
+        for code in codes[::7]:
+            new = [s.ticket_id for s in enterprise_tickets(console, viewer, code)]
+            with monkeypatch.context() as patch:
+                patch.setattr(ReadModel, "stored", property(lambda self: False))
+                old = [s.ticket_id for s in enterprise_tickets(console, viewer, code)]
+            assert new == old, (principal.unit, code)
+            seen += len(new)
+    assert seen

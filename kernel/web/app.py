@@ -683,15 +683,13 @@ class _Pages:
         return enterprise
 
     async def enterprise(self, request: Request, error: str = "", message: str = "") -> Response:
+        from kernel.web.views import enterprise_tickets
+
         signed = self.signed(request)
         code = request.path_params["code"]
         enterprise = self._visible_enterprise(signed.viewer, code)
         contacts = list(self.console.ledger.events(enterprise=code, types=("contact.recorded",)))
-        tickets = [
-            s
-            for s in self.console.projector().tickets.values()
-            if s.enterprise == code and may_see_ticket(signed.viewer, s)
-        ]
+        tickets = enterprise_tickets(self.console, signed.viewer, code)
         if request.query_params.get("done") == "contact":
             message = message or "联系记录已保存"
         return self.page(

@@ -235,6 +235,25 @@ def export_table(
     )
 
 
+def enterprise_tickets(console: Console, viewer: Viewer, code: str) -> list[TicketState]:
+    """The problems of one enterprise this person may see, in the order they were recorded
+    (the read model's rows of that enterprise and those tickets' events only)."""
+    from kernel.ledger.readmodel import ReadModel
+
+    model = ReadModel(console.ledger)
+    if not model.stored:
+        return [
+            s
+            for s in console.projector().tickets.values()
+            if s.enterprise == code and may_see_ticket(viewer, s)
+        ]
+    units = () if viewer.principal.reads_everything else (viewer.unit,)
+    query = TicketQuery(filters={"enterprise": code}, limit=None, units=units)
+    states = model.states([t.ticket_id for t in model.tickets(query).items])
+    ordered = sorted(states, key=lambda s: int(s.events[0].seq or 0))
+    return [s for s in ordered if may_see_ticket(viewer, s)]
+
+
 @dataclass
 class Workbench:
     """The 工作台's numbers and lists."""
