@@ -385,9 +385,9 @@ def write_quiet_marks(cur: _Batch, ph: str, marks: list[QuietMark]) -> None:
     cur.executemany(
         mark_quiet(ph),
         [
-            (m.day.isoformat(), m.until.isoformat(), int(m.breached), m.ticket_id, m.seq)
-            + (m.day.isoformat(),)
+            (day, m.until.isoformat(), int(m.breached), m.ticket_id, m.seq, day)
             for m in marks
+            for day in (m.day.isoformat(),)
         ],
     )
     cur.executemany(DELETE_CLOCKS.format(ph=ph), [(m.ticket_id,) for m in marks])
