@@ -304,9 +304,9 @@ class TicketQuery:
         return f"SELECT COUNT(*) FROM rm_tickets{where}", params
 
     def overdue_sql(self, ph: str, as_of: dt.date, key: str) -> tuple[str, list[Any]]:
-        """Every matching ticket id (in the query's order) with its ``breached`` flag when the sweep under
-        ``key`` marked the ticket quiet as of ``as_of`` (else NULL: its clocks must be
-        evaluated). Paging is not applied; one statement, so the key and the flags agree."""
+        """Every matching ticket id (in the query's order) with its ``breached`` flag when the
+        sweep under ``key`` marked the ticket quiet as of ``as_of`` (else NULL: its clocks must
+        be evaluated). Paging is not applied; one statement, so the key and the flags agree."""
         where, params = self.where(ph)
         day = as_of.isoformat()
         sql = (
@@ -428,9 +428,6 @@ def set_meta(ph: str, key: str) -> str:
 
 
 class _Cursor(Protocol):
-    @property
-    def rowcount(self) -> int: ...
-
     def fetchone(self) -> Any: ...
 
     def fetchall(self) -> list[Any]: ...
