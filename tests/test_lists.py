@@ -183,7 +183,7 @@ def test_lists_equal_the_replaying_lists(backend: str, request: pytest.FixtureRe
         assert True in known and False in known
         assert len(known) > len(flags) * (2 if sweep_day.month == 12 else 1) // 10
         # the stored answer holds on the days after the sweep (and before it, evaluated)
-        later = [sweep_day + dt.timedelta(days=n) for n in (0, 1, 4, 11, 23, 40)]
+        later = [sweep_day + dt.timedelta(days=n) for n in (0, 4, 23)]
         _check_overdue(context, [sweep_day - dt.timedelta(days=3), *later])
     # under other deadline rules or another calendar nothing stored is used
     assert {f for _, f in storage.ticket_overdue(everything, dt.date(2026, 12, 1), "x")} == {None}
