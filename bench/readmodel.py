@@ -277,9 +277,9 @@ def _unit_list(
     context: Any = SimpleNamespace(
         ledger=ledger, evaluator=lambda: evaluator, today=lambda: as_of, projection=None
     )
-    first = list_from_read_model(
-        context, principal, {**_NO_FILTERS, "unit": unit}, 1, 1
-    )["items"][0]
+    first = list_from_read_model(context, principal, {**_NO_FILTERS, "unit": unit}, 1, 1)["items"][
+        0
+    ]
     filters = {**_NO_FILTERS, "q": str(first["summary"])[:2], "overdue": True, "as_of": as_of}
     answer = list_from_read_model(context, principal, filters, 1, 50)
     label = f"{size:,} events"
