@@ -391,7 +391,7 @@ def sweep_claimed(
         projector = Projector(ledger.reference).feed_all(
             storage.ticket_batch_events(ids, until=as_of)
         )
-        marks: list[tuple[str, int, dt.date, dt.date]] = []
+        marks: list[QuietMark] = []
         states = [projector.tickets[t] for t in ids if t in projector.tickets]
         total.merge(_sweep(ledger, evaluator, as_of, states, None, marks))
         storage.mark_quiet(marks, key)
