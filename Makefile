@@ -35,6 +35,9 @@ $(STAMP): pyproject.toml $(if $(ENGINE_WHEEL),scripts/build_engine_wheel.py scri
 	$(BIN)/pip install --quiet --upgrade pip
 	$(if $(ENGINE_WHEEL),$(BIN)/python $(ENGINE_WHEEL) >/dev/null)
 	$(BIN)/pip install --quiet $(if $(ENGINE_WHEEL),--find-links .wheelhouse) -e '.[dev,demo]'
+	@# the bytecode an installed wheel carries: an editable checkout where Python may not write
+	@# it (PYTHONDONTWRITEBYTECODE) would compile every module again at each command
+	$(BIN)/python -m compileall -q kernel plugins >/dev/null
 	@touch $(STAMP)
 
 lint: $(STAMP)

@@ -186,21 +186,36 @@ class ProcessRun:
         return f"CPU {self.cpu:.2f} s, wall {self.wall:.2f} s, peak RSS {self.rss_mib:,.0f} MiB"
 
 
+#: runs its arguments as a child and prints that child's CPU seconds and peak RSS (KiB). The
+#: measured command must be a grandchild of the bench: Linux gives a child the parent's peak RSS
+#: at the fork (``ru_maxrss`` survives ``exec``), so a command started straight from this
+#: process -- which holds a ledger by then -- would report at least this process's size.
+_LAUNCHER = (
+    "import os, subprocess, sys\n"
+    "p = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)\n"
+    "_, status, usage = os.wait4(p.pid, 0)\n"
+    "print(usage.ru_utime + usage.ru_stime, usage.ru_maxrss)\n"
+    "sys.exit(os.waitstatus_to_exitcode(status))\n"
+)
+
+
 def run_process(args: list[str]) -> ProcessRun:
     """Run ``python -m kernel ARGS`` (output discarded); its CPU time, wall time and peak RSS
-    (``wait4`` of that child alone, not of earlier ones)."""
+    (``wait4`` of that command alone, started by a small launcher: see :data:`_LAUNCHER`)."""
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "kernel", *args], stdout=subprocess.DEVNULL, stderr=errors
+        proc = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "kernel", *args],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            check=False,
         )
-        _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
         if proc.returncode != 0:
             errors.seek(0)
             raise RuntimeError(f"{args} failed: {errors.read().decode(errors='replace')}")
-    return ProcessRun(usage.ru_utime + usage.ru_stime, wall, usage.ru_maxrss / 1024)
+    cpu, maxrss = proc.stdout.split()
+    return ProcessRun(float(cpu), wall, int(maxrss) / 1024)
 
 
 def measure_assessment(
