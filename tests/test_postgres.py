@@ -215,6 +215,7 @@ TABLES = [
     "notices",
     "outbox",
     "rm_clocks",
+    "rm_enterprise_units",
     "rm_enterprises",
     "rm_facts",
     "rm_ticket_units",

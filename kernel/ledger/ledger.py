@@ -25,7 +25,13 @@ from kernel.ledger.projection import (
     apply_enterprise,
     apply_ticket,
 )
-from kernel.ledger.rows import ModelRows, enterprise_row, ticket_row, unit_rows
+from kernel.ledger.rows import (
+    ModelRows,
+    enterprise_row,
+    enterprise_unit_rows,
+    ticket_row,
+    unit_rows,
+)
 from kernel.rules.reference import Reference
 from kernel.storage.contract import (
     CheckedFirstTransaction,
@@ -417,11 +423,13 @@ class _Batch:
                 tickets.append(ticket_row(state))
                 units.extend(unit_rows(state))
         enterprises = []
+        enterprise_units: list[tuple[Any, ...]] = []
         for code in sorted(self.touched_enterprises):
             company = self.enterprises[code]
             if company is not None:
                 enterprises.append(enterprise_row(company, self.enterprise_seq[code]))
-        self.tx.put_read_model(tickets, enterprises, self.seq, units)
+                enterprise_units.extend(enterprise_unit_rows(company))
+        self.tx.put_read_model(tickets, enterprises, self.seq, units, enterprise_units)
 
     def committed(self) -> None:
         """Keep the batch's ticket states for the next batches (only after the commit)."""
@@ -819,7 +827,10 @@ class Ledger:
         enterprises = sorted(
             enterprise_row(e, last_seq[code]) for code, e in projector.enterprises.items()
         )
-        return ModelRows(tickets, enterprises, sorted(units))
+        enterprise_units = sorted(
+            row for e in projector.enterprises.values() for row in enterprise_unit_rows(e)
+        )
+        return ModelRows(tickets, enterprises, sorted(units), enterprise_units)
 
     def rebuild_read_model(self, tx: ReadModelTransaction | None = None) -> tuple[int, int]:
         """Recompute the stored read model from a full replay; (tickets, enterprises) rows.
@@ -835,7 +846,9 @@ class Ledger:
         log.info("rebuilding the read model of %s", self.storage.url)
         rows = self.replayed_rows()
         tx.clear_read_model()
-        tx.put_read_model(rows.tickets, rows.enterprises, tx.last_seq(), rows.units)
+        tx.put_read_model(
+            rows.tickets, rows.enterprises, tx.last_seq(), rows.units, rows.enterprise_units
+        )
         return len(rows.tickets), len(rows.enterprises)
 
     def project_with_events(self) -> tuple[Projector, list[Event]]:

@@ -25,9 +25,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from kernel.ledger.events import ENTERPRISE_EVENTS, Event
-from kernel.ledger.ledger import Ledger, Projector
-from kernel.ledger.projection import TicketState
-from kernel.ledger.rows import ModelRows, day_of, enterprise_row, ticket_row
+from kernel.ledger.ledger import Ledger, Projector, replay_enterprise
+from kernel.ledger.projection import Enterprise, TicketState
+from kernel.ledger.rows import ModelRows, assignment_units, day_of, enterprise_row, ticket_row
+from kernel.storage.enterprise_sql import ENTERPRISE_UNIT_COLUMNS, EnterpriseQuery, search_text
 from kernel.storage.readmodel_sql import (
     CONTAINS_COLUMNS,
     ENTERPRISE_COLUMNS,
@@ -39,6 +40,9 @@ from kernel.storage.readmodel_sql import (
 from kernel.vocabulary import TICKET_STATE_WORDS
 
 __all__ = [
+    "EnterprisePage",
+    "EnterpriseQuery",
+    "EnterpriseSummary",
     "ModelRows",
     "ReadModel",
     "TicketDetail",
@@ -51,6 +55,8 @@ __all__ = [
 
 #: tickets loaded per query when states are read in bulk (sweep, 台账 pages)
 STATE_BATCH = 500
+#: the types of an enterprise's own events (its registration and changes)
+ENTERPRISE_TYPES = tuple(sorted(ENTERPRISE_EVENTS))
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,65 @@ class TicketDetail:
     timeline: tuple[Event, ...]
 
 
+@dataclass(frozen=True)
+class EnterpriseSummary:
+    """One enterprise as the read model stores it: its "四个一" as of its latest event.
+
+    What the roster shows; the changes (and whether 上下联动 registered it) are in its own
+    events (:meth:`ReadModel.enterprise`).
+    """
+
+    credit_code: str
+    registered_on: dt.date
+    last_seq: int
+    assignment: dict[str, Any]
+
+    @classmethod
+    def from_row(cls, row: tuple[Any, ...]) -> EnterpriseSummary:
+        """From a row in ``ENTERPRISE_COLUMNS`` order."""
+        values = dict(zip(ENTERPRISE_COLUMNS, row, strict=True))
+        return cls(
+            str(values["credit_code"]),
+            dt.date.fromisoformat(str(values["registered_on"])),
+            int(values["last_seq"]),
+            json.loads(values["assignment"]),
+        )
+
+    @classmethod
+    def of(cls, enterprise: Enterprise, last_seq: int = 0) -> EnterpriseSummary:
+        """From a projected enterprise."""
+        return cls(
+            enterprise.credit_code, enterprise.registered_on, last_seq, enterprise.assignment
+        )
+
+    def get(self, name: str) -> Any:
+        """One assignment field (None when not set)."""
+        return self.assignment.get(name)
+
+
+@dataclass(frozen=True)
+class EnterprisePage:
+    """One page of the roster: the matching total and the enterprises of the page."""
+
+    total: int
+    offset: int
+    limit: int | None
+    items: tuple[EnterpriseSummary, ...]
+
+
+def enterprise_matches(enterprise: EnterpriseSummary, query: EnterpriseQuery) -> bool:
+    """Whether an enterprise passes ``query``'s filters (what its SQL selects)."""
+    code, assignment = enterprise.credit_code, enterprise.assignment
+    return (
+        (query.territory is None or assignment.get("territory") == query.territory)
+        and (query.lead_unit is None or assignment.get("lead_unit") == query.lead_unit)
+        and (query.unit is None or query.unit in assignment_units(assignment))
+        and (not query.text or query.text in search_text(code, assignment))
+        and (query.named is None or query.named in (code, assignment.get("name")))
+        and (query.codes is None or code in query.codes)
+    )
+
+
 def _matches(row: tuple[Any, ...], query: TicketQuery, units: dict[str, set[str]]) -> bool:
     values = dict(zip(TICKET_COLUMNS, row, strict=True))
     if any(values[name] != wanted for name, wanted in query.filters.items()):
@@ -160,7 +225,7 @@ def _matches(row: tuple[Any, ...], query: TicketQuery, units: dict[str, set[str]
     return not (query.collected_to is not None and day > query.collected_to.isoformat())
 
 
-def _units_by_ticket(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
+def _grouped(rows: Iterable[tuple[Any, ...]]) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     for row in rows:
         out.setdefault(str(row[0]), []).append(tuple(row[1:]))
@@ -261,6 +326,57 @@ class ReadModel:
         ]
         return found
 
+    # ------------------------------------------------------------------ enterprises
+
+    def enterprises(self, query: EnterpriseQuery | None = None) -> EnterprisePage:
+        """A page of the roster (by credit code, or in registration order), filtered."""
+        query = query or EnterpriseQuery()
+        if self.stored:
+            total, rows = self.storage.enterprise_rows(query)
+            items = tuple(EnterpriseSummary.from_row(r) for r in rows)
+            return EnterprisePage(total, query.offset, query.limit, items)
+        projector, last = Projector(self.ledger.reference), {}
+        for event in self.storage.events(types=ENTERPRISE_TYPES):
+            projector.feed(event)
+            last[str(event.enterprise)] = int(event.seq or 0)
+        every = (EnterpriseSummary.of(e, last[c]) for c, e in projector.enterprises.items())
+        matching = [e for e in every if enterprise_matches(e, query)]
+        if not query.by_registration:
+            matching.sort(key=lambda e: e.credit_code)
+        end = None if query.limit is None else query.offset + query.limit
+        return EnterprisePage(
+            len(matching), query.offset, query.limit, tuple(matching[query.offset : end])
+        )
+
+    def enterprise(self, code: str) -> Enterprise | None:
+        """One enterprise with its changes, from its own events only (None: not registered).
+
+        A stored credit code never holds NUL (the events' schema), which PostgreSQL's text
+        could not hold either: such a code is answered as not registered without a query.
+        """
+        if "\x00" in code:
+            return None
+        return replay_enterprise(self.storage.events(enterprise=code, types=ENTERPRISE_TYPES))
+
+    def tickets_per_enterprise(self) -> dict[str, int]:
+        """How many tickets each enterprise with any has."""
+        if self.stored:
+            return self.storage.tickets_per_enterprise()
+        counts: dict[str, int] = {}
+        for row in self.ledger.replayed_rows().tickets:
+            counts[row[1]] = counts.get(row[1], 0) + 1
+        return counts
+
+    def ticket_ids_with_prefix(self, prefix: str) -> list[str]:
+        """The ticket ids that begin with ``prefix``, in order (a range of the key)."""
+        if self.stored:
+            return self.storage.ticket_ids_with_prefix(prefix)
+        return sorted(r[0] for r in self.ledger.replayed_rows().tickets if r[0].startswith(prefix))
+
+    def ticket_ids(self, query: TicketQuery) -> list[str]:
+        """The ids of every ticket matching ``query`` (paging as the query says)."""
+        return [item.ticket_id for item in self.tickets(query).items]
+
     def all_ticket_ids(self) -> list[str]:
         """Every ticket id in 台账 order."""
         return [s.ticket_id for s in self.tickets(TicketQuery(limit=None)).items]
@@ -296,10 +412,18 @@ class ReadModel:
                     found.append(f"{what} {key}：{'、'.join(cols)} 不同")
                 if len(found) >= limit:
                     return found
-        want_units, have_units = _units_by_ticket(truth.units), _units_by_ticket(stored_units)
+        want_units, have_units = _grouped(truth.units), _grouped(stored_units)
         for key in sorted(set(want_units) | set(have_units)):
             if want_units.get(key) != have_units.get(key):
                 found.append(f"办理单 {key}：有关单位（{'、'.join(UNIT_COLUMNS[1:])}）不同")
+                if len(found) >= limit:
+                    return found
+        stored_enterprise_units = [tuple(r) for r in self.storage.read_model_enterprise_units()]
+        want_units = _grouped(truth.enterprise_units)
+        have_units = _grouped(stored_enterprise_units)
+        for key in sorted(set(want_units) | set(have_units)):
+            if want_units.get(key) != have_units.get(key):
+                found.append(f"企业 {key}：包抓单位和专班单位（{ENTERPRISE_UNIT_COLUMNS[1]}）不同")
                 if len(found) >= limit:
                     return found
         return found

@@ -109,7 +109,8 @@ def unit_rows(state: TicketState) -> list[tuple[Any, ...]]:
 
 
 def enterprise_row(enterprise: Enterprise, last_seq: int) -> tuple[Any, ...]:
-    """The ``rm_enterprises`` row of an enterprise (column order of ``ENTERPRISE_COLUMNS``)."""
+    """The ``rm_enterprises`` row of an enterprise (column order of ``ENTERPRISE_COLUMNS``):
+    the "四个一" as a JSON object in its fields' order, so reading it gives the same dict."""
     return (
         enterprise.credit_code,
         enterprise.get("name"),
@@ -117,13 +118,33 @@ def enterprise_row(enterprise: Enterprise, last_seq: int) -> tuple[Any, ...]:
         enterprise.get("lead_unit"),
         enterprise.registered_on.isoformat(),
         last_seq,
+        json.dumps(enterprise.assignment, ensure_ascii=False),
     )
+
+
+def assignment_units(assignment: Mapping[str, Any]) -> set[str]:
+    """The units of an enterprise's "四个一": its lead unit and its working group (who may read
+    the enterprise, :func:`kernel.service.access.can_read_enterprise`)."""
+    units = set()
+    if isinstance(assignment.get("lead_unit"), str):
+        units.add(assignment["lead_unit"])
+    units.update(u for u in assignment.get("working_group") or () if isinstance(u, str))
+    return units
+
+
+def enterprise_unit_rows(enterprise: Enterprise) -> list[tuple[str, str]]:
+    """The ``rm_enterprise_units`` rows of an enterprise: ``(credit_code, unit)``, by unit."""
+    return [
+        (enterprise.credit_code, unit) for unit in sorted(assignment_units(enterprise.assignment))
+    ]
 
 
 @dataclass(frozen=True)
 class ModelRows:
-    """Ticket, enterprise and ticket-unit rows, sorted (what a rebuild writes or checks)."""
+    """Ticket, enterprise, ticket-unit and enterprise-unit rows, sorted (what a rebuild writes
+    or checks)."""
 
     tickets: list[tuple[Any, ...]]
     enterprises: list[tuple[Any, ...]]
     units: list[tuple[Any, ...]] = field(default_factory=list)
+    enterprise_units: list[tuple[Any, ...]] = field(default_factory=list)

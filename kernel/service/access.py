@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from kernel.ledger.rows import unit_roles
+from kernel.ledger.rows import assignment_units, unit_roles
 from kernel.vocabulary import ROLE_WORDS
 
 OFFICE_ROLE = "office"
@@ -77,12 +77,12 @@ def can_read_ticket(principal: Principal, ticket: TicketView) -> bool:
 
 
 def enterprise_units(assignment: Mapping[str, Any]) -> set[str]:
-    """The units of an enterprise's "四个一": its lead unit and its working group."""
-    units = set()
-    if isinstance(assignment.get("lead_unit"), str):
-        units.add(assignment["lead_unit"])
-    units.update(u for u in assignment.get("working_group") or () if isinstance(u, str))
-    return units
+    """The units of an enterprise's "四个一": its lead unit and its working group.
+
+    The read model stores the same units (``rm_enterprise_units``, :func:`assignment_units`),
+    so a unit's roster is an indexed query.
+    """
+    return assignment_units(assignment)
 
 
 def can_read_enterprise(principal: Principal, assignment: Mapping[str, Any]) -> bool:

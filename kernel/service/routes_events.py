@@ -13,8 +13,9 @@ Every stored event records the token's principal in ``recorded_by``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.concurrency import run_in_threadpool
@@ -32,7 +33,8 @@ from kernel.service.problems import ApiProblem
 from kernel.vocabulary import EVENT_RESULT_WORDS
 
 if TYPE_CHECKING:
-    from kernel.ledger.ledger import Projector
+    from kernel.ledger.projection import Enterprise, TicketState
+    from kernel.ledger.readmodel import EnterpriseSummary
 
 router = APIRouter(tags=["事件"])
 
@@ -161,10 +163,71 @@ def check_actors(principal: Principal, items: list[Any]) -> None:
             )
 
 
+def _could_be_stored(text: str) -> bool:
+    """Whether a stored ticket id or credit code could be ``text``: those are UTF-8 text
+    without NUL (the events' schema; PostgreSQL's text holds no NUL either)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate, which JSON can spell
+        return False
+    return True
+
+
+class KnownStates(Protocol):
+    """What a unit's events are judged on: ticket and enterprise states by id (a projection of
+    every event, or :class:`NamedStates`)."""
+
+    @property
+    def tickets(self) -> Mapping[str, TicketState]: ...
+
+    @property
+    def enterprises(self) -> Mapping[str, Enterprise | EnterpriseSummary]: ...
+
+
+@dataclass(frozen=True)
+class NamedStates:
+    """The current states of the tickets and enterprises one batch names, and only those."""
+
+    tickets: Mapping[str, TicketState]
+    enterprises: Mapping[str, EnterpriseSummary]
+
+
+def known_states(
+    context: ServiceContext, principal: Principal, items: list[Any]
+) -> KnownStates | None:
+    """What :func:`_unit_refusal` judges a unit's batch on (None for the office and the
+    auditor): with a current read model the states of the tickets the batch names, from their
+    own events (``ReadModel.states``), and the stored rows of the enterprises it names;
+    otherwise the projection of every event.
+
+    Only ids that could be stored are looked up (:func:`_could_be_stored`): the others name
+    nothing, as before.
+    """
+    from kernel.ledger.readmodel import EnterpriseQuery, ReadModel
+
+    if principal.reads_everything:
+        return None
+    model = ReadModel(context.ledger)
+    if not model.stored:
+        return context.projection()
+
+    def named(key: str) -> list[str]:
+        found = (item.get(key) for item in items if isinstance(item, dict))
+        return sorted({v for v in found if isinstance(v, str) and _could_be_stored(v)})
+
+    tickets = {state.ticket_id: state for state in model.states(named("ticket_id"))}
+    codes = tuple(named("enterprise"))
+    rows = model.enterprises(EnterpriseQuery(codes=codes, limit=None)).items if codes else ()
+    return NamedStates(tickets, {row.credit_code: row for row in rows})
+
+
 def _unit_refusal(
-    projector: Projector | None, principal: Principal, item: dict[str, Any]
+    projector: KnownStates | None, principal: Principal, item: dict[str, Any]
 ) -> Outcome | None:
-    """Why a unit may not submit this event (None: it may), judged on the current projection.
+    """Why a unit may not submit this event (None: it may), judged on the states before the
+    batch (:func:`known_states`).
 
     A ticket of another unit is refused as the ledger refuses a ticket that does not exist.
     """
@@ -212,7 +275,7 @@ def submit(
         ]
     )
     window = context.config.date_window(context.today())
-    projector = context.projection() if not principal.reads_everything else None
+    projector = known_states(context, principal, items)
     batch: list[tuple[int, tuple[dict[str, Any], SourceDoc | None, tuple[()]]]] = []
     for index, item in enumerate(items):
         outcome = result.outcomes[index]

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from kernel.errors import InputError
 from kernel.ledger.events import Event
+from kernel.storage.enterprise_sql import EnterpriseQuery
 from kernel.storage.readmodel_sql import QuietMark, TicketQuery
 
 # Outbox times (``next_attempt_at`` and the ``now`` of due_deliveries) are timezone-aware UTC.
@@ -235,10 +236,12 @@ class ReadModelTransaction(Transaction, Protocol):
         enterprises: list[tuple[Any, ...]],
         seq: int,
         units: list[tuple[Any, ...]],
+        enterprise_units: list[tuple[Any, ...]],
     ) -> None:
         """Insert or replace rows (:mod:`kernel.storage.readmodel_sql` column order), replace
-        the unit rows of every ticket written by ``units`` (and drop its sweep clock rows), and
-        record that the read model now covers events up to ``seq``."""
+        the unit rows of every ticket written by ``units`` (and drop its sweep clock rows) and
+        those of every enterprise written by ``enterprise_units``, and record that the read
+        model now covers events up to ``seq``."""
 
     def clear_read_model(self) -> None:
         """Delete every read-model row (before a rebuild)."""
@@ -405,6 +408,22 @@ class Storage(ABC):
 
     def read_model_units(self) -> list[tuple[Any, ...]]:
         """Every ``rm_ticket_units`` row (ticket, role, list index): for a rebuild check."""
+        raise NotImplementedError
+
+    def read_model_enterprise_units(self) -> list[tuple[Any, ...]]:
+        """Every ``rm_enterprise_units`` row (credit code, unit): for a rebuild check."""
+        raise NotImplementedError
+
+    def enterprise_rows(self, query: EnterpriseQuery) -> tuple[int, list[tuple[Any, ...]]]:
+        """How many enterprise rows match ``query`` and the rows of its page."""
+        raise NotImplementedError
+
+    def tickets_per_enterprise(self) -> dict[str, int]:
+        """How many tickets each enterprise with any has."""
+        raise NotImplementedError
+
+    def ticket_ids_with_prefix(self, prefix: str) -> list[str]:
+        """The ticket ids that begin with ``prefix``, in order."""
         raise NotImplementedError
 
     def ticket_roles(self, ticket_ids: list[str]) -> dict[str, list[tuple[str, int, str]]]:

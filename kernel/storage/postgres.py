@@ -13,7 +13,9 @@ idempotency), ``outbox`` (one delivery per notice and notifier), ``meta`` (``sch
 and, for splitting the deadline sweep between workers, ``sweep_days`` and ``sweep_claims``;
 version 5 added the read model (``rm_tickets``, ``rm_enterprises``,
 :mod:`kernel.storage.readmodel_sql`), empty on an upgraded ledger until a writer or
-``huhang ledger rebuild`` fills it; version 6 the assessment's facts cache (``rm_facts``).
+``huhang ledger rebuild`` fills it; version 6 the assessment's facts cache (``rm_facts``);
+version 7 the tickets' units and the sweep's clock rows; version 8 the enterprises' "四个一",
+search text and units (:mod:`kernel.storage.enterprise_sql`).
 
 * **Migrations.** :data:`MIGRATIONS` lists ``(version, statements)``; opening a store applies
   the missing ones in order, in one transaction holding a per-schema advisory lock, so workers
@@ -47,6 +49,7 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -54,6 +57,7 @@ from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event, decode_stored
 from kernel.notify.outbox import MASK, redact
+from kernel.storage import enterprise_sql as es
 from kernel.storage import readmodel_sql as rm
 from kernel.storage.contract import (
     NOTICE_PENDING,
@@ -178,6 +182,16 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
         7,
         (
             *rm.ddl_lists(' COLLATE "C"', "ADD COLUMN IF NOT EXISTS"),
+            "UPDATE meta SET value = '-1' WHERE key = 'read_model_seq' "
+            "AND EXISTS (SELECT 1 FROM events)",
+        ),
+    ),
+    # 8: each enterprise's "四个一" and search text, its units, and an index of tickets by
+    # enterprise (reads replay until a writer or a rebuild fills them)
+    (
+        8,
+        (
+            *es.ddl_enterprises(' COLLATE "C"', "ADD COLUMN IF NOT EXISTS"),
             "UPDATE meta SET value = '-1' WHERE key = 'read_model_seq' "
             "AND EXISTS (SELECT 1 FROM events)",
         ),
@@ -417,13 +431,17 @@ class _PostgresTransaction:
         enterprises: list[tuple[Any, ...]],
         seq: int,
         units: list[tuple[Any, ...]],
+        enterprise_units: list[tuple[Any, ...]],
     ) -> None:
         with self.conn.cursor() as cur:
             if tickets:
                 cur.executemany(rm.upsert_tickets("%s"), [rm.stored_ticket(row) for row in tickets])
                 rm.put_units(cur, "%s", tickets, units)
             if enterprises:
-                cur.executemany(rm.upsert_enterprises("%s"), enterprises)
+                cur.executemany(
+                    es.upsert_enterprises("%s"), [es.stored_enterprise(row) for row in enterprises]
+                )
+                es.put_enterprise_units(cur, "%s", enterprises, enterprise_units)
         self.conn.execute(rm.set_meta("%s", "read_model_seq"), (str(seq),))
 
     def clear_read_model(self) -> None:
@@ -857,6 +875,34 @@ class PostgresStorage(Storage):
     def read_model_units(self) -> list[tuple[Any, ...]]:
         """Every ticket-unit row."""
         return [tuple(r) for r in self._fetch(rm.ALL_UNITS)]
+
+    def read_model_enterprise_units(self) -> list[tuple[Any, ...]]:
+        """Every enterprise-unit row."""
+        return [tuple(r) for r in self._fetch(es.ALL_ENTERPRISE_UNITS)]
+
+    def enterprise_rows(self, query: es.EnterpriseQuery) -> tuple[int, list[tuple[Any, ...]]]:
+        """The matching count and the page of enterprise rows (a text with NUL, which
+        PostgreSQL's text cannot hold, matches nothing)."""
+        if any("\x00" in text for text in query.texts):
+            return 0, []
+        if query.codes is not None:
+            query = replace(query, codes=tuple(c for c in query.codes if "\x00" not in c))
+        count_sql, count_params = query.count_sql("%s")
+        page_sql, page_params = query.page_sql("%s")
+        ((total,),) = self._fetch(count_sql, count_params)
+        return int(total), [tuple(r) for r in self._fetch(page_sql, page_params)]
+
+    def tickets_per_enterprise(self) -> dict[str, int]:
+        """Tickets per enterprise."""
+        return {str(code): int(n) for code, n in self._fetch(es.TICKETS_PER_ENTERPRISE)}
+
+    def ticket_ids_with_prefix(self, prefix: str) -> list[str]:
+        """The ticket ids beginning with ``prefix`` (a range of the primary key)."""
+        if "\x00" in prefix:
+            return []
+        low, high = es.id_range(prefix)
+        params = (low,) if high is None else (low, high)
+        return [str(t) for (t,) in self._fetch(es.ticket_ids_sql("%s", high), params)]
 
     def ticket_roles(self, ticket_ids: list[str]) -> dict[str, list[tuple[str, int, str]]]:
         """The units of some tickets with their roles."""

@@ -11,7 +11,8 @@ brings it up to date.
 ``rm_ticket_units`` holds every unit with a part in each ticket and its role (包抓 ``lead``,
 主办 ``primary``, 协办 ``co_handler``, 反馈 ``feedback``, 协调 ``coordinator``; the position in
 the route's list for the last two kinds), written with the ticket's row, so "the tickets unit X
-may read" is an indexed query (:attr:`TicketQuery.units`).
+may read" is an indexed query (:attr:`TicketQuery.units`). The enterprise roster's own columns,
+its units and its queries are in :mod:`kernel.storage.enterprise_sql`.
 
 Dates are ISO text in both backends, so the rows compare equal across backends and with a
 replay. ``quiet_from``, ``quiet_until`` and ``breached`` belong to the sweep
@@ -57,7 +58,17 @@ TICKET_COLUMNS = (
     "last_type",
     "event_count",
 )
-ENTERPRISE_COLUMNS = ("credit_code", "name", "territory", "lead_unit", "registered_on", "last_seq")
+#: the columns of ``rm_enterprises`` in row order; ``assignment`` is the "四个一" as JSON (an
+#: object, in the order the events gave its fields)
+ENTERPRISE_COLUMNS = (
+    "credit_code",
+    "name",
+    "territory",
+    "lead_unit",
+    "registered_on",
+    "last_seq",
+    "assignment",
+)
 
 _INTEGER = frozenset({"overridden", "rounds", "last_seq", "event_count"})
 _NOT_NULL = frozenset(
@@ -183,17 +194,6 @@ def upsert_tickets(ph: str) -> str:
         f"INSERT INTO rm_tickets ({names}) VALUES ({marks}) "
         f"ON CONFLICT (ticket_id) DO UPDATE SET {sets}, "
         "quiet_from = NULL, quiet_until = NULL, breached = NULL"
-    )
-
-
-def upsert_enterprises(ph: str) -> str:
-    """Insert or replace an enterprise row."""
-    names = ", ".join(ENTERPRISE_COLUMNS)
-    marks = ", ".join([ph] * len(ENTERPRISE_COLUMNS))
-    sets = ", ".join(f"{c} = excluded.{c}" for c in ENTERPRISE_COLUMNS[1:])
-    return (
-        f"INSERT INTO rm_enterprises ({names}) VALUES ({marks}) "
-        f"ON CONFLICT (credit_code) DO UPDATE SET {sets}"
     )
 
 
@@ -468,6 +468,7 @@ def clear(conn: Connection) -> None:
     cache (a cache: the next report computes it again)."""
     conn.execute("DELETE FROM rm_tickets")
     conn.execute("DELETE FROM rm_enterprises")
+    conn.execute("DELETE FROM rm_enterprise_units")
     conn.execute("DELETE FROM rm_ticket_units")
     conn.execute("DELETE FROM rm_clocks")
     conn.execute("DELETE FROM rm_facts")

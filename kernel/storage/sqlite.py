@@ -15,10 +15,11 @@ Tables: ``events`` (the log; ``seq`` is the ledger order), ``notices`` (one row 
 for idempotency), ``outbox`` (one delivery per notice and notifier), ``accounts`` (the web
 console's sign-in accounts, schema version 3), ``meta`` (``schema_version``,
 ``read_model_seq``) and the read model (``rm_tickets``, ``rm_enterprises``;
-:mod:`kernel.storage.readmodel_sql`).
+:mod:`kernel.storage.readmodel_sql`, :mod:`kernel.storage.enterprise_sql`).
 
 Schema versions (``_MIGRATIONS``): 1 is the base; 4 added the read model; 5 the assessment's
-facts cache (``rm_facts``) and an index of events by type. Opening an older
+facts cache (``rm_facts``) and an index of events by type; 6 the tickets' units and the sweep's
+clock rows; 7 the enterprises' "四个一", search text and units. Opening an older
 file applies the missing versions in order; the read model's tables come empty, so reads replay
 the events until a writer or ``huhang ledger rebuild`` fills them.
 """
@@ -43,6 +44,7 @@ from typing import Any
 from kernel.errors import InputError
 from kernel.hookspecs import hookimpl
 from kernel.ledger.events import Event, decode_stored
+from kernel.storage import enterprise_sql as es
 from kernel.storage import readmodel_sql as rm
 from kernel.storage.contract import (
     NOTICE_PENDING,
@@ -56,7 +58,7 @@ from kernel.storage.contract import (
 
 log = logging.getLogger("huhang.storage.sqlite")
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 #: SQLite's default limit on ``?`` parameters in one statement is 32766; stay well below
 IN_CHUNK = 500
 #: seconds SQLite itself waits for a lock before reporting "database is locked"
@@ -127,6 +129,12 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
     # and breached flag. Reads replay until a writer or a rebuild fills the unit rows.
     6: (
         *rm.ddl_lists(),
+        "UPDATE meta SET value = -1 WHERE key = 'read_model_seq' AND EXISTS (SELECT 1 FROM events)",
+    ),
+    # 7: each enterprise's "四个一" and search text, its units, and an index of tickets by
+    # enterprise. Reads replay until a writer or a rebuild fills them.
+    7: (
+        *es.ddl_enterprises(),
         "UPDATE meta SET value = -1 WHERE key = 'read_model_seq' AND EXISTS (SELECT 1 FROM events)",
     ),
 }
@@ -430,6 +438,7 @@ class _SqliteTransaction:
         enterprises: list[tuple[Any, ...]],
         seq: int,
         units: list[tuple[Any, ...]],
+        enterprise_units: list[tuple[Any, ...]],
     ) -> None:
         if tickets:
             self.conn.executemany(
@@ -437,7 +446,10 @@ class _SqliteTransaction:
             )
             rm.put_units(self.conn, "?", tickets, units)
         if enterprises:
-            self.conn.executemany(rm.upsert_enterprises("?"), enterprises)
+            self.conn.executemany(
+                es.upsert_enterprises("?"), [es.stored_enterprise(row) for row in enterprises]
+            )
+            es.put_enterprise_units(self.conn, "?", enterprises, enterprise_units)
         self.conn.execute(rm.set_meta("?", "read_model_seq"), (seq,))
 
     def clear_read_model(self) -> None:
@@ -824,6 +836,33 @@ class SqliteStorage(Storage):
     def read_model_units(self) -> list[tuple[Any, ...]]:
         """Every ticket-unit row."""
         return self._rows(rm.ALL_UNITS)
+
+    def read_model_enterprise_units(self) -> list[tuple[Any, ...]]:
+        """Every enterprise-unit row."""
+        return self._rows(es.ALL_ENTERPRISE_UNITS)
+
+    def enterprise_rows(self, query: es.EnterpriseQuery) -> tuple[int, list[tuple[Any, ...]]]:
+        """The matching count and the page of enterprise rows."""
+        count_sql, count_params = query.count_sql("?")
+        page_sql, page_params = query.page_sql("?")
+        with self._lock:  # one read transaction: the count and the page agree
+            self._conn.execute("BEGIN")
+            try:
+                (total,) = self._conn.execute(count_sql, count_params).fetchone()
+                rows = self._conn.execute(page_sql, page_params).fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+        return int(total), rows
+
+    def tickets_per_enterprise(self) -> dict[str, int]:
+        """Tickets per enterprise."""
+        return {str(code): int(n) for code, n in self._rows(es.TICKETS_PER_ENTERPRISE)}
+
+    def ticket_ids_with_prefix(self, prefix: str) -> list[str]:
+        """The ticket ids beginning with ``prefix`` (a range of the primary key)."""
+        low, high = es.id_range(prefix)
+        params = (low,) if high is None else (low, high)
+        return [str(t) for (t,) in self._rows(es.ticket_ids_sql("?", high), params)]
 
     def ticket_roles(self, ticket_ids: list[str]) -> dict[str, list[tuple[str, int, str]]]:
         """The units of some tickets with their roles."""

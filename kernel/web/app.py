@@ -512,17 +512,17 @@ class _Pages:
     # ------------------------------------------------------------------ new problem
 
     def _enterprises(self, viewer: Viewer) -> list[Any]:
-        return [
-            e
-            for e in self.console.projector().enterprises.values()
-            if may_see_enterprise(viewer, e)
-        ]
+        from kernel.web.views import visible_enterprises
+
+        return visible_enterprises(self.console, viewer)
 
     def _find_enterprise(self, viewer: Viewer, text: str) -> Any:
+        from kernel.web.views import visible_enterprises
+
         text = text.strip()
-        for e in self._enterprises(viewer):
-            if text in (e.credit_code, e.get("name")):
-                return e
+        found = visible_enterprises(self.console, viewer, named=text)
+        if found:
+            return found[0]
         raise InputError(f"找不到企业“{text}”：请输入已登记企业的全称或统一社会信用代码")
 
     def _draft(self, viewer: Viewer, form: FormData, ticket_id: str) -> dict[str, Any]:
@@ -577,6 +577,7 @@ class _Pages:
 
     def _preview_html(self, request: Request, viewer: Viewer, form: FormData) -> str:
         from kernel.ledger.events import validate_event
+        from kernel.web.views import enterprise_of
 
         console = self.console
         problems: list[str] = []
@@ -584,7 +585,9 @@ class _Pages:
         try:
             draft = self._draft(viewer, form, "预览")
             event = validate_event(draft, console.ruleset.reference)
-            enterprise = console.projector().enterprises[str(event.enterprise)]
+            enterprise = enterprise_of(console, str(event.enterprise))
+            if enterprise is None:
+                raise InputError(f"企业 {event.enterprise} 尚未登记")
             ticket = ticket_from_collection(event, enterprise, console.ruleset.reference)
             evaluation = console.evaluate(ticket)
         except ProblemsError as exc:
@@ -600,13 +603,10 @@ class _Pages:
         return HTMLResponse(self._preview_html(request, signed.viewer, form))
 
     def _next_ticket_id(self, year: int) -> str:
+        from kernel.web.views import next_ticket_number
+
         prefix = f"HZ-{year}-"
-        numbers = [
-            int(t[len(prefix) :])
-            for t in self.console.projector().tickets
-            if t.startswith(prefix) and t[len(prefix) :].isdigit()
-        ]
-        return f"{prefix}{max(numbers, default=0) + 1:04d}"
+        return f"{prefix}{next_ticket_number(self.console, prefix):04d}"
 
     async def new_save(self, request: Request) -> Response:
         signed = self.signed(request)
@@ -677,7 +677,9 @@ class _Pages:
         )
 
     def _visible_enterprise(self, viewer: Viewer, code: str) -> Any:
-        enterprise = self.console.projector().enterprises.get(code)
+        from kernel.web.views import enterprise_of
+
+        enterprise = enterprise_of(self.console, code)
         if enterprise is None or not may_see_enterprise(viewer, enterprise):
             raise HTTPException(404, "没有这家企业，或您无权查看")
         return enterprise

@@ -12,7 +12,7 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel.assessment.ledger_table import BRIEF
 from kernel.ledger.projection import Enterprise, TicketState
@@ -21,6 +21,9 @@ from kernel.storage.readmodel_sql import TEXT_MAX, TicketQuery
 from kernel.vocabulary import TICKET_STATE_WORDS
 from kernel.web.access import Viewer, may_see_enterprise, may_see_ticket, units_of
 from kernel.web.state import Console
+
+if TYPE_CHECKING:
+    from kernel.ledger.readmodel import EnterpriseSummary
 
 PAGE_SIZE = 50
 #: the 台账 columns the page shows, those the terminal shows (every column goes into the export)
@@ -329,26 +332,77 @@ def workbench(console: Console, viewer: Viewer, as_of: dt.date) -> Workbench:
     )
 
 
+def visible_enterprises(
+    console: Console, viewer: Viewer, named: str | None = None
+) -> list[Enterprise | EnterpriseSummary]:
+    """The enterprises this person may see (only the one whose credit code or name is
+    ``named``, when given), in the order they were registered: the read model's rows, or the
+    projection's enterprises without a current read model."""
+    from kernel.ledger.readmodel import EnterpriseQuery, ReadModel
+
+    model = ReadModel(console.ledger)
+    if not model.stored:
+        return [
+            e
+            for e in console.projector().enterprises.values()
+            if may_see_enterprise(viewer, e)
+            and (named is None or named in (e.credit_code, e.get("name")))
+        ]
+    unit = None if viewer.principal.reads_everything else viewer.unit
+    query = EnterpriseQuery(unit=unit, named=named, by_registration=True, limit=None)
+    return list(model.enterprises(query).items)
+
+
+def enterprise_of(console: Console, code: str) -> Enterprise | None:
+    """One enterprise with its changes: from its own events with a current read model, else
+    from the projection (None: not registered)."""
+    from kernel.ledger.readmodel import ReadModel
+
+    model = ReadModel(console.ledger)
+    if model.stored:
+        return model.enterprise(code)
+    return console.projector().enterprises.get(code)
+
+
+def next_ticket_number(console: Console, prefix: str) -> int:
+    """The number after the highest ``{prefix}{digits}`` ticket id (1 when there is none):
+    the ids in the prefix's key range with a current read model, else every ticket's."""
+    from kernel.ledger.readmodel import ReadModel
+
+    model = ReadModel(console.ledger)
+    ids = model.ticket_ids_with_prefix(prefix) if model.stored else console.projector().tickets
+    numbers = [
+        int(t[len(prefix) :]) for t in ids if t.startswith(prefix) and t[len(prefix) :].isdigit()
+    ]
+    return max(numbers, default=0) + 1
+
+
 @dataclass
 class RosterRow:
     """One enterprise with its 四个一 and its contacts per month."""
 
-    enterprise: Enterprise
+    enterprise: Enterprise | EnterpriseSummary
     months: list[int]
     problems: int
 
 
 def roster(console: Console, viewer: Viewer, year: int) -> list[RosterRow]:
-    """The enterprises this person may see, with a month grid of contacts in ``year``."""
-    projector = console.projector()
+    """The enterprises this person may see, by name (then in registration order), with a
+    month grid of contacts in ``year`` and their problems (the read model's counts with a
+    current one, else the projection's)."""
+    from kernel.ledger.readmodel import ReadModel
+
     counts: dict[str, list[int]] = {}
     for event in console.ledger.events(types=("contact.recorded",)):
         if event.date.year == year and event.enterprise:
             counts.setdefault(event.enterprise, [0] * 12)[event.date.month - 1] += 1
-    problems = Counter(s.enterprise for s in projector.tickets.values())
-    rows = [
-        RosterRow(e, counts.get(code, [0] * 12), problems.get(code, 0))
-        for code, e in sorted(projector.enterprises.items(), key=lambda kv: str(kv[1].get("name")))
-        if may_see_enterprise(viewer, e)
+    model = ReadModel(console.ledger)
+    if model.stored:
+        problems = model.tickets_per_enterprise()
+    else:
+        problems = dict(Counter(s.enterprise for s in console.projector().tickets.values()))
+    enterprises = visible_enterprises(console, viewer)
+    return [
+        RosterRow(e, counts.get(e.credit_code, [0] * 12), problems.get(e.credit_code, 0))
+        for e in sorted(enterprises, key=lambda e: str(e.get("name")))
     ]
-    return rows
