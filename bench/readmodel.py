@@ -151,6 +151,7 @@ def measure_ledger(size: int, report: Report, log: Callable[[str], None]) -> Non
                 note=f"of {model.tickets(query).total:,} matching; load {load()}",
             )
             _unit_list(ledger, evaluator, as_of, size, report, log)
+            _enterprise_reads(ledger, size, report, log)
             some = model.tickets(TicketQuery(limit=1, offset=tickets // 2)).items[0].ticket_id
             report.summary(
                 SECTION,
@@ -315,6 +316,68 @@ def _unit_list(
         "ms",
         note=f"{note}; load {load()}",
     )
+
+
+def _enterprise_reads(ledger: Any, size: int, report: Report, log: Callable[..., None]) -> None:
+    """``GET /api/v1/enterprises?q=…`` for the unit leading the most enterprises, one
+    enterprise's page (``/enterprises/{code}``) for the office, and a unit's batch of 100
+    events judged on the tickets it names (``known_states``); at 10⁵ also the replaying answers
+    (the service's projection, built beforehand as the service kept it), asserted equal."""
+    from collections import Counter
+    from types import SimpleNamespace
+
+    from kernel.ledger.readmodel import EnterpriseQuery, ReadModel, TicketQuery
+    from kernel.service.access import Principal
+    from kernel.service.routes_enterprises import (
+        detail_replayed,
+        enterprise_detail,
+        list_from_read_model,
+        list_replayed,
+    )
+    from kernel.service.routes_events import known_states
+
+    model = ReadModel(ledger)
+    roster = model.enterprises(EnterpriseQuery(limit=None)).items
+    unit, _ = Counter(str(e.get("lead_unit")) for e in roster).most_common(1)[0]
+    principal, office = Principal("bench", unit, "unit"), Principal("bench", "助商稳企办", "office")
+    mine = model.enterprises(EnterpriseQuery(unit=unit, limit=None)).items
+    q = str(mine[len(mine) // 2].get("name"))[:2]
+    per_enterprise = model.tickets_per_enterprise()
+    busiest = max(roster, key=lambda e: (per_enterprise.get(e.credit_code, 0), e.credit_code))
+    tickets = model.ticket_ids(TicketQuery(units=(unit,), limit=100, by_id=True))
+    batch = [{"type": "ticket.progress_reported", "ticket_id": t, "actor": unit} for t in tickets]
+    context: Any = SimpleNamespace(ledger=ledger, projection=None)
+    args = (None, None, q, 1, 50)
+    label = f"{size:,} events"
+    rows = (
+        (
+            f"a unit's enterprise roster with q (API, 50 rows), {label}",
+            lambda: list_from_read_model(context, principal, *args),
+            lambda: list_replayed(context, principal, *args),
+        ),
+        (
+            f"one enterprise's page (四个一, changes, contacts, tickets; API), {label}",
+            lambda: enterprise_detail(context, office, busiest.credit_code),
+            lambda: detail_replayed(context, office, busiest.credit_code),
+        ),
+        (
+            f"a unit's authority over a batch of {len(batch)} events (API), {label}",
+            lambda: known_states(context, principal, batch),
+            None,
+        ),
+    )
+    projector = ledger.project() if size <= 100_000 else None
+    for title, new, old in rows:
+        samples = _ms(new, LIST_RUNS)
+        p95 = sorted(samples)[round(0.95 * (len(samples) - 1))]
+        note = f"p95 {p95:.1f} ms"
+        if projector is not None and old is not None:
+            context.projection = lambda: projector
+            assert new() == old(), title
+            note += f"; replaying {statistics.median(_ms(old, 5)):.1f} ms (projection built)"
+            context.projection = None
+        log(f"{title}: {statistics.median(samples):.1f} ms")
+        report.summary(SECTION, title, samples, "ms", note=f"{note}; load {load()}")
 
 
 _NO_FILTERS: dict[str, Any] = {

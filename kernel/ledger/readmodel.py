@@ -6,7 +6,9 @@ transaction of the events that change them. The rows are a function of the proje
 (:func:`ticket_row`, :func:`enterprise_row`), so any event kind -- including ones added later
 -- updates them through :func:`kernel.ledger.projection.apply_ticket` alone; a new kind needs
 code here only if it brings a new column. A ticket's timeline is its events (every event with
-its ``ticket_id``, read through the events index), so it needs no projection at all.
+its ``ticket_id``, read through the events index), so it needs no projection at all; nor
+does an enterprise's page (its own ``enterprise.*`` events give its changes), while the roster
+reads each enterprise's stored "四个一" (:mod:`kernel.storage.enterprise_sql`).
 
 :class:`ReadModel` is the query interface for the command line, the HTTP service and the web
 console. It answers from the stored rows when they cover every committed event and from a

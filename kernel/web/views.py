@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -370,7 +370,9 @@ def next_ticket_number(console: Console, prefix: str) -> int:
     from kernel.ledger.readmodel import ReadModel
 
     model = ReadModel(console.ledger)
-    ids = model.ticket_ids_with_prefix(prefix) if model.stored else console.projector().tickets
+    ids: Iterable[str] = (
+        model.ticket_ids_with_prefix(prefix) if model.stored else console.projector().tickets
+    )
     numbers = [
         int(t[len(prefix) :]) for t in ids if t.startswith(prefix) and t[len(prefix) :].isdigit()
     ]
