@@ -228,31 +228,46 @@ def _check_console(context: ServiceContext) -> None:
     assert next_ticket_number(console, "HZ-2026-") > 1
 
 
-def _change_assignments(context: ServiceContext) -> None:
-    """Change a lead unit, a name (and add a field) and a working group through the ledger."""
+def _spare_unit(context: ServiceContext) -> str:
+    """A unit of the rules that leads no enterprise and is in no working group."""
+    enterprises = context.projection().enterprises.values()
+    taken = {str(e.get("lead_unit")) for e in enterprises}
+    taken |= {u for e in enterprises for u in e.get("working_group") or ()}
+    return min(set(context.ruleset.reference.units) - taken)
+
+
+def _change_assignments(context: ServiceContext) -> tuple[str, str]:
+    """Change a lead unit, a name (and add a field) and a working group (adding a unit that
+    had no enterprise) through the ledger; that unit and the enterprise it joined."""
     projector = context.projection()
     firms = sorted(projector.enterprises.values(), key=lambda e: e.credit_code)
     units = sorted({str(e.get("lead_unit")) for e in firms})
+    spare = _spare_unit(context)
     changes = [
         (firms[1], {"lead_unit": units[-1]}),
         (firms[2], {"name": "改名后的%企业_Ab", "plan": "新包抓方案"}),
-        (firms[3], {"working_group": [units[0], "只在专班的新单位"]}),
+        (firms[3], {"working_group": [units[0], spare]}),
     ]
     day = max(e.registered_on for e, _ in changes).isoformat()
     found = context.ledger.submit_many(
         [
-            {
-                "event_id": f"change-{firm.credit_code}",
-                "type": "enterprise.changed",
-                "date": day,
-                "actor": "助商稳企办",
-                "enterprise": firm.credit_code,
-                "payload": payload,
-            }
+            (
+                {
+                    "event_id": f"change-{firm.credit_code}",
+                    "type": "enterprise.changed",
+                    "date": day,
+                    "actor": "助商稳企办",
+                    "enterprise": firm.credit_code,
+                    "payload": payload,
+                },
+                None,
+                (),
+            )
             for firm, payload in changes
         ]
     )
     assert all(getattr(r, "accepted", False) for r in found), found
+    return spare, firms[3].credit_code
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -261,9 +276,11 @@ def test_enterprise_reads_equal_the_replaying_reads(
 ) -> None:
     context: ServiceContext = request.getfixturevalue(f"{backend}_context")
     model = ReadModel(context.ledger)
+    spare, joined = _spare_unit(context), ""
+    assert model.enterprises(EnterpriseQuery(unit=spare)).total == 0
     for changed in (False, True):
         if changed:
-            _change_assignments(context)
+            spare, joined = _change_assignments(context)
         assert model.stored and model.differences() == []
         _check_lists(context)
         _check_details(context)
@@ -277,7 +294,7 @@ def test_enterprise_reads_equal_the_replaying_reads(
     ]
     renamed = model.enterprises(EnterpriseQuery(text="%企业_a", limit=None))
     assert [e.get("name") for e in renamed.items] == ["改名后的%企业_Ab"]
-    assert model.enterprises(EnterpriseQuery(unit="只在专班的新单位")).total == 1
+    assert [e.credit_code for e in model.enterprises(EnterpriseQuery(unit=spare)).items] == [joined]
 
 
 def test_the_roster_query_is_parameters_only() -> None:
