@@ -137,7 +137,7 @@ def _check_lists(context: ServiceContext) -> None:
 
 def _check_details(context: ServiceContext) -> None:
     codes = sorted(context.projection().enterprises)
-    missing = ["91610700MA6YT2A0X4", "", "x\x00", "%", codes[0].lower()]
+    missing = [NEW_CODE, "91610700MA6YT2A0X4", "", "x\x00", "%", codes[0].lower()]
     seen = 0
     for principal in _roster_callers(context):
         for code in [*codes, *missing]:
@@ -236,34 +236,52 @@ def _spare_unit(context: ServiceContext) -> str:
     return min(set(context.ruleset.reference.units) - taken)
 
 
+#: an enterprise registered by the test (its payload's fields out of order, as a client may send)
+NEW_CODE = "91610700MA6YT2A0Y7"
+
+
 def _change_assignments(context: ServiceContext) -> tuple[str, str]:
-    """Change a lead unit, a name (and add a field) and a working group (adding a unit that
-    had no enterprise) through the ledger; that unit and the enterprise it joined."""
+    """Change a lead unit, a name and a working group (adding a unit that had no enterprise)
+    through the ledger, and register an enterprise whose fields come out of order and get two
+    new ones in the same batch; the unit that joined and the enterprise it joined."""
     projector = context.projection()
     firms = sorted(projector.enterprises.values(), key=lambda e: e.credit_code)
     units = sorted({str(e.get("lead_unit")) for e in firms})
     spare = _spare_unit(context)
-    changes = [
-        (firms[1], {"lead_unit": units[-1]}),
-        (firms[2], {"name": "改名后的%企业_Ab", "plan": "新包抓方案"}),
-        (firms[3], {"working_group": [units[0], spare]}),
+    day = max(e.registered_on for e in firms[1:4]).isoformat()
+    registered = {
+        "working_group": [units[1]],
+        "lead_unit": units[0],
+        "territory": firms[0].get("territory"),
+        "name": "新登记企业",
+        "lead_leader": "王五",
+    }
+    steps = [
+        (firms[1].credit_code, "enterprise.changed", {"lead_unit": units[-1]}),
+        (
+            firms[2].credit_code,
+            "enterprise.changed",
+            {"plan": "新方案", "name": "改名后的%企业_Ab"},
+        ),
+        (firms[3].credit_code, "enterprise.changed", {"working_group": [units[0], spare]}),
+        (NEW_CODE, "enterprise.registered", registered),
+        (NEW_CODE, "enterprise.changed", {"plan": "新方案", "industry": "制造业"}),
     ]
-    day = max(e.registered_on for e, _ in changes).isoformat()
     found = context.ledger.submit_many(
         [
             (
                 {
-                    "event_id": f"change-{firm.credit_code}",
-                    "type": "enterprise.changed",
+                    "event_id": f"step-{number}",
+                    "type": kind,
                     "date": day,
                     "actor": "助商稳企办",
-                    "enterprise": firm.credit_code,
+                    "enterprise": code,
                     "payload": payload,
                 },
                 None,
                 (),
             )
-            for firm, payload in changes
+            for number, (code, kind, payload) in enumerate(steps)
         ]
     )
     assert all(getattr(r, "accepted", False) for r in found), found

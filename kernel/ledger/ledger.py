@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 from kernel.errors import InputError
 from kernel.inputs.sourcefile import PathKey, SourceDoc
 from kernel.ledger import checkfirst
-from kernel.ledger.events import ENTERPRISE_EVENTS, OFFICE, TICKET_EVENTS, Event, validate_event
+from kernel.ledger.events import (
+    ENTERPRISE_EVENTS,
+    OFFICE,
+    TICKET_EVENTS,
+    Event,
+    decode_stored,
+    validate_event,
+)
 from kernel.ledger.projection import (
     Enterprise,
     TicketState,
@@ -425,11 +432,24 @@ class _Batch:
         enterprises = []
         enterprise_units: list[tuple[Any, ...]] = []
         for code in sorted(self.touched_enterprises):
-            company = self.enterprises[code]
+            company = self.as_stored(code)
             if company is not None:
                 enterprises.append(enterprise_row(company, self.enterprise_seq[code]))
                 enterprise_units.extend(enterprise_unit_rows(company))
         self.tx.put_read_model(tickets, enterprises, self.seq, units, enterprise_units)
+
+    def as_stored(self, code: str) -> Enterprise | None:
+        """The enterprise as a replay of the stored events gives it, its row's "四个一" in the
+        same field order: its stored history, then the batch's own events as they will read
+        back (a stored body's fields are sorted; the submitted payloads need not be)."""
+        own = [
+            decode_stored(e.to_json(), int(e.seq or 0))
+            for e in self.pending
+            if e.type in ENTERPRISE_EVENTS and e.enterprise == code
+        ]
+        if not own:
+            return self.enterprises[code]
+        return replay_enterprise([*self.enterprise_history.get(code, []), *own])
 
     def committed(self) -> None:
         """Keep the batch's ticket states for the next batches (only after the commit)."""
