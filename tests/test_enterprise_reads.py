@@ -322,6 +322,9 @@ def test_the_roster_query_is_parameters_only() -> None:
     assert params == ["汉台区", "发改委", "a'b%", "x", "x", "c", 50, 0]
     assert query.where("?")[0].count("?") == len(params) - 2
     assert "1 = 0" in EnterpriseQuery(codes=()).where("?")[0]
+    # PostgreSQL's text cannot hold NUL: such a query is answered without sending it
+    assert EnterpriseQuery(text="a\x00", unit="x").where("%s") == (" WHERE 1 = 0", [])
+    assert EnterpriseQuery(codes=("a\x00", "b")).where("%s")[1] == ["b"]
     with pytest.raises(ValueError, match="longer"):
         EnterpriseQuery(text="x" * 401)
     assert id_range("HZ-2026-") == ("HZ-2026-", "HZ-2026.")

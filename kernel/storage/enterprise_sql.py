@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.storage.readmodel_sql import ENTERPRISE_COLUMNS, TEXT_MAX
+from kernel.storage.readmodel_sql import ENTERPRISE_COLUMNS, NOTHING, TEXT_MAX, unstorable
 
 #: the column beside each ``rm_enterprises`` row that the roster's text search reads
 SEARCH_COLUMN = "search"
@@ -124,17 +124,13 @@ class EnterpriseQuery:
         if len(self.text) > TEXT_MAX:
             raise ValueError(f"search text longer than {TEXT_MAX} characters")
 
-    @property
-    def texts(self) -> tuple[str, ...]:
-        """The texts the query compares a column with, ``codes`` aside (a backend that cannot
-        store NUL answers a query with one in them as matching nothing)."""
-        found = (self.territory, self.lead_unit, self.unit, self.text, self.named)
-        return tuple(t for t in found if t)
-
     def where(self, ph: str) -> tuple[str, list[Any]]:
         """The ``WHERE`` clause (may be empty) and its parameters."""
         parts: list[str] = []
         params: list[Any] = []
+        texts = (self.territory, self.lead_unit, self.unit, self.text, self.named)
+        if any(unstorable(ph, t) for t in texts):
+            return f" WHERE {NOTHING}", []
         for name in ("territory", "lead_unit"):
             value = getattr(self, name)
             if value is not None:
@@ -155,11 +151,12 @@ class EnterpriseQuery:
             parts.append(f"(credit_code = {ph} OR name = {ph})")
             params.extend([self.named, self.named])
         if self.codes is not None:
-            if not self.codes:
-                parts.append("1 = 0")
+            codes = [c for c in self.codes if not unstorable(ph, c)]
+            if not codes:
+                parts.append(NOTHING)
             else:
-                parts.append(f"credit_code IN ({', '.join([ph] * len(self.codes))})")
-                params.extend(self.codes)
+                parts.append(f"credit_code IN ({', '.join([ph] * len(codes))})")
+                params.extend(codes)
         return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
     def page_sql(self, ph: str) -> tuple[str, list[Any]]:

@@ -49,7 +49,6 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
@@ -881,12 +880,7 @@ class PostgresStorage(Storage):
         return [tuple(r) for r in self._fetch(es.ALL_ENTERPRISE_UNITS)]
 
     def enterprise_rows(self, query: es.EnterpriseQuery) -> tuple[int, list[tuple[Any, ...]]]:
-        """The matching count and the page of enterprise rows (a text with NUL, which
-        PostgreSQL's text cannot hold, matches nothing)."""
-        if any("\x00" in text for text in query.texts):
-            return 0, []
-        if query.codes is not None:
-            query = replace(query, codes=tuple(c for c in query.codes if "\x00" not in c))
+        """The matching count and the page of enterprise rows."""
         count_sql, count_params = query.count_sql("%s")
         page_sql, page_params = query.page_sql("%s")
         ((total,),) = self._fetch(count_sql, count_params)

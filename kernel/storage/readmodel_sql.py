@@ -199,6 +199,16 @@ def upsert_tickets(ph: str) -> str:
 
 #: the longest text a list searches for (the API allows 100 characters)
 TEXT_MAX = 400
+#: a condition no row meets
+NOTHING = "1 = 0"
+
+
+def unstorable(ph: str, value: Any) -> bool:
+    """Whether no stored text can equal or contain ``value``: a text with NUL on PostgreSQL
+    (``ph`` ``%s``), whose text cannot hold one -- it would refuse the parameter, so a query
+    with one is answered without sending it. SQLite's text can, and its comparisons and
+    ``instr`` count it."""
+    return ph != "?" and isinstance(value, str) and "\x00" in value
 
 
 def like_pattern(text: str) -> str:
@@ -251,6 +261,9 @@ class TicketQuery:
         """The ``WHERE`` clause (may be empty) and its parameters."""
         parts: list[str] = []
         params: list[Any] = []
+        texts = [*self.filters.values(), *self.units, self.text, self.contains]
+        if any(unstorable(ph, t) for t in texts) or "\x00" in self.collected_prefix:
+            return f" WHERE {NOTHING}", []  # no stored value holds it (nor a date a NUL)
         for name in (*FILTER_COLUMNS, *EXTRA_FILTERS):  # a fixed order: fixed SQL text
             if name in self.filters:
                 parts.append(f"{name} = {ph}")
@@ -258,14 +271,15 @@ class TicketQuery:
         for unit in self.units:
             parts.append(f"ticket_id IN (SELECT ticket_id FROM rm_ticket_units WHERE unit = {ph})")
             params.append(unit)
+        # plain substring tests: instr (SQLite) or strpos (PostgreSQL); SQLite's LIKE would end
+        # its pattern at a NUL
+        find = "instr" if ph == "?" else "strpos"
         if self.text:
-            pattern = like_pattern(self.text)
-            ors = " OR ".join(f"{c} LIKE {ph} ESCAPE '\\'" for c in SEARCH_COLUMNS)
+            ors = " OR ".join(f"{find}({c}, {ph}) > 0" for c in SEARCH_COLUMNS)
             parts.append(f"({ors})")
-            params.extend([pattern] * len(SEARCH_COLUMNS))
+            params.extend([self.text] * len(SEARCH_COLUMNS))
         if self.contains:
-            # a plain substring test, case-sensitive: instr (SQLite) or strpos (PostgreSQL)
-            find = "instr" if ph == "?" else "strpos"
+            # case-sensitive
             ors = " OR ".join(f"{find}(COALESCE({c}, 'None'), {ph}) > 0" for c in CONTAINS_COLUMNS)
             parts.append(f"({ors})")
             params.extend([self.contains] * len(CONTAINS_COLUMNS))
@@ -273,11 +287,12 @@ class TicketQuery:
             parts.append(f"collected_on LIKE {ph} ESCAPE '\\'")
             params.append(like_pattern(self.collected_prefix)[1:])
         if self.ticket_ids is not None:
-            if not self.ticket_ids:
-                parts.append("1 = 0")
+            ids = [t for t in self.ticket_ids if not unstorable(ph, t)]
+            if not ids:
+                parts.append(NOTHING)
             else:
-                parts.append(f"ticket_id IN ({', '.join([ph] * len(self.ticket_ids))})")
-                params.extend(self.ticket_ids)
+                parts.append(f"ticket_id IN ({', '.join([ph] * len(ids))})")
+                params.extend(ids)
         if self.collected_from is not None:
             parts.append(f"collected_on >= {ph}")
             params.append(self.collected_from.isoformat())
