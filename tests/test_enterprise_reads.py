@@ -294,6 +294,7 @@ def test_enterprise_reads_equal_the_replaying_reads(
 ) -> None:
     context: ServiceContext = request.getfixturevalue(f"{backend}_context")
     model = ReadModel(context.ledger)
+    assert model.ticket("HZ\x00") is None and model.enterprise("9\x00") is None
     spare, joined = _spare_unit(context), ""
     assert model.enterprises(EnterpriseQuery(unit=spare)).total == 0
     for changed in (False, True):

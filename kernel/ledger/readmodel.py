@@ -272,7 +272,10 @@ class ReadModel:
         )
 
     def ticket(self, ticket_id: str) -> TicketDetail | None:
-        """One ticket with its state and timeline (its own events only are read)."""
+        """One ticket with its state and timeline (its own events only are read); None for an
+        id with NUL, which no stored id holds (the events' schema) and PostgreSQL refuses."""
+        if "\x00" in ticket_id:
+            return None
         state = self.ledger.ticket(ticket_id)
         if state is None:
             return None
