@@ -349,7 +349,7 @@ def _enterprise_reads(ledger: Any, size: int, report: Report, log: Callable[...,
     context: Any = SimpleNamespace(ledger=ledger, projection=None)
     args = (None, None, q, 1, 50)
     label = f"{size:,} events"
-    rows = (
+    rows: tuple[tuple[str, Callable[[], object], Callable[[], object] | None], ...] = (
         (
             f"a unit's enterprise roster with q (API, 50 rows), {label}",
             lambda: list_from_read_model(context, principal, *args),
