@@ -158,6 +158,19 @@ def test_bad_events_get_every_located_problem(ruleset: RuleSet) -> None:
     ]
 
 
+def test_text_holding_nul_is_refused_where_it_is(ruleset: RuleSet) -> None:
+    """NUL (which PostgreSQL cannot store) in any text or key, located; other controls pass."""
+    payload = {**GOOD["payload"], "name": "汉运\x00物流", "working_group": ["商务局"]}
+    payload["note\x00"] = "x"
+    assert _messages({**GOOD, "person": "张\x00", "payload": payload}, ruleset)[:3] == [
+        "<event>:0:0: INPUT-CONTROL-CHAR payload 的键中有不允许的控制字符 U+0000（NUL）；请删除它",
+        "<event>:0:0: INPUT-CONTROL-CHAR payload.name 中有不允许的控制字符 U+0000（NUL）；请删除它",
+        "<event>:0:0: INPUT-CONTROL-CHAR person 中有不允许的控制字符 U+0000（NUL）；请删除它",
+    ]
+    tab = {**GOOD, "payload": {**GOOD["payload"], "name": "汉运\t物流 \\u0000"}}
+    assert validate_event(tab, ruleset.reference).payload["name"] == "汉运\t物流 \\u0000"
+
+
 def test_a_list_of_units_of_another_type_is_a_schema_problem(ruleset: RuleSet) -> None:
     for value in (5, True, 1.5):
         payload = {**GOOD["payload"], "working_group": value}

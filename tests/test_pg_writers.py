@@ -329,3 +329,23 @@ def test_four_processes_write_conflicting_and_separate_batches(
     checked = [h for out in outputs for h in out["held"]]
     assert any(checked)  # batches were stored as checked before the lock
     print(f"\n{len(ids)} events; {checked.count(False)} of {len(checked)} batches checked again")
+
+
+def test_text_holding_nul_is_refused_on_postgresql_as_anywhere(url: str, ruleset: RuleSet) -> None:
+    """PostgreSQL's text columns cannot hold NUL: such an event is refused before any write
+    (located, like every bad event), not a database error, and the rest of the batch goes in."""
+    events = enterprise_history(CODE, "N", 1, progress=False)
+    events[0]["payload"]["name"] = "汉中\x00物流"
+    ledger = Ledger(PostgresStorage(url), ruleset.reference)
+    try:
+        outcomes = submit_all(ledger, events)
+        refused = outcomes[0]
+        assert isinstance(refused, InputError)
+        assert [str(p) for p in refused.problems] == [
+            "<event>:0:0: INPUT-CONTROL-CHAR payload.name 中有不允许的控制字符 U+0000（NUL）；请删除它"
+        ]
+        assert ledger.storage.count() == sum(isinstance(o, SubmitResult) for o in outcomes)
+        good = enterprise_history(CODE, "N", 1, progress=False)
+        assert all(isinstance(o, SubmitResult) for o in submit_all(ledger, good))
+    finally:
+        ledger.storage.close()

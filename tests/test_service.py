@@ -149,6 +149,22 @@ def test_events_accept_duplicate_conflict_and_reject_each_with_a_result(fresh: A
     assert all(r["reason"] for r in answer["results"] if r["status"] == "rejected")
 
 
+def test_an_event_whose_text_holds_nul_is_rejected_with_its_field(fresh: Api) -> None:
+    nul = event(
+        "E-NUL",
+        "ticket.progress_reported",
+        "2026-11-20",
+        "洋县",
+        ticket_id=TICKET_C,
+        note="进\x00展",
+    )
+    answer = fresh.post("/api/v1/events", json=[nul])
+    assert answer.status_code == 200
+    (result,) = answer.json()["results"]
+    assert (result["status"], result["code"]) == ("rejected", "INPUT-CONTROL-CHAR")
+    assert "note" in result["reason"] and "U+0000" in result["reason"]
+
+
 def test_a_report_is_graded_in_its_request_as_ingest_grade_does(fresh: Api) -> None:
     collected = event(
         "N-1",

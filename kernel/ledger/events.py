@@ -203,7 +203,7 @@ def validate_event(
         )
         raise EventInvalid([problem], "事件有 1 个问题")
     earlier = doc.problems_under(prefix) if doc is not None else []
-    issues = _reference_issues(data, reference)
+    issues = _reference_issues(data, reference) + _nul_issues(data)
     if not earlier and not issues and fast_valid("event", data):
         return Event.from_dict(data)
     doc = doc or SourceDoc(path="<event>", data=data)
@@ -214,6 +214,38 @@ def validate_event(
     if problems:
         raise EventInvalid(problems, f"事件有 {len(problems)} 个问题")
     return Event.from_dict(data)
+
+
+#: what an event's text may not hold: PostgreSQL's text columns cannot store NUL, so it is
+#: refused on every backend alike (a file's reader refuses it already, the API's JSON does not)
+_NUL_TEXT = " 中有不允许的控制字符 U+0000（NUL）；请删除它"
+
+
+def _nul_issues(data: dict[str, Any]) -> list[Issue]:
+    """Where a key or a text of ``data`` holds NUL (U+0000); one serialisation in the usual
+    case (orjson writes NUL as ``\\u0000``), a walk only when it is there or cannot be told."""
+    try:
+        if b"\\u0000" not in orjson.dumps(data):
+            return []
+    except TypeError:  # a value orjson does not write (a date, a big integer): walk
+        pass
+    issues: list[Issue] = []
+
+    def walk(value: Any, path: PathKey) -> None:
+        if isinstance(value, str):
+            if "\x00" in value:
+                issues.append((path, "INPUT-CONTROL-CHAR", _NUL_TEXT))
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                if isinstance(key, str) and "\x00" in key:
+                    issues.append((path, "INPUT-CONTROL-CHAR", " 的键" + _NUL_TEXT[1:]))
+                walk(item, (*path, key))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, (*path, index))
+
+    walk(data, ())
+    return issues
 
 
 def _listed(value: Any) -> list[Any]:
