@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.storage.readmodel_sql import ENTERPRISE_COLUMNS, NOTHING, TEXT_MAX, unstorable
+from kernel.storage.readmodel_sql import ENTERPRISE_COLUMNS, NOTHING, TEXT_MAX, paged, unstorable
 
 #: the column beside each ``rm_enterprises`` row that the roster's text search reads
 SEARCH_COLUMN = "search"
@@ -163,14 +163,10 @@ class EnterpriseQuery:
         """The page's rows in the query's order."""
         where, params = self.where(ph)
         order = f"{REGISTRATION_SEQ}, credit_code" if self.by_registration else "credit_code"
-        sql = f"SELECT {', '.join(ENTERPRISE_COLUMNS)} FROM rm_enterprises{where} ORDER BY {order}"
-        if self.limit is not None:
-            sql += f" LIMIT {ph} OFFSET {ph}"
-            params += [self.limit, self.offset]
-        elif self.offset:
-            sql += f" OFFSET {ph}"
-            params.append(self.offset)
-        return sql, params
+        select = (
+            f"SELECT {', '.join(ENTERPRISE_COLUMNS)} FROM rm_enterprises{where} ORDER BY {order}"
+        )
+        return paged(select, params, ph, self.limit, self.offset)
 
     def count_sql(self, ph: str) -> tuple[str, list[Any]]:
         """How many rows match (all pages)."""

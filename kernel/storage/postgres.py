@@ -852,6 +852,9 @@ class PostgresStorage(Storage):
 
     def ticket_rows(self, query: rm.TicketQuery) -> tuple[int, list[tuple[Any, ...]]]:
         """The matching count and the page of ticket rows."""
+        return self._count_and_page(query)
+
+    def _count_and_page(self, query: rm.PagedQuery) -> tuple[int, list[tuple[Any, ...]]]:
         count_sql, count_params = query.count_sql("%s")
         page_sql, page_params = query.page_sql("%s")
         ((total,),) = self._fetch(count_sql, count_params)
@@ -881,10 +884,7 @@ class PostgresStorage(Storage):
 
     def enterprise_rows(self, query: es.EnterpriseQuery) -> tuple[int, list[tuple[Any, ...]]]:
         """The matching count and the page of enterprise rows."""
-        count_sql, count_params = query.count_sql("%s")
-        page_sql, page_params = query.page_sql("%s")
-        ((total,),) = self._fetch(count_sql, count_params)
-        return int(total), [tuple(r) for r in self._fetch(page_sql, page_params)]
+        return self._count_and_page(query)
 
     def tickets_per_enterprise(self) -> dict[str, int]:
         """Tickets per enterprise."""

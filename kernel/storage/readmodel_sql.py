@@ -217,6 +217,25 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def paged(
+    select: str, params: list[Any], ph: str, limit: int | None, offset: int
+) -> tuple[str, list[Any]]:
+    """``select`` (ordered) cut to one page: ``LIMIT``/``OFFSET`` as parameters."""
+    if limit is not None:
+        return f"{select} LIMIT {ph} OFFSET {ph}", [*params, limit, offset]
+    if offset:
+        return f"{select} OFFSET {ph}", [*params, offset]
+    return select, params
+
+
+class PagedQuery(Protocol):
+    """A read-model query that counts its matches and reads one page of them."""
+
+    def count_sql(self, ph: str) -> tuple[str, list[Any]]: ...
+
+    def page_sql(self, ph: str) -> tuple[str, list[Any]]: ...
+
+
 @dataclass(frozen=True)
 class TicketQuery:
     """Which ticket rows to read: filters, a collection-date range, an order and a page.
@@ -304,14 +323,8 @@ class TicketQuery:
     def page_sql(self, ph: str) -> tuple[str, list[Any]]:
         """The page's rows in 台账 order."""
         where, params = self.where(ph)
-        sql = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets{where} ORDER BY {self.order}"
-        if self.limit is not None:
-            sql += f" LIMIT {ph} OFFSET {ph}"
-            params += [self.limit, self.offset]
-        elif self.offset:
-            sql += f" OFFSET {ph}"
-            params.append(self.offset)
-        return sql, params
+        select = f"SELECT {', '.join(TICKET_COLUMNS)} FROM rm_tickets{where} ORDER BY {self.order}"
+        return paged(select, params, ph, self.limit, self.offset)
 
     def count_sql(self, ph: str) -> tuple[str, list[Any]]:
         """How many rows match (all pages)."""

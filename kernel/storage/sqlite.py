@@ -809,6 +809,9 @@ class SqliteStorage(Storage):
 
     def ticket_rows(self, query: rm.TicketQuery) -> tuple[int, list[tuple[Any, ...]]]:
         """The matching count and the page of ticket rows."""
+        return self._count_and_page(query)
+
+    def _count_and_page(self, query: rm.PagedQuery) -> tuple[int, list[tuple[Any, ...]]]:
         count_sql, count_params = query.count_sql("?")
         page_sql, page_params = query.page_sql("?")
         with self._lock:  # one read transaction: the count and the page agree
@@ -843,16 +846,7 @@ class SqliteStorage(Storage):
 
     def enterprise_rows(self, query: es.EnterpriseQuery) -> tuple[int, list[tuple[Any, ...]]]:
         """The matching count and the page of enterprise rows."""
-        count_sql, count_params = query.count_sql("?")
-        page_sql, page_params = query.page_sql("?")
-        with self._lock:  # one read transaction: the count and the page agree
-            self._conn.execute("BEGIN")
-            try:
-                (total,) = self._conn.execute(count_sql, count_params).fetchone()
-                rows = self._conn.execute(page_sql, page_params).fetchall()
-            finally:
-                self._conn.execute("COMMIT")
-        return int(total), rows
+        return self._count_and_page(query)
 
     def tickets_per_enterprise(self) -> dict[str, int]:
         """Tickets per enterprise."""
