@@ -6,7 +6,6 @@ does not exist, so ids cannot be probed.
 
 from __future__ import annotations
 
-import calendar
 import dataclasses
 import datetime as dt
 import re
@@ -15,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from fastapi.concurrency import run_in_threadpool
 
+from kernel.clocks.monthly import month_bounds
 from kernel.errors import CalendarError
 from kernel.ledger.readmodel import TicketSummary
 from kernel.service.access import Principal, can_read_ticket, ticket_units
@@ -88,9 +88,7 @@ def list_query(principal: Principal, filters: dict[str, Any]) -> TicketQuery:
     }
     collected_from = collected_to = None
     if filters["month"]:
-        year, month = (int(part) for part in str(filters["month"]).split("-"))
-        collected_from = dt.date(year, month, 1)
-        collected_to = dt.date(year, month, calendar.monthrange(year, month)[1])
+        collected_from, collected_to = month_bounds(str(filters["month"]))
     return TicketQuery(
         filters=equal,
         collected_from=collected_from,
