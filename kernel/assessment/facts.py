@@ -41,7 +41,6 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import orjson
 
@@ -54,8 +53,13 @@ from kernel.assessment.scoring import (
     period_bounds,
     score_period,
 )
-from kernel.assessment.stream import CONTACT, stream_assess
-from kernel.clocks.monthly import month_label
+from kernel.assessment.stream import (
+    CONTACT,
+    Position,
+    PositionedTallies,
+    rank_deductions,
+    stream_assess,
+)
 from kernel.ledger.events import ENTERPRISE_EVENTS, TICKET_EVENTS, Event
 from kernel.ledger.eventtypes import EVENT_TYPES
 from kernel.ledger.ledger import Ledger, Projector, paused_gc
@@ -79,7 +83,6 @@ LOOSE_TYPES = tuple(
     sorted(t for t in EVENT_TYPES if t not in TICKET_EVENTS and t not in ENTERPRISE_TYPES)
 )
 
-Position = tuple[Any, ...]
 Row = tuple[str, str, int, bytes]
 
 
@@ -113,28 +116,8 @@ def facts_key(collector: FactCollector) -> str:
     return digest.hexdigest()
 
 
-class _Recorder:
-    """A ``tally`` callback for :class:`FactCollector` that also records each deduction's
-    position (as :func:`kernel.assessment.stream.stream_tallies` does)."""
-
-    def __init__(self) -> None:
-        self.out: dict[tuple[str, str], Tally] = {}
-        self.order: dict[tuple[str, str], list[Position]] = defaultdict(list)
-        self._touched: list[tuple[str, str]] = []
-
-    def tally(self, unit: str, day: dt.date) -> Tally:
-        key = (unit, month_label(day))
-        self._touched.append(key)
-        entry = self.out.get(key)
-        if entry is None:
-            entry = self.out[key] = Tally()
-        return entry
-
-    def settle(self, position: Position) -> None:
-        for key in self._touched:
-            keys = self.order[key]
-            keys.extend([position] * (len(self.out[key].deductions) - len(keys)))
-        self._touched.clear()
+class _Recorder(PositionedTallies):
+    """The facts of one subject, with their positions, in the cached form (:meth:`body`)."""
 
     def body(self, ticket_id: str | None) -> bytes:
         """The cached form: per unit and month the counts and the deductions, each with its
@@ -276,11 +259,7 @@ class _Sum:
             self.order[key].extend(rec.order.get(key, []))
 
     def tallies(self) -> Tallies:
-        for key, entry in self.out.items():
-            if len(entry.deductions) > 1:
-                keys = self.order[key]
-                ranked = sorted(range(len(keys)), key=keys.__getitem__)
-                entry.deductions = [entry.deductions[i] for i in ranked]
+        rank_deductions(self.out, self.order)
         return dict(self.out)
 
 

@@ -15,6 +15,7 @@ import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from kernel.assessment.scoring import (
     Assessment,
@@ -29,6 +30,48 @@ from kernel.ledger.events import Event
 from kernel.ledger.ledger import Ledger, Projector, paused_gc
 
 CONTACT = "contact.recorded"
+
+
+#: where a deduction stands in :func:`kernel.assessment.scoring.assess`'s order (see
+#: :func:`stream_tallies`)
+Position = tuple[Any, ...]
+
+
+class PositionedTallies:
+    """A ``tally`` callback for :class:`FactCollector` that also records the position of each
+    deduction added since the last :meth:`settle`."""
+
+    def __init__(self) -> None:
+        self.out: dict[tuple[str, str], Tally] = {}
+        self.order: dict[tuple[str, str], list[Position]] = defaultdict(list)
+        self._touched: list[tuple[str, str]] = []
+
+    def tally(self, unit: str, day: dt.date) -> Tally:
+        """The tally of ``unit`` in ``day``'s month."""
+        key = (unit, month_label(day))
+        self._touched.append(key)
+        entry = self.out.get(key)
+        if entry is None:
+            entry = self.out[key] = Tally()
+        return entry
+
+    def settle(self, position: Position) -> None:
+        """Give the deductions added since the last call ``position``."""
+        for key in self._touched:
+            keys = self.order[key]
+            keys.extend([position] * (len(self.out[key].deductions) - len(keys)))
+        self._touched.clear()
+
+
+def rank_deductions(
+    out: dict[tuple[str, str], Tally], order: dict[tuple[str, str], list[Position]]
+) -> None:
+    """Put each tally's deductions in the order of their positions (stable among equals)."""
+    for key, entry in out.items():
+        if len(entry.deductions) > 1:
+            keys = order[key]
+            ranked = sorted(range(len(keys)), key=keys.__getitem__)
+            entry.deductions = [entry.deductions[i] for i in ranked]
 
 
 @dataclass(frozen=True)
@@ -52,23 +95,11 @@ def stream_tallies(
     (:meth:`kernel.storage.contract.Storage.ticket_last_seqs`: the ledger's last seq and each
     ticket's). A ticket whose last event the stream does not reach is finished at the end."""
     bound, last = last_seqs
-    out: Tallies = defaultdict(Tally)
     # scoring.assess appends deductions ticket by ticket (in the order of their first event),
     # then event by event, then the monthly duties, and the report's stable sort by (day, rule,
     # source) keeps that order among equals: each deduction here gets that position as its key
-    order: dict[tuple[str, str], list[tuple[int, int]]] = defaultdict(list)
-    touched: list[tuple[str, str]] = []
-
-    def tally(unit: str, day: dt.date) -> Tally:
-        key = (unit, month_label(day))
-        touched.append(key)
-        return out[key]
-
-    def settle(position: tuple[int, int]) -> None:
-        for key in touched:
-            keys = order[key]
-            keys.extend([position] * (len(out[key].deductions) - len(keys)))
-        touched.clear()
+    positioned = PositionedTallies()
+    tally, settle = positioned.tally, positioned.settle
 
     projector = Projector(collector.reference)
     pending: dict[str, list[Event]] = {}
@@ -112,13 +143,9 @@ def stream_tallies(
             finish(ticket_id)
         collector.monthly_facts(list(projector.enterprises.values()), contacts, as_of, tally)
         settle((2, 0))
-    for key, entry in out.items():
-        if len(entry.deductions) > 1:
-            keys = order[key]
-            ranked = sorted(range(len(keys)), key=keys.__getitem__)
-            entry.deductions = [entry.deductions[i] for i in ranked]
+    rank_deductions(positioned.out, positioned.order)
     stats = StreamStats(count, tickets, len(projector.enterprises), instances)
-    return dict(out), stats
+    return dict(positioned.out), stats
 
 
 def stream_assess(
