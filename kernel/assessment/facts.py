@@ -59,6 +59,7 @@ from kernel.assessment.stream import (
     PositionedTallies,
     rank_deductions,
     stream_assess,
+    stream_tallies,
 )
 from kernel.ledger.events import ENTERPRISE_EVENTS, TICKET_EVENTS, Event
 from kernel.ledger.eventtypes import EVENT_TYPES
@@ -263,7 +264,7 @@ class _Sum:
         return dict(self.out)
 
 
-class _Writer:
+class FactsWriter:
     """Computed rows, cached in chunks of :data:`STORE_CHUNK` (when ``store``)."""
 
     def __init__(self, ledger: Ledger, as_of: dt.date, key: str, store: bool) -> None:
@@ -306,7 +307,7 @@ def facts_tallies(
     storage = ledger.storage
     key = facts_key(collector)
     total = _Sum(collector)
-    writer = _Writer(ledger, as_of, key, store)
+    writer = FactsWriter(ledger, as_of, key, store)
     with paused_gc():
         bound, tickets = storage.ticket_last_seqs()
         enterprises = storage.enterprise_last_seqs(ENTERPRISE_TYPES, bound)
@@ -314,7 +315,7 @@ def facts_tallies(
         # bodies held at a time); the others are computed below
         summed: dict[str, set[str]] = {TICKET: set(), ENTERPRISE: set()}
         last = {TICKET: tickets, ENTERPRISE: enterprises}
-        for kind, subject, seq, body in storage.facts_rows(as_of, key):
+        for kind, subject, seq, body in storage.facts_rows(as_of, key, (TICKET, ENTERPRISE)):
             if last[kind].get(subject) == seq:
                 total.add(subject if kind == TICKET else None, body)
                 summed[kind].add(subject)
@@ -357,6 +358,16 @@ def facts_tallies(
     computed = len(stale_tickets) + len(stale_enterprises)
     from_cache = len(tickets) + len(enterprises) - computed
     return tallies, FactsStats(from_cache, computed, writer.written, len(loose))
+
+
+def ledger_tallies(collector: FactCollector, ledger: Ledger, as_of: dt.date) -> Tallies:
+    """Every fact dated on or before ``as_of`` summed per unit and month (what
+    ``FactCollector.tallies`` gives over a whole projection): from the facts cache on a backend
+    with a read model, else in one streaming pass."""
+    storage = ledger.storage
+    if storage.has_read_model:
+        return facts_tallies(collector, ledger, as_of)[0]
+    return stream_tallies(collector, ledger.events(), storage.ticket_last_seqs(), as_of)[0]
 
 
 def facts_assess(

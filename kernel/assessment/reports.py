@@ -11,19 +11,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from kernel.assessment.monthly_parts import TicketMonth, due_cell, ticket_month
 from kernel.assessment.scoring import Assessment, UnitResult
 from kernel.clocks.compute import (
-    BREACHED,
     ClockEvaluator,
     marked,
-    require_decided,
 )
 from kernel.clocks.monthly import missed_contacts, month_bounds, month_label
-from kernel.clocks.view import clock_label, key_label
+from kernel.clocks.view import key_label
 from kernel.errors import InputError
 from kernel.ledger.events import Event
 from kernel.ledger.ledger import Projector
-from kernel.ledger.projection import TicketState
+from kernel.ledger.projection import Enterprise
 from kernel.outputs.tables import (
     DATE,
     LIST,
@@ -41,10 +40,8 @@ from kernel.outputs.tables import (
 from kernel.rules.model import RuleSet
 from kernel.vocabulary import (
     EVENT_TYPE_WORDS,
-    FINAL_STATES,
     GRADES,
     LOWER_UNIT_KIND_WORDS,
-    TICKET_STATE_WORDS,
     UNIT_KIND_WORDS,
 )
 
@@ -177,94 +174,110 @@ def monthly_report(
     events: list[Event],
     evaluator: ClockEvaluator,
 ) -> Report:
-    """服务动态, the 通报 list and the 调度会 agenda for one month."""
+    """服务动态, the 通报 list and the 调度会 agenda for one month, from a projection of the
+    whole ledger and its events (:func:`kernel.assessment.monthly_cache.cached_monthly_report`
+    reads the same report from the read model and the facts cache)."""
     first, last = month_bounds(month)
     in_month = [e for e in events if first <= e.date <= last]
-    contacts = [e for e in in_month if e.type == "contact.recorded"]
-    registered = [e for e in projector.enterprises.values() if e.registered_on <= last]
+    states = sorted(enumerate(projector.tickets.values()), key=lambda item: item[1].ticket_id)
+    return assemble_monthly(
+        month,
+        ruleset,
+        (ticket_month(state, month, first, last, evaluator, n) for n, state in states),
+        contacts=[e for e in in_month if e.type == "contact.recorded"],
+        steps=[e for e in in_month if e.type in LIFECYCLE_STEPS],
+        enterprises=projector.enterprises.values(),
+    )
+
+
+def assemble_monthly(
+    month: str,
+    ruleset: RuleSet,
+    parts: Iterable[TicketMonth],
+    *,
+    contacts: list[Event],
+    steps: list[Event],
+    enterprises: Iterable[Enterprise],
+) -> Report:
+    """The monthly report from every ticket's part (in ticket number order), the month's
+    contacts and lifecycle steps (in ledger order) and every enterprise as it stands."""
+    first, last = month_bounds(month)
+    companies = list(enterprises)
+    registered = [e for e in companies if e.registered_on <= last]
     contacted = {e.enterprise for e in contacts}
-    collected = [s for s in projector.tickets.values() if first <= s.collected_on <= last]
-    by_category = Counter(str(s.ticket.data["category"]) for s in collected)
-    by_grade = Counter(s.grade or "未分级" for s in collected)
-    category_rows = []
-    for category in ruleset.reference.categories:
-        if by_category.get(category):
-            grades = Counter(
-                s.grade or "未分级" for s in collected if s.ticket.data["category"] == category
-            )
-            category_rows.append(
-                (category, by_category[category], *[grades.get(g, 0) for g in GRADES])
-            )
+    by_category: Counter[str] = Counter()
+    graded: list[tuple[int, str]] = []
+    grades_of: dict[str, Counter[str]] = {}
     status: Counter[str] = Counter()
     overdue_rows: list[tuple[Any, ...]] = []
     notice_rows: list[tuple[Any, ...]] = []
     agenda_rows: list[tuple[Any, ...]] = []
+    names: dict[str, str] = {}
     provisional = False
-    for state in sorted(projector.tickets.values(), key=lambda s: s.ticket_id):
-        if state.collected_on > last:
+    collected = 0
+    for part in parts:
+        names[part.ticket_id] = part.name
+        if part.collected:
+            collected += 1
+            grade = part.grade or "未分级"
+            by_category[part.category] += 1
+            graded.append((part.order, grade))
+            grades_of.setdefault(part.category, Counter())[grade] += 1
+        if part.status is None:
             continue
-        seen = [e for e in state.events if e.date <= last]
-        if not seen:
-            continue
-        current = _state_at(state, last)
-        status[current] += 1
-        evaluated = evaluator.evaluate(state, last)
-        require_decided(evaluated, f"{month} 月度通报")
-        provisional = provisional or evaluated.provisional
-        data = state.ticket.data
-        for item in evaluated.instances:
-            if item.due is None:
-                continue  # due after the last day with data: not overdue this month
-            due = dated(item.due, item.due_provisional)
-            if item.state == BREACHED and item.stop is None:
-                overdue_rows.append(
-                    (
-                        state.ticket_id,
-                        data["enterprise"]["name"],
-                        clock_label(item),
-                        due,
-                        item.overdue_workdays,
-                        list(item.owners),
-                    )
-                )
-            for esc in item.escalations:
-                if esc.step.action == "notice" and esc.month == month:
-                    notice_rows.append(
-                        (
-                            state.ticket_id,
-                            data["enterprise"]["name"],
-                            data["category"],
-                            state.grade,
-                            clock_label(item),
-                            due,
-                            item.overdue_workdays,
-                            list(esc.units),
-                            esc.step.title,
-                        )
-                    )
-        open_now = current not in {TICKET_STATE_WORDS[s] for s in FINAL_STATES}
-        if open_now and on_agenda(state):
-            agenda_rows.append(
+        status[part.status] += 1
+        provisional = provisional or part.provisional
+        for o in part.overdue:
+            overdue_rows.append(
                 (
-                    state.ticket_id,
-                    data["enterprise"]["name"],
-                    data["enterprise"]["territory"],
-                    data["category"],
-                    state.grade,
-                    data["summary"],
-                    state.route.get("primary"),
-                    [
-                        u
-                        for u in state.route.get("co_handlers", [])
-                        if u != state.route.get("primary")
-                    ],
-                    current,
+                    part.ticket_id,
+                    part.name,
+                    o.clock,
+                    due_cell(o.due),
+                    o.overdue_workdays,
+                    list(o.owners),
                 )
             )
-    steps = [e for e in in_month if e.type in LIFECYCLE_STEPS]
+        for n in part.notices:
+            notice_rows.append(
+                (
+                    part.ticket_id,
+                    part.name,
+                    part.category,
+                    part.grade,
+                    n.clock,
+                    due_cell(n.due),
+                    n.overdue_workdays,
+                    list(n.units),
+                    n.step,
+                )
+            )
+        if part.agenda is not None:
+            a = part.agenda
+            agenda_rows.append(
+                (
+                    part.ticket_id,
+                    part.name,
+                    a.territory,
+                    part.category,
+                    part.grade,
+                    a.summary,
+                    a.primary,
+                    list(a.co_handlers),
+                    a.status,
+                )
+            )
+    # counted in the order the tickets came into the ledger, as the JSON form lists them
+    by_grade = Counter(grade for _, grade in sorted(graded))
+    category_rows = []
+    for category in ruleset.reference.categories:
+        if by_category.get(category):
+            grades = grades_of[category]
+            category_rows.append(
+                (category, by_category[category], *[grades.get(g, 0) for g in GRADES])
+            )
     step_counts = Counter(e.type for e in steps)
     disputed = sum(1 for e in steps if e.payload.get("resolution") == "有异议")
-    names = {s.ticket_id: s.ticket.data["enterprise"]["name"] for s in projector.tickets.values()}
     step_rows = [
         (
             e.ticket_id,
@@ -281,17 +294,13 @@ def monthly_report(
         if ruleset.deadlines
         else None
     )
-    missed = (
-        missed_contacts(duty, projector.enterprises.values(), contacts, [month], last)
-        if duty is not None
-        else []
-    )
+    missed = missed_contacts(duty, companies, contacts, [month], last) if duty is not None else []
     sections = [
         Section(
             "服务动态",
             [
                 f"本月走访联系企业 {len(contacts)} 次，覆盖 {len(contacted)} 户（在册企业 {len(registered)} 户）。",
-                f"本月收集企业问题 {len(collected)} 个："
+                f"本月收集企业问题 {collected} 个："
                 + (
                     "、".join(
                         f"{g} 级 {by_grade[g]} 个" for g in (*GRADES, "未分级") if by_grade.get(g)
@@ -435,64 +444,13 @@ def monthly_report(
         "contacts": len(contacts),
         "enterprises_contacted": len(contacted),
         "enterprises": len(registered),
-        "collected": len(collected),
+        "collected": collected,
         "by_grade": dict(by_grade),
         "status": dict(status),
         **{s.table.title: s.table.records() for s in sections if s.table is not None},
     }
     return report
 
-
-def on_agenda(state: TicketState) -> bool:
-    """Whether a problem goes on the 调度会 agenda: as its route in force says.
-
-    The route follows an overridden grade when the grading recorded the routes of the other
-    grades (``by_grade``) or the override sets ``agenda`` itself; a ledger graded before that
-    (or by hand, without ``agenda``) falls back on the grade: every C-grade problem.
-    """
-    route = state.route
-    overridden = state.override_grade not in (None, state.rule_grade)
-    if "agenda" in state.override_route or (
-        "agenda" in route and (state.grade_routes or not overridden)
-    ):
-        return bool(route["agenda"])
-    return state.grade == "C" or bool(route.get("agenda"))
-
-
-def _state_at(state: Any, day: dt.date) -> str:
-    """The ticket's state label as of ``day`` (replaying only its events up to then)."""
-    label = "已收集"
-    words = {kind: TICKET_STATE_WORDS[state] for kind, state in _STATE_AFTER.items()}
-    for event in state.events:
-        if event.date > day:
-            break
-        rating = event.payload.get("rating")
-        if event.type == "ticket.rated" or (event.type == "ticket.callback_recorded" and rating):
-            label = TICKET_STATE_WORDS["rated" if rating == "不满意" else "closed"]
-        if event.type == "ticket.callback_recorded" and event.payload.get("resolution") == "有异议":
-            label = TICKET_STATE_WORDS["disputed"]
-        elif event.type in words:
-            label = words[event.type]
-    return label
-
-
-#: the state a ticket is in after each step (the rating and the callback depend on the payload)
-_STATE_AFTER = {
-    "ticket.reported": "reported",
-    "ticket.graded": "graded",
-    "ticket.dispatched": "dispatched",
-    "ticket.resolved": "resolved",
-    "ticket.feedback_given": "feedback_given",
-    "ticket.reopened": "dispatched",
-    "ticket.returned": "returned",
-    "ticket.rerouted": "dispatched",
-    "ticket.suspended": "suspended",
-    "ticket.resumed": "dispatched",
-    "ticket.withdrawn": "withdrawn",
-    "ticket.rejected": "rejected",
-    "ticket.merged": "merged",
-    "ticket.reopen_declined": "closed",
-}
 
 #: the steps of §8 the monthly report counts, in the order it lists them
 LIFECYCLE_STEPS = (

@@ -80,11 +80,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace, ctx: Any) -> int:
     """The asked report from an open context (closed here)."""
     from kernel.assessment.facts import facts_assess
+    from kernel.assessment.monthly_cache import cached_monthly_report
     from kernel.assessment.reports import (
         agenda_report,
         assessment_report,
         emit_report,
-        monthly_report,
         unit_report,
     )
     from kernel.assessment.scoring import FactCollector
@@ -96,9 +96,10 @@ def _report(args: argparse.Namespace, ctx: Any) -> int:
         assert rules.deadlines is not None and rules.scoring is not None
         calendar = ctx.calendar()
         if args.report_command in ("monthly", "agenda"):
-            projector, events = ctx.ledger.project_with_events()
+            # the tickets' parts cached per month, the changed tickets projected from their
+            # own events (the whole ledger on a backend without a read model)
             evaluator = ClockEvaluator(rules.deadlines, calendar)
-            report = monthly_report(args.month, rules, projector, events, evaluator)
+            report = cached_monthly_report(ctx.ledger, rules, evaluator, args.month)
             if args.report_command == "agenda":
                 report = agenda_report(report)
         else:

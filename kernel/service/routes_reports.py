@@ -97,11 +97,9 @@ def _readers_only(principal: Principal) -> None:
 
 
 def build_monthly(context: ServiceContext, month: str) -> Any:
-    from kernel.assessment.reports import monthly_report
+    from kernel.assessment.monthly_cache import cached_monthly_report
 
-    projector = context.projection()
-    events = list(context.ledger.events())
-    return monthly_report(month, context.ruleset, projector, events, context.evaluator())
+    return cached_monthly_report(context.ledger, context.ruleset, context.evaluator(), month)
 
 
 def build_assessment(context: ServiceContext, period: str, unit: str | None) -> Any:

@@ -457,10 +457,14 @@ class Storage(ABC):
         """The committed events among ``event_ids``, by id."""
         raise NotImplementedError
 
-    def facts_rows(self, horizon: dt.date, key: str) -> Iterator[tuple[str, str, int, bytes]]:
-        """The assessment facts cached as of ``horizon`` under the rules digest ``key``:
-        ``(kind, subject, last event seq they were computed from, body)``, kind ``t`` for a
-        ticket and ``e`` for an enterprise (:mod:`kernel.assessment.facts`)."""
+    def facts_rows(
+        self, horizon: dt.date, key: str, kinds: tuple[str, ...] = ("t", "e")
+    ) -> Iterator[tuple[str, str, int, bytes]]:
+        """The facts of ``kinds`` cached as of ``horizon`` under the rules digest ``key``:
+        ``(kind, subject, last event seq they were computed from, body)`` in (kind, subject)
+        order; kind ``t`` for a ticket's and ``e`` for an enterprise's assessment facts
+        (:mod:`kernel.assessment.facts`), ``m`` for a ticket's part in the monthly report of
+        the month ending on ``horizon`` (:mod:`kernel.assessment.monthly_cache`)."""
         raise NotImplementedError
 
     def put_facts(
@@ -486,6 +490,18 @@ class Storage(ABC):
     def unticketed_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
         """The committed events of ``types`` that name no ticket, up to seq ``bound``, in
         ledger order."""
+        raise NotImplementedError
+
+    def events_of_types(
+        self,
+        types: tuple[str, ...],
+        bound: int,
+        *,
+        first: dt.date | None = None,
+        last: dt.date | None = None,
+    ) -> list[Event]:
+        """The committed events of ``types`` up to seq ``bound``, dated from ``first`` to
+        ``last`` when given, in ledger order: one query over the type index."""
         raise NotImplementedError
 
     def sweep_candidates(self, as_of: dt.date, key: str) -> list[str]:

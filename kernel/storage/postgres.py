@@ -932,10 +932,12 @@ class PostgresStorage(Storage):
         events = (_event(seq, body) for seq, body in rows)
         return {e.event_id: e for e in events}
 
-    def facts_rows(self, horizon: dt.date, key: str) -> Iterator[rm.FactsRow]:
-        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body),
-        a page at a time."""
-        return rm.facts_pages(self._fetch, "%s", horizon, key)
+    def facts_rows(
+        self, horizon: dt.date, key: str, kinds: tuple[str, ...] = ("t", "e")
+    ) -> Iterator[rm.FactsRow]:
+        """The stored facts of ``kinds`` as of ``horizon`` under ``key``: (kind, subject,
+        last seq, body), in (kind, subject) order, a page at a time."""
+        return rm.facts_pages(self._fetch, "%s", horizon, key, kinds)
 
     def put_facts(self, horizon: dt.date, key: str, rows: list[rm.FactsRow]) -> None:
         """Store facts rows (one statement per row, in one short transaction)."""
@@ -964,6 +966,29 @@ class PostgresStorage(Storage):
             "SELECT seq, body FROM events WHERE enterprise = ANY(%s) AND type = ANY(%s)"
             " AND seq <= %s ORDER BY seq",
             (codes, list(types), bound),
+        )
+        return [_event(seq, body) for seq, body in rows]
+
+    def events_of_types(
+        self,
+        types: tuple[str, ...],
+        bound: int,
+        *,
+        first: dt.date | None = None,
+        last: dt.date | None = None,
+    ) -> list[Event]:
+        """The events of ``types`` up to seq ``bound`` dated within ``first``..``last``, in
+        ledger order (one query over the type index)."""
+        where, params = "", []
+        if first is not None:
+            where += " AND date >= %s"
+            params.append(first)
+        if last is not None:
+            where += " AND date <= %s"
+            params.append(last)
+        rows = self._fetch(
+            f"SELECT seq, body FROM events WHERE type = ANY(%s) AND seq <= %s{where} ORDER BY seq",
+            (list(types), bound, *params),
         )
         return [_event(seq, body) for seq, body in rows]
 

@@ -507,9 +507,10 @@ def clear(conn: Connection) -> None:
 
 def facts_ddl(blob: str, collate: str = "") -> tuple[str, ...]:
     """``rm_facts``: the assessment facts of one ticket (``kind`` 't', ``subject`` its id) or
-    one enterprise (``kind`` 'e', its credit code) as of a period end (``horizon``), computed
-    under the rules digest ``key`` from its events up to ``last_seq``
-    (:mod:`kernel.assessment.facts`). ``blob`` is the binary type (``BLOB``, ``BYTEA``)."""
+    one enterprise (``kind`` 'e', its credit code) as of a period end (``horizon``), or a
+    ticket's part in the monthly report of the month ending on ``horizon`` (``kind`` 'm'),
+    computed under the rules digest ``key`` from its events up to ``last_seq``
+    (:mod:`kernel.assessment.facts`, :mod:`kernel.assessment.monthly_cache`). ``blob`` is the binary type (``BLOB``, ``BYTEA``)."""
     return (
         "CREATE TABLE IF NOT EXISTS rm_facts (horizon TEXT NOT NULL, kind TEXT NOT NULL, "
         f"subject TEXT{collate} NOT NULL, key TEXT NOT NULL, last_seq BIGINT NOT NULL, "
@@ -521,7 +522,7 @@ def facts_ddl(blob: str, collate: str = "") -> tuple[str, ...]:
 #: statement stays open between pages, and the bodies of one page at a time are held)
 FACTS_PAGE = (
     "SELECT kind, subject, last_seq, body FROM rm_facts WHERE horizon = {ph} AND key = {ph} "
-    "AND (kind, subject) > ({ph}, {ph}) ORDER BY kind, subject LIMIT {ph}"
+    "AND kind IN ({kinds}) AND (kind, subject) > ({ph}, {ph}) ORDER BY kind, subject LIMIT {ph}"
 )
 FACTS_PAGE_ROWS = 5_000
 FACTS_KEY = "SELECT value FROM meta WHERE key = 'facts_key'"
@@ -530,14 +531,18 @@ FactsRow = tuple[str, str, int, bytes]
 
 
 def facts_pages(
-    fetch: Callable[[str, tuple[Any, ...]], list[Any]], ph: str, horizon: dt.date, key: str
+    fetch: Callable[[str, tuple[Any, ...]], list[Any]],
+    ph: str,
+    horizon: dt.date,
+    key: str,
+    kinds: tuple[str, ...],
 ) -> Iterator[FactsRow]:
-    """The cached rows of ``horizon`` under ``key``, read a page at a time with ``fetch``
-    (a backend's read: SQL and parameters to rows)."""
-    sql = FACTS_PAGE.format(ph=ph)
+    """The cached rows of ``kinds`` of ``horizon`` under ``key``, read a page at a time with
+    ``fetch`` (a backend's read: SQL and parameters to rows)."""
+    sql = FACTS_PAGE.format(ph=ph, kinds=", ".join([ph] * len(kinds)))
     after: tuple[str, str] = ("", "")
     while True:
-        rows = fetch(sql, (horizon.isoformat(), key, *after, FACTS_PAGE_ROWS))
+        rows = fetch(sql, (horizon.isoformat(), key, *kinds, *after, FACTS_PAGE_ROWS))
         for kind, subject, seq, body in rows:
             yield str(kind), str(subject), int(seq), bytes(body)
         if len(rows) < FACTS_PAGE_ROWS:

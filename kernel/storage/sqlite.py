@@ -917,10 +917,12 @@ class SqliteStorage(Storage):
                     found[event.event_id] = event
         return found
 
-    def facts_rows(self, horizon: dt.date, key: str) -> Iterator[rm.FactsRow]:
-        """The stored facts as of ``horizon`` under ``key``: (kind, subject, last seq, body),
-        a page at a time."""
-        return rm.facts_pages(self._rows, "?", horizon, key)
+    def facts_rows(
+        self, horizon: dt.date, key: str, kinds: tuple[str, ...] = ("t", "e")
+    ) -> Iterator[rm.FactsRow]:
+        """The stored facts of ``kinds`` as of ``horizon`` under ``key``: (kind, subject,
+        last seq, body), in (kind, subject) order, a page at a time."""
+        return rm.facts_pages(self._rows, "?", horizon, key, kinds)
 
     def put_facts(self, horizon: dt.date, key: str, rows: list[rm.FactsRow]) -> None:
         """Store facts rows (one statement per row, in one short transaction)."""
@@ -951,6 +953,30 @@ class SqliteStorage(Storage):
             )
         found.sort()
         return [_event(seq, body) for seq, body in found]
+
+    def events_of_types(
+        self,
+        types: tuple[str, ...],
+        bound: int,
+        *,
+        first: dt.date | None = None,
+        last: dt.date | None = None,
+    ) -> list[Event]:
+        """The events of ``types`` up to seq ``bound`` dated within ``first``..``last``, in
+        ledger order (one query over the type index; ISO dates compare as text)."""
+        where, params = "", []
+        if first is not None:
+            where += " AND date >= ?"
+            params.append(first.isoformat())
+        if last is not None:
+            where += " AND date <= ?"
+            params.append(last.isoformat())
+        rows = self._rows(
+            f"SELECT seq, body FROM events WHERE type IN ({_marks(len(types))}) AND seq <= ?"
+            f"{where} ORDER BY seq",
+            (*types, bound, *params),
+        )
+        return [_event(seq, body) for seq, body in rows]
 
     def unticketed_events(self, types: tuple[str, ...], bound: int) -> list[Event]:
         """The events of ``types`` naming no ticket, up to seq ``bound``, in ledger order."""

@@ -752,22 +752,19 @@ class _Pages:
         return month
 
     def _monthly_report(self, month: str) -> Any:
-        from kernel.assessment.reports import monthly_report
+        from kernel.assessment.monthly_cache import cached_monthly_report
 
         console = self.console
         return console.cached(
             f"monthly:{month}",
-            lambda: monthly_report(
-                month,
-                console.ruleset,
-                console.projector(),
-                list(console.ledger.events()),
-                console.evaluator(),
+            lambda: cached_monthly_report(
+                console.ledger, console.ruleset, console.evaluator(), month
             ),
         )
 
     def _closure_chart(self, month: str) -> dict[str, Any] | None:
         """Each territory's on-time closure rate in the month (the demo chart's figures)."""
+        from kernel.assessment.facts import ledger_tallies
         from kernel.assessment.scoring import FactCollector
         from kernel.clocks.monthly import month_bounds
         from kernel.demo.outputs import closure_grid
@@ -782,9 +779,7 @@ class _Pages:
         )
         tallies = console.cached(
             f"tallies:{month}",
-            lambda: collector.tallies(
-                console.projector(), list(console.ledger.events()), min(last, console.today())
-            ),
+            lambda: ledger_tallies(collector, console.ledger, min(last, console.today())),
         )
         grid = closure_grid(tallies, rules.reference.ids("territories"), first.year)
         column = first.month - 1
