@@ -165,7 +165,9 @@ def measure_ledger(size: int, report: Report, log: Callable[[str], None]) -> Non
                 _ms(model.unit_counts, 5),
                 "ms",
             )
+            cold = measure_monthly(path, size, report, log)
             measure_assessment(ledger, path, size, report, log)
+            measure_monthly(path, size, report, log, cold)
         finally:
             storage.close()
 
@@ -217,6 +219,46 @@ def run_process(args: list[str]) -> ProcessRun:
             raise RuntimeError(f"{args} failed: {errors.read().decode(errors='replace')}")
     cpu, maxrss = proc.stdout.split()
     return ProcessRun(float(cpu), wall, int(maxrss) / 1024)
+
+
+#: the month whose report the bench builds (complete in both ledgers)
+MONTH = f"{YEAR}-11"
+
+
+def measure_monthly(
+    path: Path,
+    size: int,
+    report: Report,
+    log: Callable[[str], None],
+    cold: ProcessRun | None = None,
+) -> ProcessRun:
+    """``huhang report monthly`` from the cached parts: cold (``cold`` None: every part
+    computed and cached), else a day later (after :func:`measure_assessment` stored the next
+    events) and with nothing new."""
+    label = f"{size:,} events"
+    command = ["report", "monthly", "--month", MONTH, "--db", str(path), "--rules", str(RULES)]
+    if cold is None:
+        run = run_process(command)
+        log(f"{label}: monthly report, cold: {run.words()}")
+        report.summary(
+            SECTION,
+            f"report monthly --month {MONTH}, cold (every ticket's part computed), {label}",
+            [run.seconds],
+            "s",
+            note=f"{run.words()}; load {load()}",
+        )
+        return run
+    for when in (f"a day later ({NEXT_DAY_EVENTS:,} new events)", "nothing new"):
+        run = run_process(command)
+        log(f"{label}: monthly report, {when}: {run.words()}")
+        report.summary(
+            SECTION,
+            f"report monthly --month {MONTH}, {when}, {label}",
+            [run.seconds],
+            "s",
+            note=f"{run.words()}; cold {cold.seconds:.1f} s, {cold.rss_mib:,.0f} MiB; load {load()}",
+        )
+    return cold
 
 
 def measure_assessment(
