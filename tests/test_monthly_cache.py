@@ -216,3 +216,28 @@ def test_ledger_tallies_equal_a_whole_projection(
         }
         assert got == expected
     storage.close()
+
+
+def test_events_of_types_by_date_and_bound(storage: Storage) -> None:
+    """``events_of_types``: the events of the types, up to the bound, dated within the days
+    given (both ends included), in ledger order."""
+    from kernel.testing.storage_contract import append, make_event
+
+    days = [dt.date(2026, 3, 31), dt.date(2026, 4, 1), dt.date(2026, 4, 30), dt.date(2026, 5, 1)]
+    made = [
+        make_event(f"E-{n}", kind, ticket_id=None, date=day)
+        for n, (kind, day) in enumerate(
+            (kind, day) for day in days for kind in ("contact.recorded", "enterprise.changed")
+        )
+    ]
+    append(storage, *made)
+    april = storage.events_of_types(
+        ("contact.recorded",), 99, first=dt.date(2026, 4, 1), last=dt.date(2026, 4, 30)
+    )
+    assert [e.event_id for e in april] == ["E-2", "E-4"]
+    both = storage.events_of_types(("enterprise.changed", "contact.recorded"), 5)
+    assert [e.event_id for e in both] == ["E-0", "E-1", "E-2", "E-3", "E-4"]
+    assert storage.events_of_types(("ticket.collected",), 99) == []
+    assert [
+        e.event_id for e in storage.events_of_types(("enterprise.changed",), 99, first=days[3])
+    ] == ["E-7"]

@@ -213,12 +213,31 @@ class StorageContract:
             "V-1",
         ]
         assert ids(storage.events(types=())) == []
+        assert ids(storage.events(types=("ticket.collected", "contact.recorded"), after_seq=2)) == [
+            "C-2",
+            "V-1",
+        ]
         assert ids(storage.events(ticket_id="T-1", after_seq=2)) == ["P-1", "S-1"]
         assert ids(storage.events(ticket_id="T-2", types=("ticket.progress_reported",))) == ["P-2"]
         both = storage.events(enterprise=ENTERPRISE, types=("enterprise.registered",), after_seq=0)
         assert ids(both) == ["R-1"]
         assert ids(storage.events(ticket_id="T-1", enterprise=OTHER_ENTERPRISE)) == []
         assert [e.seq for e in storage.events(ticket_id="T-2")] == [4, 7]
+
+    def test_events_of_types_cross_pages_in_ledger_order(self, storage: Storage) -> None:
+        """A type filter over more events than one page of a streaming read (1,200 events,
+        two types interleaved with a third) yields each once, in ledger order."""
+        kinds = ("contact.recorded", "ticket.progress_reported", "enterprise.changed")
+        made = [
+            make_event(f"E-{n:04d}", kinds[n % 3], ticket_id=None if n % 3 != 1 else f"T-{n}")
+            for n in range(1200)
+        ]
+        append(storage, *made)
+        wanted = [e.event_id for e in made if e.type != "ticket.progress_reported"]
+        assert ids(storage.events(types=(kinds[0], kinds[2]))) == wanted
+        assert ids(storage.events(types=(kinds[2],), after_seq=600)) == [
+            e.event_id for e in made[600:] if e.type == kinds[2]
+        ]
 
     def test_events_are_in_ledger_order(self, storage: Storage) -> None:
         order = [f"E-{i:02d}" for i in (5, 3, 9, 1, 7, 2, 8, 4, 6)]
