@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from kernel.clocks.compute import BREACHED, ClockEvaluator, marked, require_decided
+from kernel.clocks.compute import BREACHED, ClockEvaluator, require_decided
 from kernel.clocks.view import clock_label
 from kernel.ledger.projection import TicketState
 from kernel.vocabulary import FINAL_STATES, TICKET_STATE_WORDS
@@ -80,12 +80,6 @@ class TicketMonth:
     overdue: tuple[OverdueItem, ...] = ()
     notices: tuple[NoticeItem, ...] = ()
     agenda: AgendaItem | None = None
-
-
-def due_cell(due: Due) -> dt.date | str:
-    """A due date for a DATE column: the date, or its text marked 暂定."""
-    day, provisional = due
-    return marked(day, True) if provisional else day
 
 
 def ticket_month(

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernel.assessment.monthly_parts import TicketMonth, due_cell, ticket_month
+from kernel.assessment.monthly_parts import TicketMonth, ticket_month
 from kernel.assessment.scoring import Assessment, UnitResult
 from kernel.clocks.compute import (
     ClockEvaluator,
@@ -233,7 +233,7 @@ def assemble_monthly(
                     part.ticket_id,
                     part.name,
                     o.clock,
-                    due_cell(o.due),
+                    dated(*o.due),
                     o.overdue_workdays,
                     list(o.owners),
                 )
@@ -246,7 +246,7 @@ def assemble_monthly(
                     part.category,
                     part.grade,
                     n.clock,
-                    due_cell(n.due),
+                    dated(*n.due),
                     n.overdue_workdays,
                     list(n.units),
                     n.step,
