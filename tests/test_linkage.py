@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +15,19 @@ from kernel.cli.main import main
 from kernel.clocks.compute import ClockEvaluator
 from kernel.evaluation.kernel import Kernel
 from kernel.ledger.ledger import Ledger
+from kernel.ledger.rows import ticket_row
 from kernel.linkage.links import (
     carry_dispatched_down,
     carry_down,
     carry_resolved_up,
     carry_up,
     check_links,
+    referrals,
     upper_ticket_id,
 )
 from kernel.rules.load import load_rules
 from kernel.rules.model import RuleSet
+from kernel.storage.memory import MemoryStorage
 from kernel.storage.sqlite import SqliteStorage
 from tests.conftest import ROOT
 
@@ -479,3 +484,68 @@ def test_a_city_decision_not_to_reopen_closes_the_county_copy(
     # the county's 不满意 clock stopped with the city's decision: nothing left to chase
     reopen = clock(county_rules, county, "CITY:HZ-2026-0101", "T-REOPEN", "2026-04-30")
     assert reopen.state == "met"  # type: ignore[attr-defined]
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def county_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """An empty county ledger on SQLite or PostgreSQL (skipped without a server)."""
+    if request.param == "sqlite":
+        yield str(tmp_path / "copy.db")
+        return
+    from tests.test_postgres import drop, url_for  # skips the test without a server
+
+    schema = f"huhang_link_{random.randrange(1 << 40):x}"
+    try:
+        yield url_for(schema)
+    finally:
+        drop(schema)
+
+
+def test_referrals_project_only_the_referred_tickets(
+    dbs: tuple[str, str],
+    county_rules: RuleSet,
+    city_rules: RuleSet,
+    county_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from kernel.storage.postgres import PostgresStorage
+
+    county, city = ledgers(dbs, county_rules, city_rules)
+    level = county_rules.level
+    kernel = Kernel(city_rules)
+    try:  # referred, declined above, referred again: round 2; and a ticket never referred
+        carry_up(county, level, city, kernel, D("2026-03-20"))
+        add(city, city_event(1, "ticket.upper_declined", "2026-03-16", summary="属区级事权"))
+        carry_down(county, level, city, D("2026-03-20"))
+    finally:
+        kernel.close()
+    first = next(county.events(ticket_id=TICKET))
+    add(
+        county,
+        {"event_id": "HT-E-0006", "type": "ticket.referred_up", "date": "2026-03-18",
+         "actor": "助商稳企办", "ticket_id": TICKET, "payload": {"summary": "再次报送"}},
+        {**first.to_dict(), "event_id": "HT-E-0007", "ticket_id": "HT-2026-0002"},
+    )  # fmt: skip
+    replayed = Ledger(MemoryStorage(), county_rules.reference)
+    pg = county_url.startswith("postgresql")
+    storage = PostgresStorage(county_url) if pg else SqliteStorage(county_url)
+    stored = Ledger(storage, county_rules.reference)
+    for ledger in (replayed, stored):
+        add(ledger, *(e.to_dict() for e in county.events()))
+
+    def seen(ledger: Ledger) -> list[tuple[object, ...]]:
+        return [(r.round, r.event.event_id, ticket_row(r.ticket)) for r in referrals(ledger)]
+
+    want = seen(replayed)
+    assert [(n, e) for n, e, _ in want] == [(2, "HT-E-0006")]
+    assert want[0][2][0] == TICKET and want[0][2][7] == "referred"
+
+    def whole_ledger(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the whole ledger was projected")
+
+    monkeypatch.setattr(Ledger, "project", whole_ledger)
+    try:
+        assert seen(stored) == want
+        assert seen(county) == want
+    finally:
+        stored.storage.close()

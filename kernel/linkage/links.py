@@ -13,6 +13,7 @@ and the referral round, so carrying again adds nothing (the ledger keeps an id o
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from kernel.errors import InputError
 from kernel.ledger.events import LINK_PREFIX, OFFICE, Event
 from kernel.ledger.ledger import Ledger
 from kernel.ledger.projection import TicketState
+from kernel.ledger.readmodel import ReadModel
 from kernel.rules.levels import Level
 
 if TYPE_CHECKING:
@@ -29,6 +31,8 @@ if TYPE_CHECKING:
 REFERRED_TAG = "下级报上级"
 #: states of an upper ticket that answer the referral with a resolution
 RESOLVED_STATES = ("resolved", "feedback_given", "rated", "closed")
+#: the event of a referral to the upper level
+REFERRED_UP = "ticket.referred_up"
 
 
 @dataclass
@@ -73,10 +77,21 @@ def _lower_level(level: Level | None) -> Level:
 
 
 def referrals(ledger: Ledger) -> list[Referral]:
-    """The latest referral of every lower ticket that was ever referred up."""
+    """The latest referral of every lower ticket that was ever referred up.
+
+    With a read model (SQLite, PostgreSQL) only the referred tickets are projected: their ids
+    come from the referral events (the events' type index), their states from their own events
+    (:meth:`ReadModel.states`). Without one the ledger is replayed once.
+    """
+    states: Iterable[TicketState]
+    if ledger.storage.has_read_model:
+        ids = sorted({str(e.ticket_id) for e in ledger.events(types=(REFERRED_UP,))})
+        states = ReadModel(ledger).states(ids)
+    else:
+        states = ledger.project().tickets.values()
     out = []
-    for state in ledger.project().tickets.values():
-        rounds = [e for e in state.events if e.type == "ticket.referred_up"]
+    for state in states:
+        rounds = [e for e in state.events if e.type == REFERRED_UP]
         if rounds:
             out.append(Referral(state, len(rounds), rounds[-1]))
     return sorted(out, key=lambda r: r.ticket.ticket_id)
