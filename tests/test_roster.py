@@ -628,3 +628,50 @@ def test_import_reimport_and_change_through_the_ledger(tmp_path: Path) -> None:
     assert enterprise.registered_on == DAY
     assert enterprise.changes == ((dt.date(2026, 3, 16), "lead_unit", "工信局", "商务局"),)
     assert ledger.project(until=dt.date(2026, 3, 15)).enterprises[C0].get("lead_unit") == "工信局"
+
+
+def test_the_import_command_replays_only_the_enterprise_events(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``huhang roster import`` compares the file with the enterprises replayed from their own
+    events; a ledger holding tickets too is never projected whole, and the answer is the same."""
+    from kernel.cli.main import main
+    from kernel.cli.roster import current_enterprises
+    from kernel.storage.sqlite import SqliteStorage
+    from tests.conftest import ROOT
+
+    db = str(tmp_path / "l.db")
+    rules = ["--db", db, "--rules", str(RULES)]
+    events = str(ROOT / "examples" / "events.jsonl")
+    assert main(["ingest", events, "--grade", *rules, "--as-of", "2026-12-01"]) == 0
+    v1 = write_csv(tmp_path / "v1.csv", [line(1, C0), line(2, C1)])
+    v2 = write_csv(
+        tmp_path / "v2.csv", [line(1, C0, lead_unit="商务局", date="2026-03-16"), line(2, C1)]
+    )
+    capsys.readouterr()
+    whole = Ledger.project
+
+    def refused(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("the whole ledger was projected")
+
+    monkeypatch.setattr(Ledger, "project", refused)
+    imported = [
+        main(["roster", "import", str(path), "--date", day, *rules])
+        for path, day in ((v1, "2026-03-02"), (v1, "2026-03-02"), (v2, "2026-03-20"))
+    ]
+    out = capsys.readouterr().out.splitlines()
+    assert imported == [0, 0, 0]
+    assert [x.split("，有问题")[0] for x in out] == [
+        "共 2 行：新登记 2 户，变更 0 户，无变化 0 户",
+        "共 2 行：新登记 0 户，变更 0 户，无变化 2 户",
+        "共 2 行：新登记 0 户，变更 1 户，无变化 1 户",
+    ]
+    monkeypatch.setattr(Ledger, "project", whole)
+    ledger = Ledger(SqliteStorage(db), load_rules(RULES).reference)
+    try:
+        projected = ledger.project()
+        assert projected.tickets  # the ledger holds tickets as well
+        assert current_enterprises(ledger) == projected.enterprises
+        assert projected.enterprises[C0].get("lead_unit") == "商务局"
+    finally:
+        ledger.storage.close()

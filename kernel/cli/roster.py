@@ -6,13 +6,17 @@ import argparse
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernel.cli import args as a
 from kernel.cli.clock import today
 from kernel.cli.context import open_context
 from kernel.cli.exits import EXIT_INPUT, EXIT_OK
 from kernel.errors import InputError, Problem
+
+if TYPE_CHECKING:
+    from kernel.ledger.ledger import Ledger
+    from kernel.ledger.projection import Enterprise
 
 
 def register(sub: Any) -> None:
@@ -34,6 +38,16 @@ def register(sub: Any) -> None:
     q.set_defaults(handler=cmd_roster_import)
 
 
+def current_enterprises(ledger: Ledger) -> dict[str, Enterprise]:
+    """Every registered enterprise as of the ledger's last event, replayed from the
+    ``enterprise.*`` events alone (the type index on SQLite and PostgreSQL): what
+    ``ledger.project().enterprises`` gives, without the tickets' events."""
+    from kernel.ledger.ledger import Projector
+    from kernel.ledger.readmodel import ENTERPRISE_TYPES
+
+    return Projector(ledger.reference).feed_all(ledger.events(types=ENTERPRISE_TYPES)).enterprises
+
+
 def cmd_roster_import(args: argparse.Namespace) -> int:
     """Import the roster: registrations and changes as ledger events."""
     from kernel.ledger.events import OFFICE
@@ -44,7 +58,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     rows = read_roster(args.file)  # a bad file is refused before any ledger is opened
     ctx = open_context(args, create=True)
     try:
-        existing = ctx.ledger.project().enterprises
+        existing = current_enterprises(ctx.ledger)
         day = args.date or today()
         result = roster_events(
             rows, ctx.ruleset.reference, existing, day=day, actor=OFFICE, source=args.file.name
