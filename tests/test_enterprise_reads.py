@@ -342,7 +342,7 @@ def test_a_ledger_of_schema_6_gets_the_roster_columns_and_catches_up(
     from kernel.storage.sqlite import SCHEMA_VERSION, SqliteStorage
 
     context: ServiceContext = request.getfixturevalue("sqlite_context")
-    assert SCHEMA_VERSION == 7
+    assert SCHEMA_VERSION >= 7
     source = context.ledger.storage
     assert isinstance(source, SqliteStorage)
     db = tmp_path / "v6.db"

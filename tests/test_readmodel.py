@@ -29,6 +29,7 @@ from kernel.ledger.events import OFFICE
 from kernel.ledger.ledger import Ledger
 from kernel.ledger.readmodel import ReadModel, TicketQuery
 from kernel.rules.model import RuleSet
+from kernel.storage.contract import Storage
 from kernel.storage.memory import MemoryStorage
 from kernel.storage.sqlite import SqliteStorage
 from tests.timeline import CODE, Timeline, d
@@ -438,3 +439,50 @@ def test_claimed_sweeps_hand_out_the_index_and_issue_what_one_process_issues(
     finally:
         one.storage.close()
         claimed.storage.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_search_columns_written_as_none_are_repaired_on_opening(
+    ruleset: RuleSet, tmp_path: Path, request: pytest.FixtureRequest, backend: str
+) -> None:
+    """Search columns of an older ledger held ``none`` (``str(None)``) where the searched
+    column is NULL, so ``q=none`` listed every ungraded ticket; SQLite schema 8 and PostgreSQL
+    9 set them to NULL, without a rebuild, and leave the others as they were."""
+    from kernel.storage.postgres import PostgresStorage
+
+    url = str(tmp_path / "old.db") if backend == "sqlite" else request.getfixturevalue("pg_url")
+
+    def opened() -> Storage:
+        return SqliteStorage(url) if backend == "sqlite" else PostgresStorage(url)
+
+    def execute(storage: Storage, statement: str) -> list[Any]:
+        if isinstance(storage, SqliteStorage):
+            with storage._write() as conn:
+                return conn.execute(statement).fetchall()
+        assert isinstance(storage, PostgresStorage)
+        with storage._writing() as conn:
+            cursor = conn.execute(statement)
+            return cursor.fetchall() if statement.startswith("SELECT") else []
+
+    storage = opened()
+    tl = Timeline(ruleset, storage=storage).register()
+    tl.collect("2026-03-02", ticket_id="T-1").report("2026-03-02")  # ungraded: no primary
+    tl.collect("2026-03-03", ticket_id="T-2").report("2026-03-03").grade("2026-03-03", "C")
+    model = ReadModel(tl.ledger)
+    assert model.tickets(TicketQuery(text="none")).total == 0
+    assert model.tickets(TicketQuery(text="汉台")).total == 1
+    old = 7 if backend == "sqlite" else 8
+    execute(storage, "UPDATE rm_tickets SET search_primary = 'none' WHERE primary_unit IS NULL")
+    execute(storage, f"UPDATE meta SET value = '{old}' WHERE key = 'schema_version'")
+    assert [t.ticket_id for t in model.tickets(TicketQuery(text="none")).items] == ["T-1"]
+    storage.close()
+    storage = opened()
+    try:
+        model = ReadModel(Ledger(storage, ruleset.reference))
+        assert model.stored  # repaired in place: nothing to rebuild
+        assert model.tickets(TicketQuery(text="none")).total == 0
+        assert [t.ticket_id for t in model.tickets(TicketQuery(text="汉台")).items] == ["T-2"]
+        rows = execute(storage, "SELECT ticket_id, search_primary FROM rm_tickets ORDER BY 1")
+        assert [tuple(r) for r in rows] == [("T-1", None), ("T-2", "汉台区")]
+    finally:
+        storage.close()

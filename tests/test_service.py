@@ -743,3 +743,38 @@ def test_a_ticket_is_read_through_the_read_model_without_a_replay(tmp_path: Path
         assert cold.context._snapshot is None
     finally:
         cold.context.close()
+
+
+def test_q_none_does_not_list_tickets_without_a_value_on_either_path(fresh: Api) -> None:
+    """A missing primary unit (an ungraded ticket) is no text: ``q=none`` lists only the
+    tickets that hold the word, from the read model and from the replaying list alike."""
+    import sqlite3
+
+    from kernel.ledger.readmodel import ReadModel
+    from kernel.storage.sqlite import SqliteStorage
+
+    collected = next(e for e in EVENTS if e["type"] == "ticket.collected")
+    payload = dict(collected["payload"])
+    answer = fresh.post(
+        "/api/v1/events",
+        json=[
+            {**collected, "event_id": "N-1", "ticket_id": "HZ-2026-0091", "date": "2026-11-02",
+             "payload": {**payload, "summary": "冷库扩建"}},
+            {**collected, "event_id": "N-2", "ticket_id": "HZ-2026-0092", "date": "2026-11-02",
+             "payload": {**payload, "summary": "NONE 型号设备进口"}},
+        ],
+    )  # fmt: skip
+    assert answer.status_code == 200 and answer.json()["accepted"] == 2, answer.text
+    model = ReadModel(fresh.context.ledger)
+    assert model.stored
+    assert _ids(fresh.get("/api/v1/tickets?q=none")) == ["HZ-2026-0092"]
+    assert _ids(fresh.get("/api/v1/tickets?q=冷库")) == ["HZ-2026-0091"]
+    storage = fresh.context.ledger.storage
+    assert isinstance(storage, SqliteStorage)
+    conn = sqlite3.connect(storage.path)
+    conn.execute("UPDATE meta SET value = -1 WHERE key = 'read_model_seq'")  # reads replay
+    conn.commit()
+    conn.close()
+    assert not model.stored
+    assert _ids(fresh.get("/api/v1/tickets?q=none")) == ["HZ-2026-0092"]
+    assert _ids(fresh.get("/api/v1/tickets?q=冷库")) == ["HZ-2026-0091"]

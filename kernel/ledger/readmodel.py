@@ -38,6 +38,7 @@ from kernel.storage.readmodel_sql import (
     TICKET_COLUMNS,
     UNIT_COLUMNS,
     TicketQuery,
+    text_found,
 )
 from kernel.vocabulary import TICKET_STATE_WORDS
 
@@ -213,7 +214,7 @@ def _matches(row: tuple[Any, ...], query: TicketQuery, units: dict[str, set[str]
         return False
     if any(unit not in units.get(row[0], ()) for unit in query.units):
         return False
-    if query.text and not any(query.text in str(values[c]).lower() for c in TEXT_COLUMNS):
+    if query.text and not text_found(query.text, (values[c] for c in TEXT_COLUMNS)):
         return False
     if query.contains and not any(query.contains in str(values[c]) for c in CONTAINS_COLUMNS):
         return False

@@ -21,7 +21,7 @@ from kernel.service.access import Principal, can_read_ticket, ticket_units
 from kernel.service.context import ServiceContext
 from kernel.service.deps import Caller, Context, json_body
 from kernel.service.problems import ApiProblem
-from kernel.storage.readmodel_sql import TicketQuery
+from kernel.storage.readmodel_sql import TicketQuery, text_found
 from kernel.vocabulary import TICKET_STATE_WORDS
 
 router = APIRouter(tags=["办理单"])
@@ -188,9 +188,8 @@ def list_replayed(
             continue
         if filters["unit"] and filters["unit"] not in ticket_units(state):
             continue
-        if text and not any(
-            text in str(v).lower()
-            for v in (ticket_id, data.get("summary"), enterprise.get("name"), route.get("primary"))
+        if text and not text_found(
+            text, (ticket_id, data.get("summary"), enterprise.get("name"), route.get("primary"))
         ):
             continue
         rows.append(state)

@@ -195,6 +195,8 @@ MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "AND EXISTS (SELECT 1 FROM events)",
         ),
     ),
+    # 9: the text search's columns hold NULL, not "none", where the column they search is NULL
+    (9, rm.REPAIR_SEARCH),
 )
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

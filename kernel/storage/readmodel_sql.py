@@ -26,7 +26,7 @@ as the sweep found them. Any new event of the ticket clears all three and delete
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -116,12 +116,33 @@ COLLECTED_COLUMNS = frozenset(
 )  # fmt: skip
 
 
-#: the columns the API's text search looks in, as its replay did (``str(value).lower()``, so a
-#: missing value reads as ``none``) ...
+#: the columns the API's text search looks in ...
 TEXT_COLUMNS = ("ticket_id", "summary", "enterprise_name", "primary_unit")
 #: ... stored lower-cased beside the row by Python's ``str.lower`` (what SQL's LOWER does
-#: differs between databases and collations beyond ASCII), so the search is exact
+#: differs between databases and collations beyond ASCII), so the search is exact; NULL where
+#: the column is (:func:`search_value`)
 SEARCH_COLUMNS = ("search_id", "search_summary", "search_name", "search_primary")
+#: what repairs search columns written under the old rule, ``str(None)`` ("none": ``q=none``
+#: listed every ungraded ticket), where the column itself is NULL (SQLite schema 8,
+#: PostgreSQL 9); the others were already right
+REPAIR_SEARCH = tuple(
+    f"UPDATE rm_tickets SET {search} = NULL WHERE {column} IS NULL AND {search} IS NOT NULL"
+    for column, search in zip(TEXT_COLUMNS, SEARCH_COLUMNS, strict=True)
+)
+
+
+def search_value(value: Any) -> str | None:
+    """What the API's text search looks in for one column: its text lower-cased, nothing for a
+    missing value (a ticket without a primary unit does not hold the word "none")."""
+    return None if value is None else str(value).lower()
+
+
+def text_found(text: str, values: Iterable[Any]) -> bool:
+    """Whether ``text`` (lower case) occurs in a search value of one of ``values`` (what the
+    SQL's ``instr``/``strpos`` on the search columns answers; NULL holds nothing)."""
+    return any(text in found for found in map(search_value, values) if found is not None)
+
+
 #: the columns the console's case-sensitive search looks in (as ``str(value)``: ``None``)
 CONTAINS_COLUMNS = ("ticket_id", "enterprise_name", "summary")
 
@@ -129,7 +150,7 @@ CONTAINS_COLUMNS = ("ticket_id", "enterprise_name", "summary")
 def stored_ticket(row: tuple[Any, ...]) -> tuple[Any, ...]:
     """A ticket row with its search columns, as :func:`upsert_tickets` writes it."""
     values = dict(zip(TICKET_COLUMNS, row, strict=True))
-    return (*row, *(str(values[name]).lower() for name in TEXT_COLUMNS))
+    return (*row, *(search_value(values[name]) for name in TEXT_COLUMNS))
 
 
 def ddl_lists(collate: str = "", add: str = "ADD COLUMN") -> tuple[str, ...]:

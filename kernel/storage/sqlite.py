@@ -58,7 +58,7 @@ from kernel.storage.contract import (
 
 log = logging.getLogger("huhang.storage.sqlite")
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 #: SQLite's default limit on ``?`` parameters in one statement is 32766; stay well below
 IN_CHUNK = 500
 #: seconds SQLite itself waits for a lock before reporting "database is locked"
@@ -137,6 +137,8 @@ _MIGRATIONS: dict[int, tuple[str, ...]] = {
         *es.ddl_enterprises(),
         "UPDATE meta SET value = -1 WHERE key = 'read_model_seq' AND EXISTS (SELECT 1 FROM events)",
     ),
+    # 8: the text search's columns hold NULL, not "none", where the column they search is NULL
+    8: rm.REPAIR_SEARCH,
 }
 
 
