@@ -486,3 +486,43 @@ def test_search_columns_written_as_none_are_repaired_on_opening(
         assert [tuple(r) for r in rows] == [("T-1", None), ("T-2", "汉台区")]
     finally:
         storage.close()
+
+
+def test_postgres_counts_and_pages_a_list_in_one_snapshot(
+    ruleset: RuleSet, pg_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list's total and its page come from one snapshot: a writer committing a new ticket
+    right after every read the list makes changes neither (two reads gave a total one short
+    of the page)."""
+    from kernel.storage.postgres import PostgresStorage
+
+    writer = Timeline(ruleset, storage=PostgresStorage(pg_url)).register()
+    for number in range(1, 4):
+        writer.collect("2026-03-02", ticket_id=f"T-{number}")
+    reader = PostgresStorage(pg_url)
+    fetch = reader._fetch
+    tickets = [3]
+
+    def read_then_write(query: str, params: Any = ()) -> list[tuple[Any, ...]]:
+        rows = fetch(query, params)
+        tickets[0] += 1
+        writer.collect("2026-03-03", ticket_id=f"T-{tickets[0]}")  # committed before the next
+        return rows
+
+    monkeypatch.setattr(reader, "_fetch", read_then_write)
+    try:
+        for query, page in (
+            (TicketQuery(limit=None), None),
+            (TicketQuery(limit=2, offset=1), ["T-2", "T-3"]),
+            (TicketQuery(limit=50, offset=10), []),
+            (TicketQuery(filters={"state": "collected"}, limit=None, by_id=True), None),
+        ):
+            before = tickets[0]
+            total, rows = reader.ticket_rows(query)
+            ids = [row[0] for row in rows]
+            assert total == before and tickets[0] > before
+            wanted = [f"T-{n}" for n in range(1, before + 1)] if page is None else page
+            assert ids == wanted  # fewer than ten tickets: 台账 order and id order agree
+    finally:
+        reader.close()
+        writer.ledger.storage.close()

@@ -857,10 +857,20 @@ class PostgresStorage(Storage):
         return self._count_and_page(query)
 
     def _count_and_page(self, query: rm.PagedQuery) -> tuple[int, list[tuple[Any, ...]]]:
+        """The matching count and the page's rows in one statement, so both belong to one
+        snapshot (as two reads, a writer committing between them gave a total that did not
+        match the page). The page is joined to the count's single row on ``true``: a join
+        without a condition can only be a nested loop with that row outside, so the page keeps
+        its order, and a page past the end is one row with the count and NULLs (a page's first
+        column is its key, never NULL)."""
         count_sql, count_params = query.count_sql("%s")
         page_sql, page_params = query.page_sql("%s")
-        ((total,),) = self._fetch(count_sql, count_params)
-        return int(total), [tuple(r) for r in self._fetch(page_sql, page_params)]
+        rows = self._fetch(
+            f"SELECT c.total, p.* FROM ({count_sql}) AS c (total) "
+            f"LEFT JOIN ({page_sql}) AS p ON true",
+            [*count_params, *page_params],
+        )
+        return int(rows[0][0]), [tuple(r[1:]) for r in rows if r[1] is not None]
 
     def ticket_row(self, ticket_id: str) -> tuple[Any, ...] | None:
         """One ticket's row."""
