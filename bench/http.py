@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -24,17 +23,12 @@ from typing import Any
 
 from bench.common import RULES, Report, Row, Settings
 from bench.startup import huhang
+from kernel.testing.serve import free_port, wait_until_serving
 
 SECTION = "http"
 BATCH = 500
 #: requests per second of the latency runs
 RATE = 20
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _percentile(samples: list[float], q: float) -> float:
@@ -57,8 +51,6 @@ def _token(db: Path) -> str:
 
 
 def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
-    import httpx
-
     env = dict(os.environ, HUHANG_RULES=str(RULES))
     process = subprocess.Popen(
         [*huhang(), "serve", "--db", str(db), "--port", str(port)],
@@ -67,15 +59,8 @@ def _serve(db: Path, port: int) -> subprocess.Popen[bytes]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError("huhang serve did not start")
+    wait_until_serving(process, port, timeout=60)
+    return process
 
 
 def _in_process_ingest(events: list[dict[str, Any]], folder: Path) -> float:
@@ -154,7 +139,7 @@ def run(settings: Settings, report: Report, log: Callable[[str], None]) -> None:
         log(f"http: in-process ingest of {count:,} events in {local_seconds:.1f} s")
         db = folder / "served.db"
         token = _token(db)
-        port = _port()
+        port = free_port()
         server = _serve(db, port)
         try:
             headers = {"Authorization": f"Bearer {token}"}

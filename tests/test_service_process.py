@@ -13,7 +13,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from typing import Any
 import httpx
 import pytest
 
+from kernel.testing.serve import free_port, wait_until_serving
 from tests.service_support import CODE_B, CODE_C, EVENTS, NOW
 
 CLIENTS = 20
@@ -37,12 +37,6 @@ PG_DSN = os.environ.get("HUHANG_PG_DSN", "postgresql://postgres@127.0.0.1:5432/t
 PG_REQUIRED = bool(os.environ.get("HUHANG_PG_REQUIRED"))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _start(db: str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes]:
     process = subprocess.Popen(
         [sys.executable, "-m", "kernel", "serve", "--db", db, "--port", str(port), *extra],
@@ -50,17 +44,10 @@ def _start(db: str, port: int, log: Path, *extra: str) -> subprocess.Popen[bytes
         stderr=subprocess.STDOUT,
         cwd=log.parent,
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"huhang serve exited: {log.read_text(encoding='utf-8')}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("huhang serve did not answer within 30 s")
+    wait_until_serving(
+        process, port, timeout=30, output=lambda: log.read_text(encoding="utf-8", errors="replace")
+    )
+    return process
 
 
 def _postgres_url() -> str:
@@ -206,7 +193,7 @@ def test_killed_server_stores_every_resent_event_exactly_once(
     db, token = ledger.db, ledger.token
     events = _contacts()
     batches = [events[:2]] + [events[i : i + BATCH] for i in range(2, len(events), BATCH)]
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = tmp_path / "serve.log"
     server = _start(db, port, log)
@@ -247,7 +234,7 @@ def test_killed_server_stores_every_resent_event_exactly_once(
 def test_several_workers_share_the_ledger(ledger: Served, tmp_path: Path) -> None:
     """``--workers 2``: each worker opens the ledger from the environment ``serve`` leaves."""
     db, token = ledger.db, ledger.token
-    port = _free_port()
+    port = free_port()
     server = _start(db, port, tmp_path / "workers.log", "--workers", "2")
     try:
         with httpx.Client(
@@ -289,3 +276,17 @@ def _metrics_folder(pid: int) -> Path:
             if entry.startswith(f"{ENV_DIR}=".encode()):
                 return Path(entry.split(b"=", 1)[1].decode())
     raise AssertionError(f"no worker of huhang serve has {ENV_DIR}")
+
+
+def test_waiting_for_a_server_that_exits_or_never_answers_fails_and_says_why() -> None:
+    from kernel.testing.serve import ServeFailed
+
+    port = free_port()
+    exits = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    with pytest.raises(ServeFailed, match="exited with code 3:\nno database"):
+        wait_until_serving(exits, port, timeout=30, output=lambda: "no database")
+    silent = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    started = time.monotonic()
+    with pytest.raises(ServeFailed, match=r"did not answer within 0\.5 s$"):
+        wait_until_serving(silent, port, timeout=0.5)
+    assert silent.poll() is not None and time.monotonic() - started < 10  # killed
