@@ -13,8 +13,13 @@ from kernel.rules.load import check_rules, load_rules
 from kernel.rules.resolved import LayeredDoc, resolved_items
 from kernel.tools.lint import lint
 from tests.conftest import ROOT, make_ticket
-
-HANTAI = ROOT / "examples" / "levels" / "hantai"
+from tests.levels_support import (
+    CITY,
+    HANTAI,
+    county_scenario,
+    install_city_package,
+    set_extends,
+)
 
 
 @pytest.fixture
@@ -24,10 +29,7 @@ def levels(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, Path]
     shutil.copytree(ROOT / "rules", city)
     county = tmp_path / "county"
     shutil.copytree(HANTAI, county)
-    text = (county / "level.yaml").read_text(encoding="utf-8")
-    (county / "level.yaml").write_text(
-        text.replace("extends: ../../../rules", "extends: ../city"), encoding="utf-8"
-    )
+    set_extends(county, "../city")
     monkeypatch.chdir(tmp_path)
     return city, county
 
@@ -38,9 +40,6 @@ def line_of(path: Path, text: str, after: str | None = None) -> int:
     lines = path.read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if after in line) if after else 0
     return next(i for i, line in enumerate(lines) if i >= start and text in line) + 1
-
-
-CITY = ROOT / "rules"
 
 
 def resolved_items_of(directory: Path) -> list[tuple[str, str, str, str, str]]:
@@ -306,17 +305,7 @@ def test_validate_and_rules_show_say_what_each_level_brings(
 
 
 def test_a_scenario_may_override_a_county_folder(tmp_path: Path) -> None:
-    scenario = (ROOT / "tests" / "scenarios" / "county-referral.yaml").read_text(encoding="utf-8")
-    scenario = scenario.replace(
-        "  dir: ../../examples/levels/hantai\n",
-        f"  dir: {HANTAI}\n  override:\n"
-        "    - {file: deadlines.yaml, path: 'clocks[T-FEEDBACK].limit', value: 3}\n",
-    ).replace(
-        "T-FEEDBACK#1: {state: met, due: 2026-03-30}", "T-FEEDBACK#1: {state: met, due: 2026-04-01}"
-    )
-    path = tmp_path / "county.yaml"
-    path.write_text(scenario, encoding="utf-8")
-    assert main(["test", str(path)]) == 0
+    assert main(["test", str(county_scenario(tmp_path, HANTAI))]) == 0
 
 
 def test_a_level_file_may_only_remove(levels: tuple[Path, Path]) -> None:
@@ -335,20 +324,11 @@ def test_extends_may_name_an_installed_rule_package(
     levels: tuple[Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     city, county = levels
-    site = tmp_path / "site"
-    package = site / "hanzhong_city_rules"
-    shutil.copytree(city, package / "rules")
-    (package / "__init__.py").write_text('"""The city\'s rule folder as a package."""\n')
-    monkeypatch.syspath_prepend(str(site))
-    level_file = county / "level.yaml"
-    text = level_file.read_text(encoding="utf-8")
-    level_file.write_text(
-        text.replace("extends: ../city", "extends: package:hanzhong_city_rules/rules"),
-        encoding="utf-8",
-    )
+    installed = install_city_package(tmp_path / "site", monkeypatch, city)
+    set_extends(county, "package:hanzhong_city_rules/rules")
     ruleset = load_rules(county)
     assert [level.name for level in ruleset.levels] == ["市级", "汉台区"]
-    assert ruleset.levels[0].directory == package / "rules"
+    assert ruleset.levels[0].directory == installed
     assert ruleset.deadlines is not None
     report = next(c for c in ruleset.deadlines.clocks if c.id == "T-REPORT")
     assert report.path.endswith("hanzhong_city_rules/rules/deadlines.yaml")
@@ -359,9 +339,7 @@ def test_extends_may_name_an_installed_rule_package(
         ("package:os.path", "规则包应写为 package:包名"),
         ("package:hanzhong_city_rules", "不存在或不是规则目录"),
     ):
-        level_file.write_text(
-            text.replace("extends: ../city", f"extends: {extends}"), encoding="utf-8"
-        )
+        set_extends(county, extends)
         _, problems = check_rules(county)
         assert [(p.path, p.code) for p in problems] == [("county/level.yaml", "LEVEL-EXTENDS")]
         assert words in problems[0].message, problems[0].message
@@ -392,27 +370,8 @@ def test_explain_locates_a_lifecycle_step_the_county_replaced(
 def test_a_scenario_may_override_a_county_folder_that_extends_a_package(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    site = tmp_path / "site"
-    shutil.copytree(CITY, site / "hanzhong_city_rules" / "rules")
-    (site / "hanzhong_city_rules" / "__init__.py").write_text("", encoding="utf-8")
-    monkeypatch.syspath_prepend(str(site))
+    install_city_package(tmp_path / "site", monkeypatch)
     county = tmp_path / "hantai"
     shutil.copytree(HANTAI, county)
-    level_file = county / "level.yaml"
-    level_file.write_text(
-        level_file.read_text(encoding="utf-8").replace(
-            "extends: ../../../rules", "extends: package:hanzhong_city_rules/rules"
-        ),
-        encoding="utf-8",
-    )
-    scenario = (ROOT / "tests" / "scenarios" / "county-referral.yaml").read_text(encoding="utf-8")
-    scenario = scenario.replace(
-        "  dir: ../../examples/levels/hantai\n",
-        f"  dir: {county}\n  override:\n"
-        "    - {file: deadlines.yaml, path: 'clocks[T-FEEDBACK].limit', value: 3}\n",
-    ).replace(
-        "T-FEEDBACK#1: {state: met, due: 2026-03-30}", "T-FEEDBACK#1: {state: met, due: 2026-04-01}"
-    )
-    path = tmp_path / "county.yaml"
-    path.write_text(scenario, encoding="utf-8")
-    assert main(["test", str(path)]) == 0
+    set_extends(county, "package:hanzhong_city_rules/rules")
+    assert main(["test", str(county_scenario(tmp_path, county))]) == 0

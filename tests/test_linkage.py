@@ -30,9 +30,14 @@ from kernel.rules.model import RuleSet
 from kernel.storage.memory import MemoryStorage
 from kernel.storage.sqlite import SqliteStorage
 from tests.conftest import ROOT
+from tests.levels_support import (
+    EVENTS,
+    HANTAI,
+    city_answer,
+    county_split,
+    dispatched_to_county,
+)
 
-HANTAI = ROOT / "examples" / "levels" / "hantai"
-EVENTS = ROOT / "examples" / "levels" / "events"
 TICKET = "HT-2026-0001"
 UPPER = "HANTAI:HT-2026-0001"
 D = dt.date.fromisoformat
@@ -315,10 +320,7 @@ def test_the_demo_simulates_the_county_and_both_assessments(tmp_path: Path) -> N
 def test_a_city_problem_dispatched_to_the_county_is_split_there_and_resolved_up(
     tmp_path: Path, county_rules: RuleSet, city_rules: RuleSet
 ) -> None:
-    county_db, city_db = str(tmp_path / "hantai.db"), str(tmp_path / "city.db")
-    dispatch = str(EVENTS / "city-dispatch.jsonl")
-    assert main(["ingest", dispatch, "--grade", "--db", city_db, "--as-of", "2026-03-20"]) == 0
-    county, city = ledgers((county_db, city_db), county_rules, city_rules)
+    county, city = dispatched_to_county(tmp_path, county_rules, city_rules)
     level = county_rules.level
     kernel = Kernel(county_rules)
     try:
@@ -330,8 +332,7 @@ def test_a_city_problem_dispatched_to_the_county_is_split_there_and_resolved_up(
     copy = county.ticket("CITY:HZ-2026-0101")
     assert copy is not None and copy.state == "graded"  # graded by the county's rules
     assert [f.message for f in check_links(county, level, city)] == []
-    split = str(EVENTS / "hantai-split.jsonl")
-    assert main(["ingest", split, "--rules", str(HANTAI), "--db", county_db]) == 0
+    county_split(county)
     copy = county.ticket("CITY:HZ-2026-0101")
     assert copy is not None and copy.handlers == ("铺镇", "区住建局")  # split among its units
     assert [f.ticket for f in check_links(county, level, city)] == ["HZ-2026-0101"]
@@ -347,14 +348,7 @@ def test_a_city_problem_dispatched_to_the_county_is_split_there_and_resolved_up(
     assert copy is not None and copy.state == "feedback_given"
     feedback = clock(county_rules, county, "CITY:HZ-2026-0101", "T-FEEDBACK", "2026-04-30")
     assert feedback.state == "met"  # type: ignore[attr-defined]
-    ticket = "HZ-2026-0101"
-    add(
-        city,
-        {"event_id": "HZ-D-0005", "type": "ticket.feedback_given", "date": "2026-03-23",
-         "actor": "工信局", "ticket_id": ticket, "payload": {}},
-        {"event_id": "HZ-D-0006", "type": "ticket.rated", "date": "2026-03-24",
-         "actor": "助商稳企办", "ticket_id": ticket, "payload": {"rating": "满意"}},
-    )  # fmt: skip
+    add(city, *city_answer(5, "HZ-2026-0101", "满意"))
     kernel = Kernel(county_rules)
     try:
         carry_dispatched_down(county, level, city, kernel, D("2026-03-31"))
@@ -384,10 +378,7 @@ def test_the_monthly_report_and_agenda_are_titled_with_the_level(
 def test_a_city_reopening_after_dissatisfaction_reopens_the_county_copy(
     tmp_path: Path, county_rules: RuleSet, city_rules: RuleSet
 ) -> None:
-    county_db, city_db = str(tmp_path / "hantai.db"), str(tmp_path / "city.db")
-    dispatch = str(EVENTS / "city-dispatch.jsonl")
-    assert main(["ingest", dispatch, "--grade", "--db", city_db, "--as-of", "2026-03-20"]) == 0
-    county, city = ledgers((county_db, city_db), county_rules, city_rules)
+    county, city = dispatched_to_county(tmp_path, county_rules, city_rules)
     level = county_rules.level
     ticket, copy_id = "HZ-2026-0101", "CITY:HZ-2026-0101"
 
@@ -399,16 +390,9 @@ def test_a_city_reopening_after_dissatisfaction_reopens_the_county_copy(
             kernel.close()
 
     down("2026-03-20")
-    split = str(EVENTS / "hantai-split.jsonl")
-    assert main(["ingest", split, "--rules", str(HANTAI), "--db", county_db]) == 0
+    county_split(county)
     assert carry_resolved_up(county, level, city, D("2026-03-20")).resolved_up == [ticket]
-    add(
-        city,
-        {"event_id": "HZ-D-0005", "type": "ticket.feedback_given", "date": "2026-03-23",
-         "actor": "工信局", "ticket_id": ticket, "payload": {}},
-        {"event_id": "HZ-D-0006", "type": "ticket.rated", "date": "2026-03-24",
-         "actor": "助商稳企办", "ticket_id": ticket, "payload": {"rating": "不满意"}},
-    )  # fmt: skip
+    add(city, *city_answer(5, ticket, "不满意"))
     down("2026-03-24")
     copy = county.ticket(copy_id)
     assert copy is not None and (copy.state, copy.rating) == ("rated", "不满意")
@@ -454,24 +438,17 @@ def test_a_city_reopening_after_dissatisfaction_reopens_the_county_copy(
 def test_a_city_decision_not_to_reopen_closes_the_county_copy(
     tmp_path: Path, county_rules: RuleSet, city_rules: RuleSet
 ) -> None:
-    county_db, city_db = str(tmp_path / "hantai.db"), str(tmp_path / "city.db")
-    dispatch = str(EVENTS / "city-dispatch.jsonl")
-    assert main(["ingest", dispatch, "--grade", "--db", city_db, "--as-of", "2026-03-20"]) == 0
-    county, city = ledgers((county_db, city_db), county_rules, city_rules)
+    county, city = dispatched_to_county(tmp_path, county_rules, city_rules)
     level = county_rules.level
     ticket = "HZ-2026-0101"
     kernel = Kernel(county_rules)
     try:
         carry_dispatched_down(county, level, city, kernel, D("2026-03-20"))
-        split = str(EVENTS / "hantai-split.jsonl")
-        assert main(["ingest", split, "--rules", str(HANTAI), "--db", county_db]) == 0
+        county_split(county)
         carry_resolved_up(county, level, city, D("2026-03-20"))
         add(
             city,
-            {"event_id": "HZ-D-0005", "type": "ticket.feedback_given", "date": "2026-03-23",
-             "actor": "工信局", "ticket_id": ticket, "payload": {}},
-            {"event_id": "HZ-D-0006", "type": "ticket.rated", "date": "2026-03-24",
-             "actor": "助商稳企办", "ticket_id": ticket, "payload": {"rating": "不满意"}},
+            *city_answer(5, ticket, "不满意"),
             {"event_id": "HZ-D-0007", "type": "ticket.reopen_declined", "date": "2026-03-25",
              "actor": "助商稳企办", "ticket_id": ticket, "payload": {"reason": "诉求超出政策范围"}},
         )  # fmt: skip
