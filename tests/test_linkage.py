@@ -510,7 +510,7 @@ def test_referrals_project_only_the_referred_tickets(
     for ledger in (replayed, stored):
         add(ledger, *(e.to_dict() for e in county.events()))
 
-    def seen(ledger: Ledger) -> list[tuple[object, ...]]:
+    def seen(ledger: Ledger) -> list[tuple[int, str, tuple[Any, ...]]]:
         return [(r.round, r.event.event_id, ticket_row(r.ticket)) for r in referrals(ledger)]
 
     want = seen(replayed)
@@ -526,3 +526,55 @@ def test_referrals_project_only_the_referred_tickets(
         assert seen(county) == want
     finally:
         stored.storage.close()
+
+
+def test_what_the_city_dispatched_is_found_without_projecting_either_ledger(
+    tmp_path: Path, county_rules: RuleSet, city_rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With a read model the tickets the city dispatched to the county and the county's copies
+    are found by index (dispatched with the county's unit; ids in the copies' range), and
+    answer as a replay does."""
+    from kernel.linkage.links import LinkSummary, _dispatched_copies, dispatched_to, link_summary
+
+    county, city = dispatched_to_county(tmp_path, county_rules, city_rules)
+    level = county_rules.level
+    assert level is not None
+    whole = Ledger.project
+
+    def replay_only(self: Ledger, **kwargs: Any) -> Any:
+        assert not self.storage.has_read_model, "the whole ledger was projected"
+        return whole(self, **kwargs)
+
+    monkeypatch.setattr(Ledger, "project", replay_only)
+
+    def replayed(ledger: Ledger, rules: RuleSet) -> Ledger:
+        copy = Ledger(MemoryStorage(), rules.reference)
+        add(copy, *(e.to_dict() for e in ledger.events()))
+        return copy
+
+    Seen = tuple[list[Any], list[Any], list[Any], LinkSummary]
+
+    def seen(lower: Ledger, upper: Ledger) -> Seen:
+        return (
+            [ticket_row(s) for s in dispatched_to(upper, level)],
+            [(u, ticket_row(s)) for u, s in _dispatched_copies(lower, level)],
+            check_links(lower, level, upper),
+            link_summary(lower, level, upper),
+        )
+
+    def both() -> Seen:
+        indexed = seen(county, city)
+        assert indexed == seen(replayed(county, county_rules), replayed(city, city_rules))
+        return indexed
+
+    kernel = Kernel(county_rules)
+    try:
+        carry_dispatched_down(county, level, city, kernel, D("2026-03-20"))
+    finally:
+        kernel.close()
+    county_split(county)
+    dispatched, copies, findings, _ = both()
+    assert len(dispatched) == len(copies) == len(findings) == 1
+    assert carry_resolved_up(county, level, city, D("2026-03-20")).resolved_up == ["HZ-2026-0101"]
+    dispatched, copies, findings, summary = both()
+    assert dispatched == findings == [] and len(copies) == 1 and summary.resolved_below == 1

@@ -21,7 +21,7 @@ from kernel.errors import InputError
 from kernel.ledger.events import LINK_PREFIX, OFFICE, Event
 from kernel.ledger.ledger import Ledger
 from kernel.ledger.projection import TicketState
-from kernel.ledger.readmodel import ReadModel
+from kernel.ledger.readmodel import ReadModel, TicketQuery
 from kernel.rules.levels import Level
 
 if TYPE_CHECKING:
@@ -323,10 +323,19 @@ def _down_id(level: Level, upper_id: str, step: str) -> str:
 
 def dispatched_to(upper: Ledger, level: Level) -> list[TicketState]:
     """Upper tickets being handled (dispatched, not resolved) with this level's unit among the
-    handlers; the level's own referrals excluded (those come back down as answers)."""
+    handlers; the level's own referrals excluded (those come back down as answers). With a
+    read model only the dispatched tickets the unit has a part in are projected."""
     mine = f"{LINK_PREFIX}:{level.code}:"
+    candidates: Iterable[TicketState]
+    if upper.storage.has_read_model:  # the dispatched tickets the unit has a part in, only
+        model = ReadModel(upper)
+        unit = str(level.unit_at_upper)
+        query = TicketQuery(filters={"state": "dispatched"}, units=(unit,), limit=None)
+        candidates = model.states(model.ticket_ids(query))
+    else:
+        candidates = upper.project().tickets.values()
     out = []
-    for state in upper.project().tickets.values():
+    for state in candidates:
         if state.state != "dispatched" or level.unit_at_upper not in state.handlers:
             continue
         if state.events[0].event_id.startswith(mine):
@@ -486,10 +495,17 @@ def _down_events(state: TicketState, level: Level, lower: Ledger) -> list[dict[s
 
 
 def _dispatched_copies(lower: Ledger, level: Level) -> list[tuple[str, TicketState]]:
-    """(upper ticket id, lower ticket) of every ticket the upper level dispatched down."""
+    """(upper ticket id, lower ticket) of every ticket the upper level dispatched down (with a
+    read model: only the tickets whose id begins as a copy's does, a range of the key)."""
     prefix = f"{LINK_PREFIX}:{level.code}:down:"
+    candidates: Iterable[TicketState]
+    if lower.storage.has_read_model:
+        model = ReadModel(lower)
+        candidates = model.states(model.ticket_ids_with_prefix(lower_ticket_id(level, "")))
+    else:
+        candidates = lower.project().tickets.values()
     out = []
-    for state in lower.project().tickets.values():
+    for state in candidates:
         first = state.events[0].event_id
         if first.startswith(prefix) and first.endswith(":collected"):
             out.append((first[len(prefix) : -len(":collected")], state))
