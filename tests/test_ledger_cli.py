@@ -297,3 +297,31 @@ def test_jsonl_ledger_is_a_readable_export(
     assert run(capsys, "ingest", "reimport.jsonl", "--db", "copy.db")[0] == 0  # no --grade needed
     with SqliteStorage("copy.db") as store:
         assert store.count() == 15
+
+
+def test_ledger_refuses_a_unit_the_rules_do_not_know(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown ``--unit``/``--primary``/``--territory`` used to list an empty 台账."""
+    run(capsys, "ingest", str(EVENTS), "--grade")
+    assert run(capsys, "ledger", "--unit", "发改") == (
+        2,
+        "",
+        "错误：--unit 的值 '发改' 不是规则中登记的单位，是否想写 '发改委'？\n",
+    )
+    assert run(capsys, "ledger", "--primary", "洋") == (
+        2,
+        "",
+        "错误：--primary 的值 '洋' 不是规则中登记的单位，是否想写 '洋县'？\n",
+    )
+    assert run(capsys, "ledger", "--territory", "发改委") == (
+        2,
+        "",
+        "错误：--territory 的值 '发改委' 是市级部门，不是县区\n",
+    )
+    code, out, err = run(capsys, "ledger", "--territory", "ZZZ")
+    assert (code, out, err) == (2, "", "错误：--territory 的值 'ZZZ' 不是规则中登记的县区\n")
+    code, out, _ = run(capsys, "ledger", "--as-of", "2026-11-30", "--unit", "发改委")
+    assert code == 0 and "HZ-2026-0003" in out
+    code, out, _ = run(capsys, "ledger", "--as-of", "2026-11-30", "--territory", "洋县")
+    assert code == 0 and "HZ-2026-0003" in out and "HZ-2026-0002" not in out

@@ -364,3 +364,62 @@ def test_console_enterprise_tickets_equal_the_projection(
             assert new == old, (principal.unit, code)
             seen += len(new)
     assert seen
+
+
+def _whole_ledger(db: str, fmt: str, out: Any, capsys: pytest.CaptureFixture[str]) -> Any:
+    """``huhang ledger`` (the whole 台账) in one format: what it printed or wrote."""
+    from openpyxl import load_workbook
+
+    from kernel.cli.main import main
+
+    target = out / f"台账.{fmt}"
+    argv = ["ledger", "--db", db, "--as-of", "2026-11-20", "--format", fmt]
+    assert main([*argv, "--output", str(target)] if fmt in ("csv", "xlsx") else argv) == 0
+    printed = capsys.readouterr().out
+    if fmt == "csv":
+        return target.read_bytes()
+    if fmt == "xlsx":  # the cells and their formats (the file holds its time of writing)
+        sheet = load_workbook(target).active
+        assert sheet is not None
+        return [[(c.value, c.number_format, c.data_type) for c in row] for row in sheet.rows]
+    return printed
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_cli_whole_ledger_from_the_read_model_equals_the_replay(
+    backend: str,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+) -> None:
+    """``huhang ledger`` without filters reads the ids from the read model and the states a
+    batch at a time, never the whole projection; every format is what the replay gave."""
+    from kernel.ledger.ledger import Ledger
+
+    context: ServiceContext = request.getfixturevalue(f"{backend}_context")
+    db = context.ledger.storage.url
+    if backend == "postgres":  # with the password, if any
+        from tests.test_postgres import url_for
+
+        db = url_for(context.ledger.storage.schema)
+    loaded: list[int] = []
+    states = ReadModel.states
+
+    def batches(self: ReadModel, ids: Any, **kw: Any) -> Any:
+        for state in states(self, ids, **kw):
+            loaded.append(1)
+            yield state
+
+    for fmt in ("text", "json", "csv", "xlsx"):
+        with monkeypatch.context() as patch:
+            patch.setattr(Ledger, "project", lambda *a, **k: pytest.fail("projected"))
+            patch.setattr(ReadModel, "states", batches)
+            new = _whole_ledger(db, fmt, tmp_path, capsys)
+        with monkeypatch.context() as patch:
+            patch.setattr(ReadModel, "stored", property(lambda self: False))
+            old = _whole_ledger(db, fmt, tmp_path, capsys)
+        assert new == old, fmt
+        assert len(loaded) == len(context.projection().tickets)
+        loaded.clear()
+    assert len(old) > 1000  # the demo's rows (xlsx: and the header)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from kernel.inputs.sourcefile import SourceDoc
     from kernel.ledger.ledger import Ledger
     from kernel.outputs.tables import Table
+    from kernel.rules.reference import Reference
     from kernel.storage.readmodel_sql import TicketQuery
 
 
@@ -219,9 +220,52 @@ def _page(
     return ledger_table(states, evaluator, as_of, part=part)
 
 
+def _whole(ledger: Ledger, evaluator: ClockEvaluator, as_of: dt.date) -> Table:
+    """The whole 台账. With a current read model: the ticket ids in 台账 order from it and
+    the states from their own events, a batch at a time (no whole projection); else from a
+    replay of the ledger."""
+    from kernel.assessment.ledger_table import ledger_table
+    from kernel.ledger.readmodel import ReadModel
+    from kernel.storage.readmodel_sql import TicketQuery
+
+    model = ReadModel(ledger)
+    if not model.stored:
+        return ledger_table(ledger.project(), evaluator, as_of)
+    # only the ids (ReadModel.all_ticket_ids reads every ticket's whole row: 2.6 kB each); with
+    # no sweep key every stored overdue flag is NULL, and it is not used
+    every = TicketQuery(limit=None)
+    ids = [ticket_id for ticket_id, _ in ledger.storage.ticket_overdue(every, as_of, "")]
+    return ledger_table(model.states(ids), evaluator, as_of)
+
+
+#: the options naming a unit of the rules' reference, with the reference list each names
+UNIT_OPTIONS = (("unit", "units"), ("primary", "units"), ("territory", "territories"))
+
+
+def _known_units(args: argparse.Namespace, reference: Reference) -> None:
+    """Refuse a ``--unit``, ``--primary`` or ``--territory`` that the rules do not know (it
+    would give an empty 台账), with the closest known ids."""
+    from kernel.inputs.suggest import close_matches
+    from kernel.rules.reference import REF_WORDS, UNIT_KINDS
+
+    if "units" not in reference.loaded:
+        return
+    for option, ref in UNIT_OPTIONS:
+        value = getattr(args, option)
+        if value is None or reference.check(ref, value) is None:
+            continue
+        word = REF_WORDS[ref][1]
+        unit = reference.units.get(value)
+        if unit is not None:  # a unit, of another kind
+            raise InputError(f"--{option} 的值 '{value}' 是{UNIT_KINDS[unit.kind]}，不是{word}")
+        found = close_matches(value, reference.ids(ref), limit=3)
+        quoted = "、".join(f"'{f}'" for f in found)
+        hint = f"，是否想写 {quoted}？" if found else ""
+        raise InputError(f"--{option} 的值 '{value}' 不是规则中登记的{word}{hint}")
+
+
 def cmd_ledger(args: argparse.Namespace) -> int:
     """The 台账: one row per problem."""
-    from kernel.assessment.ledger_table import ledger_table
     from kernel.clocks.compute import ClockEvaluator
     from kernel.outputs.tables import emit
 
@@ -236,8 +280,9 @@ def cmd_ledger(args: argparse.Namespace) -> int:
     try:
         assert ctx.ruleset.deadlines is not None
         evaluator = ClockEvaluator(ctx.ruleset.deadlines, ctx.calendar())
+        _known_units(args, ctx.ruleset.reference)
         if query is None:
-            table = ledger_table(ctx.ledger.project(), evaluator, args.as_of or today())
+            table = _whole(ctx.ledger, evaluator, args.as_of or today())
         else:
             overdue = None if args.overdue is None else args.overdue == "是"
             table = _page(ctx.ledger, query, evaluator, args.as_of or today(), overdue)
