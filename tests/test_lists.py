@@ -423,3 +423,42 @@ def test_cli_whole_ledger_from_the_read_model_equals_the_replay(
         assert len(loaded) == len(context.projection().tickets)
         loaded.clear()
     assert len(old) > 1000  # the demo's rows (xlsx: and the header)
+
+
+def test_console_ledger_reads_only_tickets_no_selection_computed_yet(
+    sqlite_context: ServiceContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The console's 台账 of every ticket (the office's) reads their states from the read
+    model, not the whole projection; each ticket's row is computed once per ledger size and
+    day and shared by the selections that follow (a unit's, then the office's, then a filter)."""
+    from kernel.web.access import Viewer
+    from kernel.web.sessions import SessionSigner
+    from kernel.web.state import Console
+    from kernel.web.views import ledger_rows, prefilter
+
+    total = len(sqlite_context.projection().tickets)
+    console = Console(sqlite_context, None, signer=SessionSigner(b"k" * 32))
+    monkeypatch.setattr(Console, "projector", lambda self: pytest.fail("projected"))
+    read: list[int] = []
+    states = ReadModel.states
+
+    def counting(self: ReadModel, ids: Any, **kw: Any) -> Any:
+        ids = list(ids)
+        read.append(len(ids))
+        yield from states(self, ids, **kw)
+
+    monkeypatch.setattr(ReadModel, "states", counting)
+    unit = _callers(sqlite_context)[3]
+    viewers = [
+        Viewer(unit.name, unit.name, unit.unit, "unit"),
+        Viewer(OFFICE.name, OFFICE.name, OFFICE.unit, "office"),
+    ]
+    day = dt.date(2026, 11, 20)
+    _, mine, _ = ledger_rows(console, viewers[0], prefilter(viewers[0], {}), day)
+    assert read == [len(mine)] and 0 < len(mine) < total
+    _, rows, seen = ledger_rows(console, viewers[1], prefilter(viewers[1], {}), day)
+    assert len(rows) == len(seen) == total and read == [len(mine), total - len(mine)]
+    shared = {id(row) for row in rows}
+    assert all(id(row) in shared for row in mine)  # the same row objects, not copies
+    _, graded, _ = ledger_rows(console, viewers[1], prefilter(viewers[1], {"grade": "B"}), day)
+    assert 0 < len(graded) < total and len(read) == 2

@@ -3,14 +3,15 @@
 The console reads the ledger through the HTTP service's context (its projection, engine and
 deadline evaluator, shared with the API) and records every step through the API's own
 :func:`kernel.service.routes_events.submit`, so a form and an API call store the same event with
-the same checks. The 台账 is computed once per ledger size and date: the ledger is append-only,
-so the same number of events is the same ledger.
+the same checks. The 台账 is computed once per ledger size and date -- with a read model, a row
+per ticket, shared by every selection -- the ledger is append-only, so the same number of events
+is the same ledger.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
-import hashlib
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -45,6 +46,9 @@ class Console:
     signer: SessionSigner = field(default_factory=lambda: SessionSigner(console_secret()))
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _tables: dict[tuple[int, dt.date], Table] = field(default_factory=dict)
+    #: the 台账 rows and states of the tickets computed so far, by ticket, for ``_rows_key``
+    _rows: dict[str, tuple[tuple[Any, ...], TicketState]] = field(default_factory=dict)
+    _rows_key: tuple[int, dt.date] | None = None
     _reports: dict[tuple[int, str], Any] = field(default_factory=dict)
     #: rule-change previews kept for their download (token -> Markdown)
     previews: dict[str, str] = field(default_factory=dict)
@@ -97,17 +101,26 @@ class Console:
         as_of: dt.date,
         load: Callable[[list[str]], list[TicketState]],
     ) -> tuple[Table, list[TicketState]]:
-        """The 台账 of some tickets (ids in 台账 order) and their states (``load``), computed
-        once per ledger size, day and selection."""
+        """The 台账 of some tickets (ids in 台账 order) and their states, those not yet known
+        from ``load``. Each ticket's row and state are computed once per ledger size and day
+        and shared by every selection: a person's tickets, a filter's, the whole 台账 hold
+        one copy between them, never more than the whole 台账."""
         from kernel.assessment.ledger_table import ledger_table
 
-        def compute() -> tuple[Table, list[TicketState]]:
-            states = load(ticket_ids)
-            return ledger_table(states, self.evaluator(), as_of), states
-
-        digest = hashlib.sha256("\n".join(ticket_ids).encode("utf-8")).hexdigest()
-        found: tuple[Table, list[TicketState]] = self.cached(f"台账:{as_of}:{digest}", compute)
-        return found
+        key = (self.ledger.storage.count(), as_of)
+        with self._lock:
+            if self._rows_key != key:
+                self._rows, self._rows_key = {}, key
+            known = self._rows
+            missing = [t for t in ticket_ids if t not in known]
+        states = load(missing) if missing else []
+        table = ledger_table(states, self.evaluator(), as_of)
+        fresh = {s.ticket_id: (row, s) for row, s in zip(table.rows, states, strict=True)}
+        with self._lock:
+            known.update(fresh)  # a later key replaced the dict: this one is dropped with it
+            found = [known[t] for t in ticket_ids if t in known]
+        rows = [row for row, _ in found]
+        return dataclasses.replace(table, rows=rows), [state for _, state in found]
 
     def cached(self, name: str, compute: Callable[[], Any]) -> Any:
         """A report computed once per ledger size (the ledger only grows)."""

@@ -83,18 +83,14 @@ def prefilter(viewer: Viewer, filters: Mapping[str, str]) -> TicketQuery:
     )
 
 
-#: a selection of more than this share of the tickets uses the whole 台账 (computed once per
-#: ledger size and day) instead of a 台账 of its own
-WHOLE_SHARE = 0.5
-
-
 def ledger_rows(
     console: Console, viewer: Viewer, query: TicketQuery, as_of: dt.date, overdue: str = ""
 ) -> tuple[Table, list[tuple[Any, ...]], dict[str, TicketState]]:
     """The 台账 (its columns), the rows of the tickets of ``query`` this person may see and
-    their states: from the read model only those tickets' events are read and their clocks
-    evaluated; "overdue" (``是``/``否``) leaves out the tickets the sweep's stored flag already
-    answers otherwise. Without a current read model, from the whole 台账."""
+    their states: from the read model only those tickets' events are read (a batch at a time)
+    and their clocks evaluated, however many they are; "overdue" (``是``/``否``) leaves out the
+    tickets the sweep's stored flag already answers otherwise. Without a current read model,
+    from the whole 台账."""
     from kernel.clocks.lists import cached_key
     from kernel.ledger.readmodel import ReadModel
 
@@ -108,21 +104,10 @@ def ledger_rows(
     flags = storage.ticket_overdue(query, as_of, cached_key(console.evaluator()))
     wanted = {"是": True, "否": False}.get(overdue)
     ids = [t for t, flag in flags if wanted is None or flag is None or flag is wanted]
-    total = model.tickets(TicketQuery(limit=0)).total
-    if len(ids) > total * WHOLE_SHARE:
-        table = console.ledger_table(as_of)
-        tickets = console.projector().tickets
-        chosen = set(ids)
-        states = {t: tickets[t] for t in ids if t in tickets}
-        col = table.keys.index("ticket_id")
-        rows = [r for r in table.rows if r[col] in chosen]
-    else:
-        table, picked = console.subset_table(ids, as_of, lambda some: list(model.states(some)))
-        states = {s.ticket_id: s for s in picked}
-        rows = list(table.rows)
-    visible = {k: s for k, s in states.items() if may_see_ticket(viewer, s)}
+    table, picked = console.subset_table(ids, as_of, lambda some: list(model.states(some)))
+    visible = {s.ticket_id: s for s in picked if may_see_ticket(viewer, s)}
     col = table.keys.index("ticket_id")
-    return table, [r for r in rows if r[col] in visible], visible
+    return table, [r for r in table.rows if r[col] in visible], visible
 
 
 def _sort_key(value: Any) -> tuple[int, Any]:
