@@ -135,7 +135,7 @@ def ledger_table(
 def _sharer() -> Callable[[Any], Any]:
     """A function returning one object per distinct value it is given: units, categories,
     names and days repeat from row to row, and each batch of states parses its own copies
-    (a row of the whole 台账 at 10⁶ events: 1.3 kB instead of 2)."""
+    (a row of the whole 台账 at 10⁶ events: about 0.7 kB instead of 1.4)."""
     shared: dict[Any, Any] = {}
 
     def one(value: Any) -> Any:
