@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import os
+import secrets
 import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,6 +14,8 @@ import pytest
 
 from kernel import Kernel, load_rules
 from kernel.rules.model import RuleSet
+from kernel.storage.contract import Storage
+from kernel.storage.sqlite import SqliteStorage
 
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "rules"
@@ -67,3 +71,39 @@ def rules_copy(tmp_path: Path) -> Path:
     target = tmp_path / "rules"
     shutil.copytree(RULES, target)
     return target
+
+
+#: the PostgreSQL server of the tests that need one (skipped when it does not answer)
+PG_DSN = os.environ.get("HUHANG_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def pg_schema_url() -> Iterator[str]:
+    """A URL of a new schema on ``$HUHANG_PG_DSN``, dropped afterwards (skips the test when no
+    server answers)."""
+    psycopg = pytest.importorskip("psycopg")
+    libpq = PG_DSN.split("?", 1)[0]
+    try:
+        psycopg.connect(libpq, connect_timeout=3).close()
+    except psycopg.OperationalError:
+        pytest.skip("no PostgreSQL server at $HUHANG_PG_DSN")
+    schema = f"huhang_test_{secrets.token_hex(6)}"
+    yield f"{PG_DSN}{'&' if '?' in PG_DSN else '?'}schema={schema}"
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def rm_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    """An empty store of each backend with a read model: SQLite, and PostgreSQL in a schema of
+    its own."""
+    if request.param == "sqlite":
+        store: Storage = SqliteStorage(str(tmp_path / "ledger.db"))
+        yield store
+        store.close()
+        return
+    from kernel.storage.postgres import PostgresStorage
+
+    for url in pg_schema_url():
+        store = PostgresStorage(url)
+        yield store
+        store.close()

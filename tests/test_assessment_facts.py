@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -34,40 +31,11 @@ from kernel.storage.memory import MemoryStorage
 from kernel.storage.sqlite import SqliteStorage
 
 PERIODS = ("2026", "2026-Q1", "2026-Q2", "2026-Q3", "2026-Q4", "2026-03", "2026-08")
-DSN = os.environ.get("HUHANG_PG_DSN", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 @pytest.fixture(scope="module")
 def demo() -> Simulation:
     return generate()
-
-
-def _pg_url() -> Iterator[str]:
-    psycopg = pytest.importorskip("psycopg")
-    libpq = DSN.split("?", 1)[0]
-    try:
-        psycopg.connect(libpq, connect_timeout=3).close()
-    except psycopg.OperationalError:
-        pytest.skip("no PostgreSQL server at $HUHANG_PG_DSN")
-    schema = f"huhang_test_{secrets.token_hex(6)}"
-    yield f"{DSN}{'&' if '?' in DSN else '?'}schema={schema}"
-    with psycopg.connect(libpq, autocommit=True) as conn:
-        conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    if request.param == "sqlite":
-        store: Storage = SqliteStorage(str(tmp_path / "facts.db"))
-        yield store
-        store.close()
-        return
-    from kernel.storage.postgres import PostgresStorage
-
-    for url in _pg_url():
-        store = PostgresStorage(url)
-        yield store
-        store.close()
 
 
 def _collector(ruleset: RuleSet, scoring: ScoringHistory | None = None) -> FactCollector:
@@ -122,8 +90,9 @@ def _same(
 
 
 def test_cached_facts_equal_the_stream(
-    demo: Simulation, ruleset: RuleSet, storage: Storage
+    demo: Simulation, ruleset: RuleSet, rm_storage: Storage
 ) -> None:
+    storage = rm_storage
     ledger = Ledger(storage, ruleset.reference)
     events = list(demo.ledger.events())
     cut = len(events) * 3 // 4
@@ -212,8 +181,9 @@ def test_a_stale_row_is_computed_again(demo: Simulation, ruleset: RuleSet, tmp_p
 
 
 def test_cached_rows_are_read_page_by_page(
-    demo: Simulation, ruleset: RuleSet, storage: Storage, monkeypatch: pytest.MonkeyPatch
+    demo: Simulation, ruleset: RuleSet, rm_storage: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    storage = rm_storage
     """Reading the rows a page at a time (keyset pagination) yields every row once."""
     from kernel.storage import readmodel_sql
 

@@ -11,7 +11,6 @@ never projects the whole ledger on such a backend.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -31,7 +30,7 @@ from kernel.rules.model import RuleSet
 from kernel.storage.contract import Storage
 from kernel.storage.memory import MemoryStorage
 from kernel.storage.sqlite import SqliteStorage
-from tests.test_assessment_facts import _collector, _insert, _pg_url
+from tests.test_assessment_facts import _collector, _insert
 
 MONTHS = tuple(f"2026-{m:02d}" for m in range(1, 13))
 
@@ -39,21 +38,6 @@ MONTHS = tuple(f"2026-{m:02d}" for m in range(1, 13))
 @pytest.fixture(scope="module")
 def demo() -> Simulation:
     return generate()
-
-
-@pytest.fixture(params=["sqlite", "postgres"])
-def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
-    if request.param == "sqlite":
-        store: Storage = SqliteStorage(str(tmp_path / "monthly.db"))
-        yield store
-        store.close()
-        return
-    from kernel.storage.postgres import PostgresStorage
-
-    for url in _pg_url():
-        store = PostgresStorage(url)
-        yield store
-        store.close()
 
 
 def _evaluator(ruleset: RuleSet) -> ClockEvaluator:
@@ -85,8 +69,9 @@ def _same(ruleset: RuleSet, ledger: Ledger, months: tuple[str, ...] = MONTHS) ->
 
 
 def test_cached_monthly_reports_equal_the_replayed_ones(
-    demo: Simulation, ruleset: RuleSet, storage: Storage
+    demo: Simulation, ruleset: RuleSet, rm_storage: Storage
 ) -> None:
+    storage = rm_storage
     ledger = Ledger(storage, ruleset.reference)
     events = list(demo.ledger.events())
     cut = len(events) * 3 // 4
@@ -218,7 +203,7 @@ def test_ledger_tallies_equal_a_whole_projection(
     storage.close()
 
 
-def test_events_of_types_by_date_and_bound(storage: Storage) -> None:
+def test_events_of_types_by_date_and_bound(rm_storage: Storage) -> None:
     """``events_of_types``: the events of the types, up to the bound, dated within the days
     given (both ends included), in ledger order."""
     from kernel.testing.storage_contract import append, make_event
@@ -230,6 +215,7 @@ def test_events_of_types_by_date_and_bound(storage: Storage) -> None:
             (kind, day) for day in days for kind in ("contact.recorded", "enterprise.changed")
         )
     ]
+    storage = rm_storage
     append(storage, *made)
     april = storage.events_of_types(
         ("contact.recorded",), 99, first=dt.date(2026, 4, 1), last=dt.date(2026, 4, 30)
