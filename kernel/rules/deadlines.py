@@ -54,7 +54,9 @@ class ClockRule:
     cancel: tuple[str, ...] = ()
     #: payload conditions a start event must meet, by event type
     start_when: dict[str, dict[str, Any]] = field(default_factory=dict)
-    path: str = ""
+    #: where the clock was read from, as given (relative to the working folder): not part of
+    #: its repr, which keys the caches (kernel.clocks.index.evaluator_key, facts.facts_key)
+    path: str = field(default="", repr=False)
     line: int = 0
 
     def starts(self, event_type: str, payload: dict[str, Any]) -> bool:
@@ -105,7 +107,8 @@ class MonthlyDuty:
 class DeadlineRules:
     """The whole deadlines.yaml."""
 
-    path: str
+    #: the file as given (not in the repr, which keys the caches: see ClockRule.path)
+    path: str = field(repr=False)
     version: int
     counting: str
     warning_lead: int

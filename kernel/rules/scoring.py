@@ -73,7 +73,8 @@ class OutcomeRule:
 class ScoringRules:
     """One version of the scoring rules."""
 
-    path: str
+    #: the file as given (not in the repr, which keys the facts cache: kernel.assessment.facts)
+    path: str = field(repr=False)
     version: int
     effective_from: dt.date
     scope: tuple[str, ...]
