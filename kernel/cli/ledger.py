@@ -226,16 +226,11 @@ def _whole(ledger: Ledger, evaluator: ClockEvaluator, as_of: dt.date) -> Table:
     replay of the ledger."""
     from kernel.assessment.ledger_table import ledger_table
     from kernel.ledger.readmodel import ReadModel
-    from kernel.storage.readmodel_sql import TicketQuery
 
     model = ReadModel(ledger)
     if not model.stored:
         return ledger_table(ledger.project(), evaluator, as_of)
-    # only the ids (ReadModel.all_ticket_ids reads every ticket's whole row: 2.6 kB each); with
-    # no sweep key every stored overdue flag is NULL, and it is not used
-    every = TicketQuery(limit=None)
-    ids = [ticket_id for ticket_id, _ in ledger.storage.ticket_overdue(every, as_of, "")]
-    return ledger_table(model.states(ids), evaluator, as_of)
+    return ledger_table(model.states(model.all_ticket_ids()), evaluator, as_of)
 
 
 #: the options naming a unit of the rules' reference, with the reference list each names

@@ -384,8 +384,15 @@ class ReadModel:
         return [item.ticket_id for item in self.tickets(query).items]
 
     def all_ticket_ids(self) -> list[str]:
-        """Every ticket id in 台账 order."""
-        return [s.ticket_id for s in self.tickets(TicketQuery(limit=None)).items]
+        """Every ticket id in 台账 order: from the stored rows only their ids (the query of
+        ``ticket_overdue`` under no sweep key, whose flags are all unknown and unused), not
+        every ticket's whole row."""
+        every = TicketQuery(limit=None)
+        if self.stored:
+            return [
+                ticket_id for ticket_id, _ in self.storage.ticket_overdue(every, dt.date.min, "")
+            ]
+        return [s.ticket_id for s in self.tickets(every).items]
 
     # ------------------------------------------------------------------ rebuild
 
