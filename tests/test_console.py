@@ -430,6 +430,20 @@ def test_reports_on_screen_and_downloads(app: Any) -> None:
     assert re.search(r'<span class="label">南郑区</span><meter[^>]*>100%（1/1）</meter>', chart)
 
 
+def test_the_closure_chart_caches_only_ended_months(app: Any, served: Any, clock: Clock) -> None:
+    """The chart of an ended month reads the facts cached as of its last day (the rows a
+    report of that month uses); the current month's is computed as of today and cached by no
+    row, so the cache does not grow by a day's rows every day."""
+    clock.now = dt.datetime(2026, 11, 20, 9, 0, tzinfo=dt.UTC)
+    storage = served.ledger.storage
+    c = sign_in(app, "clerk")
+    assert "各县区问题按期办结率" in c.get("/reports/monthly?month=2026-03").text
+    assert "各县区问题按期办结率" in c.get("/reports/monthly?month=2026-11").text
+    horizons = {h for (h,) in storage._rows("SELECT DISTINCT horizon FROM rm_facts")}
+    assert "2026-03-31" in horizons
+    assert "2026-11-20" not in horizons
+
+
 def test_rules_are_tables_with_clauses(app: Any) -> None:
     page = sign_in(app, "clerk").get("/rules").text
     assert "G-C-DEPARTMENTS" in page and "政策 §3.3" in page and "R-PRIMARY-TERRITORY" in page

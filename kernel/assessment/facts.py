@@ -360,13 +360,16 @@ def facts_tallies(
     return tallies, FactsStats(from_cache, computed, writer.written, len(loose))
 
 
-def ledger_tallies(collector: FactCollector, ledger: Ledger, as_of: dt.date) -> Tallies:
+def ledger_tallies(
+    collector: FactCollector, ledger: Ledger, as_of: dt.date, *, store: bool = True
+) -> Tallies:
     """Every fact dated on or before ``as_of`` summed per unit and month (what
     ``FactCollector.tallies`` gives over a whole projection): from the facts cache on a backend
-    with a read model, else in one streaming pass."""
+    with a read model (``store``: cache what had to be computed), else in one streaming
+    pass."""
     storage = ledger.storage
     if storage.has_read_model:
-        return facts_tallies(collector, ledger, as_of)[0]
+        return facts_tallies(collector, ledger, as_of, store=store)[0]
     return stream_tallies(collector, ledger.events(), storage.ticket_last_seqs(), as_of)[0]
 
 

@@ -777,9 +777,13 @@ class _Pages:
         collector = FactCollector(
             rules.scoring, rules.deadlines, console.context.calendar(), rules.reference
         )
+        # a month that has ended is read as of its last day (cached under that period end, as
+        # the assessment of that month is); the current month as of today, not cached (a row
+        # per ticket for every day would pile up)
+        as_of = min(last, console.today())
         tallies = console.cached(
-            f"tallies:{month}",
-            lambda: ledger_tallies(collector, console.ledger, min(last, console.today())),
+            f"tallies:{month}:{as_of}",
+            lambda: ledger_tallies(collector, console.ledger, as_of, store=as_of == last),
         )
         grid = closure_grid(tallies, rules.reference.ids("territories"), first.year)
         column = first.month - 1
