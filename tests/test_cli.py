@@ -131,6 +131,7 @@ def test_bash_completion_knows_commands_subcommands_options_and_choices() -> Non
         "agenda",
         "assessment",
         "monthly",
+        "prefill",
         "unit",
     ]
     assert "--month" in _complete(script, ["huhang", "report", "monthly", "--"])

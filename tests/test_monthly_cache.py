@@ -227,3 +227,39 @@ def test_events_of_types_by_date_and_bound(rm_storage: Storage) -> None:
     assert [
         e.event_id for e in storage.events_of_types(("enterprise.changed",), 99, first=days[3])
     ] == ["E-7"]
+
+
+def test_prefill_fills_what_the_reports_read(
+    demo: Simulation, ruleset: RuleSet, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``huhang report prefill --as-of D``: afterwards the year's assessment and the reports
+    of D's month and the month before compute nothing; a second run reuses everything; a
+    store without a read model says there is nothing to fill."""
+    from kernel.cli.main import main
+    from tests.conftest import RULES
+
+    path = tmp_path / "p.db"
+    storage = SqliteStorage(str(path))
+    _insert(storage, list(demo.ledger.events()))
+    storage.close()
+    argv = ["report", "prefill", "--as-of", "2026-10-09", "--db", str(path), "--rules", str(RULES)]
+    assert main(argv) == 0
+    first = capsys.readouterr().out
+    assert "2026 年考核：沿用缓存 0 项" in first and "2026-09 月度通报：沿用缓存 0 件" in first
+    assert main(argv) == 0
+    second = capsys.readouterr().out
+    assert "重算 0 项" in second and second.count("重算 0 件") == 2
+    storage = SqliteStorage(str(path))
+    ledger = Ledger(storage, ruleset.reference)
+    for month in ("2026-09", "2026-10"):
+        _, stats = monthly_with_stats(ledger, ruleset, _evaluator(ruleset), month, store=False)
+        assert stats is not None and stats.computed == 0 and stats.cached > 100
+    _, facts = facts_tallies(_collector(ruleset), ledger, dt.date(2026, 12, 31), store=False)
+    assert facts.computed == 0
+    storage.close()
+
+    jsonl = tmp_path / "l.jsonl"
+    jsonl.write_text("", encoding="utf-8")
+    assert main(["report", "prefill", "--db", str(jsonl), "--rules", str(RULES)]) == 0
+    assert "无需预先计算" in capsys.readouterr().out
+    assert jsonl.read_text(encoding="utf-8") == ""
