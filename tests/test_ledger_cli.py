@@ -104,6 +104,32 @@ def test_ingest_progress_bar(
     assert "导入 [##############################] 100%  13/13" in err
 
 
+def test_ledger_csv_files_and_output_end_lines_plainly(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV file ends its lines with CRLF, as Excel expects; printed, with LF. Neither shows
+    the CR as the text ``\\u000d`` (it used to: the whole file went through the escaping of
+    control characters meant for the cells), and both hold the same cells."""
+    import csv
+    import io
+
+    run(capsys, "ingest", str(EVENTS), "--grade")
+    code, out, _ = run(
+        capsys, "ledger", "--as-of", "2026-11-30", "--format", "csv", "--output", "台账.csv"
+    )
+    assert code == 0 and out == "已写入 台账.csv（2 行）\n"
+    data = Path("台账.csv").read_bytes()
+    assert data.startswith("\ufeff".encode())
+    text = data.decode("utf-8-sig")
+    assert "\\u000d" not in text
+    assert text.endswith("\r\n") and text.count("\r\n") == text.count("\n") == 3
+    rows = list(csv.reader(io.StringIO(text, newline="")))
+    assert len(rows) == 3 and rows[0][:2] == ["办理单编号", "企业名称"]
+    code, out, _ = run(capsys, "ledger", "--as-of", "2026-11-30", "--format", "csv")
+    assert "\\u000d" not in out and "\r" not in out
+    assert list(csv.reader(io.StringIO(out.removeprefix("\ufeff")))) == rows
+
+
 def test_ingest_missing_file(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "ingest", "nope.jsonl")
     assert (code, out) == (2, "")

@@ -171,7 +171,9 @@ def render(table: Table, fmt: str) -> str:
     if fmt == "json":
         return json.dumps(table.records(), ensure_ascii=False, indent=2, default=_json_default)
     if fmt == "csv":
-        return csv_text(table)
+        # to be printed (print adds the last newline) through the escaping stream, which writes
+        # a CR inside a text as \u000d: LF line ends (a file gets CRLF: write_csv)
+        return csv_text(table, lineterminator="\n").removesuffix("\n")
     picked = [table.keys.index(k) for k in table.brief] if table.brief else range(len(table.keys))
     if not table.rows:
         return f"{table.title}\n（无）"
@@ -192,20 +194,38 @@ def text_table(table: Table, picked: Iterable[int] | None = None, tablefmt: str 
     )
 
 
-def csv_text(table: Table) -> str:
+def csv_text(table: Table, lineterminator: str = "\r\n") -> str:
     """The table as CSV for Excel: UTF-8 with a BOM, CRLF, formulas kept as text."""
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
+    buffer.write("\ufeff")  # BOM: Excel then reads UTF-8 correctly
+    _write_csv_rows(csv.writer(buffer, lineterminator=lineterminator), table)
+    return buffer.getvalue()
+
+
+def write_csv(table: Table, output: Path) -> None:
+    """Write the table to ``output`` as :func:`csv_text` gives it, a row at a time (every cell
+    is already escaped and formula-safe: the file's CRLF stays as it is)."""
+    try:
+        with output.open("w", encoding="utf-8", newline="") as stream:
+            stream.write("\ufeff")
+            _write_csv_rows(csv.writer(stream, lineterminator="\r\n"), table)
+    except OSError as exc:
+        raise InputError(f"无法写入 {output}：{exc.strerror}") from exc
+
+
+def _write_csv_rows(writer: Any, table: Table) -> None:
+    """The header and every row, each cell as shown and formula-safe; one row's texts at a time."""
     writer.writerow([formula_safe(h) for h in table.headers])
     kinds = table.column_kinds()
-    for row in table.text_rows():
+    safe = [k in (NUMBER, PERCENT, DATE) for k in kinds]
+    columns = list(zip(kinds, safe, strict=True))
+    for row in table.rows:
         writer.writerow(
             [
-                v if k in (NUMBER, PERCENT, DATE) else formula_safe(v)
-                for v, k in zip(row, kinds, strict=True)
+                shown(v, k) if plain else formula_safe(shown(v, k))
+                for v, (k, plain) in zip(row, columns, strict=True)
             ]
         )
-    return "\ufeff" + buffer.getvalue()  # BOM: Excel then reads UTF-8 correctly
 
 
 def _json_default(value: Any) -> Any:
@@ -363,8 +383,11 @@ def emit(table: Table, fmt: str, output: Path | None) -> str | None:
             raise InputError("xlsx 格式需要用 --output 指定文件")
         write_xlsx([table], output)
         return None
-    if fmt == "csv" and output is not None and output.suffix.lower() == ".zip":
-        write_csv_files([table], output)
+    if fmt == "csv" and output is not None:
+        if output.suffix.lower() == ".zip":
+            write_csv_files([table], output)
+        else:
+            write_csv(table, output)
         return None
     return text_or_file(render(table, fmt), output)
 
