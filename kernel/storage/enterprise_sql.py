@@ -15,7 +15,15 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from kernel.storage.readmodel_sql import ENTERPRISE_COLUMNS, NOTHING, TEXT_MAX, paged, unstorable
+from kernel.storage.readmodel_sql import (
+    ENTERPRISE_COLUMNS,
+    NOTHING,
+    TEXT_MAX,
+    paged,
+    storable_in,
+    substring_test,
+    unstorable,
+)
 
 #: the column beside each ``rm_enterprises`` row that the roster's text search reads
 SEARCH_COLUMN = "search"
@@ -142,21 +150,15 @@ class EnterpriseQuery:
             )
             params.append(self.unit)
         if self.text:
-            # a plain substring test: instr (SQLite) or strpos (PostgreSQL); SQLite's LIKE
-            # would end its pattern at a NUL
-            find = "instr" if ph == "?" else "strpos"
-            parts.append(f"{find}({SEARCH_COLUMN}, {ph}) > 0")
+            parts.append(substring_test(SEARCH_COLUMN, ph))
             params.append(self.text)
         if self.named is not None:
             parts.append(f"(credit_code = {ph} OR name = {ph})")
             params.extend([self.named, self.named])
         if self.codes is not None:
-            codes = [c for c in self.codes if not unstorable(ph, c)]
-            if not codes:
-                parts.append(NOTHING)
-            else:
-                parts.append(f"credit_code IN ({', '.join([ph] * len(codes))})")
-                params.extend(codes)
+            part, codes = storable_in("credit_code", self.codes, ph)
+            parts.append(part)
+            params.extend(codes)
         return (" WHERE " + " AND ".join(parts)) if parts else "", params
 
     def page_sql(self, ph: str) -> tuple[str, list[Any]]:

@@ -232,6 +232,21 @@ def unstorable(ph: str, value: Any) -> bool:
     return ph != "?" and isinstance(value, str) and "\x00" in value
 
 
+def substring_test(column: str, ph: str) -> str:
+    """SQL that is true when the parameter is a substring of ``column``: ``instr`` (SQLite) or
+    ``strpos`` (PostgreSQL), a plain test -- SQLite's ``LIKE`` would end its pattern at a NUL."""
+    return f"{'instr' if ph == '?' else 'strpos'}({column}, {ph}) > 0"
+
+
+def storable_in(column: str, values: Iterable[str], ph: str) -> tuple[str, list[str]]:
+    """``column IN (...)`` over the ``values`` a stored row can hold, and its parameters
+    (:data:`NOTHING` when none can)."""
+    kept = [v for v in values if not unstorable(ph, v)]
+    if not kept:
+        return NOTHING, []
+    return f"{column} IN ({', '.join([ph] * len(kept))})", kept
+
+
 def like_pattern(text: str) -> str:
     """A ``LIKE`` pattern (escape character ``\\``) matching values that contain ``text``."""
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -311,28 +326,24 @@ class TicketQuery:
         for unit in self.units:
             parts.append(f"ticket_id IN (SELECT ticket_id FROM rm_ticket_units WHERE unit = {ph})")
             params.append(unit)
-        # plain substring tests: instr (SQLite) or strpos (PostgreSQL); SQLite's LIKE would end
-        # its pattern at a NUL
-        find = "instr" if ph == "?" else "strpos"
         if self.text:
-            ors = " OR ".join(f"{find}({c}, {ph}) > 0" for c in SEARCH_COLUMNS)
+            ors = " OR ".join(substring_test(c, ph) for c in SEARCH_COLUMNS)
             parts.append(f"({ors})")
             params.extend([self.text] * len(SEARCH_COLUMNS))
         if self.contains:
             # case-sensitive
-            ors = " OR ".join(f"{find}(COALESCE({c}, 'None'), {ph}) > 0" for c in CONTAINS_COLUMNS)
+            ors = " OR ".join(
+                substring_test(f"COALESCE({c}, 'None')", ph) for c in CONTAINS_COLUMNS
+            )
             parts.append(f"({ors})")
             params.extend([self.contains] * len(CONTAINS_COLUMNS))
         if self.collected_prefix:
             parts.append(f"collected_on LIKE {ph} ESCAPE '\\'")
             params.append(like_pattern(self.collected_prefix)[1:])
         if self.ticket_ids is not None:
-            ids = [t for t in self.ticket_ids if not unstorable(ph, t)]
-            if not ids:
-                parts.append(NOTHING)
-            else:
-                parts.append(f"ticket_id IN ({', '.join([ph] * len(ids))})")
-                params.extend(ids)
+            part, ids = storable_in("ticket_id", self.ticket_ids, ph)
+            parts.append(part)
+            params.extend(ids)
         if self.collected_from is not None:
             parts.append(f"collected_on >= {ph}")
             params.append(self.collected_from.isoformat())
