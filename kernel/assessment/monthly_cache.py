@@ -22,15 +22,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernel.assessment.facts import FactsWriter, facts_key
+from kernel.assessment.facts import FactsWriter, rules_key
 from kernel.assessment.monthly_parts import TicketMonth, decode, encode, ticket_month
 from kernel.assessment.reports import LIFECYCLE_STEPS, Report, assemble_monthly, monthly_report
-from kernel.assessment.scoring import FactCollector
 from kernel.assessment.stream import CONTACT
 from kernel.clocks.compute import ClockEvaluator
 from kernel.clocks.monthly import month_bounds
-from kernel.ledger.events import ENTERPRISE_EVENTS
 from kernel.ledger.ledger import Ledger, Projector, paused_gc
+from kernel.ledger.readmodel import ENTERPRISE_TYPES
 from kernel.rules.model import RuleSet
 
 #: the kind of a monthly part's row in the facts cache
@@ -78,10 +77,7 @@ def monthly_with_stats(
         projector, events = ledger.project_with_events()
         return monthly_report(month, ruleset, projector, events, evaluator), None
     first, last = month_bounds(month)
-    collector = FactCollector(
-        ruleset.scoring, ruleset.deadlines, evaluator.calendar, ruleset.reference
-    )
-    key = facts_key(collector)
+    key = rules_key(ruleset.scoring, ruleset.deadlines, evaluator.calendar, ruleset.reference)
     writer = FactsWriter(ledger, last, key, store)
     with paused_gc():
         bound, tickets = storage.ticket_last_seqs()
@@ -116,7 +112,7 @@ def monthly_with_stats(
         contacts = storage.events_of_types((CONTACT,), bound, first=first, last=last)
         steps = storage.events_of_types(LIFECYCLE_STEPS, bound, first=first, last=last)
         companies = Projector(ledger.reference).feed_all(
-            storage.events_of_types(tuple(sorted(ENTERPRISE_EVENTS)), bound)
+            storage.events_of_types(ENTERPRISE_TYPES, bound)
         )
         report = assemble_monthly(
             month,

@@ -11,7 +11,7 @@ exactly (a decoded part renders the same cells as the computed one).
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -91,8 +91,8 @@ def ticket_month(
     order: int,
 ) -> TicketMonth:
     """The ticket's part in the report of ``month`` (``first``..``last``): its state and
-    clocks as of ``last`` (``order``: :attr:`TicketMonth.order`). Raises :class:`~kernel.errors.CalendarYearMissing` when the
-    calendar cannot decide a clock."""
+    clocks as of ``last`` (``order``: :attr:`TicketMonth.order`). Raises
+    :class:`~kernel.errors.CalendarYearMissing` when the calendar cannot decide a clock."""
     data = state.ticket.data
     company = data["enterprise"]
     part = TicketMonth(
@@ -140,18 +140,13 @@ def ticket_month(
             tuple(u for u in route.get("co_handlers", []) if u != primary),
             current,
         )
-    return TicketMonth(
-        part.ticket_id,
-        part.name,
-        part.category,
-        part.grade,
-        part.collected,
-        part.order,
-        current,
-        evaluated.provisional,
-        tuple(overdue),
-        tuple(notices),
-        agenda,
+    return replace(
+        part,
+        status=current,
+        provisional=evaluated.provisional,
+        overdue=tuple(overdue),
+        notices=tuple(notices),
+        agenda=agenda,
     )
 
 
