@@ -61,11 +61,14 @@ from kernel.assessment.stream import (
     stream_assess,
     stream_tallies,
 )
+from kernel.calendar.workdays import WorkCalendar
 from kernel.ledger.events import ENTERPRISE_EVENTS, TICKET_EVENTS, Event
 from kernel.ledger.eventtypes import EVENT_TYPES
 from kernel.ledger.ledger import Ledger, Projector, paused_gc
 from kernel.ledger.projection import Enterprise, TicketState
-from kernel.rules.scoring import DeductionRule
+from kernel.rules.deadlines import DeadlineRules
+from kernel.rules.reference import Reference
+from kernel.rules.scoring import DeductionRule, ScoringHistory
 
 log = logging.getLogger("huhang.assessment.facts")
 
@@ -101,19 +104,28 @@ class FactsStats:
 def facts_key(collector: FactCollector) -> str:
     """A digest of everything cached facts depend on besides their events and the day: the
     scoring history, the deadline rules, the calendar and the units and categories."""
-    reference = collector.reference
+    return rules_key(
+        collector.history, collector.deadlines, collector.calendar, collector.reference
+    )
+
+
+def rules_key(
+    history: ScoringHistory, deadlines: DeadlineRules, calendar: WorkCalendar, reference: Reference
+) -> str:
+    """:func:`facts_key` of the rules and calendar themselves (no collector needed: the
+    monthly report's parts are cached under the same key)."""
     text = repr(
         (
             FACTS_FORMAT,
-            collector.history,
-            collector.deadlines,
+            history,
+            deadlines,
             reference.units,
             reference.categories,
             reference.own_level,
         )
     )
     digest = hashlib.sha256(text.encode("utf-8"))
-    digest.update(collector.calendar.fingerprint().encode("ascii"))
+    digest.update(calendar.fingerprint().encode("ascii"))
     return digest.hexdigest()
 
 

@@ -765,7 +765,6 @@ class _Pages:
     def _closure_chart(self, month: str) -> dict[str, Any] | None:
         """Each territory's on-time closure rate in the month (the demo chart's figures)."""
         from kernel.assessment.facts import ledger_tallies
-        from kernel.assessment.scoring import FactCollector
         from kernel.clocks.monthly import month_bounds
         from kernel.demo.outputs import closure_grid
 
@@ -774,16 +773,13 @@ class _Pages:
         if rules.scoring is None or rules.deadlines is None:
             return None
         first, last = month_bounds(month)
-        collector = FactCollector(
-            rules.scoring, rules.deadlines, console.context.calendar(), rules.reference
-        )
         # a month that has ended is read as of its last day (cached under that period end, as
         # the assessment of that month is); the current month as of today, not cached (a row
         # per ticket for every day would pile up)
         as_of = min(last, console.today())
         tallies = console.cached(
             f"tallies:{month}:{as_of}",
-            lambda: ledger_tallies(collector, console.ledger, as_of, store=as_of == last),
+            lambda: ledger_tallies(console.collector(), console.ledger, as_of, store=as_of == last),
         )
         grid = closure_grid(tallies, rules.reference.ids("territories"), first.year)
         column = first.month - 1
@@ -832,17 +828,11 @@ class _Pages:
 
     def _assessment(self, period: str) -> Any:
         from kernel.assessment.facts import facts_assess
-        from kernel.assessment.scoring import FactCollector
 
         console = self.console
-        rules = console.ruleset
-        assert rules.scoring is not None and rules.deadlines is not None
-        collector = FactCollector(
-            rules.scoring, rules.deadlines, console.context.calendar(), rules.reference
-        )
         return console.cached(
             f"assessment:{period}",
-            lambda: facts_assess(collector, console.ledger, period),
+            lambda: facts_assess(console.collector(), console.ledger, period),
         )
 
     def _assessment_report(self, signed: Signed, period: str) -> Any:

@@ -22,6 +22,7 @@ from kernel.web.access import Viewer
 from kernel.web.sessions import SessionSigner, console_secret
 
 if TYPE_CHECKING:
+    from kernel.assessment.scoring import FactCollector
     from kernel.clocks.compute import ClockEvaluator
     from kernel.evaluation.decisions import Evaluation
     from kernel.ledger.ledger import Ledger, Projector
@@ -79,6 +80,16 @@ class Console:
     def evaluator(self) -> ClockEvaluator:
         """The deadline clocks on the working-day calendar."""
         return self.context.evaluator()
+
+    def collector(self) -> FactCollector:
+        """The assessment's facts of the rules on the working-day calendar."""
+        from kernel.assessment.scoring import FactCollector
+
+        rules = self.ruleset
+        assert rules.scoring is not None and rules.deadlines is not None
+        return FactCollector(
+            rules.scoring, rules.deadlines, self.context.calendar(), rules.reference
+        )
 
     def projector(self) -> Projector:
         """Every enterprise and problem, as the ledger now says (read only)."""
